@@ -1,0 +1,93 @@
+"""The values the reconciler reasons about.
+
+This module owns the vocabulary shared by every layer: what a spec says (``FineTuneSpec``),
+where it came from (``SourceLocation``) and what its dataset is (``DatasetRef``). The plan
+values (desired and observed jobs, actions, changes, the plan itself) join them here. All of
+them are frozen dataclasses: a plan is a value that can be compared, serialised and applied
+exactly. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+Provider = Literal["segmind", "qubrid", "cohere"]
+PROVIDERS: tuple[Provider, ...] = ("segmind", "qubrid", "cohere")
+
+
+@dataclass(frozen=True, order=True)
+class SourceLocation:
+    """Where a spec (or one of its fields) was written: file, 1-based line and column."""
+
+    file: Path
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class DatasetKind(StrEnum):
+    """How a spec names its dataset."""
+
+    FOLDER = "folder"  # a local folder of images, zipped deterministically (Segmind)
+    FILE = "file"  # a local file: .zip (Segmind), .csv (Qubrid, Cohere), .jsonl (Cohere)
+    URL = "url"  # {url: https://...}: already hosted, used as is (Segmind)
+    ID = "id"  # {id: ...}: already uploaded to the provider (Qubrid, Cohere)
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A spec's dataset. ``value`` is the absolute resolved path, the URL, or the remote id."""
+
+    kind: DatasetKind
+    value: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind in (DatasetKind.FOLDER, DatasetKind.FILE)
+
+    @property
+    def path(self) -> Path:
+        if not self.is_local:
+            raise ValueError(f"dataset {self.value!r} is not a local path")
+        return Path(self.value)
+
+
+@dataclass(frozen=True)
+class FineTuneSpec:
+    """One validated ``kind: FineTune`` document.
+
+    Optional fields are ``None`` when the spec does not set them; ``set_fields`` names the
+    top-level fields the document wrote explicitly, because the diff compares only those
+    (a default the provider fills in is not drift). ``parameters`` holds exactly the keys the
+    spec (or ``reconciler.yaml`` defaults) set, with their YAML values.
+    """
+
+    name: str
+    provider: Provider
+    base_model: str  # for Cohere, settings.base_model.name
+    dataset: DatasetRef
+    source: SourceLocation
+    access: Literal["private", "public"] | None = None  # Segmind only
+    trigger_word: str | None = None  # Segmind
+    instance_prompt: str | None = None  # Segmind
+    theme: str | None = None  # Segmind
+    machine_type: str | None = None  # Segmind
+    train_type: str | None = None  # Segmind
+    task_type: Literal["qa", "not_qa"] | None = None  # Qubrid
+    csv_columns: tuple[str, ...] | None = None  # Qubrid: the CSV columns the task type needs
+    base_type: str | None = None  # Cohere: settings.base_model.base_type
+    dataset_type: str | None = None  # Cohere: the Datasets API type, e.g. chat-finetune-input
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    wandb: Mapping[str, str] | None = None  # Cohere: {project, entity}; the key comes from env
+    set_fields: frozenset[str] = frozenset()
+
+    @property
+    def key(self) -> tuple[Provider, str]:
+        """The identity of a job: unique per provider across the repo."""
+        return (self.provider, self.name)
