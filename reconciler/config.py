@@ -1,0 +1,250 @@
+"""Settings: the optional ``reconciler.yaml`` at the repository root, plus the environment.
+
+This module owns where the repository root is, what ``reconciler.yaml`` may say (checked
+against ``schemas/config.schema.json``, with ``file:line:col`` for every problem) and how it
+combines with the environment into one frozen ``Settings`` value. Precedence, strongest
+first: the environment (``*_BASE_URL``), ``reconciler.yaml``, the built-in defaults.
+
+API keys come only from the environment (``SEGMIND_API_KEY``, ``QUBRID_API_KEY``,
+``COHERE_API_KEY`` or else ``CO_API_KEY``, ``WANDB_API_KEY``) and are held as ``Secret``
+values whose ``repr`` and ``str`` are masked, so printing a ``Settings`` never shows a key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
+
+CONFIG_FILE_NAME = "reconciler.yaml"
+CONFIG_SCHEMA = "config.schema.json"
+DEFAULT_BASE_URLS: Mapping[str, str] = {
+    "segmind": "https://api.segmind.com",
+    "qubrid": "https://platform.qubrid.com/api/v1",
+    "cohere": "https://api.cohere.com",
+}
+DEFAULT_SPEC_PATHS = ("specs",)
+DEFAULT_PARALLELISM = 4
+DEFAULT_WATCH_INTERVAL = 180.0
+# Qubrid documents no CSV columns; this is our convention (docs/specs.md, docs/datasets.md).
+DEFAULT_QUBRID_CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "qa": ("question", "answer"),
+    "not_qa": ("text",),
+}
+_API_KEY_VARIABLES: Mapping[str, tuple[str, ...]] = {
+    "segmind": ("SEGMIND_API_KEY",),
+    "qubrid": ("QUBRID_API_KEY",),
+    "cohere": ("COHERE_API_KEY", "CO_API_KEY"),
+}
+_URL = re.compile(r"https?://\S+")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A credential. Shown as ``****`` everywhere; ``reveal()`` is the one way to read it."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    def __str__(self) -> str:
+        return "****"
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What every provider adapter needs: where the API is and the key (None when unset)."""
+
+    base_url: str
+    api_key: Secret | None = None
+
+
+@dataclass(frozen=True)
+class SegmindSettings(ProviderSettings):
+    access: Literal["private", "public"] | None = None  # for specs that do not set `access`
+
+
+@dataclass(frozen=True)
+class QubridSettings(ProviderSettings):
+    csv_columns: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_QUBRID_CSV_COLUMNS)
+    )
+
+
+@dataclass(frozen=True)
+class CohereSettings(ProviderSettings):
+    wandb_api_key: Secret | None = None  # sent with specs that set `wandb`
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, resolved. ``spec_paths`` are absolute."""
+
+    root: Path
+    config_file: Path | None
+    spec_paths: tuple[Path, ...]
+    segmind: SegmindSettings
+    qubrid: QubridSettings
+    cohere: CohereSettings
+    parallelism: int = DEFAULT_PARALLELISM
+    prune: bool = False
+    watch_interval: float = DEFAULT_WATCH_INTERVAL
+
+    def provider(self, name: str) -> ProviderSettings:
+        """The settings of provider ``name`` (segmind, qubrid or cohere)."""
+        found: ProviderSettings = {
+            "segmind": self.segmind,
+            "qubrid": self.qubrid,
+            "cohere": self.cohere,
+        }[name]
+        return found
+
+
+def find_repo_root(paths: Sequence[Path] = (), cwd: Path | None = None) -> Path:
+    """The repository root for ``paths`` (or the working directory when there are none).
+
+    It is the nearest folder at or above the first path that holds ``reconciler.yaml`` or
+    ``.git``. Without either anywhere above, it is the working directory: datasets named by
+    specs must then stay inside the folder reconcile runs in.
+    """
+    here = (cwd or Path.cwd()).resolve()
+    start = (here / paths[0]).resolve() if paths else here
+    if not start.is_dir():
+        start = start.parent
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE_NAME).is_file() or (folder / ".git").exists():
+            return folder
+    return here
+
+
+def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for the repository at ``root``; ``InvalidInputError`` lists every problem."""
+    settings, problems = read_settings(root, environ)
+    if problems:
+        raise InvalidInputError(problems)
+    return settings
+
+
+def read_settings(
+    root: Path, environ: Mapping[str, str] | None = None
+) -> tuple[Settings, list[Diagnostic]]:
+    """Settings for ``root`` and the problems found; invalid parts fall back to defaults.
+
+    Used by spec loading so that a bad ``reconciler.yaml`` is reported together with the
+    problems of every spec instead of hiding them.
+    """
+    env = os.environ if environ is None else environ
+    config_path = root / CONFIG_FILE_NAME
+    config: dict[str, Any] = {}
+    problems: list[Diagnostic] = []
+    if config_path.is_file():
+        config, problems = _read_config(config_path)
+    providers = config.get("providers", {})
+
+    def section(name: str) -> dict[str, Any]:
+        value = providers.get(name, {})
+        return value if isinstance(value, dict) else {}
+
+    base_urls = {}
+    for name, default in DEFAULT_BASE_URLS.items():
+        variable = f"{name.upper()}_BASE_URL"
+        url = env.get(variable) or section(name).get("base_url") or default
+        if variable in env and env[variable] and not _URL.fullmatch(env[variable]):
+            problems.append(
+                Diagnostic(
+                    "environment",
+                    1,
+                    1,
+                    variable,
+                    "must be an http:// or https:// URL; fix or unset the variable",
+                )
+            )
+            url = section(name).get("base_url") or default
+        base_urls[name] = str(url).rstrip("/")
+
+    csv_columns = dict(DEFAULT_QUBRID_CSV_COLUMNS)
+    for task, columns in section("qubrid").get("csv_columns", {}).items():
+        csv_columns[task] = tuple(columns)
+
+    spec_paths = tuple(root / p for p in config.get("spec_paths", DEFAULT_SPEC_PATHS))
+    settings = Settings(
+        root=root,
+        config_file=config_path if config_path.is_file() else None,
+        spec_paths=spec_paths,
+        parallelism=int(config.get("parallelism", DEFAULT_PARALLELISM)),
+        prune=bool(config.get("prune", False)),
+        watch_interval=float(config.get("watch_interval", DEFAULT_WATCH_INTERVAL)),
+        segmind=SegmindSettings(
+            base_url=base_urls["segmind"],
+            api_key=_api_key(env, "segmind"),
+            access=section("segmind").get("access"),
+        ),
+        qubrid=QubridSettings(
+            base_url=base_urls["qubrid"],
+            api_key=_api_key(env, "qubrid"),
+            csv_columns=csv_columns,
+        ),
+        cohere=CohereSettings(
+            base_url=base_urls["cohere"],
+            api_key=_api_key(env, "cohere"),
+            wandb_api_key=_secret(env.get("WANDB_API_KEY")),
+        ),
+    )
+    return settings, problems
+
+
+def _api_key(env: Mapping[str, str], provider: str) -> Secret | None:
+    for variable in _API_KEY_VARIABLES[provider]:
+        if env.get(variable):
+            return Secret(env[variable])
+    return None
+
+
+def _secret(value: str | None) -> Secret | None:
+    return Secret(value) if value else None
+
+
+def _read_config(path: Path) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """The valid content of ``reconciler.yaml`` ({} when invalid) and its problems."""
+    from reconciler.specs.schema_check import schema_diagnostics
+    from reconciler.specs.yaml_source import read_yaml_file
+
+    display = display_path(path)
+    documents, problems = read_yaml_file(path, display, allow_empty=True)
+    if problems:
+        return {}, problems
+    if not documents:  # an empty file (or only comments) sets nothing
+        return {}, []
+    if len(documents) > 1:
+        where = documents[1].start
+        return {}, [
+            Diagnostic(
+                display,
+                where.line,
+                where.col,
+                "",
+                f"{CONFIG_FILE_NAME} holds one YAML mapping, not several documents",
+            )
+        ]
+    document = documents[0]
+    if not isinstance(document.value, dict):
+        return {}, [
+            Diagnostic(
+                display,
+                document.start.line,
+                document.start.col,
+                "",
+                f"{CONFIG_FILE_NAME} must be a mapping of settings (spec_paths, parallelism, ...)",
+            )
+        ]
+    problems = schema_diagnostics(document, CONFIG_SCHEMA)
+    return ({} if problems else document.value), problems

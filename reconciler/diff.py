@@ -1,0 +1,526 @@
+"""The diff: specs and observed remote state in, a ``Plan`` out. Pure: no I/O, no clock.
+
+It works in two steps, as gitops engines do. First each spec is **paired** with the remote
+jobs of its (provider, name): Qubrid jobs have no name, so theirs comes from the marker in
+their dataset's name; of several same-named jobs the newest live one is current and the rest
+are history; jobs no spec names are kept aside. Then one **decision** per pair, each with a
+human reason:
+
+- no current job: create (reusing an uploaded dataset with the same marker when one is listed);
+- a compared field differs: replace if any immutable field does (blocked unless
+  ``allow_replace``), else update (Segmind ``access``, the one field a provider can change);
+- nothing differs: noop, carrying the job's health (a failed job stays failed unless
+  ``retry_failed``);
+- a marked job no spec names, with ``prune``: delete (Segmind cannot: blocked).
+
+Only fields the spec sets and the provider's list reveals are compared, after normalising
+both sides (``normalise_value``). A provider whose observation is incomplete gets no
+actionable change: everything there is blocked, since acting on half a picture could create a
+second job for a name that has one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from reconciler.model import (
+    Action,
+    Blocker,
+    BlockKind,
+    Change,
+    DatasetKind,
+    DeleteMethod,
+    DesiredJob,
+    FieldChange,
+    Health,
+    IncompleteProvider,
+    ObservedJob,
+    ObservedState,
+    Plan,
+    PlanOptions,
+    Provider,
+    ProviderObservation,
+    RemoteDataset,
+    Upload,
+    observed_job_to_dict,
+    remote_dataset_to_dict,
+    spec_to_dict,
+    strip_url_secrets,
+    to_json_value,
+)
+from reconciler.naming import FINGERPRINT_CHARS, marker_for, marker_from_dataset_ref, upload_names
+
+# Top-level spec fields compared with what a list reveals. Everything but ``access`` is fixed
+# once a job is submitted; changing it needs a new job (CONTRACTS.md §D).
+MUTABLE_FIELDS = frozenset({"access"})
+COMPARED_FIELDS = (
+    "base_model",
+    "base_type",
+    "task_type",
+    "theme",
+    "train_type",
+    "machine_type",
+    "trigger_word",
+    "instance_prompt",
+    "access",
+)
+# Required fields are compared even if a spec loader left them out of ``set_fields``.
+_ALWAYS_COMPARED = frozenset({"base_model", "base_type"})
+
+REPLACE_FIX = "rename the spec to train a new version, or pass --allow-replace"
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")
+
+
+def normalise_value(value: Any, *, free_text: bool = False) -> Any:
+    """A comparable form of a spec or remote value.
+
+    Numbers compare by value (1 == 1.0 == "1"); "True"/"false" are booleans; URLs lose their
+    query and trailing slash; identifier-like strings (enum values) ignore case unless
+    ``free_text`` (prompts, trigger words); mappings and sequences compare element-wise.
+    """
+    if value is None:
+        return value
+    if isinstance(value, bool):
+        # Tagged: True == 1.0 in Python, but a flag and a number are different settings.
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in ("true", "false"):
+            return ("bool", text.lower() == "true")
+        try:
+            number = float(text)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number):
+                return number
+        if text.startswith(("http://", "https://")):
+            return strip_url_secrets(text).rstrip("/")
+        if not free_text and _IDENTIFIER.fullmatch(text):
+            return text.casefold()
+        return text
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), normalise_value(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(normalise_value(v) for v in value)
+    return value
+
+
+def _is_free_text(key: str) -> bool:
+    return "prompt" in key or key == "trigger_word"
+
+
+def _same(desired: Any, remote: Any, key: str) -> bool:
+    free_text = _is_free_text(key)
+    wanted = normalise_value(desired, free_text=free_text)
+    return bool(wanted == normalise_value(remote, free_text=free_text))
+
+
+# --- Pairing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """A spec (or none) with the remote jobs of its name: the current one and the history."""
+
+    provider: Provider
+    name: str
+    desired: DesiredJob | None
+    current: ObservedJob | None
+    history: tuple[ObservedJob, ...]
+
+
+def identify_jobs(
+    observation: ProviderObservation, desired: Sequence[DesiredJob] = ()
+) -> tuple[ObservedJob, ...]:
+    """The observed jobs with ``name`` and ``marker`` filled in where the list left them out.
+
+    The marker comes from the listed dataset a job uses, else from the dataset reference
+    itself (Segmind URL, Cohere id). A job without a name takes its marker's name (Qubrid);
+    failing that, a Qubrid job using the ``{id:}`` dataset of exactly one spec takes that
+    spec's name.
+    """
+    datasets = {d.remote_id: d for d in observation.datasets}
+    id_owners: dict[str, list[str]] = defaultdict(list)
+    for wanted in desired:
+        if wanted.spec.dataset.kind is DatasetKind.ID:
+            id_owners[wanted.spec.dataset.value].append(wanted.spec.name)
+    identified = []
+    for job in observation.jobs:
+        marker = job.marker
+        ref = job.dataset_ref
+        if marker is None and ref is not None:
+            listed = datasets.get(ref)
+            marker = listed.marker if listed is not None else None
+            if marker is None:
+                marker = marker_from_dataset_ref(job.provider, ref, job.name)
+        name = job.name
+        if name is None and marker is not None:
+            name = marker.name
+        if name is None and ref is not None and len(id_owners.get(ref, ())) == 1:
+            name = id_owners[ref][0]
+        identified.append(replace(job, name=name, marker=marker))
+    return tuple(identified)
+
+
+def pair(
+    provider: Provider, desired: Sequence[DesiredJob], jobs: Iterable[ObservedJob]
+) -> tuple[list[Pairing], list[ObservedJob]]:
+    """Pairs ``desired`` with identified ``jobs`` of one provider by name.
+
+    Returns the pairings (one per spec, then one per remote name no spec names) and the jobs
+    with no name at all. The current job is the newest live one; deleted or cancelled jobs
+    are only ever history.
+    """
+    by_name: dict[str, list[ObservedJob]] = defaultdict(list)
+    nameless = []
+    for job in jobs:
+        if job.name is None:
+            nameless.append(job)
+        else:
+            by_name[job.name].append(job)
+
+    def split(name: str) -> tuple[ObservedJob | None, tuple[ObservedJob, ...]]:
+        group = sorted(by_name.pop(name, []), key=lambda j: j.age_key)
+        live = [j for j in group if j.health.is_live]
+        current = live[-1] if live else None
+        return current, tuple(j for j in group if j is not current)
+
+    pairings = []
+    for wanted in sorted(desired, key=lambda d: d.spec.name):
+        current, history = split(wanted.spec.name)
+        pairings.append(Pairing(provider, wanted.spec.name, wanted, current, history))
+    for name in sorted(by_name):
+        current, history = split(name)
+        pairings.append(Pairing(provider, name, None, current, history))
+    return pairings, nameless
+
+
+# --- Comparison ----------------------------------------------------------------------------
+
+
+def compare_job(desired: DesiredJob, job: ObservedJob) -> tuple[FieldChange, ...]:
+    """The compared fields that differ: set by the spec, revealed by the list, unequal."""
+    spec = desired.spec
+    changes = []
+    dataset = _dataset_change(desired, job)
+    if dataset is not None:
+        changes.append(dataset)
+    for name in COMPARED_FIELDS:
+        wanted = getattr(spec, name)
+        seen = getattr(job, name)
+        if wanted is None or seen is None:
+            continue
+        if name not in spec.set_fields and name not in _ALWAYS_COMPARED:
+            continue
+        if not _same(wanted, seen, name):
+            changes.append(FieldChange(name, to_json_value(seen), to_json_value(wanted)))
+    if spec.wandb is not None and job.wandb is not None:
+        for key in sorted(spec.wandb):
+            if key in job.wandb and not _same(spec.wandb[key], job.wandb[key], key):
+                changes.append(FieldChange(f"wandb.{key}", job.wandb[key], spec.wandb[key]))
+    if job.parameters is not None:
+        for key in sorted(spec.parameters):
+            if key in job.parameters and not _same(spec.parameters[key], job.parameters[key], key):
+                changes.append(
+                    FieldChange(
+                        f"parameters.{key}",
+                        to_json_value(job.parameters[key]),
+                        to_json_value(spec.parameters[key]),
+                    )
+                )
+    return tuple(changes)
+
+
+def _dataset_change(desired: DesiredJob, job: ObservedJob) -> FieldChange | None:
+    dataset = desired.spec.dataset
+    if dataset.is_local:
+        fingerprint = desired.dataset_fingerprint
+        if fingerprint is None or (job.marker is None and job.dataset_ref is None):
+            return None
+        wanted = fingerprint[:FINGERPRINT_CHARS]
+        if job.marker is not None and job.marker.fingerprint12 == wanted:
+            return None
+        seen = job.marker.fingerprint12 if job.marker else job.dataset_ref
+        return FieldChange("dataset", seen, wanted)
+    if job.dataset_ref is None:
+        return None
+    if dataset.kind is DatasetKind.URL:
+        if _same(dataset.value, job.dataset_ref, "dataset"):
+            return None
+        return FieldChange("dataset", job.dataset_ref, strip_url_secrets(dataset.value))
+    if dataset.value == job.dataset_ref:
+        return None
+    return FieldChange("dataset", job.dataset_ref, dataset.value)
+
+
+# --- Decisions -----------------------------------------------------------------------------
+
+
+def _dataset_source(
+    desired: DesiredJob, datasets: Sequence[RemoteDataset]
+) -> tuple[Upload | None, RemoteDataset | None]:
+    """Where a new job's dataset comes from: an upload, a listed dataset to reuse, or (both
+    ``None``) the spec's own ``{url:}``/``{id:}``."""
+    spec = desired.spec
+    if not spec.dataset.is_local:
+        return None, None
+    if desired.dataset_fingerprint is None or desired.upload_size is None:
+        raise ValueError(
+            f"{spec.provider} job {spec.name!r}: a local dataset needs its fingerprint and"
+            " upload size before planning"
+        )
+    marker = marker_for(spec.name, desired.dataset_fingerprint)
+    reusable = [d for d in datasets if d.usable and d.marker == marker]
+    if reusable:
+        newest = max(reusable, key=lambda d: (d.created_at is not None, d.created_at, d.remote_id))
+        return None, newest
+    suffix = spec.dataset.path.suffix if spec.dataset.kind is DatasetKind.FILE else ""
+    remote_name, file_name = upload_names(spec.provider, marker, suffix)
+    upload = Upload(
+        path=spec.dataset.path,
+        size=desired.upload_size,
+        fingerprint=desired.dataset_fingerprint,
+        remote_name=remote_name,
+        file_name=file_name,
+    )
+    return upload, None
+
+
+def _describe(job: ObservedJob) -> str:
+    if job.health is Health.DEGRADED and job.error_message:
+        return f"{job.raw_status}: {job.error_message}"
+    return job.raw_status
+
+
+def _decide_managed(
+    pairing: Pairing, desired: DesiredJob, datasets: Sequence[RemoteDataset], options: PlanOptions
+) -> Change:
+    current = pairing.current
+    history = tuple(j.remote_id for j in pairing.history)
+    base = Change(
+        action=Action.NOOP,
+        provider=pairing.provider,
+        name=pairing.name,
+        reason="",
+        desired=desired,
+        current=current,
+        history=history,
+        health=current.health if current else None,
+    )
+    if current is None:
+        upload, reuse = _dataset_source(desired, datasets)
+        gone = pairing.history[-1] if pairing.history else None
+        reason = (
+            f"the last job ({gone.remote_id}) is {gone.raw_status}; the spec still names it"
+            if gone
+            else "no remote job has this name"
+        )
+        if reuse is not None:
+            reason += f"; reuses uploaded dataset {reuse.remote_id}"
+        return replace(base, action=Action.CREATE, reason=reason, upload=upload, reuse=reuse)
+
+    differences = compare_job(desired, current)
+    immutable = [d for d in differences if d.path not in MUTABLE_FIELDS]
+    if immutable or (current.health is Health.DEGRADED and options.retry_failed):
+        upload, reuse = _dataset_source(desired, datasets)
+        if immutable:
+            paths = ", ".join(d.path for d in immutable)
+            reason = f"{paths} cannot change on a submitted job"
+        else:
+            reason = f"the job failed ({_describe(current)}) and --retry-failed resubmits it"
+        blocked = None
+        if immutable and not options.allow_replace:
+            blocked = Blocker(BlockKind.NEEDS_ALLOW_REPLACE, reason, REPLACE_FIX)
+        return replace(
+            base,
+            action=Action.REPLACE,
+            reason=reason,
+            field_changes=differences,
+            upload=upload,
+            reuse=reuse,
+            blocked=blocked,
+        )
+    if differences:
+        flips = "; ".join(f"{d.path} is {d.remote}, the spec says {d.desired}" for d in differences)
+        return replace(
+            base,
+            action=Action.UPDATE,
+            reason=flips,
+            field_changes=differences,
+            target_id=current.remote_id,
+        )
+    if current.health is Health.DEGRADED:
+        reason = (
+            f"in sync; failed ({_describe(current)}), not resubmitted: change the spec or pass"
+            " --retry-failed"
+        )
+    else:
+        reason = f"in sync; {current.raw_status}"
+    return replace(base, reason=reason)
+
+
+def _delete_for(job: ObservedJob) -> Change | None:
+    """The delete of a marked job no spec names, or ``None`` when there is nothing to delete
+    (a failed Qubrid job holds no model and cannot itself be deleted)."""
+    base = Change(
+        action=Action.DELETE,
+        provider=job.provider,
+        name=job.name or "",
+        reason="no spec names it and --prune is set",
+        current=job,
+        health=job.health,
+    )
+    if job.provider == "segmind":
+        reason = "no spec names it, but Segmind has no delete endpoint"
+        fix = "delete it in the Segmind console if it is no longer wanted"
+        return replace(base, reason=reason, blocked=Blocker(BlockKind.NOT_SUPPORTED, reason, fix))
+    if job.provider == "cohere":
+        return replace(base, target_id=job.remote_id, delete_method=DeleteMethod.DELETE_MODEL)
+    status = job.raw_status.strip().lower()
+    if status in ("queued", "running"):
+        return replace(base, target_id=job.remote_id, delete_method=DeleteMethod.CANCEL_JOB)
+    if status == "failed":
+        return None
+    if status == "completed" and job.model_id:
+        return replace(base, target_id=job.model_id, delete_method=DeleteMethod.DELETE_MODEL)
+    reason = f"no spec names it, but Qubrid shows status {job.raw_status!r} and no model to delete"
+    fix = "cancel or delete it in the Qubrid console if it is no longer wanted"
+    return replace(base, reason=reason, blocked=Blocker(BlockKind.NOT_SUPPORTED, reason, fix))
+
+
+def _block_incomplete(change: Change, error: str) -> Change:
+    if change.action is Action.NOOP:
+        return change
+    reason = (
+        f"the {change.provider} job list was not read completely ({error}), so acting now"
+        " could duplicate or miss a job"
+    )
+    fix = f"fix the cause (API key, network, {change.provider} availability) and plan again"
+    return replace(change, blocked=Blocker(BlockKind.INCOMPLETE_OBSERVATION, reason, fix))
+
+
+def _plan_provider(
+    provider: Provider,
+    desired: Sequence[DesiredJob],
+    observation: ProviderObservation | None,
+    options: PlanOptions,
+) -> tuple[list[Change], list[ObservedJob]]:
+    jobs = identify_jobs(observation, desired) if observation else ()
+    datasets = observation.datasets if observation else ()
+    pairings, nameless = pair(provider, desired, jobs)
+    unmanaged = [job for job in nameless if job.health.is_live]
+    changes: list[Change] = []
+    for pairing in pairings:
+        if pairing.desired is not None:
+            changes.append(_decide_managed(pairing, pairing.desired, datasets, options))
+            continue
+        for job in (*pairing.history, *([pairing.current] if pairing.current else [])):
+            if not job.health.is_live:
+                continue
+            delete = _delete_for(job) if options.prune and job.is_marked else None
+            if delete is None:
+                unmanaged.append(job)
+            else:
+                changes.append(delete)
+    if observation is None or not observation.complete:
+        error = (observation.error if observation else None) or "not observed"
+        changes = [_block_incomplete(change, error) for change in changes]
+    return changes, unmanaged
+
+
+# --- The plan ------------------------------------------------------------------------------
+
+
+def _decision_state(job: ObservedJob) -> str:
+    """The part of a job's status the plan's decisions depend on (see ``snapshot_of``)."""
+    if job.health is Health.MISSING:
+        return "gone"
+    if job.health is Health.DEGRADED:
+        return "failed"
+    if job.provider == "qubrid":
+        status = job.raw_status.strip().lower()
+        return "active" if status in ("queued", "running") else status
+    return "live"
+
+
+def snapshot_of(
+    desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions
+) -> str:
+    """sha256 over what the plan's decisions depend on: the specs (not where they are
+    written), their dataset fingerprints and upload sizes, the options, and every observed
+    job and dataset with its status reduced to ``_decision_state`` (a job moving from queued to
+    training does not make a plan stale; one that finished, failed or vanished does)."""
+    volatile = ("raw_status", "health", "error_message")
+    specs = []
+    for wanted in desired:
+        spec = spec_to_dict(wanted.spec)
+        del spec["source"]
+        fingerprint, size = wanted.dataset_fingerprint, wanted.upload_size
+        specs.append((spec["provider"], spec["name"], spec, fingerprint, size))
+    providers = {}
+    for provider, observation in observed.providers.items():
+        jobs = []
+        for observed_job in observation.jobs:
+            job_dict = observed_job_to_dict(observed_job)
+            for key in volatile:
+                del job_dict[key]
+            job_dict["state"] = _decision_state(observed_job)
+            jobs.append(job_dict)
+        providers[provider] = {
+            "complete": observation.complete,
+            "jobs": sorted(jobs, key=lambda j: json.dumps(j, sort_keys=True, default=str)),
+            "datasets": sorted(
+                (remote_dataset_to_dict(d) for d in observation.datasets),
+                key=lambda d: json.dumps(d, sort_keys=True, default=str),
+            ),
+        }
+    payload = {
+        "desired": sorted(specs, key=lambda s: (s[0], s[1])),
+        "observed": providers,
+        "options": [options.prune, options.allow_replace, options.retry_failed],
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def plan(desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions) -> Plan:
+    """The plan that makes the providers match ``desired``, given what ``observed`` saw."""
+    by_provider: dict[Provider, list[DesiredJob]] = defaultdict(list)
+    seen: set[tuple[Provider, str]] = set()
+    for job in desired:
+        if job.key in seen:
+            raise ValueError(f"two specs name {job.spec.provider} job {job.spec.name!r}")
+        seen.add(job.key)
+        by_provider[job.spec.provider].append(job)
+
+    changes: list[Change] = []
+    unmanaged: list[ObservedJob] = []
+    incomplete: list[IncompleteProvider] = []
+    for provider in sorted(set(by_provider) | set(observed.providers)):
+        observation = observed.providers.get(provider)
+        provider_changes, provider_unmanaged = _plan_provider(
+            provider, by_provider.get(provider, []), observation, options
+        )
+        changes.extend(provider_changes)
+        unmanaged.extend(provider_unmanaged)
+        if observation is None or not observation.complete:
+            error = (observation.error if observation else None) or "not observed"
+            incomplete.append(IncompleteProvider(provider, error))
+
+    return Plan(
+        changes=tuple(sorted(changes, key=lambda c: c.sort_key)),
+        unmanaged=tuple(sorted(unmanaged, key=lambda j: (j.provider, j.name or "", j.remote_id))),
+        options=options,
+        snapshot=snapshot_of(desired, observed, options),
+        incomplete=tuple(incomplete),
+    )

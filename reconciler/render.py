@@ -1,0 +1,274 @@
+"""Plan -> text (terminal), markdown (pull-request comment) or JSON (machines).
+
+All three read the same ``Plan`` value and nothing else; none does I/O. Text uses colour only
+when asked (``color=True``, i.e. on a terminal) and shows one line per job with the action's
+symbol (``+`` create, ``~`` update, ``-/+`` replace, ``-`` delete) and its reason, upload lines
+with the dataset's size and fingerprint, then a summary line. Markdown stays under GitHub's
+comment limit by leaving out whole rows and saying how many. JSON is the versioned format of
+docs/plans.md with sorted keys, so two equal plans render to the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from reconciler.model import Action, Change, ObservedJob, Plan, PlanFileError, PlanSummary, Upload
+
+MARKDOWN_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
+_CELL_LIMIT = 600  # one huge provider message must not push every other row out
+
+_RESET = "\033[0m"
+_COLOURS = {
+    Action.CREATE: "\033[32m",  # green
+    Action.UPDATE: "\033[33m",  # yellow
+    Action.REPLACE: "\033[35m",  # magenta
+    Action.DELETE: "\033[31m",  # red
+    Action.NOOP: "",
+}
+_BLOCKED_COLOUR = "\033[1;31m"
+_DIM = "\033[2m"
+
+
+def summary_line(summary: PlanSummary) -> str:
+    """``Plan: 2 to create, 1 to update, 0 to replace, 0 to delete; 3 unchanged; 1 blocked``."""
+    return (
+        f"Plan: {summary.create} to create, {summary.update} to update,"
+        f" {summary.replace} to replace, {summary.delete} to delete;"
+        f" {summary.noop} unchanged; {summary.blocked} blocked"
+    )
+
+
+def human_size(size: int) -> str:
+    """Bytes in decimal units, as upload tools print them: ``12.3 MB``."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def _shown_path(path: Path, relative_to: Path | None) -> str:
+    if relative_to is not None and path.is_relative_to(relative_to):
+        return str(path.relative_to(relative_to))
+    return str(path)
+
+
+def _upload_text(upload: Upload, relative_to: Path | None) -> str:
+    return (
+        f"upload {_shown_path(upload.path, relative_to)} ({human_size(upload.size)},"
+        f" fingerprint {upload.fingerprint[:12]}) as {upload.remote_name}"
+    )
+
+
+def _detail_lines(change: Change, relative_to: Path | None) -> list[str]:
+    """The indented lines under a change: uploads, field differences, what blocks it."""
+    lines = []
+    if change.upload is not None:
+        lines.append(_upload_text(change.upload, relative_to))
+    if change.reuse is not None:
+        lines.append(f"reuse uploaded dataset {change.reuse.remote_id} ({change.reuse.name})")
+    for field_change in change.field_changes:
+        lines.append(f"{field_change.path}: {field_change.remote!r} -> {field_change.desired!r}")
+    if change.delete_method is not None and change.target_id is not None:
+        lines.append(f"{change.delete_method.value.replace('_', ' ')} {change.target_id}")
+    if change.blocked is not None:
+        lines.append(f"blocked: {change.blocked.fix}")
+    return lines
+
+
+def _unmanaged_note(job: ObservedJob, plan: Plan) -> str:
+    if not job.is_marked:
+        return ""
+    if plan.options.prune:
+        return " (carries our marker; nothing to delete)"
+    return " (carries our marker; --prune would delete it)"
+
+
+def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> str:
+    """The plan for a terminal: per provider one line per job, then the summary line."""
+
+    def paint(text: str, colour: str) -> str:
+        return f"{colour}{text}{_RESET}" if color and colour else text
+
+    out: list[str] = []
+    width = max((len(c.name) for c in plan.changes), default=0)
+    provider = None
+    for change in plan.changes:
+        if change.provider != provider:
+            provider = change.provider
+            if out:
+                out.append("")
+            out.append(f"{provider}:")
+        symbol = paint(f"{change.action.symbol:>3}", _COLOURS[change.action])
+        if change.action is Action.NOOP:
+            health = change.health.value if change.health else "Unknown"
+            out.append(f"{symbol} {change.name:<{width}}  {paint(health, _DIM)}: {change.reason}")
+            continue
+        label = change.action.value
+        if change.blocked is not None:
+            label += " " + paint("(blocked)", _BLOCKED_COLOUR)
+        out.append(f"{symbol} {change.name:<{width}}  {label}: {change.reason}")
+        out.extend(f"      {line}" for line in _detail_lines(change, relative_to))
+    if plan.unmanaged:
+        if out:
+            out.append("")
+        out.append("Unmanaged (no spec names them; never changed):")
+        for job in plan.unmanaged:
+            name = job.name or "(no name)"
+            note = _unmanaged_note(job, plan)
+            out.append(f"    {job.provider} {name} {job.remote_id} {job.raw_status}{note}")
+    for incomplete in plan.incomplete:
+        out.append(paint(f"! {incomplete.provider}: not fully observed ({incomplete.error})", _DIM))
+    if out:
+        out.append("")
+    out.append(summary_line(plan.summary))
+    return "\n".join(out) + "\n"
+
+
+# --- Markdown ------------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    """A table cell: one line, no pipes or tags that would break the table, bounded length."""
+    flat = " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
+    return flat if len(flat) <= _CELL_LIMIT else flat[: _CELL_LIMIT - 1] + "…"
+
+
+def _change_row(change: Change, relative_to: Path | None) -> str:
+    action = change.action.value + (" **blocked**" if change.blocked else "")
+    notes = "<br>".join(_cell(line) for line in _detail_lines(change, relative_to))
+    reason = _cell(change.reason) + (f"<br>{notes}" if notes else "")
+    return f"| `{change.action.symbol.strip() or '='}` | `{change.name}` | {action} | {reason} |"
+
+
+def _noop_row(change: Change) -> str:
+    health = change.health.value if change.health else "Unknown"
+    return f"| `{change.name}` | {health} | {_cell(change.reason)} |"
+
+
+def _unmanaged_row(job: ObservedJob, plan: Plan) -> str:
+    name = f"`{job.name}`" if job.name else "(no name)"
+    note = _unmanaged_note(job, plan).strip(" ()")
+    return f"| {job.provider} | {name} | `{job.remote_id}` | {_cell(job.raw_status)} | {note} |"
+
+
+class _Budget:
+    """Collects markdown lines while they fit; counts the rows that did not."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lines: list[str] = []
+        self.used = 0
+        self.left_out = 0
+
+    def fits(self, line: str, reserve: int) -> bool:
+        return self.used + len(line) + 1 + reserve <= self.limit
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+        self.used += len(line) + 1
+
+
+def _section(
+    budget: _Budget, opening: Iterable[str], rows: list[str], closing: Iterable[str]
+) -> None:
+    """One table (with its heading and details wrapper), rows added while the budget lasts."""
+    if not rows:
+        return
+    closing = list(closing)
+    reserve = sum(len(line) + 1 for line in closing) + 200  # room for the truncation notice
+    opening = list(opening)
+    if budget.left_out or not budget.fits("\n".join(opening), reserve):
+        budget.left_out += len(rows)
+        return
+    for line in opening:
+        budget.add(line)
+    for index, row in enumerate(rows):
+        if not budget.fits(row, reserve):
+            budget.left_out += len(rows) - index
+            break
+        budget.add(row)
+    for line in closing:
+        budget.add(line)
+
+
+def render_markdown(
+    plan: Plan, *, limit: int = MARKDOWN_LIMIT, relative_to: Path | None = None
+) -> str:
+    """The plan as a pull-request comment, under ``limit`` characters.
+
+    Changes come first, a table per provider; unchanged jobs and unmanaged jobs follow in
+    collapsed sections. Rows that do not fit are left out and counted in a closing note.
+    """
+    budget = _Budget(limit)
+    budget.add("### reconcile plan")
+    budget.add("")
+    budget.add(f"**{summary_line(plan.summary)}**")
+    budget.add("")
+    for incomplete in plan.incomplete:
+        budget.add(
+            f"> **{incomplete.provider}** was not fully observed ({_cell(incomplete.error)});"
+            " nothing will change there."
+        )
+        budget.add("")
+    providers = sorted({c.provider for c in plan.changes})
+    for provider in providers:
+        changes = [c for c in plan.changes if c.provider == provider]
+        acting = [_change_row(c, relative_to) for c in changes if c.action is not Action.NOOP]
+        _section(
+            budget,
+            [f"#### {provider}", "", "| | job | action | reason |", "| --- | --- | --- | --- |"],
+            acting,
+            [""],
+        )
+        unchanged = [_noop_row(c) for c in changes if c.action is Action.NOOP]
+        _section(
+            budget,
+            [
+                f"<details><summary>{provider}: {len(unchanged)} unchanged</summary>",
+                "",
+                "| job | health | status |",
+                "| --- | --- | --- |",
+            ],
+            unchanged,
+            ["", "</details>", ""],
+        )
+    _section(
+        budget,
+        [
+            f"<details><summary>{len(plan.unmanaged)} unmanaged (never changed)</summary>",
+            "",
+            "| provider | job | remote id | status | note |",
+            "| --- | --- | --- | --- | --- |",
+        ],
+        [_unmanaged_row(job, plan) for job in plan.unmanaged],
+        ["", "</details>", ""],
+    )
+    if budget.left_out:
+        budget.add(
+            f"_{budget.left_out} more row{'s' if budget.left_out != 1 else ''} left out to fit"
+            " a comment; run `reconcile plan --output json` for the whole plan._"
+        )
+    return "\n".join(budget.lines) + "\n"
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+
+def render_json(plan: Plan) -> str:
+    """The versioned JSON form (docs/plans.md), keys sorted, two-space indent."""
+    return json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def load_plan_json(text: str) -> Plan:
+    """A plan from ``render_json``'s output; ``PlanFileError`` for anything else."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PlanFileError(f"not JSON: {error}; make the plan again") from error
+    if not isinstance(data, dict):
+        raise PlanFileError("not a plan: the file holds no JSON object; make the plan again")
+    return Plan.from_dict(data)

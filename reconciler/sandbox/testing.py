@@ -1,0 +1,199 @@
+"""Starting a sandbox for tests (and ``reconcile --sandbox``), and driving its control API.
+
+    with start_sandbox(speed=0) as running:
+        client = httpx.Client(base_url=running.base_url("segmind"),
+                              headers={"x-api-key": running.keys["segmind"]})
+        ...
+        running.control.advance_clock(600)
+        running.control.add_fault(kind="drop", method="POST", path="*/submit", count=1)
+        assert running.control.request_counts()["POST /segmind/finetune/request/submit"] == 2
+
+The pytest fixtures built on it are in ``reconciler.sandbox.pytest_plugin``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler.sandbox.app import SandboxConfig
+from reconciler.sandbox.provider import Provider
+from reconciler.sandbox.server import ServerThread, exports, start_in_thread
+
+
+class SandboxControl:
+    """Helpers over the control API (``/_sandbox/``); ``.http`` is the raw httpx client."""
+
+    def __init__(self, root_url: str) -> None:
+        self.http = httpx.Client(base_url=f"{root_url}/_sandbox", timeout=30.0)
+
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        response = self.http.request(method, path, json=body)
+        if response.status_code >= 400:
+            raise SandboxControlError(f"{method} /_sandbox{path}: {response.text}")
+        return response.json()
+
+    def info(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/")
+        return result
+
+    def reset(self, provider: str | None = None) -> None:
+        self._call("POST", "/reset", {"provider": provider} if provider else {})
+
+    def now(self) -> float:
+        return float(self._call("GET", "/clock")["now"])
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move simulated time (and pre-signed URL expiry time) forward; returns the new time."""
+        return float(self._call("POST", "/clock/advance", {"seconds": seconds})["now"])
+
+    def set_speed(self, speed: float) -> None:
+        self._call("PUT", "/clock", {"speed": speed})
+
+    def add_fault(self, **rule: Any) -> int:
+        """Add a fault rule (fields as in ``reconciler.sandbox.faults``); returns its id."""
+        return int(self._call("POST", "/faults", rule)["id"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/faults")["faults"]
+        return result
+
+    def clear_faults(self, provider: str | None = None) -> None:
+        self._call("DELETE", f"/faults?provider={provider}" if provider else "/faults")
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests per ``"METHOD /route/template"`` since the last reset."""
+        result: dict[str, int] = self._call("GET", "/requests")["counts"]
+        return result
+
+    def request_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", f"/requests/log?limit={limit}")["requests"]
+        return result
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
+    def seed(self, provider: str, count: int, **options: Any) -> int:
+        return int(
+            self._call("POST", f"/{provider}/seed", {"count": count, "options": options})["seeded"]
+        )
+
+    def get(self, provider: str, kind: str, object_id: str) -> dict[str, Any]:
+        """``{"row": stored columns, "state": {"status", "error_message", ...} or None}``."""
+        result: dict[str, Any] = self._call("GET", f"/{provider}/{kind}/{object_id}")
+        return result
+
+    def set_fields(self, provider: str, kind: str, object_id: str, **fields: Any) -> dict[str, Any]:
+        """Change stored columns out of band, as a user would in the provider's console."""
+        result: dict[str, Any] = self._call(
+            "PATCH", f"/{provider}/{kind}/{object_id}", {"fields": fields}
+        )
+        return result
+
+    def advance(
+        self,
+        provider: str,
+        kind: str,
+        object_id: str,
+        *,
+        seconds: float | None = None,
+        to: str | None = None,
+    ) -> dict[str, Any]:
+        """Push one object along its lifecycle by ``seconds``, or until status ``to``."""
+        body: dict[str, Any] = {"to": to} if to is not None else {"seconds": seconds}
+        result: dict[str, Any] = self._call("POST", f"/{provider}/{kind}/{object_id}/advance", body)
+        return result
+
+    def fail(
+        self, provider: str, kind: str, object_id: str, message: str, in_seconds: float = 0.0
+    ) -> dict[str, Any]:
+        """Make an object fail now (or after ``in_seconds`` simulated seconds) with ``message``."""
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/{provider}/{kind}/{object_id}/fail",
+            {"message": message, "in_seconds": in_seconds},
+        )
+        return result
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class SandboxControlError(RuntimeError):
+    """The control API refused a call (the message carries its answer)."""
+
+
+class RunningSandbox:
+    """A sandbox served on a thread: where to reach it, its keys, and its control API."""
+
+    def __init__(self, server: ServerThread) -> None:
+        self._server = server
+        self.url = server.root_url
+        self.keys: dict[str, str] = server.sandbox.keys
+        self.control = SandboxControl(self.url)
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def sandbox(self) -> Any:
+        """The in-process ``Sandbox`` (for tests that inspect state directly)."""
+        return self._server.sandbox
+
+    def base_url(self, provider: str) -> str:
+        """E.g. ``http://127.0.0.1:PORT/segmind``: what ``SEGMIND_BASE_URL`` should be."""
+        return f"{self.url}{self._server.sandbox.providers[provider].mount}"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables pointing clients at this sandbox (base URLs and keys)."""
+        return dict(exports(self._server.sandbox, self.url))
+
+    def stop(self) -> None:
+        self.control.close()
+        self._server.stop()
+
+
+@contextmanager
+def start_sandbox(
+    *,
+    data_dir: Path | None = None,
+    speed: float = 0.0,
+    keys: Mapping[str, str] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    providers: Sequence[Provider] | None = None,
+) -> Iterator[RunningSandbox]:
+    """Serve a sandbox on a free port for the duration of the ``with`` block.
+
+    ``data_dir=None`` keeps state in memory. ``speed=0`` (the default here) freezes simulated
+    time so tests move it explicitly; pass a positive speed for jobs that progress by themselves.
+    """
+    running = start_running_sandbox(
+        data_dir=data_dir, speed=speed, keys=keys, host=host, port=port, providers=providers
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def start_running_sandbox(
+    *,
+    data_dir: Path | None = None,
+    speed: float = 1.0,
+    keys: Mapping[str, str] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    providers: Sequence[Provider] | None = None,
+) -> RunningSandbox:
+    """Like ``start_sandbox`` without the ``with``: the caller calls ``.stop()``.
+
+    This is the in-process entry for ``reconcile --sandbox`` (``data_dir=.reconcile/sandbox``).
+    """
+    config = SandboxConfig(data_dir=data_dir, speed=speed, keys=dict(keys or {}))
+    return RunningSandbox(start_in_thread(config, host=host, port=port, providers=providers))

@@ -1,0 +1,15 @@
+"""The spec language: ``kind: FineTune`` YAML documents -> validated ``FineTuneSpec`` values.
+
+``load_specs(paths)`` is the entry point; it raises ``InvalidInputError`` carrying every
+problem of every file, each positioned ``path:line:col: field: message``. The parts:
+
+- ``yaml_source``: bounded, UTF-8-only reading and alias-bomb-safe YAML with positions;
+- ``schema_check``: the JSON Schemas in ``schemas/`` and readable messages for their errors;
+- ``finetune``: one document -> one spec (header, dataset paths, defaults); job-name rules
+  come from ``reconciler.naming`` and are carried by the schema;
+- ``loader``: discovery, cross-file checks (duplicates, dataset contents), the error.
+"""
+
+from reconciler.specs.loader import find_spec_files, load_specs
+
+__all__ = ["find_spec_files", "load_specs"]

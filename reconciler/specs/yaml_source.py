@@ -1,0 +1,392 @@
+"""Reading YAML input files safely, keeping the line and column of every node.
+
+This module owns the path from bytes on disk to plain Python values (``dict``, ``list``,
+``str``, ``int``, ``float``, ``bool``, ``None``) plus a map from each field path to where it
+was written. It never builds anything a hostile file could blow up: the file's size is checked
+before it is read, the text must be UTF-8, and documents are *composed* (a node graph in which
+an alias is a shared reference, so an alias bomb costs nothing yet) and then converted by our
+own walker, which counts every node it expands and stops at a fixed budget. Problems become
+``Diagnostic`` values; nothing here raises for bad input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.diagnostics import Diagnostic
+
+# A spec is a few dozen lines; 1 MiB is far beyond any honest one and keeps a mistaken
+# `reconcile validate /` or a generated monster from being read into memory.
+MAX_FILE_BYTES = 1024 * 1024
+# Nodes one document may expand to, aliases counted at every use. A spec has well under 200;
+# the budget stops a "billion laughs" document after a few milliseconds.
+MAX_NODES_PER_DOCUMENT = 10_000
+# Nesting deeper than this is never a spec, and our walker recurses once per level.
+MAX_DEPTH = 64
+
+FieldPath = tuple[str | int, ...]
+
+_SafeLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+# YAML 1.1 reads `1e-5` (no dot) as text; JSON and YAML 1.2 read it as a number, and so does
+# everyone writing a learning rate. Plain (unquoted) scalars of this shape become floats.
+_EXPONENT_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A 1-based line and column, as editors print them."""
+
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """One YAML document of a file, as plain values with the position of every field.
+
+    ``values`` maps a field path (``("parameters", "iterations")``) to where its value starts,
+    ``keys`` to where its key starts; ``plain_scalars`` holds the paths written without quotes
+    (so a message can suggest quoting ``yes`` or ``0123``).
+    """
+
+    file: str
+    index: int
+    value: Any
+    start: Position
+    values: Mapping[FieldPath, Position] = field(default_factory=dict)
+    keys: Mapping[FieldPath, Position] = field(default_factory=dict)
+    plain_scalars: frozenset[FieldPath] = frozenset()
+
+    def value_at(self, path: FieldPath) -> Position:
+        """Where the value at ``path`` starts, or its nearest written ancestor."""
+        for end in range(len(path), -1, -1):
+            found = self.values.get(path[:end])
+            if found is not None:
+                return found
+        return self.start
+
+    def key_at(self, path: FieldPath) -> Position:
+        """Where the key of ``path`` is written (its value's position when it has no key)."""
+        return self.keys.get(path) or self.value_at(path)
+
+    def diagnostic(self, path: FieldPath, message: str, *, at_key: bool = False) -> Diagnostic:
+        where = self.key_at(path) if at_key else self.value_at(path)
+        return Diagnostic(self.file, where.line, where.col, format_path(path), message)
+
+
+def format_path(path: FieldPath) -> str:
+    """``("parameters", "lora_rank")`` -> ``parameters.lora_rank``; list items as ``[2]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def read_yaml_file(
+    path: Path, display: str, *, allow_empty: bool = False
+) -> tuple[list[YamlDocument], list[Diagnostic]]:
+    """Every document of ``path`` with positions, and every problem found reading it.
+
+    ``display`` is the file name printed in diagnostics. A file with a syntax error yields no
+    documents: half a file is not something to act on. An empty file is a problem unless
+    ``allow_empty``.
+    """
+    text, problems = _read_text(path, display, allow_empty=allow_empty)
+    if text is None:
+        return [], problems
+    return parse_yaml_text(text, display)
+
+
+def parse_yaml_text(text: str, display: str) -> tuple[list[YamlDocument], list[Diagnostic]]:
+    """The documents of ``text`` (see ``read_yaml_file``); empty documents are skipped."""
+    problems: list[Diagnostic] = []
+    documents: list[YamlDocument] = []
+    try:
+        nodes = list(_compose_all(text))
+    except yaml.MarkedYAMLError as error:
+        return [], [_syntax_diagnostic(display, error, text)]
+    except yaml.YAMLError as error:
+        return [], [Diagnostic(display, 1, 1, "", f"invalid YAML: {error}")]
+    except RecursionError:
+        return [], [Diagnostic(display, 1, 1, "", "invalid YAML: nesting is far too deep")]
+    for index, node in enumerate(nodes):
+        if node is None or _is_null(node):
+            continue
+        converter = _Converter(display, _position(node.start_mark))
+        try:
+            value = converter.convert(node, (), 0)
+        except _DocumentTooLarge as error:
+            problems.append(
+                Diagnostic(display, error.where.line, error.where.col, "", error.reason)
+            )
+            continue
+        problems.extend(converter.problems)
+        documents.append(
+            YamlDocument(
+                file=display,
+                index=index,
+                value=value,
+                start=_position(node.start_mark),
+                values=converter.values,
+                keys=converter.keys,
+                plain_scalars=frozenset(converter.plain),
+            )
+        )
+    return documents, problems
+
+
+def _compose_all(text: str) -> Iterator[yaml.Node | None]:
+    loader = _SafeLoader(text)
+    try:
+        while loader.check_node():
+            yield loader.get_node()
+    finally:
+        loader.dispose()
+
+
+def _read_text(
+    path: Path, display: str, *, allow_empty: bool
+) -> tuple[str | None, list[Diagnostic]]:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [_too_big(display, size)]
+        with path.open("rb") as stream:
+            # Read one byte past the limit: the file may have grown since stat().
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        return None, [Diagnostic(display, 1, 1, "", f"cannot read the file: {error.strerror}")]
+    if len(data) > MAX_FILE_BYTES:
+        return None, [_too_big(display, len(data))]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, [
+            Diagnostic(display, 1, 1, "", "the file is UTF-16; save it as UTF-8 (no BOM needed)")
+        ]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        col = len(data[line_start : error.start].decode("utf-8", errors="replace")) + 1
+        bad = data[error.start : error.start + 1].hex()
+        return None, [
+            Diagnostic(
+                display,
+                line,
+                col,
+                "",
+                f"not UTF-8 text (byte 0x{bad} cannot be decoded); save the file as UTF-8",
+            )
+        ]
+    if not text.strip():
+        if allow_empty:
+            return None, []
+        return None, [
+            Diagnostic(
+                display,
+                1,
+                1,
+                "",
+                "the file is empty; a spec file holds one or more `kind: FineTune` documents"
+                " (delete the file if it is not needed)",
+            )
+        ]
+    return text, []
+
+
+def _too_big(display: str, size: int) -> Diagnostic:
+    return Diagnostic(
+        display,
+        1,
+        1,
+        "",
+        f"the file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a spec file;"
+        " keep data in dataset files and split large specs into several files",
+    )
+
+
+def _syntax_diagnostic(display: str, error: yaml.MarkedYAMLError, text: str) -> Diagnostic:
+    mark = error.problem_mark or error.context_mark
+    where = _position(mark) if mark is not None else Position(1, 1)
+    message = f"invalid YAML: {error.problem or 'syntax error'}"
+    if error.context and error.context_mark is not None:
+        message += f" ({error.context} started at line {error.context_mark.line + 1})"
+    lines = text.splitlines()
+    line = lines[where.line - 1] if 0 < where.line <= len(lines) else ""
+    if "\t" in line[: where.col] or "tab" in (error.problem or ""):
+        message += "; indent with spaces, not tabs"
+    return Diagnostic(display, where.line, where.col, "", message)
+
+
+def _position(mark: Any) -> Position:
+    return Position(mark.line + 1, mark.column + 1)
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+class _DocumentTooLarge(Exception):
+    def __init__(self, where: Position, reason: str) -> None:
+        super().__init__(reason)
+        self.where = where
+        self.reason = reason
+
+
+class _Converter:
+    """Walks a composed node graph into plain values, with a budget on expanded nodes."""
+
+    def __init__(self, display: str, document_start: Position) -> None:
+        self.display = display
+        self.document_start = document_start  # where an alias bomb is reported
+        self.expanded = 0
+        self.values: dict[FieldPath, Position] = {}
+        self.keys: dict[FieldPath, Position] = {}
+        self.plain: set[FieldPath] = set()
+        self.problems: list[Diagnostic] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def convert(self, node: yaml.Node, path: FieldPath, depth: int) -> Any:
+        self.expanded += 1
+        where = _position(node.start_mark)
+        if self.expanded > MAX_NODES_PER_DOCUMENT:
+            raise _DocumentTooLarge(
+                self.document_start,
+                f"the document expands to more than {MAX_NODES_PER_DOCUMENT:,} YAML nodes"
+                " (aliases counted at each use), which no spec needs; remove the anchors and"
+                " aliases (`&name`, `*name`) that repeat large structures",
+            )
+        if depth > MAX_DEPTH:
+            raise _DocumentTooLarge(
+                where, f"the document nests deeper than {MAX_DEPTH} levels, which no spec needs"
+            )
+        self.values.setdefault(path, where)
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _COLLECTION_TAGS:
+            self._unsupported_tag(node, path)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)  # the composer builds only these three kinds
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
+        plain = not node.style  # the pure-Python composer says None, libyaml says ""
+        if plain:
+            self.plain.add(path)
+        if node.tag == _STR_TAG and plain and _EXPONENT_NUMBER.fullmatch(node.value):
+            return float(node.value)
+        if node.tag == _TIMESTAMP_TAG:
+            return node.value  # no field is a date; keep the text the user wrote
+        try:
+            value = self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            self._unsupported_tag(node, path)
+            return node.value
+        if isinstance(value, float) and not math.isfinite(value):
+            # .inf and .nan pass every range check and cannot be sent as JSON.
+            where = _position(node.start_mark)
+            self.problems.append(
+                Diagnostic(
+                    self.display,
+                    where.line,
+                    where.col,
+                    format_path(path),
+                    f"`{node.value}` is not a finite number; write a number",
+                )
+            )
+        return value
+
+    def _unsupported_tag(self, node: yaml.Node, path: FieldPath) -> None:
+        where = _position(node.start_mark)
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        self.problems.append(
+            Diagnostic(
+                self.display,
+                where.line,
+                where.col,
+                format_path(path),
+                f"unsupported YAML tag `{tag}`; write a plain value",
+            )
+        )
+
+    def _mapping(self, node: yaml.MappingNode, path: FieldPath, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        first_seen: dict[str, Position] = {}
+        for key_node, value_node in node.value:
+            key_where = _position(key_node.start_mark)
+            if key_node.tag == _MERGE_TAG:
+                merged.update(self._merge_sources(value_node, path, depth))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.append(
+                    Diagnostic(
+                        self.display,
+                        key_where.line,
+                        key_where.col,
+                        format_path(path),
+                        "a key must be a plain word, not a list or mapping",
+                    )
+                )
+                continue
+            key = str(key_node.value)
+            if key in first_seen:
+                earlier = first_seen[key]
+                self.problems.append(
+                    Diagnostic(
+                        self.display,
+                        key_where.line,
+                        key_where.col,
+                        format_path((*path, key)),
+                        f"duplicate key `{key}` (first written at line {earlier.line});"
+                        " keep only one",
+                    )
+                )
+                continue
+            first_seen[key] = key_where
+            self.keys[(*path, key)] = key_where
+            result[key] = self.convert(value_node, (*path, key), depth + 1)
+        # Explicit keys win over merged ones, as YAML's merge key specifies.
+        return {**{k: v for k, v in merged.items() if k not in result}, **result}
+
+    def _merge_sources(self, node: yaml.Node, path: FieldPath, depth: int) -> dict[str, Any]:
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        merged: dict[str, Any] = {}
+        for source in reversed(sources):  # earlier sources win
+            value = self.convert(source, path, depth + 1)
+            if isinstance(value, dict):
+                merged.update(value)
+            else:
+                where = _position(source.start_mark)
+                self.problems.append(
+                    Diagnostic(
+                        self.display,
+                        where.line,
+                        where.col,
+                        format_path(path),
+                        "a merge key (`<<`) takes a mapping or a list of mappings",
+                    )
+                )
+        return merged
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean `x`?)`` when a close choice exists, else ""."""
+    lowered = {choice.lower(): choice for choice in choices}
+    if word.lower() in lowered:
+        return f" (did you mean `{lowered[word.lower()]}`?)"
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
