@@ -35,7 +35,10 @@ from reconciler.sandbox.provider import Provider, ProviderError
 from reconciler.sandbox.requestlog import RequestLog
 from reconciler.sandbox.store import Store
 
-PROVIDER_MODULES: tuple[str, ...] = ("reconciler.sandbox.segmind",)
+PROVIDER_MODULES: tuple[str, ...] = (
+    "reconciler.sandbox.segmind",
+    "reconciler.sandbox.cohere",
+)
 """The emulated providers, in mount order: one module path per provider, one per line."""
 
 CONTROL_MOUNT = "/_sandbox"

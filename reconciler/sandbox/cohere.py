@@ -32,12 +32,13 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
+from reconciler.sandbox.cohere_dataset_validation import REQUIRED_FIELDS
 from reconciler.sandbox.cohere_datasets import dataset_routes, new_dataset_id
 from reconciler.sandbox.cohere_finetune_requests import (
     BASE_MODEL_VERSIONS,
     CHAT_HYPERPARAMETERS,
-    DATASET_TYPES_BY_BASE_TYPE,
 )
+from reconciler.sandbox.cohere_finetuning import finetuning_routes
 from reconciler.sandbox.cohere_tables import (
     DATASET_LIFECYCLE,
     DATASET_RETENTION_SECONDS,
@@ -55,6 +56,13 @@ from reconciler.sandbox.provider import ApiKeyAuth, ObjectKind, Provider
 
 # Seeded rows are created this many simulated seconds apart, so their order is well defined.
 SEED_SPACING_SECONDS = 0.001
+SEED_DATASET_TYPES: Mapping[str, str] = {
+    "BASE_TYPE_CHAT": "chat-finetune-input",
+    "BASE_TYPE_CLASSIFICATION": "single-label-classification-finetune-input",
+    "BASE_TYPE_RERANK": "reranker-finetune-input",
+}
+SEED_DATASET_BYTES = 2048
+SEED_DATASET_ROWS = 100
 
 
 def cohere_error_body(status: int, message: str, code: str | None) -> dict[str, Any]:
@@ -63,14 +71,7 @@ def cohere_error_body(status: int, message: str, code: str | None) -> dict[str, 
 
 
 def cohere_routes(ctx: SandboxContext) -> list[BaseRoute]:
-    return [*finetuning_routes_of(ctx), *dataset_routes(ctx)]
-
-
-def finetuning_routes_of(ctx: SandboxContext) -> list[BaseRoute]:
-    # Imported here so the datasets half can be read (and tested) on its own.
-    from reconciler.sandbox.cohere_finetuning import finetuning_routes
-
-    return finetuning_routes(ctx)
+    return [*finetuning_routes(ctx), *dataset_routes(ctx)]
 
 
 def seed_finetuned_models(ctx: SandboxContext, count: int, options: Mapping[str, Any]) -> int:
@@ -87,15 +88,11 @@ def seed_finetuned_models(ctx: SandboxContext, count: int, options: Mapping[str,
     if isinstance(age, bool) or not isinstance(age, int | float) or age < 0:
         raise ValueError("'age_seconds' must be a number of seconds, 0 or more")
     base_type = options.get("base_type", "BASE_TYPE_CHAT")
-    if base_type not in DATASET_TYPES_BY_BASE_TYPE:
-        raise ValueError(
-            f"'base_type' must be one of {', '.join(sorted(DATASET_TYPES_BY_BASE_TYPE))}"
-        )
+    if base_type not in SEED_DATASET_TYPES:
+        raise ValueError(f"'base_type' must be one of {', '.join(sorted(SEED_DATASET_TYPES))}")
     if age + count * SEED_SPACING_SECONDS >= DATASET_RETENTION_SECONDS:
         raise ValueError("'age_seconds' must stay under 30 days: older datasets are deleted")
-    dataset_type = sorted(DATASET_TYPES_BY_BASE_TYPE[base_type])[-1 if base_type else 0]
-    if base_type == "BASE_TYPE_CLASSIFICATION":
-        dataset_type = "single-label-classification-finetune-input"
+    dataset_type = SEED_DATASET_TYPES[base_type]
     newest = ctx.now() - float(age)
     datasets: list[tuple[Any, ...]] = []
     models: list[tuple[Any, ...]] = []
@@ -105,7 +102,15 @@ def seed_finetuned_models(ctx: SandboxContext, count: int, options: Mapping[str,
         number = f"{index + 1:05d}"
         dataset_id = new_dataset_id(f"{prefix}-data-{number}")
         datasets.append(
-            (dataset_id, f"{prefix}-data-{number}", dataset_type, 2048, outcome, created, created)
+            (
+                dataset_id,
+                f"{prefix}-data-{number}",
+                dataset_type,
+                SEED_DATASET_BYTES,
+                outcome,
+                created,
+                created,
+            )
         )
         models.append(
             (
@@ -150,12 +155,28 @@ def _seed_settings(base_type: str, dataset_id: str, dataset_type: str) -> dict[s
 
 
 def _seed_outcome(dataset_type: str) -> dict[str, Any]:
+    """A validated dataset's details, without its rows (seeding stores no file)."""
+    rows = SEED_DATASET_ROWS
     return {
-        "required_fields": [],
+        "required_fields": list(REQUIRED_FIELDS.get(dataset_type, ())),
         "preserve_fields": [],
-        "parts": [{"name": "data.jsonl", "size_bytes": 2048, "num_rows": 0, "samples": []}],
+        "parts": [
+            {
+                "name": "data.jsonl",
+                "size_bytes": SEED_DATASET_BYTES,
+                "num_rows": rows,
+                "samples": [],
+            }
+        ],
         "warnings": [],
-        "metrics": None,
+        "metrics": {
+            "trainable_token_count": rows * 40,
+            "total_examples": rows,
+            "train_examples": rows - rows // 5,
+            "train_size_bytes": SEED_DATASET_BYTES * 4 // 5,
+            "eval_examples": rows // 5,
+            "eval_size_bytes": SEED_DATASET_BYTES // 5,
+        },
     }
 
 

@@ -381,7 +381,7 @@ def _fail_object(sandbox: Sandbox) -> Handler:
         context = _context(sandbox, request.path_params["provider"])
         kind = _lifecycle_kind(context, request.path_params["kind"])
         object_id = request.path_params["object_id"]
-        _load(context, kind, object_id)
+        row = _load(context, kind, object_id)
         body = await _body(request)
         message = body.get("message")
         if not isinstance(message, str) or not message:
@@ -391,7 +391,7 @@ def _fail_object(sandbox: Sandbox) -> Handler:
         context.store.execute(
             f'UPDATE "{kind.table}" SET failed_sim = ?, error_message = ?, updated_sim = ? '  # noqa: S608
             f'WHERE "{kind.id_column}" = ?',
-            (now + delay, message, now, object_id),
+            (now + float(row["progress_offset"]) + delay, message, now, object_id),
         )
         return JSONResponse(_object_json(context, kind, _load(context, kind, object_id)))
 

@@ -29,7 +29,8 @@ LIFECYCLE_COLUMNS = """
 created_sim      simulated time of creation
 updated_sim      simulated time of the last change made by a request (not status progress)
 progress_offset  simulated seconds added to this job's age by the control API
-failed_sim       simulated time at which the job fails (may be in the future), or NULL
+failed_sim       when the job fails, on the job's own time (simulated time + progress_offset,
+                 so a job pushed ahead reaches a scheduled failure sooner), or NULL
 error_message    the failure message shown once failed
 final_status     a status set by a request that stops the lifecycle (cancelled, deleted), or NULL
 final_sim        simulated time ``final_status`` was set
@@ -97,32 +98,33 @@ class Lifecycle:
         offset = float(row["progress_offset"])
         failed_at = row["failed_sim"]
         final_status = row["final_status"]
-        # Progress stops at the moment the job failed or was stopped.
-        stop_at = now
-        if failed_at is not None and failed_at <= now:
-            stop_at = min(stop_at, float(failed_at))
+        # The job's own time runs ``offset`` ahead of the clock; failures are scheduled on it.
+        job_now = now + offset
+        failed = failed_at is not None and float(failed_at) <= job_now
+        age = job_now - created
+        if failed:
+            age = min(age, float(failed_at) - created)
         if final_status is not None and row["final_sim"] is not None:
-            stop_at = min(stop_at, float(row["final_sim"]))
-        age = max(0.0, stop_at - created + offset)
+            age = min(age, float(row["final_sim"]) + offset - created)
+        age = max(0.0, age)
         history: list[tuple[str, float]] = []
         begins = 0.0
         for stage in self.stages:
             if age < begins:
                 break
-            history.append((stage.status, created - offset + begins))
+            history.append((stage.status, begins))
             begins += stage.seconds
         if age >= begins:
-            history.append((self.done, created - offset + begins))
-        # A job made to go further than its age still began its first stage at creation.
-        history = [(status, max(created, at)) for status, at in history]
-        if failed_at is not None and failed_at <= now:
-            history.append((self.failed, float(failed_at)))
-            return JobState(
-                self.failed, row["error_message"], float(failed_at), tuple(history), True
-            )
+            history.append((self.done, begins))
+        # Shown on the clock's time line; a pushed-ahead job still began at its creation.
+        shown = [(status, max(created, created + began - offset)) for status, began in history]
+        if failed:
+            at = max(created, float(failed_at) - offset)
+            shown.append((self.failed, at))
+            return JobState(self.failed, row["error_message"], at, tuple(shown), True)
         if final_status is not None:
             since = float(row["final_sim"]) if row["final_sim"] is not None else created
-            history.append((str(final_status), since))
-            return JobState(str(final_status), row["error_message"], since, tuple(history), True)
-        status, since = history[-1]
-        return JobState(status, None, since, tuple(history), status == self.done)
+            shown.append((str(final_status), since))
+            return JobState(str(final_status), row["error_message"], since, tuple(shown), True)
+        status, since = shown[-1]
+        return JobState(status, None, since, tuple(shown), status == self.done)

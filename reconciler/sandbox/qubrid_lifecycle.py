@@ -1,67 +1,57 @@
-"""The life of an emulated Qubrid fine-tuning job, as a pure function of the sandbox clock.
+"""How an emulated Qubrid job progresses: statuses, training metrics and the fine-tuned model.
 
-A job is stored once, with the simulated time it was created, and its visible state is derived
-whenever it is read: ``queued`` for ``QubridTiming.queued_seconds``, then ``running`` for
-``training_seconds`` (its ``training_metrics`` filling in as steps complete), then ``completed``
-with a fine-tuned model that is ``deploying`` for ``deploying_seconds`` and then ``available``.
-Deriving instead of ticking keeps ten thousand seeded jobs free: nothing runs in the background.
+The status walk is the framework's lifecycle (computed on read from the row and the sandbox
+clock): ``queued`` for ``QUEUED_SECONDS``, ``running`` for ``TRAINING_SECONDS``, then
+``completed``; ``failed`` when the control API fails the job, ``cancelled`` when a client cancels
+it. While running, ``training_metrics`` fill in with the fraction of training time elapsed; a
+failed job keeps the metrics it had reached; a cancelled one shows none (Qubrid: "any partial
+training progress will be discarded").
 
-Two stored facts bend the timeline:
-
-- ``head_start``: seconds the job has been pushed ahead of the clock (``advance`` a single job to
-  its next phase from the control API), so ``elapsed = now - created_at + head_start``;
-- an ending: ``cancelled`` or ``failed`` at a given time. Cancelling discards partial progress
-  (Qubrid: "any partial training progress will be discarded"), so a cancelled job shows no
-  metrics; a failed job keeps the metrics it had reached.
-
-Documented facts used here: the status enum (queued, running, completed, failed, cancelled), the
-TrainingMetrics fields, and the model status enum (available, deploying, deleted). The durations,
-the loss curve and the step arithmetic are the sandbox's own inventions.
+A completed job's fine-tuned model is ``deploying`` for ``DEPLOYING_SECONDS`` after completion,
+then ``available``, and ``deleted`` once deleted. The enums and metric names are Qubrid's; the
+durations, the step arithmetic and the loss curve are the sandbox's own.
 """
 
 from __future__ import annotations
 
 import math
+import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Any
 
+from reconciler.sandbox.lifecycle import JobState, Lifecycle, Stage
 
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+QUEUED_SECONDS = 30.0
+TRAINING_SECONDS = 600.0
+DEPLOYING_SECONDS = 60.0
 
+QUEUED = "queued"
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+ACTIVE_STATUSES = frozenset({QUEUED, RUNNING})
 
-class ModelStatus(StrEnum):
-    DEPLOYING = "deploying"
-    AVAILABLE = "available"
-    DELETED = "deleted"
+MODEL_DEPLOYING = "deploying"
+MODEL_AVAILABLE = "available"
+MODEL_DELETED = "deleted"
 
-
-ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+JOB_LIFECYCLE = Lifecycle(
+    stages=(Stage(QUEUED, QUEUED_SECONDS), Stage(RUNNING, TRAINING_SECONDS)),
+    done=COMPLETED,
+    failed=FAILED,
+)
 
 # The sandbox's batch size when it turns dataset rows into training steps.
 _ROWS_PER_STEP = 8
 
-
-@dataclass(frozen=True)
-class QubridTiming:
-    """Simulated seconds each phase lasts."""
-
-    queued_seconds: float = 5.0
-    training_seconds: float = 60.0
-    deploying_seconds: float = 5.0
-
-    @property
-    def completes_after(self) -> float:
-        return self.queued_seconds + self.training_seconds
+Row = sqlite3.Row | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
 class TrainingShape:
-    """How much training a job does: fixed at creation from its dataset and hyperparameters."""
+    """How much training a job does, fixed at creation from its dataset and hyperparameters."""
 
     total_steps: int
     steps_per_epoch: int
@@ -69,27 +59,10 @@ class TrainingShape:
     has_validation: bool
 
 
-@dataclass(frozen=True)
-class Ending:
-    """A job stopped before completing: by cancel, or failed through the control API."""
-
-    status: JobStatus
-    at: float
-
-
-@dataclass(frozen=True)
-class JobView:
-    """The derived, visible state of a job at one moment."""
-
-    status: JobStatus
-    training_metrics: dict[str, float | int] | None
-    completed_at: float | None
-
-
 def training_shape(
     row_count: int, epochs: int, max_steps: int | None, validation_split: float | None
 ) -> TrainingShape:
-    """Steps per epoch from the training rows; ``max_steps`` caps the total when given."""
+    """Steps per epoch follow from the training rows; ``max_steps`` caps the total when given."""
     validation = validation_split or 0.0
     training_rows = max(1, math.floor(row_count * (1.0 - validation)))
     steps_per_epoch = max(1, math.ceil(training_rows / _ROWS_PER_STEP))
@@ -104,69 +77,23 @@ def training_shape(
     )
 
 
-def elapsed_seconds(created_at: float, head_start: float, now: float) -> float:
-    return max(0.0, now - created_at + head_start)
-
-
-def head_start_for_next_phase(
-    created_at: float, head_start: float, now: float, timing: QubridTiming
-) -> float:
-    """The head start that puts a queued job at the start of running, a running one at completion."""
-    elapsed = elapsed_seconds(created_at, head_start, now)
-    for boundary in (timing.queued_seconds, timing.completes_after):
-        if elapsed < boundary:
-            return head_start + (boundary - elapsed)
-    return head_start
-
-
-def view_job(
-    *,
-    created_at: float,
-    head_start: float,
-    ending: Ending | None,
-    shape: TrainingShape,
-    timing: QubridTiming,
-    now: float,
-) -> JobView:
-    """The job's status, metrics and completion time at ``now`` (all in simulated seconds)."""
-    completes_at = created_at - head_start + timing.completes_after
-    if ending is not None and ending.at < completes_at:
-        if ending.status is JobStatus.CANCELLED:
-            return JobView(JobStatus.CANCELLED, None, None)
-        reached = elapsed_seconds(created_at, head_start, ending.at)
-        return JobView(ending.status, _metrics(shape, reached, timing), None)
-    elapsed = elapsed_seconds(created_at, head_start, now)
-    if elapsed < timing.queued_seconds:
-        return JobView(JobStatus.QUEUED, None, None)
-    if elapsed < timing.completes_after:
-        return JobView(JobStatus.RUNNING, _metrics(shape, elapsed, timing), None)
-    return JobView(JobStatus.COMPLETED, _metrics(shape, elapsed, timing), completes_at)
-
-
-def model_status(
-    completed_at: float, deleted: bool, timing: QubridTiming, now: float
-) -> ModelStatus:
-    if deleted:
-        return ModelStatus.DELETED
-    if now < completed_at + timing.deploying_seconds:
-        return ModelStatus.DEPLOYING
-    return ModelStatus.AVAILABLE
-
-
-def _metrics(
-    shape: TrainingShape, elapsed: float, timing: QubridTiming
+def training_metrics(
+    row: Row, state: JobState, shape: TrainingShape, now: float
 ) -> dict[str, float | int] | None:
-    if elapsed < timing.queued_seconds:
+    """The job's ``training_metrics`` at ``now``, or ``None`` while none are shown."""
+    if state.status == CANCELLED or not state.reached(RUNNING):
         return None
-    if timing.training_seconds <= 0:
+    if state.status == COMPLETED:
         fraction = 1.0
     else:
-        fraction = min(1.0, (elapsed - timing.queued_seconds) / timing.training_seconds)
+        age = _age_when_progress_stopped(row, now)
+        fraction = min(1.0, max(0.0, (age - QUEUED_SECONDS) / TRAINING_SECONDS))
     steps = math.floor(fraction * shape.total_steps)
     epochs = min(shape.epochs, steps // shape.steps_per_epoch)
     if fraction >= 1.0:
-        epochs = max(epochs, min(shape.epochs, math.ceil(steps / shape.steps_per_epoch)))
-    # A smooth, plausible curve: loss falls from about 2.45 towards 0.35 as training proceeds.
+        # A run capped by max_steps ends inside an epoch; that epoch counts as reached.
+        epochs = min(shape.epochs, max(epochs, math.ceil(steps / shape.steps_per_epoch)))
+    # A smooth, plausible curve: the loss falls from about 2.45 towards 0.35.
     training_loss = round(0.35 + 2.1 * math.exp(-4.0 * fraction), 4)
     metrics: dict[str, float | int] = {
         "training_loss": training_loss,
@@ -176,3 +103,22 @@ def _metrics(
     if shape.has_validation:
         metrics["validation_loss"] = round(training_loss + 0.08, 4)
     return metrics
+
+
+def model_status(completed_at: float, deleted: bool, now: float) -> str:
+    if deleted:
+        return MODEL_DELETED
+    if now < completed_at + DEPLOYING_SECONDS:
+        return MODEL_DEPLOYING
+    return MODEL_AVAILABLE
+
+
+def _age_when_progress_stopped(row: Row, now: float) -> float:
+    """The job's age on the lifecycle clock, frozen when it failed or was stopped."""
+    stop_at = now
+    failed_at = row["failed_sim"]
+    if failed_at is not None and float(failed_at) <= now:
+        stop_at = min(stop_at, float(failed_at))
+    if row["final_status"] is not None and row["final_sim"] is not None:
+        stop_at = min(stop_at, float(row["final_sim"]))
+    return max(0.0, stop_at - float(row["created_sim"]) + float(row["progress_offset"]))

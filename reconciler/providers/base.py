@@ -1,0 +1,112 @@
+"""The seam between the reconciler and a provider's API, and the errors that cross it.
+
+Error tree (each carries the provider, the job name where there is one, the HTTP status where
+there is one, and the provider's own message; none ever carries a key, an Authorization header
+or a pre-signed URL's query string)::
+
+    ProviderError                      any failure talking to a provider
+    ├── PermanentError                 retrying will not help (400, 401, 402, 403, 404, 409, 413)
+    │   └── AuthenticationError        401/403: the key is missing or wrong
+    ├── RetryableError                 429, 5xx, timeouts, dropped connections (before sending)
+    └── OutcomeUnknownError            a write was sent but its answer was lost: it may have
+                                       happened. A create in this state is never retried
+                                       blindly; the caller observes again first.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from reconciler.model import Change, DesiredJob, Provider, ProviderObservation, Upload
+
+
+class ProviderError(Exception):
+    """A failure talking to a provider, in words fit for the user."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        message: str,
+        *,
+        job: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.provider = provider
+        self.job = job
+        self.status = status
+        self.message = message
+        where = f"{provider}/{job}" if job else provider
+        code = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{where}: {message}{code}")
+
+
+class PermanentError(ProviderError):
+    """The provider refused the request; sending it again will get the same answer."""
+
+
+class AuthenticationError(PermanentError):
+    """The provider rejected the API key (or none was set)."""
+
+
+class RetryableError(ProviderError):
+    """A transient failure (429, 5xx, timeout, dropped connection): safe to try again.
+
+    ``retry_after`` is the provider's Retry-After in seconds, when it sent one.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        message: str,
+        *,
+        job: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(provider, message, job=job, status=status)
+        self.retry_after = retry_after
+
+
+class OutcomeUnknownError(ProviderError):
+    """A write was sent and its answer lost: the provider may or may not have done it."""
+
+
+class ProviderClient(Protocol):
+    """What the reconciler needs from a provider. Each adapter implements it over httpx.
+
+    Every method is synchronous and thread-safe (apply runs several at once). Retries of
+    transient failures happen inside the adapter, bounded in count and time; what escapes is
+    a ``ProviderError``.
+    """
+
+    name: Provider
+
+    def observe(self) -> ProviderObservation:
+        """Everything the plan needs about this provider's jobs and datasets, in as few
+        requests as the API allows: one paginated job list (plus one dataset list where the
+        job list lacks the dataset's name). Never one request per job."""
+        ...
+
+    def upload_dataset(self, upload: Upload) -> str:
+        """Upload a local dataset (streamed from disk) and return the reference a create
+        takes: Segmind's ``s3_url``, Qubrid's dataset id, Cohere's dataset id once it has
+        validated."""
+        ...
+
+    def create(self, desired: DesiredJob, dataset_ref: str) -> str:
+        """Submit the job; return its remote id. Raises ``OutcomeUnknownError`` when the
+        request went out and its answer was lost."""
+        ...
+
+    def update_access(self, job_id: str, access: Literal["private", "public"]) -> None:
+        """Flip a job's access (Segmind only; other providers raise ``PermanentError``)."""
+        ...
+
+    def delete(self, change: Change) -> None:
+        """Carry out a delete change (cancel, or delete the model) as its ``delete_method``
+        says; Segmind raises ``PermanentError`` (it has no delete)."""
+        ...
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        ...
