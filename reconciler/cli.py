@@ -9,9 +9,11 @@ Exit codes: 0 success or no changes, 1 any error, 2 changes present (``plan`` wi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,6 +24,15 @@ from reconciler import __version__
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+
+# Where API keys come from (reconciler.config); scrubbed from any unexpected error's text.
+_SECRET_VARIABLES = (
+    "SEGMIND_API_KEY",
+    "QUBRID_API_KEY",
+    "COHERE_API_KEY",
+    "CO_API_KEY",
+    "WANDB_API_KEY",
+)
 
 # Flags that choose a mode of the default command rather than being options of it.
 _MODE_FLAGS = {"--dry-run": "plan", "--watch": "watch"}
@@ -80,6 +91,246 @@ def cli() -> None:
     """
 
 
+def _plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every planning command shares (DESIGN.md, Command line)."""
+    options = [
+        click.argument("paths", nargs=-1, type=click.Path()),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Choice(["text", "markdown", "json"]),
+            default="text",
+            show_default=True,
+            help="How to show the result: for people, for a PR comment, or for machines.",
+        ),
+        click.option(
+            "--prune/--no-prune",
+            default=None,
+            help="Delete marked jobs no spec names (default: reconciler.yaml's prune, else no).",
+        ),
+        click.option(
+            "--allow-replace",
+            is_flag=True,
+            help="Let a change to an immutable field submit a new job under the same name.",
+        ),
+        click.option("--retry-failed", is_flag=True, help="Resubmit jobs whose last run failed."),
+        click.option(
+            "--parallelism",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Requests in flight at once while applying (default: reconciler.yaml, else 4).",
+        ),
+        click.option(
+            "--sandbox",
+            "use_sandbox",
+            is_flag=True,
+            help="Run against the embedded emulator (state under .reconcile/sandbox/);"
+            " the API keys in the environment are not used.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@dataclass(frozen=True)
+class _Choices:
+    """The parsed common options."""
+
+    paths: list[Path]
+    output: str
+    prune: bool | None
+    allow_replace: bool
+    retry_failed: bool
+    parallelism: int | None
+    use_sandbox: bool
+
+    def plan_options(self, settings: Any) -> Any:
+        from reconciler.model import PlanOptions
+
+        prune = settings.prune if self.prune is None else self.prune
+        return PlanOptions(
+            prune=prune, allow_replace=self.allow_replace, retry_failed=self.retry_failed
+        )
+
+
+def _choices(paths: tuple[str, ...], **options: Any) -> _Choices:
+    return _Choices(paths=[Path(p) for p in paths], **options)
+
+
+@contextlib.contextmanager
+def _run(choices: _Choices, *, lock: bool = False) -> Iterator[Any]:
+    """``engine.open_run`` with its input errors reported the command line's way."""
+    from reconciler.diagnostics import InvalidInputError
+    from reconciler.engine import open_run
+    from reconciler.lock import LockHeldError
+
+    try:
+        with open_run(choices.paths, use_sandbox=choices.use_sandbox, lock=lock) as run:
+            yield run
+    except InvalidInputError as error:
+        _report_invalid(error)
+    except LockHeldError as error:
+        _fail(str(error))
+
+
+def _show_plan(plan: Any, choices: _Choices, root: Path) -> None:
+    from reconciler import render
+
+    if choices.output == "json":
+        click.echo(render.render_json(plan), nl=False)
+    elif choices.output == "markdown":
+        click.echo(render.render_markdown(plan, relative_to=root), nl=False)
+    else:
+        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        click.echo(render.render_text(plan, color=color, relative_to=root), nl=False)
+
+
+def _has_errors(plan: Any) -> bool:
+    """A provider not fully read, or a change that will not be applied, is an error (exit 1)."""
+    return bool(plan.incomplete) or plan.summary.blocked > 0
+
+
+@cli.command()
+@_plan_options
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when the plan has changes (0: none, 1: error).",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Save the plan as JSON, to apply later with `reconcile apply --plan FILE`.",
+)
+def plan(
+    paths: tuple[str, ...], detailed_exitcode: bool, out_file: str | None, **options: Any
+) -> None:
+    """Show what a converge would do; send no write request of any kind."""
+    from reconciler import render
+    from reconciler.engine import make_plan
+
+    choices = _choices(paths, **options)
+    with _run(choices) as run:
+        reconciliation = make_plan(
+            run.settings, run.desired, run.clients, choices.plan_options(run.settings)
+        )
+    result = reconciliation.plan
+    if out_file is not None:
+        Path(out_file).write_text(render.render_json(result), encoding="utf-8")
+    _show_plan(result, choices, run.settings.root)
+    if out_file is not None and choices.output != "json":
+        click.echo(
+            f"Saved the plan to {out_file}; apply it with `reconcile apply --plan {out_file}`."
+        )
+    if _has_errors(result):
+        sys.exit(EXIT_ERROR)
+    if detailed_exitcode and result.summary.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+@cli.command()
+@_plan_options
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Apply exactly this saved plan (refused when the world moved since it was made).",
+)
+def apply(paths: tuple[str, ...], plan_file: str | None, **options: Any) -> None:
+    """Converge: plan, then apply (the default command)."""
+    from reconciler import render
+    from reconciler.apply import apply_plan
+    from reconciler.engine import StalePlanError, check_not_stale, make_plan
+    from reconciler.model import PlanFileError
+    from reconciler.progress import progress_for
+    from reconciler.report import (
+        render_apply_json,
+        render_result_markdown,
+        render_result_text,
+    )
+
+    choices = _choices(paths, **options)
+    saved = None
+    if plan_file is not None:
+        if choices.prune is not None or choices.allow_replace or choices.retry_failed:
+            _fail(
+                "--prune, --allow-replace and --retry-failed cannot be given with --plan:"
+                " a saved plan is applied with the options it was made with"
+            )
+        try:
+            saved = render.load_plan_json(Path(plan_file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, PlanFileError) as error:
+            _fail(f"{plan_file}: {error}")
+    with _run(choices, lock=True) as run:
+        if saved is None:
+            current = make_plan(
+                run.settings, run.desired, run.clients, choices.plan_options(run.settings)
+            ).plan
+        else:
+            now = make_plan(run.settings, run.desired, run.clients, saved.options)
+            try:
+                check_not_stale(saved, run.desired, now.observed)
+            except StalePlanError as error:
+                _fail(f"{plan_file}: {error}")
+            current = saved
+        if choices.output != "json":
+            _show_plan(current, choices, run.settings.root)
+        progress = progress_for(sys.stderr, for_people=choices.output != "json")
+        parallelism = choices.parallelism or run.settings.parallelism
+        result = apply_plan(current, run.clients, parallelism=parallelism, progress=progress)
+    if choices.output == "json":
+        click.echo(render_apply_json(current, result), nl=False)
+    else:
+        text = render_result_markdown if choices.output == "markdown" else render_result_text
+        click.echo("")
+        click.echo(text(result), nl=False)
+    for incomplete in current.incomplete:
+        click.echo(
+            f"reconcile: {incomplete.provider} could not be read ({incomplete.error});"
+            " nothing was changed there",
+            err=True,
+        )
+    if not result.ok or current.incomplete:
+        sys.exit(EXIT_ERROR)
+
+
+@cli.command()
+@_plan_options
+def status(paths: tuple[str, ...], **options: Any) -> None:
+    """Every managed job: sync (Synced/OutOfSync) and health."""
+    from reconciler.engine import make_plan
+    from reconciler.status import (
+        job_statuses,
+        render_status_json,
+        render_status_markdown,
+        render_status_text,
+    )
+
+    choices = _choices(paths, **options)
+    with _run(choices) as run:
+        result = make_plan(
+            run.settings, run.desired, run.clients, choices.plan_options(run.settings)
+        ).plan
+    statuses = job_statuses(result)
+    renderer = {
+        "json": render_status_json,
+        "markdown": render_status_markdown,
+        "text": render_status_text,
+    }[choices.output]
+    click.echo(renderer(statuses, result.incomplete), nl=False)
+    if result.incomplete:
+        sys.exit(EXIT_ERROR)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+def watch(paths: tuple[str, ...]) -> None:
+    """The daemon (not available in this version)."""
+    _fail("--watch is not available in this version yet; run `reconcile` on a schedule instead")
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 def validate(paths: tuple[str, ...]) -> None:
@@ -88,7 +339,7 @@ def validate(paths: tuple[str, ...]) -> None:
     from reconciler.specs import load_specs
 
     try:
-        specs = load_specs(_paths(paths))
+        specs = load_specs([Path(p) for p in paths])
     except InvalidInputError as error:
         _report_invalid(error)
     files = len({spec.source.file for spec in specs})
@@ -133,7 +384,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as error:  # the last line of defence; each command handles its own errors
         if os.environ.get("RECONCILE_DEBUG"):
             raise
+        from reconciler.report import redact
+
+        # An unexpected error's text may quote a URL or a header: scrub it like any output.
+        secrets = [os.environ.get(variable, "") for variable in _SECRET_VARIABLES]
         _fail(
-            f"internal error: {type(error).__name__}: {error}"
-            " (set RECONCILE_DEBUG=1 to see where, and please report it)"
+            redact(f"internal error: {type(error).__name__}: {error}", secrets)
+            + " (set RECONCILE_DEBUG=1 to see where, and please report it)"
         )

@@ -168,7 +168,8 @@ def identify_jobs(
             name = marker.name
         if name is None and ref is not None and len(id_owners.get(ref, ())) == 1:
             name = id_owners[ref][0]
-        identified.append(replace(job, name=name, marker=marker))
+        changed = name != job.name or marker != job.marker
+        identified.append(replace(job, name=name, marker=marker) if changed else job)
     return tuple(identified)
 
 
@@ -218,7 +219,9 @@ def compare_job(desired: DesiredJob, job: ObservedJob) -> tuple[FieldChange, ...
     for name in COMPARED_FIELDS:
         wanted = getattr(spec, name)
         seen = getattr(job, name)
-        if wanted is None or seen is None:
+        # An empty value leaves the choice to the provider (a Cohere spec may omit
+        # base_model.name, as Cohere's own examples do): whatever the remote chose is not drift.
+        if wanted is None or wanted == "" or seen is None:
             continue
         if name not in spec.set_fields and name not in _ALWAYS_COMPARED:
             continue
@@ -325,8 +328,6 @@ def _decide_managed(
             if gone
             else "no remote job has this name"
         )
-        if reuse is not None:
-            reason += f"; reuses uploaded dataset {reuse.remote_id}"
         return replace(base, action=Action.CREATE, reason=reason, upload=upload, reuse=reuse)
 
     differences = compare_job(desired, current)
@@ -457,40 +458,45 @@ def snapshot_of(
     desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions
 ) -> str:
     """sha256 over what the plan's decisions depend on: the specs (not where they are
-    written), their dataset fingerprints and upload sizes, the options, and every observed
-    job and dataset with its status reduced to ``_decision_state`` (a job moving from queued to
-    training does not make a plan stale; one that finished, failed or vanished does)."""
-    volatile = ("raw_status", "health", "error_message")
+    written; a ``{url:}`` dataset whole, query included), their dataset fingerprints and
+    upload sizes, the options, and every observed job and dataset with its status reduced to
+    ``_decision_state`` (a job moving from queued to training does not make a plan stale; one
+    that finished, failed or vanished does)."""
+    digest = hashlib.sha256()
+
+    def feed(kind: str, line: str) -> None:
+        # One canonical JSON line per item, tagged: no item can pass for another.
+        digest.update(f"{kind}\t{line}\n".encode())
+
+    feed("options", _canonical([options.prune, options.allow_replace, options.retry_failed]))
     specs = []
     for wanted in desired:
         spec = spec_to_dict(wanted.spec)
         del spec["source"]
-        fingerprint, size = wanted.dataset_fingerprint, wanted.upload_size
-        specs.append((spec["provider"], spec["name"], spec, fingerprint, size))
-    providers = {}
-    for provider, observation in observed.providers.items():
+        # The JSON form drops a URL's query; the snapshot must still see it change.
+        spec["dataset"]["sha256"] = hashlib.sha256(wanted.spec.dataset.value.encode()).hexdigest()
+        specs.append(_canonical([spec, wanted.dataset_fingerprint, wanted.upload_size]))
+    for line in sorted(specs):
+        feed("desired", line)
+    for provider in sorted(observed.providers):
+        observation = observed.providers[provider]
+        feed("provider", _canonical([provider, observation.complete]))
         jobs = []
         for observed_job in observation.jobs:
             job_dict = observed_job_to_dict(observed_job)
-            for key in volatile:
+            for key in ("raw_status", "health", "error_message"):
                 del job_dict[key]
             job_dict["state"] = _decision_state(observed_job)
-            jobs.append(job_dict)
-        providers[provider] = {
-            "complete": observation.complete,
-            "jobs": sorted(jobs, key=lambda j: json.dumps(j, sort_keys=True, default=str)),
-            "datasets": sorted(
-                (remote_dataset_to_dict(d) for d in observation.datasets),
-                key=lambda d: json.dumps(d, sort_keys=True, default=str),
-            ),
-        }
-    payload = {
-        "desired": sorted(specs, key=lambda s: (s[0], s[1])),
-        "observed": providers,
-        "options": [options.prune, options.allow_replace, options.retry_failed],
-    }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+            jobs.append(_canonical(job_dict))
+        for line in sorted(jobs):
+            feed("job", line)
+        for line in sorted(_canonical(remote_dataset_to_dict(d)) for d in observation.datasets):
+            feed("dataset", line)
+    return digest.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def plan(desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions) -> Plan:

@@ -375,6 +375,11 @@ class Change:
     blocked: Blocker | None = None
 
     @property
+    def in_sync(self) -> bool:
+        """``reconcile status``'s Synced (true) or OutOfSync (false)."""
+        return self.action is Action.NOOP
+
+    @property
     def sort_key(self) -> tuple[str, str, str]:
         remote = self.current.remote_id if self.current else ""
         return (self.provider, self.name, remote)
@@ -596,11 +601,17 @@ def to_json_value(value: Any) -> Any:
 
 
 def spec_to_dict(spec: FineTuneSpec) -> dict[str, Any]:
+    """The spec's JSON form. A ``{url:}`` dataset loses its query string: a plan file never
+    holds a signature, so apply takes such a URL from the loaded spec, which the stale-plan
+    check has proved unchanged (``reconciler.diff.snapshot_of`` hashes the whole URL)."""
+    dataset = spec.dataset.value
+    if spec.dataset.kind is DatasetKind.URL:
+        dataset = strip_url_secrets(dataset)
     return {
         "name": spec.name,
         "provider": spec.provider,
         "base_model": spec.base_model,
-        "dataset": {"kind": spec.dataset.kind.value, "value": spec.dataset.value},
+        "dataset": {"kind": spec.dataset.kind.value, "value": dataset},
         "source": {"file": str(spec.source.file), "line": spec.source.line, "col": spec.source.col},
         "access": spec.access,
         "trigger_word": spec.trigger_word,

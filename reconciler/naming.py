@@ -36,9 +36,7 @@ COHERE_DATASET_NAME_MAX = 49
 QUBRID_SUFFIX_MAX = 64
 # Segmind documents no limit on job or file names; 64 keeps the job name and the uploaded file
 # name (the marker plus ".zip") short and URL-safe.
-SEGMIND_NAME_MAX = 64
-
-SEGMIND_MAX_NAME_LENGTH = SEGMIND_NAME_MAX
+SEGMIND_MAX_NAME_LENGTH = 64
 QUBRID_MAX_NAME_LENGTH = QUBRID_SUFFIX_MAX - MARKER_LENGTH  # 49
 COHERE_MAX_NAME_LENGTH = COHERE_DATASET_NAME_MAX - MARKER_LENGTH  # 34
 
@@ -52,6 +50,8 @@ _NAME = re.compile(NAME_PATTERN)
 _FP = rf"[0-9a-f]{{{FINGERPRINT_CHARS}}}"
 _HEX = re.compile(_FP)
 _MARKER = re.compile(rf"(?P<name>{NAME_PATTERN}){MARKER_INFIX}(?P<fp>{_FP})")
+# Anything, then the marker's tail: where a Segmind object key's file name ends.
+_MARKER_TAIL = re.compile(rf"(?P<head>.*){MARKER_INFIX}(?P<fp>{_FP})")
 # Extensions a stored file name may carry after the marker (Segmind may add ".zip" to ours).
 _EXTENSION = re.compile(r"\.(?:zip|csv|jsonl|json)$", re.IGNORECASE)
 # Cohere's dataset id: the slug of the dataset name, "-", and six characters.
@@ -127,10 +127,13 @@ def parse_segmind_dataset_url(url: str, job_name: str) -> Marker | None:
     if not is_valid_name(job_name):
         return None
     last = PurePosixPath(unquote(urlsplit(url).path)).name
-    base = _strip_extensions(last)
-    pattern = rf"(?:.*-)?{re.escape(job_name)}{MARKER_INFIX}(?P<fp>{_FP})"
-    match = re.fullmatch(pattern, base)
-    return Marker(job_name, match["fp"]) if match else None
+    match = _MARKER_TAIL.fullmatch(_strip_extensions(last))
+    if match is None:
+        return None
+    head = match["head"]
+    if head == job_name or head.endswith(f"-{job_name}"):
+        return Marker(job_name, match["fp"])
+    return None
 
 
 def marker_from_dataset_ref(provider: Provider, ref: str, job_name: str | None) -> Marker | None:

@@ -11,6 +11,7 @@ docs/plans.md with sorted keys, so two equal plans render to the same bytes.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +30,12 @@ _COLOURS = {
 }
 _BLOCKED_COLOUR = "\033[1;31m"
 _DIM = "\033[2m"
+# Remote names, statuses and messages are provider data: never let them drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    return _CONTROL.sub("?", text)
 
 
 def summary_line(summary: PlanSummary) -> str:
@@ -66,10 +73,13 @@ def _upload_text(upload: Upload, relative_to: Path | None) -> str:
 def _detail_lines(change: Change, relative_to: Path | None) -> list[str]:
     """The indented lines under a change: uploads, field differences, what blocks it."""
     lines = []
+    # A blocked change does nothing; its dataset lines say what unblocking it would do.
+    would = "would " if change.blocked is not None else ""
     if change.upload is not None:
-        lines.append(_upload_text(change.upload, relative_to))
+        lines.append(would + _upload_text(change.upload, relative_to))
     if change.reuse is not None:
-        lines.append(f"reuse uploaded dataset {change.reuse.remote_id} ({change.reuse.name})")
+        reuse = change.reuse
+        lines.append(f"{would}reuse uploaded dataset {reuse.remote_id} ({reuse.name})")
     for field_change in change.field_changes:
         lines.append(f"{field_change.path}: {field_change.remote!r} -> {field_change.desired!r}")
     if change.delete_method is not None and change.target_id is not None:
@@ -105,13 +115,14 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
         symbol = paint(f"{change.action.symbol:>3}", _COLOURS[change.action])
         if change.action is Action.NOOP:
             health = change.health.value if change.health else "Unknown"
-            out.append(f"{symbol} {change.name:<{width}}  {paint(health, _DIM)}: {change.reason}")
+            reason = _clean(change.reason)
+            out.append(f"{symbol} {change.name:<{width}}  {paint(health, _DIM)}: {reason}")
             continue
         label = change.action.value
         if change.blocked is not None:
             label += " " + paint("(blocked)", _BLOCKED_COLOUR)
-        out.append(f"{symbol} {change.name:<{width}}  {label}: {change.reason}")
-        out.extend(f"      {line}" for line in _detail_lines(change, relative_to))
+        out.append(f"{symbol} {_clean(change.name):<{width}}  {label}: {_clean(change.reason)}")
+        out.extend(f"      {_clean(line)}" for line in _detail_lines(change, relative_to))
     if plan.unmanaged:
         if out:
             out.append("")
@@ -119,9 +130,11 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
         for job in plan.unmanaged:
             name = job.name or "(no name)"
             note = _unmanaged_note(job, plan)
-            out.append(f"    {job.provider} {name} {job.remote_id} {job.raw_status}{note}")
+            line = f"{job.provider} {name} {job.remote_id} {job.raw_status}{note}"
+            out.append(f"    {_clean(line)}")
     for incomplete in plan.incomplete:
-        out.append(paint(f"! {incomplete.provider}: not fully observed ({incomplete.error})", _DIM))
+        error = _clean(incomplete.error)
+        out.append(paint(f"! {incomplete.provider}: not fully observed ({error})", _DIM))
     if out:
         out.append("")
     out.append(summary_line(plan.summary))
@@ -137,22 +150,28 @@ def _cell(text: str) -> str:
     return flat if len(flat) <= _CELL_LIMIT else flat[: _CELL_LIMIT - 1] + "…"
 
 
+def _code(text: str) -> str:
+    """A code span inside a table cell (a backtick would end it early)."""
+    return "`" + _cell(text).replace("`", "'") + "`"
+
+
 def _change_row(change: Change, relative_to: Path | None) -> str:
     action = change.action.value + (" **blocked**" if change.blocked else "")
     notes = "<br>".join(_cell(line) for line in _detail_lines(change, relative_to))
     reason = _cell(change.reason) + (f"<br>{notes}" if notes else "")
-    return f"| `{change.action.symbol.strip() or '='}` | `{change.name}` | {action} | {reason} |"
+    return f"| `{change.action.symbol}` | {_code(change.name)} | {action} | {reason} |"
 
 
 def _noop_row(change: Change) -> str:
     health = change.health.value if change.health else "Unknown"
-    return f"| `{change.name}` | {health} | {_cell(change.reason)} |"
+    return f"| {_code(change.name)} | {health} | {_cell(change.reason)} |"
 
 
 def _unmanaged_row(job: ObservedJob, plan: Plan) -> str:
-    name = f"`{job.name}`" if job.name else "(no name)"
+    name = _code(job.name) if job.name else "(no name)"
     note = _unmanaged_note(job, plan).strip(" ()")
-    return f"| {job.provider} | {name} | `{job.remote_id}` | {_cell(job.raw_status)} | {note} |"
+    status = _cell(job.raw_status)
+    return f"| {job.provider} | {name} | {_code(job.remote_id)} | {status} | {note} |"
 
 
 class _Budget:
@@ -218,9 +237,13 @@ def render_markdown(
     for provider in providers:
         changes = [c for c in plan.changes if c.provider == provider]
         acting = [_change_row(c, relative_to) for c in changes if c.action is not Action.NOOP]
+        heading = [f"#### {provider}", ""]
+        if not budget.left_out and budget.fits("\n".join(heading), 400):
+            for line in heading:
+                budget.add(line)
         _section(
             budget,
-            [f"#### {provider}", "", "| | job | action | reason |", "| --- | --- | --- | --- |"],
+            ["| | job | action | reason |", "| --- | --- | --- | --- |"],
             acting,
             [""],
         )

@@ -10,6 +10,8 @@ dataset files) are generated in the tests below. Every run must exit 1, print ea
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -353,3 +355,24 @@ def test_a_spec_file_outside_any_repository_is_checked_against_the_working_direc
     monkeypatch.chdir(work)
     result = validate("specs/qa.yaml")
     assert result.exit_code == 0, result.output
+
+
+def test_the_console_entry_point_reports_without_a_traceback(repo: Path) -> None:
+    write(repo / "specs/bomb.yaml", HEADER + billion_laughs(20))
+    write(repo / "specs/latin1.yaml", HEADER.encode() + b"name: caf\xe9\n")
+    run = subprocess.run(
+        [sys.executable, "-c", "from reconciler.cli import main; main()", "validate", "specs"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert "Traceback" not in run.stdout + run.stderr
+    assert run.stderr.splitlines()[:2] == [
+        "specs/bomb.yaml:1:1: the document expands to more than 10,000 YAML nodes (aliases"
+        " counted at each use), which no spec needs; remove the anchors and aliases (`&name`,"
+        " `*name`) that repeat large structures",
+        "specs/latin1.yaml:3:10: not UTF-8 text (byte 0xe9 cannot be decoded); save the file as"
+        " UTF-8",
+    ]

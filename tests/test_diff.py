@@ -86,7 +86,7 @@ def test_create_reuses_a_listed_dataset_with_the_same_marker(provider: Provider)
     assert change.action is Action.CREATE
     assert change.upload is None
     assert change.reuse == listed
-    assert "reuses uploaded dataset ds-1" in change.reason
+    assert change.reason == "no remote job has this name"
 
 
 def test_create_does_not_reuse_a_dataset_the_provider_will_not_train_on() -> None:
@@ -380,6 +380,15 @@ def test_parameters_the_list_does_not_show_are_not_compared() -> None:
     assert only(plan([desired(the_spec)], observed(hidden), NO_OPTIONS)).action is Action.NOOP
 
 
+def test_a_cohere_base_model_name_left_to_the_provider_is_not_drift() -> None:
+    the_spec = spec(provider="cohere", base_model="")
+    remote = job(provider="cohere", base_model="medium")
+    assert only(plan([desired(the_spec)], observed(remote), NO_OPTIONS)).action is Action.NOOP
+    named = spec(provider="cohere", base_model="command-r-08-2024")
+    change = only(plan([desired(named)], observed(remote), NO_OPTIONS))
+    assert change.action is Action.REPLACE
+
+
 def test_a_provider_default_the_spec_does_not_set_is_not_drift() -> None:
     remote = job(parameters={"iterations": 300, "priority": "QUALITY"}, theme="CHARACTER")
     change = only(
@@ -635,6 +644,14 @@ def test_summary_counts_every_action_and_the_blocked() -> None:
     assert (summary.create, summary.update, summary.replace, summary.delete) == (1, 1, 1, 0)
     assert (summary.noop, summary.blocked) == (1, 1)
     assert summary.has_changes
+    result = plan(specs, observed(*remote), NO_OPTIONS)
+    assert {c.name: c.in_sync for c in result.changes} == {
+        "changed": False,
+        "flip": False,
+        "new": False,
+        "same": True,
+    }
+    assert [c.name for c in result.actionable] == ["flip", "new"]
 
 
 def test_a_plan_is_deterministic_whatever_the_listing_order() -> None:

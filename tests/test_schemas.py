@@ -128,3 +128,15 @@ def test_schema_files_are_found_in_the_checkout() -> None:
     assert schema_path("finetune.schema.json") == REPO / "schemas" / "finetune.schema.json"
     with pytest.raises(FileNotFoundError, match="reinstall"):
         schema_path("missing.schema.json")
+
+
+def test_schema_files_fall_back_to_the_installed_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.specs import schema_check
+
+    installed = tmp_path / "reconciler" / "_schemas"
+    installed.mkdir(parents=True)
+    (installed / "finetune.schema.json").write_text("{}")
+    monkeypatch.setattr(schema_check, "_SCHEMA_DIRS", (tmp_path / "schemas", installed))
+    assert schema_path("finetune.schema.json") == installed / "finetune.schema.json"

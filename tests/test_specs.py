@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 import tracemalloc
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconciler.config import read_settings
 from reconciler.diagnostics import InvalidInputError
@@ -251,3 +255,78 @@ def test_positions_of_keys_and_values() -> None:
 def test_timestamps_stay_text() -> None:
     [document], _ = parse_yaml_text("name: 2024-01-01\n", "f.yaml")
     assert document.value == {"name": "2024-01-01"}
+
+
+SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+FIELDS = [
+    "name",
+    "base_model",
+    "dataset",
+    "access",
+    "trigger_word",
+    "instance_prompt",
+    "theme",
+    "machine_type",
+    "train_type",
+    "task_type",
+    "csv_columns",
+    "dataset_type",
+    "wandb",
+    "parameters",
+    "stray",
+]
+DOCUMENTS = st.fixed_dictionaries(
+    {
+        "apiVersion": st.just("reconciler/v1"),
+        "kind": st.just("FineTune"),
+        "provider": st.sampled_from(["segmind", "qubrid", "cohere", "other"]),
+    },
+    optional={
+        **dict.fromkeys(FIELDS, VALUES),
+        "base_model": st.sampled_from(["QWEN", "FAST_FLUX", "FLUX_PRO", "FLUX"])
+        | st.fixed_dictionaries({"base_type": st.sampled_from(["BASE_TYPE_CHAT", "BASE_TYPE_X"])})
+        | VALUES,
+        "dataset": st.sampled_from(
+            ["../datasets/mascot/", "../datasets/support-qa.csv", "../../x", "/abs", ""]
+        )
+        | VALUES,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=DOCUMENTS)
+def test_any_document_gives_a_spec_or_diagnostics_never_an_exception(
+    document: dict[str, object],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / ".git").mkdir()
+        shutil.copytree(REPO / "datasets", root / "datasets")
+        (root / "specs").mkdir()
+        (root / "specs/fuzz.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+        try:
+            load_specs([root / "specs"])
+        except InvalidInputError as error:
+            assert error.diagnostics
+            for diagnostic in error.diagnostics:
+                assert diagnostic.line >= 1 and diagnostic.col >= 1
+                assert diagnostic.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200))
+def test_any_text_parses_to_documents_or_diagnostics(text: str) -> None:
+    documents, problems = parse_yaml_text(text, "f.yaml")
+    assert all(document.file == "f.yaml" for document in documents)
+    for problem in problems:
+        assert problem.line >= 1 and problem.col >= 1

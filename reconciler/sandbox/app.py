@@ -37,6 +37,7 @@ from reconciler.sandbox.store import Store
 
 PROVIDER_MODULES: tuple[str, ...] = (
     "reconciler.sandbox.segmind",
+    "reconciler.sandbox.qubrid",
     "reconciler.sandbox.cohere",
 )
 """The emulated providers, in mount order: one module path per provider, one per line."""

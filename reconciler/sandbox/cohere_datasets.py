@@ -21,6 +21,7 @@ import string
 from datetime import datetime
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -76,7 +77,8 @@ def dataset_routes(ctx: SandboxContext) -> list[BaseRoute]:
             raise ProviderError(400, "A dataset can be at most 1.5 GB.")
         if _usage(ctx) + size > MAX_ORGANIZATION_BYTES:
             raise ProviderError(400, "You have exceeded capacity.")
-        outcome = validate_dataset(dataset_type, data, eval_data, options)
+        # Parsing a large file takes a while; keep the event loop serving other requests.
+        outcome = await run_in_threadpool(validate_dataset, dataset_type, data, eval_data, options)
         dataset_id = new_dataset_id(name)
         now = ctx.now()
         ctx.store.execute(
@@ -125,15 +127,19 @@ def dataset_routes(ctx: SandboxContext) -> list[BaseRoute]:
         if after is not None:
             clauses.append("created_sim > ?")
             params.append(after)
-        rows = ctx.store.query(
+        sql = (
             f"SELECT * FROM {DATASETS_TABLE} WHERE {' AND '.join(clauses)} "  # noqa: S608
-            "ORDER BY created_sim, id",
-            params,
+            "ORDER BY created_sim, id"
         )
-        shown = [render_dataset(ctx, row) for row in rows]
-        if status_filter is not None:
-            shown = [item for item in shown if item["validation_status"] == status_filter]
-        end = None if limit is None else offset + limit
+        if status_filter is None:
+            # Without a status filter the page can be cut in SQL (-1: no limit; a limit of 0
+            # is read as no limit, as an unset number is in Cohere's protobuf-based API).
+            rows = ctx.store.query(f"{sql} LIMIT ? OFFSET ?", [*params, limit or -1, offset])
+            return JSONResponse({"datasets": [render_dataset(ctx, row) for row in rows]})
+        # The status is computed on read, so filtering by it happens after rendering.
+        shown = [render_dataset(ctx, row) for row in ctx.store.query(sql, params)]
+        shown = [item for item in shown if item["validation_status"] == status_filter]
+        end = offset + limit if limit else None
         return JSONResponse({"datasets": shown[offset:end]})
 
     async def usage(request: Request) -> Response:

@@ -5,8 +5,10 @@
 - create: 200 ``{finetuned_model}``; the dataset must exist, be ``validated`` and suit the base
   type (chat: chat-finetune-input; classification: single- or multi-label; rerank: reranker);
 - get, PATCH (``name``, optionally ``settings``), DELETE (``{}``, irreversible);
-- events: the status transitions with their times; training-step-metrics: an evaluation every
-  tenth of the training time, appearing as training progresses.
+- events: the status transitions with their times, oldest first unless ``order_by`` says
+  ``created_at desc`` (the document's prose says "most recent first", but its example and its
+  ``order_by`` default are ascending); training-step-metrics: an evaluation every tenth of the
+  training time, appearing as training progresses, by step number.
 
 A model that reaches STATUS_READY is usable for inference under the id ``<id>-ft``.
 """

@@ -177,13 +177,12 @@ class FaultBook:
             kept: list[_ArmedRule] = []
             for armed in self._rules:
                 rule = armed.rule
-                # The draw happens for every matching request, whatever the probability, so a
-                # seeded rule fires on the same requests however the others are set up.
-                draw = armed.random.random()
                 if rule.kind not in kinds or not self._matches(rule, method, path):
                     kept.append(armed)
                     continue
-                if draw < rule.probability or rule.probability >= 1.0:
+                # One draw per request the rule applies to, so a seeded rule fires on the same
+                # requests whatever other rules exist.
+                if armed.random.random() < rule.probability:
                     fired.append(rule)
                     if rule.remaining is not None and rule.remaining <= 1:
                         continue  # exhausted: drop the rule

@@ -3,9 +3,9 @@
 Qubrid accepts CSV files only and answers 400 for another extension or a malformed file; a stored
 dataset reports its size, row count and the column names of its header. This module decides
 what "malformed" means for the sandbox, so that a client's own checks can be tested against it:
-not UTF-8 text, broken quoting, a header with empty or duplicate names, a record whose field count
-differs from the header's, or no data rows at all. Blank lines are ignored, as spreadsheet exports
-often end with one.
+not UTF-8 text, NUL bytes, broken quoting, a header with empty or duplicate names, a record
+whose field count differs from the header's, or no data rows at all. Blank lines are ignored,
+as spreadsheet exports often end with one.
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ def inspect_csv(content: bytes) -> CsvSummary:
         raise MalformedCsvError(
             f"the file is not UTF-8 text (invalid byte at offset {error.start})"
         ) from error
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise MalformedCsvError(f"line {line} contains a NUL byte; is this a binary file?")
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     columns: tuple[str, ...] | None = None

@@ -68,7 +68,7 @@ def invalid(message: str, code: str = "invalid_request") -> ProviderError:
 
 
 def parse_job_request(body: Mapping[str, Any]) -> JobRequest:
-    """Check a create-job body against CreateFineTuningJobRequest; raise a 400 on the first fault."""
+    """Check a create-job body (CreateFineTuningJobRequest); a 400 on the first fault."""
     base_model = _required_string(body, "base_model")
     dataset_id = _required_string(body, "dataset_id")
     task_type = _required_string(body, "task_type")
@@ -142,8 +142,7 @@ def _hyperparameters(raw: Mapping[str, Any]) -> Hyperparameters:
     validation_split = _optional_number(raw, "validation_split")
     if validation_split is not None and not 0 <= validation_split <= 1:
         raise invalid(
-            "'hyperparameters.validation_split' must be between 0 and 1; "
-            f"got {validation_split}.",
+            f"'hyperparameters.validation_split' must be between 0 and 1; got {validation_split}.",
             "invalid_hyperparameters",
         )
     return Hyperparameters(

@@ -92,7 +92,7 @@ def parse_finetune(
     problems = schema_diagnostics(document, FINETUNE_SCHEMA)
     value: dict[str, Any] = document.value
     provider = value.get("provider")
-    dataset_problems = [p for p in problems if p.field.startswith("dataset")]
+    dataset_problems = [p for p in problems if p.field.split(".")[0] == "dataset"]
     dataset: DatasetRef | None = None
     if provider in ("segmind", "qubrid", "cohere") and "dataset" in value and not dataset_problems:
         dataset, found = _resolve_dataset(document, spec_file, settings.root, provider)

@@ -21,9 +21,14 @@ from reconciler.diagnostics import Diagnostic
 from reconciler.specs.yaml_source import FieldPath, YamlDocument, did_you_mean, format_path
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
-# A checkout keeps the schemas at the repo root, where editors find them through the spec
-# modeline; an installed wheel carries a copy inside the package (pyproject force-include).
-_SCHEMA_DIRS = (_PACKAGE_DIR.parent / "schemas", _PACKAGE_DIR / "_schemas")
+_CHECKOUT = _PACKAGE_DIR.parent
+# A checkout (recognised by its pyproject.toml) keeps the schemas at the repo root, where
+# editors find them through the spec modeline; an installed wheel carries a copy inside the
+# package (pyproject force-include), and never looks in site-packages/schemas.
+_SCHEMA_DIRS = (
+    *([_CHECKOUT / "schemas"] if (_CHECKOUT / "pyproject.toml").is_file() else []),
+    _PACKAGE_DIR / "_schemas",
+)
 
 # Keywords whose failure an ``errorMessage`` on the same subschema replaces.
 _REPLACEABLE = {
@@ -169,7 +174,9 @@ def _message(
             f"expected {' or '.join(_TYPE_NAMES.get(str(t), str(t)) for t in wanted)},"
             f" got {_describe(value)}"
         )
-        if "string" in wanted and path in document.plain_scalars and not isinstance(value, str):
+        if value is None:
+            message += "; give it a value or remove the key"
+        elif "string" in wanted and path in document.plain_scalars and not isinstance(value, str):
             message += "; put the value in quotes to keep it as text"
         return message
     if keyword == "enum":

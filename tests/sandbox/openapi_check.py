@@ -7,6 +7,9 @@ type are validated by openapi-core. For statuses an operation does not document 
 sandbox chooses for an out-of-range query), :meth:`OpenApiDocument.check_schema` validates a body
 against one named component schema instead.
 
+``check`` reads a streamed request or response body itself, so it can run as an httpx
+``response`` event hook on a client that every test of a provider uses.
+
 The documents live outside the repository, one level above its root, both on a developer's
 machine and in CI. Their ``servers`` entry names the real provider, so it is replaced with the
 sandbox's mount prefix (``/qubrid/api/v1``, ``/cohere``) before path matching.
@@ -27,6 +30,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
+from openapi_core.templating.responses.exceptions import ResponseNotFound
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.datastructures import Headers, ImmutableMultiDict
@@ -39,9 +43,12 @@ class ResponseMismatch(AssertionError):
     """A response that its provider's OpenAPI document does not allow."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _RequestView:
-    """An ``httpx.Request`` seen through openapi-core's Request protocol."""
+    """An ``httpx.Request`` seen through openapi-core's Request protocol.
+
+    Not frozen: the protocol wants ``parameters`` settable (openapi-core writes path values).
+    """
 
     host_url: str
     path: str
@@ -102,10 +109,35 @@ class OpenApiDocument:
             Resource.from_contents(rebased, default_specification=DRAFT202012),
         )
 
-    def check(self, response: httpx.Response) -> httpx.Response:
-        """Validate ``response`` against the operation its request matched; return it unchanged."""
+    def check(
+        self, response: httpx.Response, *, undocumented_errors: str | None = None
+    ) -> httpx.Response:
+        """Validate ``response`` against the operation its request matched; return it unchanged.
+
+        An error status the operation does not document (a 400 for an out-of-range query, a 404
+        from routing) fails, unless ``undocumented_errors`` names the component schema such
+        error bodies must match instead (e.g. ``"ErrorResponse"``); they must still be JSON.
+        """
+        # Streamed bodies (multipart uploads, event hooks) are loaded so they can be inspected.
+        response.request.read()
+        response.read()
         request = _request_view(response.request)
         errors = list(self._openapi.iter_response_errors(request, _response_view(response)))
+        if (
+            errors
+            and undocumented_errors is not None
+            and response.status_code >= 400
+            and all(isinstance(error, ResponseNotFound) for error in errors)
+        ):
+            media_type = response.headers.get("content-type", "").split(";", 1)[0].strip()
+            if media_type != "application/json":
+                raise ResponseMismatch(
+                    f"{response.request.method} {response.request.url.path} -> "
+                    f"{response.status_code}: error body is {media_type or 'untyped'!r}, "
+                    "not application/json"
+                )
+            self.check_schema(undocumented_errors, response.json())
+            return response
         if errors:
             details = "; ".join(_describe(error) for error in errors)
             raise ResponseMismatch(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections import Counter
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -119,7 +119,9 @@ PUBLIC_ZIP = "https://datasets.example.invalid/mascot.zip"
     [{}, {"x-api-key": "wrong"}, {"Authorization": "Bearer sandbox-segmind-key"}],
     ids=["missing", "wrong", "bearer-instead-of-x-api-key"],
 )
-def test_requests_without_the_x_api_key_get_401(sandbox: RunningSandbox, headers: dict[str, str]) -> None:
+def test_requests_without_the_x_api_key_get_401(
+    sandbox: RunningSandbox, headers: dict[str, str]
+) -> None:
     response = httpx.get(f"{sandbox.base_url('segmind')}/finetune/request/list", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"] == "UNAUTHORIZED"
@@ -166,14 +168,34 @@ def test_flux_submits_answer_finetune_id(api: httpx.Client, model: str) -> None:
         ("QWEN", {"segmind_public": "yes"}, "'segmind_public' must be true or false"),
         ("QWEN", {"advance_parameters": [1]}, "'advance_parameters' must be a JSON object"),
         ("FLUX_PRO", {"theme": "subject"}, "'theme' must be one of CHARACTER, PRODUCT"),
-        ("FLUX_PRO", {"advance_parameters": {"iterations": 99}}, "iterations' must be an integer of at least 100"),
+        (
+            "FLUX_PRO",
+            {"advance_parameters": {"iterations": 99}},
+            "iterations' must be an integer of at least 100",
+        ),
         ("FLUX_PRO", {"advance_parameters": {"lora_rank": 64}}, "lora_rank' must be 16 or 32"),
-        ("FLUX_PRO", {"advance_parameters": {"priority": "FAST"}}, "priority' must be one of SPEED"),
-        ("FLUX_PRO", {"advance_parameters": {"finetune_type": "QLORA"}}, "finetune_type' must be one of FULL, LORA"),
-        ("FAST_FLUX", {"advance_parameters": {"steps": 0}}, "steps' must be an integer of at least 1"),
-        ("QWEN", {"advance_parameters": {"learning_rate": -1}}, "learning_rate' must be a number above 0"),
+        (
+            "FLUX_PRO",
+            {"advance_parameters": {"priority": "FAST"}},
+            "priority' must be one of SPEED",
+        ),
+        (
+            "FLUX_PRO",
+            {"advance_parameters": {"finetune_type": "QLORA"}},
+            "finetune_type' must be one of FULL, LORA",
+        ),
+        (
+            "FAST_FLUX",
+            {"advance_parameters": {"steps": 0}},
+            "steps' must be an integer of at least 1",
+        ),
+        (
+            "QWEN",
+            {"advance_parameters": {"learning_rate": -1}},
+            "learning_rate' must be a number above 0",
+        ),
     ],
-)  # fmt: skip
+)
 def test_submit_validation_names_the_field(
     api: httpx.Client, model: str, overrides: dict[str, Any], complaint: str
 ) -> None:
@@ -299,7 +321,9 @@ def test_a_job_walks_the_documented_statuses_and_exposes_its_weights(
     assert details(api, job_id)["updated_ts"] > details(api, job_id)["created_ts"]
 
 
-def test_a_failed_job_shows_failed_with_its_message(api: httpx.Client, sandbox: RunningSandbox) -> None:
+def test_a_failed_job_shows_failed_with_its_message(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
     job_id = submit(api, "QWEN", PUBLIC_ZIP)
     sandbox.control.fail("segmind", "jobs", job_id, "GPU overloaded, try with smaller dataset")
     shown = details(api, job_id)
@@ -311,7 +335,9 @@ def test_a_failed_job_shows_failed_with_its_message(api: httpx.Client, sandbox: 
     assert item["status"] == "FAILED"
 
 
-def test_a_zip_of_subfolders_fails_as_an_empty_dataset(api: httpx.Client, sandbox: RunningSandbox) -> None:
+def test_a_zip_of_subfolders_fails_as_an_empty_dataset(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
     job_id = submit(api, "QWEN", upload(api, image_zip(("images/a.png", "images/b.png"))))
     assert details(api, job_id)["status"] == "REQUESTED"
     sandbox.control.advance("segmind", "jobs", job_id, to="AVAILABLE")
@@ -323,7 +349,9 @@ def test_a_zip_of_subfolders_fails_as_an_empty_dataset(api: httpx.Client, sandbo
     assert shown["cloud_storage_url"] is None
 
 
-def test_fast_flux_on_a_private_upload_fails_to_download(api: httpx.Client, sandbox: RunningSandbox) -> None:
+def test_fast_flux_on_a_private_upload_fails_to_download(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
     private = submit(api, "FAST_FLUX", upload(api, public=False))
     public = submit(api, "FAST_FLUX", upload(api, public=True))
     for job_id in (private, public):
@@ -335,14 +363,20 @@ def test_fast_flux_on_a_private_upload_fails_to_download(api: httpx.Client, sand
     assert details(api, public)["status"] == "AVAILABLE"
 
 
-# Pre-signed upload ---------------------------------------------------------------------------------
+# Pre-signed upload -------------------------------------------------------------------------------
 
 
 def test_presigned_url_shape(api: httpx.Client, sandbox: RunningSandbox) -> None:
     urls = presign(api, "mascot.zip")
     signed = urlsplit(urls["presigned_url"])
     query = parse_qs(signed.query)
-    for name in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-Signature"):
+    for name in (
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-Signature",
+    ):
         assert name in query
     assert query["X-Amz-SignedHeaders"] == ["host"]
     assert urls["s3_url"] == urls["presigned_url"].split("?")[0]
@@ -362,7 +396,9 @@ def test_presigned_url_needs_a_name_in_a_json_body(api: httpx.Client) -> None:
 def test_private_upload_round_trip(api: httpx.Client) -> None:
     content = image_zip()
     urls = presign(api)
-    put = httpx.put(urls["presigned_url"], content=content, headers={"Content-Type": "application/zip"})
+    put = httpx.put(
+        urls["presigned_url"], content=content, headers={"Content-Type": "application/zip"}
+    )
     assert put.status_code == 200
     assert put.headers["etag"]
     assert httpx.get(urls["s3_url"]).status_code == 403  # private: unsigned reads are refused
@@ -432,7 +468,7 @@ def test_missing_objects_are_404(sandbox: RunningSandbox) -> None:
     assert "<Code>NoSuchKey</Code>" in response.text
 
 
-# Access update ----------------------------------------------------------------------------------------
+# Access update -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("encoding", ["multipart", "urlencoded"])
@@ -458,7 +494,11 @@ def test_access_update_takes_form_fields_in_either_encoding(
 @pytest.mark.parametrize(
     ("kwargs", "status", "complaint"),
     [
-        ({"data": {"request_id": "JOB", "segmind_public": "true"}}, 400, "must be one of True, False"),
+        (
+            {"data": {"request_id": "JOB", "segmind_public": "true"}},
+            400,
+            "must be one of True, False",
+        ),
         ({"data": {"request_id": "JOB"}}, 400, "missing form field(s): segmind_public"),
         ({"json": {"request_id": "JOB", "segmind_public": "True"}}, 400, "as form fields"),
         ({"data": {"request_id": "nope", "segmind_public": "True"}}, 404, "No fine-tune request"),
@@ -476,7 +516,7 @@ def test_access_update_refusals(
     assert complaint in response.json()["detail"]
 
 
-# Download -----------------------------------------------------------------------------------------------
+# Download ----------------------------------------------------------------------------------------
 
 
 def test_file_download_answers_a_presigned_url_valid_one_hour(
@@ -498,7 +538,9 @@ def test_file_download_answers_a_presigned_url_valid_one_hour(
     assert httpx.get(signed).status_code == 403
 
 
-def test_fast_flux_weights_are_a_direct_public_link(api: httpx.Client, sandbox: RunningSandbox) -> None:
+def test_fast_flux_weights_are_a_direct_public_link(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
     job_id = submit(api, "FAST_FLUX", PUBLIC_ZIP)
     sandbox.control.advance("segmind", "jobs", job_id, to="AVAILABLE")
     url = details(api, job_id)["cloud_storage_url"]
@@ -516,7 +558,9 @@ def test_file_download_refusals(api: httpx.Client, sandbox: RunningSandbox) -> N
     assert (unknown.status_code, missing.status_code) == (404, 400)
 
 
-def test_weights_cannot_be_downloaded_before_training_completes(api: httpx.Client, sandbox: RunningSandbox) -> None:
+def test_weights_cannot_be_downloaded_before_training_completes(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
     job_id = submit(api, "FLUX", PUBLIC_ZIP)
     sandbox.control.advance("segmind", "jobs", job_id, to="AVAILABLE")
     url = details(api, job_id)["cloud_storage_url"]
@@ -527,7 +571,7 @@ def test_weights_cannot_be_downloaded_before_training_completes(api: httpx.Clien
     assert early.status_code == 404
 
 
-# No delete, out-of-band changes, seeding -------------------------------------------------------------------
+# No delete, out-of-band changes, seeding ---------------------------------------------------------
 
 
 def test_there_is_no_delete_endpoint(api: httpx.Client) -> None:
@@ -547,7 +591,9 @@ def test_access_flipped_out_of_band_shows_in_list_and_details(
     assert api.get("/list").json()[0]["segmind_public_model"] is True
 
 
-def test_seeded_jobs_are_listed_with_their_statuses(api: httpx.Client, sandbox: RunningSandbox) -> None:
+def test_seeded_jobs_are_listed_with_their_statuses(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
     assert sandbox.control.seed("segmind", 10_000) == 10_000
     listed = api.get("/list").json()
     assert len(listed) == 10_000

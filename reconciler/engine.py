@@ -1,0 +1,243 @@
+"""The engine: one reconciliation composed from the layers, and nothing else.
+
+settings -> specs -> desired jobs (dataset fingerprints, cached under ``<root>/.reconcile/``)
+-> every provider observed in parallel -> the pure diff -> a ``Plan``. The command line calls
+``make_plan`` for ``plan``, ``status`` and ``apply``; ``check_not_stale`` decides whether a
+saved plan may still be applied. Side effects are the provider list requests (through the
+clients handed in) and the fingerprint cache; writes happen only in ``reconciler.apply``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler.config import Secret, Settings
+from reconciler.datasets import DatasetError
+from reconciler.datasets.archive import zip_size_of_listing
+from reconciler.datasets.files import list_dataset
+from reconciler.datasets.fingerprint import fingerprint_listing
+from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
+from reconciler.diff import plan as diff_plan
+from reconciler.diff import snapshot_of
+from reconciler.model import (
+    PROVIDERS,
+    DesiredJob,
+    FineTuneSpec,
+    ObservedState,
+    Plan,
+    PlanOptions,
+    Provider,
+    ProviderObservation,
+)
+from reconciler.providers.base import ProviderClient, ProviderError
+from reconciler.specs import load_specs
+
+if TYPE_CHECKING:
+    from reconciler.sandbox.testing import RunningSandbox
+
+STATE_DIR_NAME = ".reconcile"
+# Simulated seconds per real second under ``--sandbox``: jobs train in seconds, as in a demo,
+# and the dataset validations an upload waits for finish at once.
+SANDBOX_SPEED = 60.0
+
+ClientFactory = Callable[[Provider, Settings], ProviderClient]
+"""Builds the client of one provider from the settings (``reconciler.providers.registry``)."""
+
+
+class StalePlanError(Exception):
+    """A saved plan no longer matches the specs, the datasets or the remote state."""
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """One planning run: the plan, and the desired jobs and observation it was made from."""
+
+    plan: Plan
+    desired: tuple[DesiredJob, ...]
+    observed: ObservedState
+
+
+def state_dir(settings: Settings) -> Path:
+    """``<root>/.reconcile``: fingerprint cache, apply lock, ``--sandbox`` state."""
+    return settings.root / STATE_DIR_NAME
+
+
+def desired_jobs(specs: Sequence[FineTuneSpec], cache_dir: Path | None) -> list[DesiredJob]:
+    """Each spec with its dataset's fingerprint and upload size (local datasets only).
+
+    A dataset several specs share is read once. A dataset that cannot be read is an input
+    problem of the spec naming it: all of them are raised together as ``InvalidInputError``.
+    """
+    known: dict[Path, tuple[str, int]] = {}
+    problems: list[Diagnostic] = []
+    jobs: list[DesiredJob] = []
+    for spec in specs:
+        if not spec.dataset.is_local:
+            jobs.append(DesiredJob(spec))
+            continue
+        path = spec.dataset.path
+        try:
+            if path not in known:
+                listing = list_dataset(path)
+                fingerprint = fingerprint_listing(listing, cache_dir=cache_dir)
+                # A folder is sent as its deterministic zip; a file as it is.
+                size = zip_size_of_listing(listing) if listing.is_folder else fingerprint.size
+                known[path] = (fingerprint.sha256, size)
+        except DatasetError as error:
+            where = spec.source
+            problems.append(
+                Diagnostic(display_path(where.file), where.line, where.col, "dataset", str(error))
+            )
+            continue
+        sha256, size = known[path]
+        jobs.append(DesiredJob(spec, dataset_fingerprint=sha256, upload_size=size))
+    if problems:
+        raise InvalidInputError(problems)
+    return jobs
+
+
+def providers_to_observe(settings: Settings, desired: Sequence[DesiredJob]) -> list[Provider]:
+    """Providers a spec names, and those with an API key (so ``--prune`` and ``status`` see
+    them); a provider with neither is of no concern to this repository."""
+    named = {job.spec.provider for job in desired}
+    return [p for p in PROVIDERS if p in named or settings.provider(p).api_key is not None]
+
+
+def observe_all(clients: Mapping[Provider, ProviderClient]) -> ObservedState:
+    """Every client's observation, all at once. A provider that cannot be read becomes an
+    incomplete observation carrying its error, so the plan changes nothing there."""
+
+    def observe(client: ProviderClient) -> ProviderObservation:
+        try:
+            return client.observe()
+        except ProviderError as error:
+            return ProviderObservation(client.name, complete=False, error=str(error))
+
+    if not clients:
+        return ObservedState()
+    with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="observe") as pool:
+        observations = list(pool.map(observe, clients.values()))
+    return ObservedState.of(*observations)
+
+
+def load_desired(settings: Settings, paths: Sequence[Path]) -> list[DesiredJob]:
+    """Specs under ``paths`` (default: the settings' spec paths) as desired jobs. Raises
+    ``InvalidInputError`` with every problem before any request is made."""
+    specs = load_specs(list(paths), settings=settings)
+    return desired_jobs(specs, state_dir(settings))
+
+
+def make_plan(
+    settings: Settings,
+    desired: Sequence[DesiredJob],
+    clients: Mapping[Provider, ProviderClient],
+    options: PlanOptions,
+) -> Reconciliation:
+    """Observe the providers of ``clients`` and diff them against ``desired``."""
+    observed = observe_all(clients)
+    return Reconciliation(diff_plan(desired, observed, options), tuple(desired), observed)
+
+
+def check_not_stale(saved: Plan, desired: Sequence[DesiredJob], observed: ObservedState) -> None:
+    """Raises ``StalePlanError`` unless the world is as it was when ``saved`` was made."""
+    if snapshot_of(desired, observed, saved.options) != saved.snapshot:
+        raise StalePlanError(
+            "the saved plan is stale: the specs, the datasets or the remote jobs changed since"
+            " it was made; make a new plan with `reconcile plan --out FILE`, review it, and"
+            " apply that"
+        )
+
+
+def open_clients(
+    settings: Settings, providers: Sequence[Provider], factory: ClientFactory
+) -> dict[Provider, ProviderClient]:
+    """One client per provider in ``providers``; the caller closes them (``close_clients``)."""
+    return {provider: factory(provider, settings) for provider in providers}
+
+
+def close_clients(clients: Mapping[Provider, ProviderClient]) -> None:
+    for client in clients.values():
+        client.close()
+
+
+@contextlib.contextmanager
+def sandbox_settings(settings: Settings) -> Iterator[Settings]:
+    """``settings`` pointed at the embedded sandbox, served on a thread for the ``with`` block
+    with its state under ``<root>/.reconcile/sandbox``. The keys in the environment are not
+    used: each provider gets the sandbox's own key."""
+    from reconciler.sandbox.testing import start_running_sandbox
+
+    running = start_running_sandbox(data_dir=state_dir(settings) / "sandbox", speed=SANDBOX_SPEED)
+    try:
+        wandb_key = settings.cohere.wandb_api_key
+        yield replace(
+            settings,
+            segmind=replace(settings.segmind, **_sandbox_endpoint(running, "segmind")),
+            qubrid=replace(settings.qubrid, **_sandbox_endpoint(running, "qubrid")),
+            cohere=replace(
+                settings.cohere,
+                **_sandbox_endpoint(running, "cohere"),
+                wandb_api_key=Secret("sandbox-wandb-key") if wandb_key else None,
+            ),
+        )
+    finally:
+        running.stop()
+
+
+def _sandbox_endpoint(running: RunningSandbox, provider: Provider) -> dict[str, Any]:
+    if provider not in running.keys:
+        # A provider the sandbox does not emulate is pointed at a closed port, never at the
+        # real service with the sandbox's key.
+        return {"base_url": "http://127.0.0.1:9", "api_key": Secret(f"sandbox-{provider}-key")}
+    return {"base_url": running.base_url(provider), "api_key": Secret(running.keys[provider])}
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one command works with: the settings, the desired jobs, a client per provider."""
+
+    settings: Settings
+    desired: tuple[DesiredJob, ...]
+    clients: Mapping[Provider, ProviderClient]
+
+
+@contextlib.contextmanager
+def open_run(
+    paths: Sequence[Path],
+    *,
+    use_sandbox: bool = False,
+    lock: bool = False,
+    factory: ClientFactory | None = None,
+) -> Iterator[Run]:
+    """Settings, validated specs and fingerprinted datasets, then (only if all of that is
+    valid) the apply lock when ``lock``, the sandbox when ``use_sandbox``, and the clients.
+
+    Raises ``InvalidInputError`` before any request, ``LockHeldError`` when another apply
+    runs on this checkout.
+    """
+    from reconciler.config import find_repo_root, load_settings
+    from reconciler.lock import apply_lock
+
+    settings = load_settings(find_repo_root(paths))
+    desired = tuple(load_desired(settings, paths))
+    with contextlib.ExitStack() as stack:
+        if lock:
+            stack.enter_context(apply_lock(state_dir(settings)))
+        if use_sandbox:
+            settings = stack.enter_context(sandbox_settings(settings))
+        clients = open_clients(
+            settings, providers_to_observe(settings, desired), factory or default_client_factory
+        )
+        stack.callback(close_clients, clients)
+        yield Run(settings, desired, clients)
+
+
+def default_client_factory(provider: Provider, settings: Settings) -> ProviderClient:
+    from reconciler.providers.registry import make_client
+
+    return make_client(provider, settings)

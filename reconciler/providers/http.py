@@ -1,0 +1,389 @@
+"""HTTP shared by the provider adapters: clients, retries, and the one map from failures to errors.
+
+``make_client`` builds an ``httpx.Client`` with timeouts and connection limits (and, for tests,
+a transport). ``ProviderHttp.send`` performs one logical request for an adapter:
+
+- it retries, with exponential backoff and full jitter (tenacity), bounded both in attempts and
+  in total time, what is safe to send again: 429 (waiting at least its ``Retry-After``), 408,
+  503, connections that failed before the request went out, and, for idempotent requests,
+  every 5xx, timeout and dropped connection;
+- a non-idempotent request (a create, an upload that makes a new dataset) whose connection
+  failed after it was sent, or that got a 500/502/504 back, may have been carried out: it raises
+  ``OutcomeUnknownError`` instead of being sent again, so the caller lists before retrying and a
+  job is never created twice;
+- every other status becomes the error tree of ``base.py`` here and nowhere else: 401/403
+  ``AuthenticationError`` (naming the environment variable to set), other 4xx
+  ``PermanentError``, with the provider's own message taken from its error body.
+
+Nothing that leaves this module (exception messages, log lines) carries a key, an Authorization
+header or a pre-signed query: messages are built from the provider's error text and our own
+words, passed through ``reconciler.redact``, and httpx's exceptions are not chained (their
+context holds the request and its headers).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from reconciler.model import Provider
+from reconciler.providers.base import (
+    AuthenticationError,
+    OutcomeUnknownError,
+    PermanentError,
+    ProviderError,
+    RetryableError,
+)
+from reconciler.redact import install_log_redaction, redact
+
+logger = logging.getLogger("reconciler.providers")
+
+USER_AGENT = "reconcile/0.1"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=30.0)
+DEFAULT_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30)
+# Provider messages are for people; a whole HTML error page is not.
+MAX_DETAIL_CHARS = 500
+
+PROVIDER_TITLES: Mapping[Provider, str] = {
+    "segmind": "Segmind",
+    "qubrid": "Qubrid",
+    "cohere": "Cohere",
+}
+
+# Statuses that say the request was not carried out and may be sent again as it is.
+_NOT_PROCESSED = frozenset({408, 429, 503})
+# Failures that happen before any byte of the request reaches the server.
+_BEFORE_SENDING: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
+# Failures of our own making (a bad URL, a body longer than its Content-Length): never retried.
+_LOCAL_FAULTS: tuple[type[Exception], ...] = (
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.InvalidURL,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long one logical request keeps trying: at most ``attempts`` sends within
+    ``total_seconds``, waiting a random time up to ``initial_wait * 2**n`` (capped at
+    ``max_wait``) between them, or the provider's ``Retry-After`` plus a little jitter.
+
+    ``sleep`` is how the wait happens (tests pass a recording one).
+    """
+
+    attempts: int = 5
+    total_seconds: float = 90.0
+    initial_wait: float = 0.5
+    max_wait: float = 15.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+
+
+def make_client(
+    *,
+    base_url: str = "",
+    headers: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    limits: httpx.Limits = DEFAULT_LIMITS,
+) -> httpx.Client:
+    """An ``httpx.Client`` for one provider (thread-safe; share it between threads)."""
+    install_log_redaction()
+    return httpx.Client(
+        base_url=base_url,
+        headers={"User-Agent": USER_AGENT, **(headers or {})},
+        timeout=timeout,
+        limits=limits,
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+MessageOf = Callable[[Any], str | None]
+"""Extracts the provider's message from its parsed JSON error body (``None`` if absent)."""
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: a number of seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds) if seconds == seconds else None  # NaN guard
+
+
+_XML_MESSAGE = re.compile(r"<Message>(?P<message>.*?)</Message>", re.DOTALL)
+
+
+def response_detail(response: httpx.Response, message_of: MessageOf) -> str:
+    """The provider's own words for a failed response, redacted and kept short."""
+    detail: str | None = None
+    content_type = response.headers.get("content-type", "")
+    try:
+        if "json" in content_type:
+            detail = message_of(response.json())
+        elif "xml" in content_type:
+            match = _XML_MESSAGE.search(response.text)
+            detail = match["message"].strip() if match else None
+        elif response.text.strip() and "html" not in content_type:
+            detail = response.text.strip()
+    except (ValueError, UnicodeDecodeError):
+        detail = None
+    if not detail:
+        detail = response.reason_phrase or f"HTTP {response.status_code}"
+    detail = " ".join(str(detail).split())
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[:MAX_DETAIL_CHARS] + "..."
+    return redact(detail)
+
+
+def _describe_transport_error(error: Exception) -> str:
+    text = redact(str(error)) or "no details"
+    return f"{type(error).__name__}: {text}"
+
+
+class ProviderHttp:
+    """One provider's HTTP: its client, its error body, its key variable and its retries.
+
+    ``key_variables`` names the environment variable(s) a user sets for this provider's key
+    (e.g. ``"COHERE_API_KEY (or CO_API_KEY)"``); ``has_key`` false makes every request fail at
+    once with an ``AuthenticationError`` saying so, without sending anything.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        client: httpx.Client,
+        *,
+        message_of: MessageOf,
+        key_variables: str,
+        has_key: bool = True,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.provider = provider
+        self.client = client
+        self.message_of = message_of
+        self.key_variables = key_variables
+        self.has_key = has_key
+        self.retry = retry or RetryPolicy()
+
+    @property
+    def title(self) -> str:
+        return PROVIDER_TITLES[self.provider]
+
+    def send(
+        self,
+        build: Callable[[], httpx.Request],
+        *,
+        what: str,
+        idempotent: bool,
+        job: str | None = None,
+        expect: Collection[int] = (200,),
+        passthrough: Collection[int] = (),
+    ) -> httpx.Response:
+        """Send the request ``build`` makes (called again for each attempt, so a streamed
+        body starts over) until it answers a status in ``expect`` or ``passthrough`` (returned
+        for the caller to handle), or fails in a way the module docstring says raises.
+
+        ``what`` says what the request does ("listing fine-tunes"), for messages.
+        """
+        if not self.has_key:
+            raise AuthenticationError(
+                self.provider,
+                f"{what}: no API key is set; set {self.key_variables} to your {self.title} API key",
+                job=job,
+            )
+        policy = self.retry
+        retrying = Retrying(
+            stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.total_seconds),
+            wait=self._wait,
+            retry=retry_if_exception_type(RetryableError),
+            sleep=policy.sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        started = time.monotonic()
+        try:
+            return retrying(
+                self._attempt,
+                build,
+                what,
+                job,
+                idempotent,
+                frozenset(expect),
+                frozenset(passthrough),
+            )
+        except RetryableError as error:
+            attempts = int(retrying.statistics.get("attempt_number", 1))
+            if attempts <= 1 and error.retry_after is None:
+                raise
+            elapsed = time.monotonic() - started
+            gave_up = (
+                f"gave up after {attempts} attempt{'s' if attempts > 1 else ''} in {elapsed:.1f} s"
+            )
+            if error.retry_after is not None and error.retry_after > policy.total_seconds:
+                gave_up += f"; the provider asked to wait {error.retry_after:.0f} s"
+            raise RetryableError(
+                self.provider,
+                f"{error.message} ({gave_up}); try again later",
+                job=error.job,
+                status=error.status,
+                retry_after=error.retry_after,
+            ) from None
+
+    def _attempt(
+        self,
+        build: Callable[[], httpx.Request],
+        what: str,
+        job: str | None,
+        idempotent: bool,
+        expect: frozenset[int],
+        passthrough: set[int],
+    ) -> httpx.Response:
+        request = build()
+        try:
+            response = self.client.send(request)
+        except _BEFORE_SENDING as error:
+            raise RetryableError(
+                self.provider,
+                f"{what}: could not reach {self.title} ({_describe_transport_error(error)})",
+                job=job,
+            ) from None
+        except _LOCAL_FAULTS as error:
+            raise PermanentError(
+                self.provider,
+                f"{what}: the request could not be sent ({_describe_transport_error(error)})",
+                job=job,
+            ) from None
+        except httpx.TransportError as error:
+            # Timeouts after connecting, dropped connections, reset streams: the request (or
+            # part of it) went out, so the provider may have acted on it.
+            described = _describe_transport_error(error)
+            if idempotent:
+                raise RetryableError(
+                    self.provider, f"{what}: the connection failed ({described})", job=job
+                ) from None
+            raise OutcomeUnknownError(
+                self.provider,
+                f"{what}: the connection failed after the request was sent ({described}); it"
+                " may have been carried out, so list again before retrying",
+                job=job,
+            ) from None
+        status = response.status_code
+        if status in expect or status in passthrough:
+            return response
+        raise self.error_for(response, what=what, job=job, idempotent=idempotent)
+
+    def error_for(
+        self, response: httpx.Response, *, what: str, job: str | None, idempotent: bool
+    ) -> ProviderError:
+        """The error a failed response stands for (the one status-to-error mapping)."""
+        status = response.status_code
+        detail = response_detail(response, self.message_of)
+        if status == 401:
+            return AuthenticationError(
+                self.provider,
+                f"{what}: the API key was refused ({detail}); set {self.key_variables} to a"
+                f" valid {self.title} API key",
+                job=job,
+                status=status,
+            )
+        if status == 403:
+            return AuthenticationError(
+                self.provider,
+                f"{what}: the API key is not allowed to do this ({detail}); check that"
+                f" {self.key_variables} holds a {self.title} key with access to fine-tuning",
+                job=job,
+                status=status,
+            )
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if status in _NOT_PROCESSED or (status >= 500 and idempotent):
+            return RetryableError(
+                self.provider, f"{what}: {detail}", job=job, status=status, retry_after=retry_after
+            )
+        if status >= 500:
+            return OutcomeUnknownError(
+                self.provider,
+                f"{what}: {detail}; the request may have been carried out before the error, so"
+                " list again before retrying",
+                job=job,
+                status=status,
+            )
+        return PermanentError(self.provider, f"{what}: {detail}", job=job, status=status)
+
+    def _wait(self, state: RetryCallState) -> float:
+        policy = self.retry
+        backoff = wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RetryableError) and error.retry_after is not None:
+            # Honour the provider's wait; the jitter keeps parallel workers from returning
+            # in one burst.
+            return error.retry_after + random.uniform(0.0, policy.initial_wait)
+        return float(backoff(state))
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        logger.info(
+            "%s; retrying in %.1f s (attempt %d of %d)",
+            redact(str(error)),
+            wait,
+            state.attempt_number + 1,
+            self.retry.attempts,
+        )
+
+
+def read_json(response: httpx.Response, provider: Provider, what: str, job: str | None) -> Any:
+    """The JSON body of a successful answer; ``PermanentError`` when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise PermanentError(
+            provider, f"{what}: the answer is not JSON (HTTP {response.status_code})", job=job
+        ) from None
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An ISO-8601 time (``...Z``, ``+00:00``, or Cohere's ``2024-01-17 20:11:42.9+00:00``);
+    ``None`` when absent or unreadable. A time without a zone is taken as UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def text_or_none(value: Any) -> str | None:
+    """``value`` when it is a non-empty string (list fields are often null or missing)."""
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,317 @@
+"""The Segmind adapter: its fine-tune API (CONTRACTS.md §A) behind ``ProviderClient``.
+
+Requests, all under ``{base}/finetune/request`` with the key in ``x-api-key``:
+
+- observe: one ``GET /list`` (a plain array, no paging, newest first);
+- upload: ``GET /upload/pre-signed-url`` with a JSON body on the GET, then a raw ``PUT`` of
+  the zip to the ``presigned_url`` (exact ``Content-Length``, never chunked; no key; the
+  ``x-amz-acl: public-read`` header exactly when the URL was signed public); an expired URL is
+  replaced by a fresh one rather than retried; the result is the unsigned ``s3_url``;
+- create: ``POST /submit`` (JSON); the id comes back as ``request_id`` (QWEN) or ``finetune_id``;
+- access: ``PUT /access-update`` with urlencoded form fields, ``segmind_public`` "True"/"False";
+- delete: Segmind has none.
+
+Which uploads are public: only FAST_FLUX's. Its documentation signs the upload URL public and its
+training pipeline fetches the file without credentials; other models train from private files,
+and a dataset is not made public just because the trained model is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import httpx
+
+from reconciler.config import SegmindSettings
+from reconciler.datasets.files import DatasetError
+from reconciler.datasets.upload import upload_body
+from reconciler.health import segmind_health
+from reconciler.model import (
+    Change,
+    DesiredJob,
+    ObservedJob,
+    ProviderObservation,
+    Upload,
+    strip_url_secrets,
+)
+from reconciler.naming import parse_segmind_dataset_url
+from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
+from reconciler.providers.http import (
+    ProviderHttp,
+    RetryPolicy,
+    make_client,
+    read_json,
+    response_detail,
+    text_or_none,
+)
+
+PREFIX = "/finetune/request"
+KEY_VARIABLES = "SEGMIND_API_KEY"
+ZIP_CONTENT_TYPE = "application/zip"
+PUBLIC_UPLOAD_MODELS = frozenset({"FAST_FLUX"})
+# An expired pre-signed URL is replaced this many times before giving up.
+FRESH_URL_ATTEMPTS = 3
+
+
+def segmind_message(body: Any) -> str | None:
+    """Segmind's error body is undocumented; its SDK reads ``error`` and ``detail``."""
+    if not isinstance(body, Mapping):
+        return None
+    detail, error = body.get("detail"), body.get("error")
+    if isinstance(detail, str) and isinstance(error, str) and detail and error:
+        return f"{detail} ({error})"
+    for value in (detail, error, body.get("message")):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _storage_message(body: Any) -> str | None:
+    return None  # object storage answers XML; ``response_detail`` reads its <Message>
+
+
+class SegmindClient:
+    """``ProviderClient`` for Segmind. ``transport`` replaces the network (tests)."""
+
+    name: Literal["segmind"] = "segmind"
+
+    def __init__(
+        self,
+        settings: SegmindSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        key = settings.api_key.reveal() if settings.api_key else None
+        self._default_access = settings.access
+        self._api = ProviderHttp(
+            "segmind",
+            make_client(
+                base_url=settings.base_url,
+                headers={"x-api-key": key} if key else None,
+                transport=transport,
+            ),
+            message_of=segmind_message,
+            key_variables=KEY_VARIABLES,
+            has_key=key is not None,
+            retry=retry,
+        )
+        # Pre-signed URLs carry their own credentials: this client never sends the key.
+        self._storage = ProviderHttp(
+            "segmind",
+            make_client(transport=transport),
+            message_of=_storage_message,
+            key_variables=KEY_VARIABLES,
+            retry=retry,
+        )
+
+    # Observe ------------------------------------------------------------------------------
+
+    def observe(self) -> ProviderObservation:
+        try:
+            response = self._api.send(
+                lambda: self._api.client.build_request("GET", f"{PREFIX}/list"),
+                what="listing fine-tunes",
+                idempotent=True,
+            )
+            jobs = parse_job_list(response)
+        except ProviderError as error:
+            return ProviderObservation("segmind", complete=False, error=str(error))
+        return ProviderObservation("segmind", jobs=jobs)
+
+    # Upload -------------------------------------------------------------------------------
+
+    def upload_dataset(self, upload: Upload, desired: DesiredJob | None = None) -> str:
+        """Upload ``upload`` through a pre-signed URL; returns its ``s3_url``.
+
+        ``desired`` says which model the dataset is for (FAST_FLUX needs a public file).
+        """
+        job = desired.spec.name if desired else None
+        public = desired is not None and desired.spec.base_model.upper() in PUBLIC_UPLOAD_MODELS
+        try:
+            body = upload_body(upload.path)
+        except DatasetError as error:
+            raise PermanentError("segmind", str(error), job=job) from None
+        if body.size != upload.size:
+            raise PermanentError(
+                "segmind",
+                f"{upload.path} is {body.size} bytes now but {upload.size} when it was planned;"
+                " plan again",
+                job=job,
+            )
+        refusal = ""
+        for _ in range(FRESH_URL_ATTEMPTS):
+            presigned_url, s3_url = self._presigned_url(upload.file_name, public, job)
+            headers = {"Content-Length": str(body.size), "Content-Type": ZIP_CONTENT_TYPE}
+            if public:
+                headers["x-amz-acl"] = "public-read"
+
+            def build(url: str = presigned_url, headers: dict[str, str] = headers) -> httpx.Request:
+                return self._storage.client.build_request(
+                    "PUT", url, content=body.chunks(), headers=headers
+                )
+
+            try:
+                response = self._storage.send(
+                    build,
+                    what="uploading the dataset to its pre-signed URL",
+                    job=job,
+                    idempotent=True,
+                    passthrough=(403,),
+                )
+            except DatasetError as error:
+                raise PermanentError("segmind", str(error), job=job) from None
+            if response.status_code != 403:
+                return s3_url
+            # Expired (or otherwise refused): a fresh URL, not the same one again.
+            refusal = response_detail(response, _storage_message)
+        raise PermanentError(
+            "segmind",
+            f"uploading the dataset: the storage refused {FRESH_URL_ATTEMPTS} fresh pre-signed"
+            f" URLs in a row ({refusal}); check the system clock and run again",
+            job=job,
+            status=403,
+        )
+
+    def _presigned_url(self, file_name: str, public: bool, job: str | None) -> tuple[str, str]:
+        # The Fast Flux documentation adds extension and public; the SDK sends the name only.
+        payload: dict[str, Any] = {"name": file_name}
+        if public:
+            payload.update(extension=".zip", public=True)
+        response = self._api.send(
+            lambda: self._api.client.build_request(
+                "GET", f"{PREFIX}/upload/pre-signed-url", json=payload
+            ),
+            what="asking for an upload URL",
+            job=job,
+            idempotent=True,
+        )
+        body = read_json(response, "segmind", "asking for an upload URL", job)
+        presigned = body.get("presigned_url") if isinstance(body, Mapping) else None
+        s3_url = body.get("s3_url") if isinstance(body, Mapping) else None
+        if not isinstance(presigned, str) or not presigned:
+            raise PermanentError(
+                "segmind", "asking for an upload URL: the answer has no presigned_url", job=job
+            )
+        if not isinstance(s3_url, str) or not s3_url:
+            s3_url = strip_url_secrets(presigned)
+        return presigned, strip_url_secrets(s3_url)
+
+    # Create -------------------------------------------------------------------------------
+
+    def create(self, desired: DesiredJob, dataset_ref: str) -> str:
+        payload = submit_body(desired, dataset_ref, self._default_access)
+        job = desired.spec.name
+        response = self._api.send(
+            lambda: self._api.client.build_request("POST", f"{PREFIX}/submit", json=payload),
+            what="submitting the fine-tune",
+            job=job,
+            idempotent=False,
+        )
+        try:
+            body = read_json(response, "segmind", "submitting the fine-tune", job)
+        except PermanentError:
+            body = None
+        job_id = None
+        if isinstance(body, Mapping):
+            job_id = body.get("request_id") or body.get("finetune_id") or body.get("id")
+        if not isinstance(job_id, str) or not job_id:
+            raise OutcomeUnknownError(
+                "segmind",
+                "submitting the fine-tune: Segmind accepted it but its answer has no id; list"
+                " again before retrying",
+                job=job,
+            )
+        return job_id
+
+    # Access -------------------------------------------------------------------------------
+
+    def update_access(self, job_id: str, access: Literal["private", "public"]) -> None:
+        form = {"request_id": job_id, "segmind_public": "True" if access == "public" else "False"}
+        self._api.send(
+            lambda: self._api.client.build_request("PUT", f"{PREFIX}/access-update", data=form),
+            what=f"making fine-tune {job_id} {access}",
+            idempotent=True,
+        )
+
+    # Delete -------------------------------------------------------------------------------
+
+    def delete(self, change: Change) -> None:
+        raise PermanentError(
+            "segmind",
+            "Segmind has no delete endpoint; delete the fine-tune in the Segmind console if it"
+            " is no longer wanted",
+            job=change.name,
+        )
+
+    def close(self) -> None:
+        self._api.client.close()
+        self._storage.client.close()
+
+
+def submit_body(
+    desired: DesiredJob,
+    dataset_ref: str,
+    default_access: Literal["private", "public"] | None = None,
+) -> dict[str, Any]:
+    """The JSON of ``POST /submit``: the spec's fields, and only those it sets."""
+    spec = desired.spec
+    access = spec.access or default_access or "private"
+    body: dict[str, Any] = {
+        "name": spec.name,
+        "data_source_path": dataset_ref,
+        "base_model": spec.base_model,
+        "segmind_public": access == "public",
+    }
+    optional = {
+        "instance_prompt": spec.instance_prompt,
+        "trigger_word": spec.trigger_word,
+        "theme": spec.theme,
+        "train_type": spec.train_type,
+        "machine_type": spec.machine_type,
+    }
+    body.update({key: value for key, value in optional.items() if value is not None})
+    if spec.parameters:
+        body["advance_parameters"] = dict(spec.parameters)
+    return body
+
+
+def parse_job_list(response: httpx.Response) -> tuple[ObservedJob, ...]:
+    """The jobs of a ``GET /list`` answer. Raises ``PermanentError`` on a list it cannot read
+    whole: a plan made from half a list could submit a job that exists."""
+    items = read_json(response, "segmind", "listing fine-tunes", None)
+    if not isinstance(items, list):
+        raise PermanentError("segmind", "listing fine-tunes: the answer is not a JSON array")
+    count = len(items)
+    # Newest first, and the list has no timestamps: the position orders same-named jobs.
+    return tuple(_observed(item, sequence=count - index) for index, item in enumerate(items))
+
+
+def _observed(item: Any, *, sequence: int) -> ObservedJob:
+    if not isinstance(item, Mapping):
+        raise PermanentError("segmind", "listing fine-tunes: an entry is not a JSON object")
+    remote_id = item.get("request_id") or item.get("id") or item.get("finetune_id")
+    if not isinstance(remote_id, str) or not remote_id:
+        raise PermanentError("segmind", "listing fine-tunes: an entry has no id")
+    name = text_or_none(item.get("name"))
+    status = text_or_none(item.get("status")) or ""
+    source = text_or_none(item.get("data_source_path"))
+    public = item.get("segmind_public_model")
+    parameters = item.get("advance_parameters")
+    return ObservedJob(
+        provider="segmind",
+        remote_id=remote_id,
+        name=name,
+        raw_status=status,
+        health=segmind_health(status),
+        sequence=sequence,
+        access=("public" if public else "private") if isinstance(public, bool) else None,
+        dataset_ref=source,
+        marker=parse_segmind_dataset_url(source, name) if source and name else None,
+        base_model=text_or_none(item.get("base_model")),
+        theme=text_or_none(item.get("theme")),
+        train_type=text_or_none(item.get("train_type")),
+        parameters=dict(parameters) if isinstance(parameters, Mapping) else None,
+        error_message=text_or_none(item.get("error_message")),
+    )

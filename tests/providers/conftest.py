@@ -1,0 +1,42 @@
+"""Fixtures for the adapter contract tests: the sandbox over real HTTP, and clients aimed at it.
+
+``sandbox`` is the shared sandbox (reset before each test, time frozen). ``sentinel_sandbox``
+is a second one whose keys are the sentinel values, so tests can prove a key that the provider
+accepts never shows up in an error. Retries use ``fast_retry``: tiny waits, recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from provider_support import SENTINEL_KEYS, RecordingSleep, fast_policy
+
+from reconciler.providers.http import RetryPolicy
+from reconciler.sandbox.pytest_plugin import sandbox, sandbox_server
+from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+
+__all__ = ["sandbox", "sandbox_server"]
+
+
+@pytest.fixture
+def sleeps() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture
+def fast_retry(sleeps: RecordingSleep) -> RetryPolicy:
+    return fast_policy(sleeps)
+
+
+@pytest.fixture(scope="session")
+def sentinel_server() -> Iterator[RunningSandbox]:
+    with start_sandbox(keys=SENTINEL_KEYS) as running:
+        yield running
+
+
+@pytest.fixture
+def sentinel_sandbox(sentinel_server: RunningSandbox) -> RunningSandbox:
+    sentinel_server.control.reset()
+    sentinel_server.control.set_speed(0.0)
+    return sentinel_server

@@ -1,0 +1,94 @@
+"""The control API: reset, clock, seeding, inspecting and changing jobs out of band."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conftest import TOY
+
+from reconciler.sandbox import segmind
+from reconciler.sandbox.testing import RunningSandbox, SandboxControlError, start_sandbox
+
+JOB = {
+    "name": "controlled",
+    "data_source_path": "https://datasets.example.invalid/a.zip",
+    "instance_prompt": "photo of TOK",
+    "base_model": "QWEN",
+}
+
+
+@pytest.fixture
+def api(sandbox: RunningSandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=f"{sandbox.base_url('segmind')}/finetune/request",
+        headers={"x-api-key": sandbox.keys["segmind"]},
+    ) as client:
+        yield client
+
+
+def test_info_lists_providers_kinds_and_statuses(sandbox: RunningSandbox) -> None:
+    info = sandbox.control.info()
+    jobs = info["providers"]["segmind"]["kinds"]["jobs"]
+    assert jobs["statuses"][0] == "REQUESTED"
+    assert jobs["statuses"][-1] == "AVAILABLE"
+    assert info["providers"]["segmind"]["seedable"] is True
+    assert info["clock"]["speed"] == 0.0
+
+
+def test_the_clock_advances_only_forward(sandbox: RunningSandbox) -> None:
+    before = sandbox.control.now()
+    assert sandbox.control.advance_clock(90) == pytest.approx(before + 90)
+    with pytest.raises(SandboxControlError, match="'seconds' must be a number of at least 0"):
+        sandbox.control.advance_clock(-1)
+
+
+def test_a_job_is_advanced_by_seconds_and_inspected(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    job_id = api.post("/submit", json=JOB).json()["request_id"]
+    view = sandbox.control.advance("segmind", "jobs", job_id, seconds=31)
+    assert view["state"]["status"] == "DATA_PROCESSING"
+    assert view["row"]["name"] == "controlled"
+    assert view["row"]["progress_offset"] == 31
+    assert sandbox.control.get("segmind", "jobs", job_id)["state"]["terminal"] is False
+
+
+def test_seeding_is_validated(sandbox: RunningSandbox) -> None:
+    with pytest.raises(SandboxControlError, match="'count' must be a whole number"):
+        sandbox.control.seed("segmind", 0)
+    with pytest.raises(SandboxControlError, match="'fail_every' must be a whole number"):
+        sandbox.control.seed("segmind", 5, fail_every="often")
+
+
+def test_reset_of_one_provider_keeps_the_others() -> None:
+    with start_sandbox(providers=[segmind.PROVIDER, TOY]) as running:
+        running.control.seed("segmind", 3)
+        running.control.seed("toy", 4)
+        running.control.reset("segmind")
+        segmind_list = httpx.get(
+            f"{running.base_url('segmind')}/finetune/request/list",
+            headers={"x-api-key": running.keys["segmind"]},
+        ).json()
+        toy_list = httpx.get(
+            f"{running.base_url('toy')}/items",
+            headers={"Authorization": f"Bearer {running.keys['toy']}"},
+        ).json()
+        assert (len(segmind_list), len(toy_list["items"])) == (0, 4)
+
+
+def test_reset_removes_uploaded_objects(api: httpx.Client, sandbox: RunningSandbox) -> None:
+    urls = api.request("GET", "/upload/pre-signed-url", json={"name": "a", "public": True}).json()
+    httpx.put(urls["presigned_url"], content=b"zip", headers={"x-amz-acl": "public-read"})
+    assert httpx.get(urls["s3_url"]).status_code == 200
+    sandbox.control.reset("segmind")
+    assert httpx.get(urls["s3_url"]).status_code == 404
+
+
+def test_unknown_control_paths_answer_json_errors(sandbox: RunningSandbox) -> None:
+    response = sandbox.control.http.get("/segmind/nothing/here/at/all")
+    assert response.status_code == 404
+    assert "error" in response.json()
+    with pytest.raises(SandboxControlError, match="has no object kind 'models'"):
+        sandbox.control.get("segmind", "models", "x")

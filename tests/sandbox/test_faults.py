@@ -1,0 +1,160 @@
+"""Each fault kind, and what an httpx client sees, on the Segmind emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.sandbox.testing import RunningSandbox, SandboxControlError
+
+JOB = {
+    "name": "faulty",
+    "data_source_path": "https://datasets.example.invalid/a.zip",
+    "instance_prompt": "photo of TOK",
+    "base_model": "FLUX_PRO",
+}
+
+
+@pytest.fixture
+def api(sandbox: RunningSandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=f"{sandbox.base_url('segmind')}/finetune/request",
+        headers={"x-api-key": sandbox.keys["segmind"]},
+    ) as client:
+        yield client
+
+
+def job_names(api: httpx.Client) -> list[str]:
+    return [job["name"] for job in api.get("/list").json()]
+
+
+def test_error_answers_the_status_in_the_providers_shape_without_running_the_handler(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.add_fault(kind="error", method="POST", path="*/submit", status=502, count=1)
+    failed = api.post("/submit", json=JOB)
+    assert failed.status_code == 502
+    assert failed.json() == {
+        "error": "BAD_GATEWAY",
+        "detail": "The service is temporarily unavailable (sandbox fault).",
+    }
+    assert job_names(api) == []
+    assert api.post("/submit", json=JOB).status_code == 200  # count=1: spent
+
+
+def test_rate_limit_answers_429_with_retry_after(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.add_fault(
+        kind="rate_limit", provider="segmind", path="/finetune/request/list", retry_after=7
+    )
+    response = api.get("/list")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+    assert response.json()["error"] == "TOO_MANY_REQUESTS"
+
+
+def test_drop_closes_the_connection_before_the_handler_runs(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.add_fault(kind="drop", method="POST", path="*/submit", count=1)
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        api.post("/submit", json=JOB)
+    assert job_names(api) == []
+
+
+def test_lost_response_commits_the_create_but_the_client_sees_a_connection_error(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.add_fault(kind="lost_response", method="POST", path="*/submit", count=1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.post("/submit", json=JOB)
+    assert job_names(api) == ["faulty"]
+    log = sandbox.control.request_log(limit=2)
+    assert [(entry["fault"], entry["status"]) for entry in log] == [
+        ("lost_response", None),
+        (None, 200),
+    ]
+
+
+def test_slow_delays_the_answer(api: httpx.Client, sandbox: RunningSandbox) -> None:
+    sandbox.control.add_fault(kind="slow", path="*/list", delay=0.4)
+    started = time.perf_counter()
+    assert api.get("/list").status_code == 200
+    assert time.perf_counter() - started >= 0.4
+    with pytest.raises(httpx.ReadTimeout):
+        api.get("/list", timeout=0.1)
+    time.sleep(0.4)  # let the abandoned request finish before the next test
+
+
+def test_list_lag_hides_recent_creates_and_changes_until_the_lag_passes(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    old = api.post("/submit", json={**JOB, "name": "old"}).json()["finetune_id"]
+    sandbox.control.advance_clock(60)
+    sandbox.control.add_fault(kind="list_lag", path="*/list", lag=30)
+    api.post("/submit", json={**JOB, "name": "new"})
+    assert job_names(api) == ["old"]
+    # The job itself is there: details are not lagged.
+    sandbox.control.advance_clock(30)
+    assert job_names(api) == ["new", "old"]
+    api.put("/access-update", data={"request_id": old, "segmind_public": "True"})
+    assert job_names(api) == ["new"]
+
+
+def test_a_seeded_probability_fires_on_the_same_requests_every_time(
+    sandbox: RunningSandbox,
+) -> None:
+    def pattern() -> list[int]:
+        sandbox.control.reset()
+        sandbox.control.add_fault(kind="error", path="*/list", probability=0.5, seed=1234)
+        url = f"{sandbox.base_url('segmind')}/finetune/request/list"
+        headers = {"x-api-key": sandbox.keys["segmind"]}
+        return [httpx.get(url, headers=headers).status_code for _ in range(20)]
+
+    first = pattern()
+    assert first == pattern()
+    assert set(first) == {200, 503}
+
+
+def test_rules_match_method_and_path_and_can_be_removed(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    rule = sandbox.control.add_fault(kind="error", method="POST", path="*/list")
+    assert api.get("/list").status_code == 200  # GET is not POST
+    sandbox.control.add_fault(kind="error", provider="segmind", path="/finetune/request/list")
+    assert api.get("/list").status_code == 503
+    assert len(sandbox.control.faults()) == 2
+    sandbox.control.http.delete(f"/faults/{rule}")
+    assert [fault["id"] for fault in sandbox.control.faults()] != [rule]
+    sandbox.control.clear_faults()
+    assert sandbox.control.faults() == []
+    assert api.get("/list").status_code == 200
+
+
+def test_control_routes_are_never_faulted(sandbox: RunningSandbox) -> None:
+    sandbox.control.add_fault(kind="drop")
+    assert sandbox.control.faults()[0]["kind"] == "drop"
+
+
+@pytest.mark.parametrize(
+    ("rule", "complaint"),
+    [
+        ({"kind": "explode"}, "'kind' must be one of"),
+        ({"kind": "error", "probability": 2}, "'probability' must be between"),
+        ({"kind": "error", "count": 0}, "'count' must be a positive integer"),
+        ({"kind": "error", "provider": "nobody"}, "'provider' must be one of"),
+        ({"kind": "error", "colour": "red"}, "unknown fault field(s): colour"),
+    ],
+)
+def test_malformed_rules_are_refused(
+    sandbox: RunningSandbox, rule: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(
+        SandboxControlError, match=complaint.replace("(", r"\(").replace(")", r"\)")
+    ):
+        sandbox.control.add_fault(**rule)

@@ -1,0 +1,412 @@
+"""The apply executor against an in-memory provider: phases, parallelism, failure isolation,
+lost answers (re-observe, never a duplicate), blocked changes, and the result's verdict."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from reconciler.apply import ApplyExecutor, OutcomeKind, apply_plan
+from reconciler.diff import plan as make_plan
+from reconciler.model import (
+    Action,
+    Change,
+    DatasetKind,
+    DatasetRef,
+    DesiredJob,
+    FineTuneSpec,
+    Health,
+    Marker,
+    ObservedJob,
+    ObservedState,
+    Plan,
+    PlanOptions,
+    Provider,
+    ProviderObservation,
+    SourceLocation,
+    Upload,
+)
+from reconciler.naming import marker_for
+from reconciler.progress import UploadProgress
+from reconciler.providers.base import (
+    OutcomeUnknownError,
+    PermanentError,
+    ProviderClient,
+)
+
+FP = "ab" * 32
+
+
+class FakeProvider:
+    """A provider in memory that follows the ``ProviderClient`` protocol.
+
+    ``lose_create_answers`` loses the answer of that many creates after committing them;
+    ``lose_before_commit`` loses that many without committing; ``refuse`` maps a job name to
+    the message a create of it is refused with; ``delay`` slows every write.
+    """
+
+    def __init__(self, name: Provider = "segmind", *, delay: float = 0.0) -> None:
+        self.name: Provider = name
+        self.jobs: dict[str, ObservedJob] = {}
+        self.uploads: list[str] = []
+        self.creates = 0
+        self.observes = 0
+        self.lose_create_answers = 0
+        self.lose_before_commit = 0
+        self.refuse: dict[str, str] = {}
+        self.refuse_uploads: set[str] = set()
+        self.delay = delay
+        self.observe_incomplete = False
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+        self._next = 0
+
+    def _enter(self, call: str) -> None:
+        with self._lock:
+            self.calls.append(call)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        time.sleep(self.delay)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def add(self, name: str, *, access: Literal["private", "public"] | None = None) -> str:
+        with self._lock:
+            self._next += 1
+            remote_id = f"{self.name}-{self._next}"
+            self.jobs[remote_id] = ObservedJob(
+                provider=self.name,
+                remote_id=remote_id,
+                name=name,
+                raw_status="QUEUED",
+                health=Health.PENDING,
+                sequence=self._next,
+                access=access,
+            )
+            return remote_id
+
+    def observe(self) -> ProviderObservation:
+        self.observes += 1
+        if self.observe_incomplete:
+            return ProviderObservation(self.name, complete=False, error="HTTP 503")
+        return ProviderObservation(self.name, jobs=tuple(self.jobs.values()))
+
+    def upload_dataset(self, upload: Upload) -> str:
+        self._enter(f"upload {upload.remote_name}")
+        try:
+            if upload.remote_name in self.refuse_uploads:
+                raise PermanentError(self.name, "the file is not a valid ZIP", status=400)
+            self.uploads.append(upload.remote_name)
+            return f"https://objects.invalid/{upload.remote_name}"
+        finally:
+            self._leave()
+
+    def create(self, desired: DesiredJob, dataset_ref: str) -> str:
+        self._enter(f"create {desired.spec.name}")
+        try:
+            self.creates += 1
+            name = desired.spec.name
+            if name in self.refuse:
+                raise PermanentError(self.name, self.refuse[name], job=name, status=400)
+            if self.lose_before_commit:
+                self.lose_before_commit -= 1
+                raise OutcomeUnknownError(self.name, "connection dropped", job=name)
+            remote_id = self.add(name, access=desired.spec.access)
+            if self.lose_create_answers:
+                self.lose_create_answers -= 1
+                raise OutcomeUnknownError(self.name, "connection dropped", job=name)
+            return remote_id
+        finally:
+            self._leave()
+
+    def update_access(self, job_id: str, access: Literal["private", "public"]) -> None:
+        self._enter(f"update {job_id}")
+        try:
+            self.jobs[job_id] = replace(self.jobs[job_id], access=access)
+        finally:
+            self._leave()
+
+    def delete(self, change: Change) -> None:
+        self._enter(f"delete {change.target_id}")
+        try:
+            assert change.target_id is not None
+            self.jobs[change.target_id] = replace(
+                self.jobs[change.target_id], health=Health.MISSING, raw_status="deleted"
+            )
+        finally:
+            self._leave()
+
+    def close(self) -> None:
+        return None
+
+
+def spec(
+    name: str,
+    provider: Provider = "segmind",
+    *,
+    access: Literal["private", "public"] | None = "private",
+    local: bool = False,
+    base_model: str = "FLUX",
+) -> FineTuneSpec:
+    dataset = (
+        DatasetRef(DatasetKind.FOLDER, str(Path("/repo/datasets") / name))
+        if local
+        else DatasetRef(DatasetKind.URL, f"https://data.invalid/{name}.zip")
+    )
+    return FineTuneSpec(
+        name=name,
+        provider=provider,
+        base_model=base_model,
+        dataset=dataset,
+        source=SourceLocation(Path("/repo/specs/x.yaml"), 1, 1),
+        access=access if provider == "segmind" else None,
+        set_fields=frozenset({"access"} if provider == "segmind" and access else set()),
+    )
+
+
+def desired(s: FineTuneSpec) -> DesiredJob:
+    if s.dataset.is_local:
+        return DesiredJob(s, dataset_fingerprint=FP, upload_size=1000)
+    return DesiredJob(s)
+
+
+def plan_for(specs: list[FineTuneSpec], providers: list[FakeProvider], **options: bool) -> Plan:
+    observed = ObservedState.of(*(p.observe() for p in providers))
+    return make_plan([desired(s) for s in specs], observed, PlanOptions(**options))
+
+
+def clients(*providers: FakeProvider) -> dict[Provider, ProviderClient]:
+    return {p.name: p for p in providers}
+
+
+def test_creates_every_missing_job_once_and_a_second_plan_is_empty() -> None:
+    fake = FakeProvider()
+    specs = [spec(f"job-{i}") for i in range(5)]
+    result = apply_plan(plan_for(specs, [fake]), clients(fake))
+    assert result.ok
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.DONE] * 5
+    assert sorted(j.name or "" for j in fake.jobs.values()) == [s.name for s in specs]
+    assert plan_for(specs, [fake]).actionable == ()
+
+
+def test_uploads_come_before_creates_and_creates_before_updates_and_deletes() -> None:
+    fake = FakeProvider("qubrid")
+    keep = fake.add("keep-me")
+    fake.add("old-one")
+    # The marker makes "old-one" prunable; the fake needs it on the observed job.
+    fake.jobs = {
+        rid: replace(j, marker=None if j.name == "keep-me" else _marker(j.name or ""))
+        for rid, j in fake.jobs.items()
+    }
+    segmind = FakeProvider("segmind")
+    flip = segmind.add("flip-me", access="private")
+    specs = [
+        spec("keep-me", "qubrid"),
+        spec("new-local", "segmind", local=True),
+        spec("new-url", "segmind"),
+        spec("flip-me", "segmind", access="public"),
+    ]
+    plan = plan_for(specs, [fake, segmind], prune=True)
+    assert {c.action for c in plan.actionable} == {Action.CREATE, Action.UPDATE, Action.DELETE}
+    result = apply_plan(plan, clients(fake, segmind), parallelism=1)
+    assert result.ok, result.outcomes
+    order = [c.split()[0] for c in segmind.calls]
+    assert order == ["upload", "create", "create", "update"]
+    assert segmind.jobs[flip].access == "public"
+    assert fake.calls == ["delete qubrid-2"]
+    assert fake.jobs[keep].health is Health.PENDING
+
+
+def _marker(name: str) -> Marker:
+    return marker_for(name, FP)
+
+
+def test_parallelism_bounds_the_requests_in_flight() -> None:
+    fake = FakeProvider(delay=0.05)
+    specs = [spec(f"job-{i}") for i in range(12)]
+    result = ApplyExecutor(clients(fake), parallelism=3).apply(plan_for(specs, [fake]))
+    assert result.ok
+    assert fake.max_in_flight == 3
+
+
+def test_parallelism_one_is_sequential() -> None:
+    fake = FakeProvider(delay=0.01)
+    result = apply_plan(plan_for([spec(f"j-{i}") for i in range(4)], [fake]), clients(fake))
+    assert result.ok
+    fake2 = FakeProvider(delay=0.01)
+    apply_plan(plan_for([spec(f"j-{i}") for i in range(4)], [fake2]), clients(fake2), parallelism=1)
+    assert fake2.max_in_flight == 1
+
+
+def test_one_failure_does_not_stop_the_others_and_is_named() -> None:
+    fake = FakeProvider()
+    fake.refuse["job-2"] = "iterations must be at least 100"
+    specs = [spec(f"job-{i}") for i in range(5)]
+    result = apply_plan(plan_for(specs, [fake]), clients(fake))
+    assert not result.ok
+    failed = result.of_kind(OutcomeKind.FAILED)
+    assert [(o.provider, o.name) for o in failed] == [("segmind", "job-2")]
+    assert failed[0].message == "iterations must be at least 100 (HTTP 400)"
+    assert len(result.of_kind(OutcomeKind.DONE)) == 4
+    assert len(fake.jobs) == 4
+    assert result.summary_line() == "Apply: 4 done, 1 failed, 0 blocked"
+
+
+def test_a_failed_upload_skips_its_create_only() -> None:
+    fake = FakeProvider()
+    specs = [spec("bad", local=True), spec("good", local=True)]
+    plan = plan_for(specs, [fake])
+    bad_upload = next(c.upload for c in plan.changes if c.name == "bad")
+    assert bad_upload is not None
+    fake.refuse_uploads.add(bad_upload.remote_name)
+    result = apply_plan(plan, clients(fake))
+    by_name = {o.name: o for o in result.outcomes}
+    assert by_name["bad"].kind is OutcomeKind.FAILED
+    assert "dataset upload failed, job not submitted" in by_name["bad"].message
+    assert "not a valid ZIP" in by_name["bad"].message
+    assert by_name["good"].kind is OutcomeKind.DONE
+    assert [j.name for j in fake.jobs.values()] == ["good"]
+
+
+def test_a_lost_answer_after_commit_is_found_on_a_fresh_list_not_resubmitted() -> None:
+    fake = FakeProvider()
+    fake.lose_create_answers = 1
+    result = apply_plan(plan_for([spec("only")], [fake]), clients(fake))
+    assert result.ok
+    assert fake.creates == 1
+    assert len(fake.jobs) == 1
+    (outcome,) = result.outcomes
+    assert outcome.remote_id == next(iter(fake.jobs))
+    assert "found it on a fresh list" in outcome.message
+
+
+def test_a_lost_answer_before_commit_is_checked_then_sent_again() -> None:
+    fake = FakeProvider()
+    fake.lose_before_commit = 2
+    observes_before = fake.observes
+    result = apply_plan(plan_for([spec("only")], [fake]), clients(fake))
+    assert result.ok
+    assert fake.creates == 3
+    assert len(fake.jobs) == 1
+    # One observe for the plan, one after each lost answer.
+    assert fake.observes - observes_before == 1 + 2
+
+
+def test_answers_lost_every_time_fail_without_a_duplicate() -> None:
+    fake = FakeProvider()
+    fake.lose_before_commit = 100
+    result = ApplyExecutor(clients(fake), unknown_outcome_attempts=3).apply(
+        plan_for([spec("only")], [fake])
+    )
+    assert not result.ok
+    (outcome,) = result.outcomes
+    assert outcome.kind is OutcomeKind.FAILED
+    assert "lost 3 times" in outcome.message
+    assert fake.creates == 3 and fake.jobs == {}
+
+
+def test_a_lost_answer_is_never_resent_when_the_list_cannot_be_read() -> None:
+    fake = FakeProvider()
+    plan = plan_for([spec("only")], [fake])
+    fake.lose_before_commit = 1
+    fake.observe_incomplete = True
+    result = apply_plan(plan, clients(fake))
+    (outcome,) = result.outcomes
+    assert outcome.kind is OutcomeKind.FAILED
+    assert "not sending it again" in outcome.message
+    assert fake.creates == 1
+
+
+def test_a_replace_with_a_lost_answer_is_not_confused_with_the_job_it_replaces() -> None:
+    fake = FakeProvider()
+    old = fake.add("model")
+    fake.jobs[old] = replace(fake.jobs[old], base_model="FLUX")
+    plan = plan_for([spec("model", base_model="QWEN")], [fake], allow_replace=True)
+    (change,) = plan.actionable
+    assert change.action is Action.REPLACE
+    fake.lose_before_commit = 1
+    result = apply_plan(plan, clients(fake))
+    assert result.ok
+    # Sent again after the list showed only the old job: exactly one new job.
+    assert fake.creates == 2
+    assert len(fake.jobs) == 2
+
+
+def test_blocked_changes_are_skipped_and_make_the_result_fail() -> None:
+    fake = FakeProvider()
+    old = fake.add("model")
+    fake.jobs[old] = replace(fake.jobs[old], base_model="FLUX")
+    plan = plan_for([spec("model", base_model="QWEN"), spec("other")], [fake])
+    result = apply_plan(plan, clients(fake))
+    assert not result.ok
+    blocked = result.of_kind(OutcomeKind.BLOCKED)
+    assert [o.name for o in blocked] == ["model"]
+    assert "base_model cannot change" in blocked[0].message
+    assert "--allow-replace" in blocked[0].message
+    assert fake.calls == ["create other"]
+
+
+def test_an_empty_plan_is_ok_and_sends_nothing() -> None:
+    fake = FakeProvider()
+    fake.add("done", access="private")
+    result = apply_plan(plan_for([spec("done")], [fake]), clients(fake))
+    assert result.ok and result.outcomes == ()
+    assert fake.calls == []
+
+
+def test_a_provider_without_a_client_fails_its_changes_only() -> None:
+    seg, qub = FakeProvider("segmind"), FakeProvider("qubrid")
+    plan = plan_for([spec("a", "segmind"), spec("b", "qubrid")], [seg, qub])
+    result = apply_plan(plan, clients(seg))
+    by_name = {o.name: o.kind for o in result.outcomes}
+    assert by_name == {"a": OutcomeKind.DONE, "b": OutcomeKind.FAILED}
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    def begin(self, total_bytes: int, count: int) -> None:
+        self.events.append(("begin", total_bytes))
+
+    def advance(self, done_bytes: int) -> None:
+        self.events.append(("advance", done_bytes))
+
+    def end(self) -> None:
+        self.events.append(("end", 0))
+
+
+def test_progress_hears_of_every_upload() -> None:
+    fake = FakeProvider()
+    progress = RecordingProgress()
+    sink: UploadProgress = progress
+    specs = [spec("a", local=True), spec("b", local=True), spec("c")]
+    assert apply_plan(plan_for(specs, [fake]), clients(fake), progress=sink).ok
+    assert progress.events == [("begin", 2000), ("advance", 1000), ("advance", 1000), ("end", 0)]
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_parallelism_must_be_positive(bad: int) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        ApplyExecutor({}, parallelism=bad)
+
+
+def test_result_dict_names_every_outcome() -> None:
+    fake = FakeProvider()
+    fake.refuse["b"] = "no"
+    result = apply_plan(plan_for([spec("a"), spec("b")], [fake]), clients(fake))
+    document = result.to_dict()
+    assert (document["done"], document["failed"], document["blocked"]) == (1, 1, 0)
+    assert [(o["name"], o["outcome"]) for o in document["outcomes"]] == [
+        ("a", "done"),
+        ("b", "failed"),
+    ]
