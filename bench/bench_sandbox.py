@@ -118,7 +118,11 @@ def bench_lists(root: str, env: dict[str, str], jobs: int, rounds: int) -> list[
         upper = name.upper()
         base_url = env.get(f"{upper}_BASE_URL") or f"{root}{providers[name]['mount']}"
         key = env[f"{upper}_API_KEY"]
-        seeded = control.post(f"/{name}/seed", json={"count": jobs}).json()
+        answer = control.post(f"/{name}/seed", json={"count": jobs})
+        if answer.status_code != 200:
+            lines.append(f"{name}: seeding failed, skipped: {answer.text}")
+            continue
+        seeded = answer.json()
         client = httpx.Client(
             base_url=base_url, headers=auth_headers(name, key, probe.bearer), timeout=120.0
         )

@@ -236,7 +236,7 @@ class ApplyExecutor:
         assert upload is not None  # _upload_phase hands only changes with an upload
         client = self._client(change)
         # A lost answer to an upload at worst leaves an unused dataset behind: send again.
-        ref = self._retry_unknown(lambda: client.upload_dataset(upload))
+        ref = self._retry_unknown(lambda: client.upload_dataset(upload, change.desired))
         self._progress.advance(upload.size)
         return Outcome(change, OutcomeKind.DONE, f"uploaded {upload.remote_name}", ref)
 

@@ -238,6 +238,6 @@ def open_run(
 
 
 def default_client_factory(provider: Provider, settings: Settings) -> ProviderClient:
-    from reconciler.providers.registry import make_client
+    from reconciler.providers.registry import build_client
 
-    return make_client(provider, settings)
+    return build_client(provider, settings)

@@ -32,6 +32,7 @@ from reconciler.model import (
     DeleteMethod,
     DesiredJob,
     ObservedJob,
+    Provider,
     ProviderObservation,
     RemoteDataset,
     Upload,
@@ -76,7 +77,7 @@ def _path_id(value: str) -> str:
 class QubridClient:
     """``ProviderClient`` for Qubrid. ``transport`` replaces the network (tests)."""
 
-    name: Literal["qubrid"] = "qubrid"
+    name: Provider = "qubrid"
 
     def __init__(
         self,

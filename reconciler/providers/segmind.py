@@ -31,6 +31,7 @@ from reconciler.model import (
     Change,
     DesiredJob,
     ObservedJob,
+    Provider,
     ProviderObservation,
     Upload,
     strip_url_secrets,
@@ -74,7 +75,7 @@ def _storage_message(body: Any) -> str | None:
 class SegmindClient:
     """``ProviderClient`` for Segmind. ``transport`` replaces the network (tests)."""
 
-    name: Literal["segmind"] = "segmind"
+    name: Provider = "segmind"
 
     def __init__(
         self,

@@ -94,9 +94,19 @@ def control_app(sandbox: Sandbox) -> Starlette:
             status_code=error.status_code,
         )
 
+    async def unexpected_error(request: Request, error: Exception) -> Response:
+        return JSONResponse(
+            {"error": f"internal error in the sandbox: {type(error).__name__}: {error}"},
+            status_code=500,
+        )
+
     return Starlette(
         routes=routes,
-        exception_handlers={ControlError: control_error, HTTPException: http_error},
+        exception_handlers={
+            ControlError: control_error,
+            HTTPException: http_error,
+            Exception: unexpected_error,
+        },
     )
 
 

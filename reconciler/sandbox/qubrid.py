@@ -26,6 +26,12 @@ already finished answers 200 with the job unchanged; deleting a deleted model is
 dataset ``name`` falls back to the file name. A failed job carries an ``error`` object, which
 the document does not have.
 
+Lifecycle (``qubrid_lifecycle``): ``queued`` 30 s, ``running`` 600 s with ``training_metrics``
+filling in, then ``completed`` with ``fine_tuned_model`` and ``completed_at``; the model is
+``deploying`` for 60 s, then ``available`` (all simulated seconds). Seeding options (``prefix``,
+``status``, ``base_model``, ``age_seconds``, ``spacing_seconds``) are described in
+``qubrid_seed``; CSV checks in ``qubrid_csv``; request validation in ``qubrid_requests``.
+
 Control routes under ``/_sandbox/qubrid/`` (besides the generic ones for kinds ``jobs`` and
 ``datasets``):
 

@@ -35,7 +35,7 @@ from reconciler.sandbox.qubrid_lifecycle import (
     training_shape,
 )
 from reconciler.sandbox.qubrid_requests import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE
-from reconciler.sandbox.qubrid_tables import INSERT_DATASET, INSERT_JOB
+from reconciler.sandbox.qubrid_tables import INSERT_DATASET, INSERT_JOB, new_model_id
 
 SEED_STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
 MIXED = "mixed"

@@ -164,3 +164,65 @@ def actions(document: Mapping[str, object]) -> Counter[tuple[str, str]]:
 
 def all_output(results: Iterable[Result]) -> str:
     return "\n".join(r.stdout + r.stderr for r in results)
+
+
+def write_generated_specs(root: Path, count: int) -> list[tuple[Provider, str]]:
+    """``count`` specs over the three providers, each with a small dataset of its own: image
+    folders and ``{url:}`` datasets for Segmind, question/answer CSVs for Qubrid,
+    classification CSVs for Cohere. Returns their (provider, name) pairs."""
+    (root / ".git").mkdir(exist_ok=True)
+    specs, data = root / "specs", root / "datasets"
+    specs.mkdir(exist_ok=True)
+    data.mkdir(exist_ok=True)
+    names: list[tuple[Provider, str]] = []
+    for index in range(count):
+        provider: Provider = PROVIDERS[index % 3]
+        name = f"gen-{provider}-{index:04d}"
+        if provider == "segmind":
+            body = _segmind_spec(name, index, data)
+        elif provider == "qubrid":
+            csv = data / f"{name}.csv"
+            rows = "".join(f'"Question {index}.{n}?","Answer {index}.{n}."\n' for n in range(3))
+            csv.write_text("question,answer\n" + rows)
+            body = (
+                f"provider: qubrid\nbase_model: Qwen/Qwen2.5-7B-Instruct\n"
+                f"dataset: ../datasets/{csv.name}\ntask_type: qa\nparameters:\n  epochs: 1\n"
+            )
+        else:
+            csv = data / f"{name}.csv"
+            labels = ("billing", "bug", "feature")
+            rows = "".join(f'"ticket {index} number {n}",{labels[n % 3]}\n' for n in range(45))
+            csv.write_text("text,label\n" + rows)
+            body = (
+                "provider: cohere\nbase_model:\n  base_type: BASE_TYPE_CLASSIFICATION\n"
+                f"dataset: ../datasets/{csv.name}\n"
+            )
+        (specs / f"{name}.yaml").write_text(
+            f"apiVersion: reconciler/v1\nkind: FineTune\nname: {name}\n{body}"
+        )
+        names.append((provider, name))
+    return names
+
+
+# The smallest valid PNG: a 1x1 pixel.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e527de00000000"
+    "49454e44ae426082"
+)
+
+
+def _segmind_spec(name: str, index: int, data: Path) -> str:
+    access = "public" if index % 2 else "private"
+    if index % 6 == 0:
+        dataset = f"\n  url: https://datasets.example.invalid/{name}.zip"
+    else:
+        folder = data / name
+        folder.mkdir()
+        (folder / "image-1.png").write_bytes(_PNG)
+        (folder / "image-1.txt").write_text(f"photo of TOK number {index}")
+        dataset = f" ../datasets/{name}/"
+    return (
+        f"provider: segmind\nbase_model: FLUX_PRO\ndataset:{dataset}\naccess: {access}\n"
+        "trigger_word: TOK\ninstance_prompt: photo of TOK\ntheme: CHARACTER\n"
+    )

@@ -13,17 +13,34 @@ from typing import Any
 import httpx
 from openapi_check import OpenApiDocument, provider_document
 
+from reconciler.sandbox.qubrid_lifecycle import (
+    DEPLOYING_SECONDS,
+    QUEUED_SECONDS,
+    TRAINING_SECONDS,
+)
 from reconciler.sandbox.testing import RunningSandbox
+
+__all__ = [
+    "BASE_MODEL",
+    "DEPLOYING_SECONDS",
+    "QA_CSV",
+    "QUBRID_MOUNT",
+    "QUEUED_SECONDS",
+    "TRAINING_SECONDS",
+    "checked_client",
+    "create_job",
+    "created_job",
+    "error_code",
+    "get_job",
+    "qubrid_document",
+    "upload",
+    "uploaded_dataset",
+]
 
 QUBRID_DOCUMENT_FILE = "qubrid-openapi.yaml"
 QUBRID_MOUNT = "/qubrid/api/v1"
 QA_CSV = b'question,answer\nWhat is 1+1?,2\nWhat is 2+2?,4\n"Say, hello","hello, world"\n'
 BASE_MODEL = "Qwen/Qwen3-Coder-30B-A3B-Instruct"
-
-# The emulator's phases (simulated seconds), see reconciler/sandbox/qubrid_lifecycle.py.
-QUEUED_SECONDS = 30.0
-TRAINING_SECONDS = 600.0
-DEPLOYING_SECONDS = 60.0
 
 
 def qubrid_document() -> OpenApiDocument:

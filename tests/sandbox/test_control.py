@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import httpx
@@ -92,3 +93,16 @@ def test_unknown_control_paths_answer_json_errors(sandbox: RunningSandbox) -> No
     assert "error" in response.json()
     with pytest.raises(SandboxControlError, match="has no object kind 'models'"):
         sandbox.control.get("segmind", "models", "x")
+
+
+def test_a_crash_in_a_provider_hook_answers_json_500() -> None:
+    def broken_seed(*_: object) -> int:
+        raise RuntimeError("seed table missing")
+
+    broken = dataclasses.replace(TOY, seed=broken_seed)
+    with start_sandbox(providers=[broken]) as running:
+        response = running.control.http.post("/toy/seed", json={"count": 1})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal error in the sandbox: RuntimeError: seed table missing"
+    }

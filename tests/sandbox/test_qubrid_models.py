@@ -19,6 +19,7 @@ from qubrid_support import (
     created_job,
     error_code,
     get_job,
+    qubrid_document,
 )
 
 from reconciler.sandbox.testing import RunningSandbox
@@ -197,6 +198,7 @@ def test_an_unknown_path_answers_in_qubrids_error_shape(sandbox: RunningSandbox)
     )
 
     assert response.status_code == 404
+    qubrid_document().check_schema("ErrorResponse", response.json())
     assert set(response.json()["error"]) == {"message", "type", "code"}
 
 

@@ -1,0 +1,103 @@
+"""A converge of 100 specs that survives faults of every kind in one run, and an apply killed
+with SIGKILL at random moments that a rerun finishes: exactly one job per spec either way."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from e2e_support import (
+    RECONCILE,
+    Cli,
+    child_env,
+    job_rows,
+    live_jobs,
+    sandbox_env,
+    write_generated_specs,
+)
+
+from reconciler.sandbox.testing import RunningSandbox
+
+SPECS = 100
+FAULT_SEED = 20261124
+
+
+def add_faults(running: RunningSandbox, total: float, *, seed: int) -> None:
+    """Faults of every kind on every provider and object-store route, ``total`` of requests
+    in all (each kind an equal share; a slow answer may combine with another fault)."""
+    kinds: list[dict[str, Any]] = [
+        {"kind": "error", "status": 500},
+        {"kind": "error", "status": 502},
+        {"kind": "error", "status": 503},
+        {"kind": "rate_limit", "retry_after": 1},
+        {"kind": "drop"},
+        {"kind": "lost_response"},
+        {"kind": "slow", "delay": 0.2},
+    ]
+    # 1 - (1 - p)^k = total, for k independent rules of probability p each.
+    share = 1 - (1 - total) ** (1 / len(kinds))
+    for offset, rule in enumerate(kinds):
+        running.control.add_fault(path="*", probability=share, seed=seed + offset, **rule)
+
+
+def test_a_converge_of_100_specs_survives_30_percent_faults_in_one_run(
+    tmp_path: Path, running: RunningSandbox
+) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    expected = Counter(write_generated_specs(root, SPECS))
+    reconcile = Cli(root, sandbox_env(running))
+    add_faults(running, 0.30, seed=FAULT_SEED)
+
+    result = reconcile("--parallelism", "8")
+    assert result.exit_code == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert f"Apply: {SPECS} done, 0 failed, 0 blocked" in result.stdout
+
+    counts = running.control.request_counts()
+    assert sum(counts.values()) > 3 * SPECS  # the faults were really in the way
+    running.control.clear_faults()
+    assert sum(job_rows(running).values()) == SPECS
+    assert live_jobs(running, root) == expected
+    assert reconcile("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_an_apply_killed_at_random_moments_then_rerun_ends_with_one_job_per_spec(
+    tmp_path: Path, running: RunningSandbox
+) -> None:
+    root = tmp_path / "killed"
+    root.mkdir()
+    expected = Counter(write_generated_specs(root, SPECS))
+    reconcile = Cli(root, sandbox_env(running))
+    # Slow answers stretch the apply so that the kills land in the middle of it.
+    running.control.add_fault(kind="slow", delay=0.05, path="*", probability=0.5, seed=7)
+    chooser = random.Random(FAULT_SEED)
+    env = child_env(reconcile.env)
+    kills = 0
+    for _ in range(5):
+        child = subprocess.Popen(
+            [str(RECONCILE), "--parallelism", "4"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(chooser.uniform(0.8, 3.0))
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            kills += 1
+        child.wait(timeout=60)
+    assert kills >= 3, "the applies finished before they could be killed; slow them down"
+    assert 0 < sum(job_rows(running).values()) <= SPECS
+
+    final = reconcile.subprocess("--parallelism", "4", timeout=300)
+    assert final.returncode == 0, final.stdout[-4000:] + final.stderr[-2000:]
+    running.control.clear_faults()
+    assert sum(job_rows(running).values()) == SPECS
+    assert live_jobs(running, root) == expected
+    again = reconcile("plan", "--detailed-exitcode")
+    assert again.exit_code == 0, again.stdout[-2000:]
