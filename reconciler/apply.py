@@ -15,6 +15,7 @@ anything failed or was blocked (exit 1).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,12 +24,16 @@ from typing import Any, TypeVar
 
 from reconciler.datasets import DatasetError
 from reconciler.diff import identify_jobs
-from reconciler.model import Action, Change, DesiredJob, Plan, Provider
+from reconciler.model import Action, Change, DesiredJob, Plan, Provider, ProviderObservation
 from reconciler.progress import NO_PROGRESS, UploadProgress
 from reconciler.providers.base import OutcomeUnknownError, ProviderClient, ProviderError
 
-# How many times a write whose outcome was lost is checked and sent again before giving up.
-DEFAULT_UNKNOWN_OUTCOME_ATTEMPTS = 4
+# How many times a write whose outcome was lost is checked and sent again before giving up;
+# also how many times a list that could not be read is asked for again to check.
+DEFAULT_UNKNOWN_OUTCOME_ATTEMPTS = 8
+# Pauses between lists asked for again (the adapter has already retried each one).
+OBSERVE_PAUSE_SECONDS = 0.25
+OBSERVE_PAUSE_MAX_SECONDS = 4.0
 
 _T = TypeVar("_T")
 
@@ -121,6 +126,7 @@ class ApplyExecutor:
         parallelism: int = 4,
         progress: UploadProgress = NO_PROGRESS,
         unknown_outcome_attempts: int = DEFAULT_UNKNOWN_OUTCOME_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if parallelism < 1:
             raise ValueError("parallelism must be at least 1")
@@ -128,6 +134,7 @@ class ApplyExecutor:
         self._parallelism = parallelism
         self._progress = progress
         self._attempts = max(1, unknown_outcome_attempts)
+        self._sleep = sleep
 
     def apply(self, plan: Plan) -> ApplyResult:
         outcomes: dict[int, Outcome] = {}
@@ -273,7 +280,7 @@ class ApplyExecutor:
         self, client: ProviderClient, desired: DesiredJob, known: Iterable[str]
     ) -> str | None:
         """The id of a job named ``desired`` that the plan did not know, on a fresh list."""
-        observation = client.observe()
+        observation = self._observe_completely(client)
         if not observation.complete:
             raise _Failed(
                 f"a create's answer was lost and the {client.name} job list could not be read"
@@ -310,8 +317,19 @@ class ApplyExecutor:
         method = change.delete_method.value.replace("_", " ") if change.delete_method else ""
         return Outcome(change, OutcomeKind.DONE, f"{method} {change.target_id}".strip())
 
-    def _is_gone(self, client: ProviderClient, change: Change) -> bool:
+    def _observe_completely(self, client: ProviderClient) -> ProviderObservation:
+        """A complete observation, asked for up to the attempt bound (each observe already
+        retries inside the adapter; a list is a read, safe to ask for again)."""
         observation = client.observe()
+        for attempt in range(1, self._attempts):
+            if observation.complete:
+                break
+            self._sleep(min(OBSERVE_PAUSE_SECONDS * 2**attempt, OBSERVE_PAUSE_MAX_SECONDS))
+            observation = client.observe()
+        return observation
+
+    def _is_gone(self, client: ProviderClient, change: Change) -> bool:
+        observation = self._observe_completely(client)
         if not observation.complete or change.current is None:
             return False
         for job in observation.jobs:

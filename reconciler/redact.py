@@ -38,9 +38,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\1{MASK}",
     ),
     (re.compile(r"(?i)\b(Bearer\s+)[^\s'\",;}]+"), rf"\1{MASK}"),
-    (re.compile(r"""(?i)\b(x-api-key['"]?\s*[:=]\s*['"]?)[^\s'",;}]+"""), rf"\1{MASK}"),
+    (re.compile(r"""(?i)\b(x-api-key['"]?\s*[:=]\s*['"]?)[^\s'",;}&]+"""), rf"\1{MASK}"),
     (
-        re.compile(r"""(?i)\b(authorization['"]?\s*[:=]\s*['"]?)(?!Bearer\s)[^\s'",;}]+"""),
+        re.compile(
+            r"""(?i)\b(authorization['"]?\s*[:=]\s*['"]?)(?!Bearer\s)(?:[a-z]+\s+)?[^\s'",;}&]+"""
+        ),
         rf"\1{MASK}",
     ),
 )

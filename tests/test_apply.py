@@ -62,6 +62,7 @@ class FakeProvider:
         self.refuse_uploads: set[str] = set()
         self.delay = delay
         self.observe_incomplete = False
+        self.incomplete_observes = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self.calls: list[str] = []
@@ -96,6 +97,9 @@ class FakeProvider:
 
     def observe(self) -> ProviderObservation:
         self.observes += 1
+        if self.incomplete_observes:
+            self.incomplete_observes -= 1
+            return ProviderObservation(self.name, complete=False, error="HTTP 429")
         if self.observe_incomplete:
             return ProviderObservation(self.name, complete=False, error="HTTP 503")
         return ProviderObservation(self.name, jobs=tuple(self.jobs.values()))
@@ -319,11 +323,27 @@ def test_a_lost_answer_is_never_resent_when_the_list_cannot_be_read() -> None:
     plan = plan_for([spec("only")], [fake])
     fake.lose_before_commit = 1
     fake.observe_incomplete = True
-    result = apply_plan(plan, clients(fake))
+    pauses: list[float] = []
+    result = ApplyExecutor(clients(fake), unknown_outcome_attempts=4, sleep=pauses.append).apply(
+        plan
+    )
     (outcome,) = result.outcomes
     assert outcome.kind is OutcomeKind.FAILED
     assert "not sending it again" in outcome.message
     assert fake.creates == 1
+    assert len(pauses) == 3  # the list was asked for 4 times, with pauses between
+
+
+def test_a_list_that_fails_after_a_lost_answer_is_asked_for_again() -> None:
+    fake = FakeProvider()
+    plan = plan_for([spec("only")], [fake])
+    fake.lose_create_answers = 1
+    fake.incomplete_observes = 2
+    pauses: list[float] = []
+    result = ApplyExecutor(clients(fake), sleep=pauses.append).apply(plan)
+    assert result.ok
+    assert fake.creates == 1 and len(fake.jobs) == 1
+    assert len(pauses) == 2
 
 
 def test_a_replace_with_a_lost_answer_is_not_confused_with_the_job_it_replaces() -> None:

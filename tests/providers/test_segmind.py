@@ -571,3 +571,4 @@ def test_sentinel_key_never_appears_on_error_paths(
     assert_no_secret(caplog.text)
     assert "X-Amz-Credential" not in caplog.text
     assert "retrying" in caplog.text  # the retries were logged, redacted
+    assert "HTTP Request: PUT" in caplog.text and "?****" in caplog.text  # httpx's own log

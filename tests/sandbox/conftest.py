@@ -108,6 +108,12 @@ TOY = Provider(
 )
 
 
+@pytest.fixture
+def toy_provider() -> Provider:
+    """The toy provider itself, for tests that build their own sandbox (no import of conftest)."""
+    return TOY
+
+
 @pytest.fixture(scope="session")
 def toy_server() -> Iterator[RunningSandbox]:
     with start_sandbox(providers=[TOY]) as running:

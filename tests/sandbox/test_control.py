@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import TOY
 
 from reconciler.sandbox import segmind
+from reconciler.sandbox.provider import Provider
 from reconciler.sandbox.testing import RunningSandbox, SandboxControlError, start_sandbox
 
 JOB = {
@@ -63,8 +63,8 @@ def test_seeding_is_validated(sandbox: RunningSandbox) -> None:
         sandbox.control.seed("segmind", 5, fail_every="often")
 
 
-def test_reset_of_one_provider_keeps_the_others() -> None:
-    with start_sandbox(providers=[segmind.PROVIDER, TOY]) as running:
+def test_reset_of_one_provider_keeps_the_others(toy_provider: Provider) -> None:
+    with start_sandbox(providers=[segmind.PROVIDER, toy_provider]) as running:
         running.control.seed("segmind", 3)
         running.control.seed("toy", 4)
         running.control.reset("segmind")
@@ -95,11 +95,11 @@ def test_unknown_control_paths_answer_json_errors(sandbox: RunningSandbox) -> No
         sandbox.control.get("segmind", "models", "x")
 
 
-def test_a_crash_in_a_provider_hook_answers_json_500() -> None:
+def test_a_crash_in_a_provider_hook_answers_json_500(toy_provider: Provider) -> None:
     def broken_seed(*_: object) -> int:
         raise RuntimeError("seed table missing")
 
-    broken = dataclasses.replace(TOY, seed=broken_seed)
+    broken = dataclasses.replace(toy_provider, seed=broken_seed)
     with start_sandbox(providers=[broken]) as running:
         response = running.control.http.post("/toy/seed", json={"count": 1})
     assert response.status_code == 500
