@@ -1,9 +1,11 @@
 """The apply executor: carries out a ``Plan``'s changes against the providers, exactly once.
 
-It acts on the plan's fields alone (never on a change's ``reason``), in four phases: uploads,
-creates (and replaces), access updates, deletes. Within a phase up to ``parallelism`` changes
-run at once on a thread pool; one change's failure never stops the others, and a change whose
-upload failed is not submitted.
+It acts on the plan's fields alone (never on a change's ``reason``), in phases: creates and
+replaces (each job's dataset upload, then its submit), then access updates, then deletes.
+Within a phase up to ``parallelism`` changes run at once on a thread pool; one change's failure
+never stops the others, and a job whose upload failed is not submitted. A job is submitted as
+soon as its own upload is done rather than after every upload, so an apply killed part-way
+leaves whole jobs behind and the next run reuses what was uploaded.
 
 Retries of transient failures live in the adapters. What this module adds is the one retry an
 adapter must not do by itself: a write whose answer was lost (``OutcomeUnknownError``) is
@@ -24,7 +26,15 @@ from typing import Any, TypeVar
 
 from reconciler.datasets import DatasetError
 from reconciler.diff import identify_jobs
-from reconciler.model import Action, Change, DesiredJob, Plan, Provider, ProviderObservation
+from reconciler.model import (
+    Action,
+    Change,
+    DesiredJob,
+    Plan,
+    Provider,
+    ProviderObservation,
+    Upload,
+)
 from reconciler.progress import NO_PROGRESS, UploadProgress
 from reconciler.providers.base import OutcomeUnknownError, ProviderClient, ProviderError
 
@@ -152,74 +162,34 @@ class ApplyExecutor:
         ]
 
         submits = [(i, c) for i, c in pending if c.action in (Action.CREATE, Action.REPLACE)]
-        datasets = self._upload_phase(submits, outcomes)
+        uploads = [c.upload for _, c in submits if c.upload is not None]
+        if uploads:
+            self._progress.begin(sum(u.size for u in uploads), len(uploads))
+        try:
+            self._run_phase(submits, outcomes, self._upload_and_submit)
+        finally:
+            if uploads:
+                self._progress.end()
         self._run_phase(
-            [(i, c) for i, c in submits if i in datasets],
-            outcomes,
-            lambda change, index: self._submit(change, datasets[index]),
+            [(i, c) for i, c in pending if c.action is Action.UPDATE], outcomes, self._update
         )
         self._run_phase(
-            [(i, c) for i, c in pending if c.action is Action.UPDATE],
-            outcomes,
-            lambda change, _: self._update(change),
-        )
-        self._run_phase(
-            [(i, c) for i, c in pending if c.action is Action.DELETE],
-            outcomes,
-            lambda change, _: self._delete(change),
+            [(i, c) for i, c in pending if c.action is Action.DELETE], outcomes, self._delete
         )
         return ApplyResult(tuple(outcomes[i] for i in sorted(outcomes)))
 
     # --- phases ----------------------------------------------------------------------------
 
-    def _upload_phase(
-        self, submits: Sequence[tuple[int, Change]], outcomes: dict[int, Outcome]
-    ) -> dict[int, str]:
-        """Uploads what the submits need; returns the dataset reference of each submit whose
-        dataset is ready (uploaded, reused, or the spec's own ``{url:}``/``{id:}``)."""
-        ready: dict[int, str] = {}
-        uploads: list[tuple[int, Change]] = []
-        for index, change in submits:
-            if change.upload is not None:
-                uploads.append((index, change))
-            elif change.reuse is not None:
-                ready[index] = change.reuse.remote_id
-            elif change.desired is not None and not change.desired.spec.dataset.is_local:
-                ready[index] = change.desired.spec.dataset.value
-            else:
-                outcomes[index] = Outcome(
-                    change, OutcomeKind.FAILED, "the plan gives no dataset for this job"
-                )
-        if not uploads:
-            return ready
-        total = sum(c.upload.size for _, c in uploads if c.upload is not None)
-        self._progress.begin(total, len(uploads))
-        try:
-            uploaded: dict[int, Outcome] = {}
-            self._run_phase(uploads, uploaded, lambda change, _: self._upload(change))
-        finally:
-            self._progress.end()
-        for index, outcome in uploaded.items():
-            if outcome.kind is OutcomeKind.DONE and outcome.remote_id is not None:
-                ready[index] = outcome.remote_id
-            else:
-                outcomes[index] = Outcome(
-                    outcome.change,
-                    OutcomeKind.FAILED,
-                    f"dataset upload failed, job not submitted: {outcome.message}",
-                )
-        return ready
-
     def _run_phase(
         self,
         items: Sequence[tuple[int, Change]],
         outcomes: dict[int, Outcome],
-        step: Callable[[Change, int], Outcome],
+        step: Callable[[Change], Outcome],
     ) -> None:
         def run(item: tuple[int, Change]) -> tuple[int, Outcome]:
             index, change = item
             try:
-                return index, step(change, index)
+                return index, step(change)
             except Exception as error:  # one job's failure must not stop the others
                 return index, Outcome(change, OutcomeKind.FAILED, _message(error))
 
@@ -238,14 +208,31 @@ class ApplyExecutor:
             raise _Failed(f"{change.provider}: no client configured for this provider")
         return client
 
-    def _upload(self, change: Change) -> Outcome:
-        upload = change.upload
-        assert upload is not None  # _upload_phase hands only changes with an upload
+    def _upload_and_submit(self, change: Change) -> Outcome:
+        """A create or replace: its dataset first (uploaded, reused, or the spec's own
+        ``{url:}``/``{id:}``), then the job. Each job goes on to its create as soon as its own
+        upload is done, so a crash part-way leaves whole jobs behind, not a heap of uploads."""
+        if change.upload is not None:
+            try:
+                dataset_ref = self._upload(change, change.upload)
+            except Exception as error:
+                raise _Failed(
+                    f"dataset upload failed, job not submitted: {_message(error)}"
+                ) from None
+        elif change.reuse is not None:
+            dataset_ref = change.reuse.remote_id
+        elif change.desired is not None and not change.desired.spec.dataset.is_local:
+            dataset_ref = change.desired.spec.dataset.value
+        else:
+            raise _Failed("the plan gives no dataset for this job")
+        return self._submit(change, dataset_ref)
+
+    def _upload(self, change: Change, upload: Upload) -> str:
         client = self._client(change)
         # A lost answer to an upload at worst leaves an unused dataset behind: send again.
         ref = self._retry_unknown(lambda: client.upload_dataset(upload, change.desired))
         self._progress.advance(upload.size)
-        return Outcome(change, OutcomeKind.DONE, f"uploaded {upload.remote_name}", ref)
+        return ref
 
     def _submit(self, change: Change, dataset_ref: str) -> Outcome:
         desired = change.desired

@@ -63,6 +63,7 @@ class FakeProvider:
         self.delay = delay
         self.observe_incomplete = False
         self.incomplete_observes = 0
+        self.uploaded_for: list[str | None] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.calls: list[str] = []
@@ -104,8 +105,9 @@ class FakeProvider:
             return ProviderObservation(self.name, complete=False, error="HTTP 503")
         return ProviderObservation(self.name, jobs=tuple(self.jobs.values()))
 
-    def upload_dataset(self, upload: Upload) -> str:
+    def upload_dataset(self, upload: Upload, desired: DesiredJob | None = None) -> str:
         self._enter(f"upload {upload.remote_name}")
+        self.uploaded_for.append(desired.spec.name if desired else None)
         try:
             if upload.remote_name in self.refuse_uploads:
                 raise PermanentError(self.name, "the file is not a valid ZIP", status=400)
@@ -412,6 +414,8 @@ def test_progress_hears_of_every_upload() -> None:
     specs = [spec("a", local=True), spec("b", local=True), spec("c")]
     assert apply_plan(plan_for(specs, [fake]), clients(fake), progress=sink).ok
     assert progress.events == [("begin", 2000), ("advance", 1000), ("advance", 1000), ("end", 0)]
+    # Each upload is told which job it is for (Segmind signs FAST_FLUX uploads public).
+    assert sorted(fake.uploaded_for) == ["a", "b"]
 
 
 @pytest.mark.parametrize("bad", [0, -1])

@@ -58,6 +58,7 @@ from reconciler.providers.http import (
     read_json,
     text_or_none,
 )
+from reconciler.redact import register_secret
 
 KEY_VARIABLES = "COHERE_API_KEY (or CO_API_KEY)"
 MODELS_PATH = "/v1/finetuning/finetuned-models"
@@ -109,7 +110,9 @@ class CohereClient:
         validation_timeout: float = VALIDATION_TIMEOUT_SECONDS,
     ) -> None:
         key = settings.api_key.reveal() if settings.api_key else None
+        register_secret(key)
         self._wandb_key = settings.wandb_api_key
+        register_secret(self._wandb_key.reveal() if self._wandb_key else None)
         self._poll_seconds = poll_seconds
         self._validation_timeout = validation_timeout
         self._http = ProviderHttp(

@@ -47,6 +47,7 @@ from reconciler.providers.http import (
     read_json,
     text_or_none,
 )
+from reconciler.redact import register_secret
 
 KEY_VARIABLES = "QUBRID_API_KEY"
 PAGE_LIMIT = 100  # the largest page Qubrid allows
@@ -87,6 +88,7 @@ class QubridClient:
         retry: RetryPolicy | None = None,
     ) -> None:
         key = settings.api_key.reveal() if settings.api_key else None
+        register_secret(key)
         self._http = ProviderHttp(
             "qubrid",
             make_client(

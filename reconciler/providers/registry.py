@@ -1,10 +1,9 @@
 """Building the provider adapters from ``Settings``: the one place that knows all three.
 
-``build_clients(settings)`` returns a ``ProviderClient`` per provider, keyed by name, and
-``observe_all(clients)`` asks them all at once (one thread each: the lists are independent and
-the wall time of a plan is then that of the slowest provider). Every key
-it hands out is registered with ``reconciler.redact`` first, so no message or log line of the
-process can show it even if a provider echoes it back. Tests pass an httpx ``transport`` and a
+``build_client(provider, settings)`` returns the ``ProviderClient`` of one provider and
+``build_clients(settings)`` one per provider, keyed by name. Every key in the settings is
+registered with ``reconciler.redact`` first, so no message or log line of the process can
+show it even if a provider echoes it back. Tests pass an httpx ``transport`` and a
 faster ``RetryPolicy``.
 
 The adapter modules import httpx and tenacity; they are imported here only when a client is
@@ -13,12 +12,11 @@ built, so commands that never talk to a provider do not pay for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from reconciler.config import Settings
-from reconciler.model import PROVIDERS, ObservedState, Provider
+from reconciler.model import PROVIDERS, Provider
 from reconciler.redact import register_secret
 
 if TYPE_CHECKING:
@@ -78,13 +76,3 @@ def build_clients(
 def close_clients(clients: dict[Provider, ProviderClient]) -> None:
     for client in clients.values():
         client.close()
-
-
-def observe_all(clients: Mapping[Provider, ProviderClient]) -> ObservedState:
-    """Every client's observation, fetched in parallel. An adapter's ``observe`` never raises
-    for a provider failure (it reports an incomplete observation), so neither does this."""
-    if not clients:
-        return ObservedState()
-    with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="observe") as pool:
-        observations = list(pool.map(lambda client: client.observe(), clients.values()))
-    return ObservedState.of(*observations)

@@ -46,6 +46,7 @@ from reconciler.providers.http import (
     response_detail,
     text_or_none,
 )
+from reconciler.redact import register_secret
 
 PREFIX = "/finetune/request"
 KEY_VARIABLES = "SEGMIND_API_KEY"
@@ -85,6 +86,7 @@ class SegmindClient:
         retry: RetryPolicy | None = None,
     ) -> None:
         key = settings.api_key.reveal() if settings.api_key else None
+        register_secret(key)
         self._default_access = settings.access
         self._api = ProviderHttp(
             "segmind",

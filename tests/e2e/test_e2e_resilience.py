@@ -91,7 +91,7 @@ def test_an_apply_killed_at_random_moments_then_rerun_ends_with_one_job_per_spec
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(chooser.uniform(0.8, 3.0))
+        time.sleep(chooser.uniform(1.0, 4.0))
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
             kills += 1

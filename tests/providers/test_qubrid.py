@@ -10,8 +10,10 @@ import httpx
 import pytest
 from provider_support import (
     SENTINEL_KEYS,
+    RecordingSleep,
     assert_no_secret,
     desired_for,
+    fast_policy,
     qa_csv,
     qubrid_settings,
     requests_made,
@@ -393,3 +395,25 @@ def test_sentinel_key_never_appears_on_error_paths(
         assert_no_secret(text)
     assert_no_secret(caplog.text)
     assert "retrying" in caplog.text
+
+
+def test_one_client_serves_many_threads(
+    sandbox: RunningSandbox, sleeps: RecordingSleep, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # At most 8 faults in all, so no request can exhaust its 10 attempts.
+    client = client_for(sandbox, fast_policy(sleeps, attempts=10))
+    specs = [qa_job(qa_csv(tmp_path, 5 + i, f"d{i}.csv"), f"bot-{i}") for i in range(12)]
+    sandbox.control.add_fault(kind="error", provider="qubrid", probability=0.3, seed=7, count=8)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        dataset_ids = list(pool.map(lambda d: client.upload_dataset(upload_for(d), d), specs))
+        job_ids = list(pool.map(client.create, specs, dataset_ids))
+
+    assert sleeps.waits  # some requests were retried
+    sandbox.control.clear_faults()
+    observation = client.observe()
+    assert sorted(job.remote_id for job in observation.jobs) == sorted(job_ids)
+    names = {j.remote_id: j.name for j in identify_jobs(observation)}
+    assert sorted(n or "" for n in names.values()) == sorted(f"bot-{i}" for i in range(12))

@@ -7,8 +7,9 @@ from pathlib import Path
 from provider_support import SENTINEL_KEYS
 
 from reconciler.config import load_settings
+from reconciler.engine import observe_all
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.registry import build_clients, close_clients, observe_all
+from reconciler.providers.registry import build_clients, close_clients
 from reconciler.redact import redact
 from reconciler.sandbox.testing import RunningSandbox
 
