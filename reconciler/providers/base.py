@@ -87,10 +87,11 @@ class ProviderClient(Protocol):
         job list lacks the dataset's name). Never one request per job."""
         ...
 
-    def upload_dataset(self, upload: Upload) -> str:
+    def upload_dataset(self, upload: Upload, desired: DesiredJob | None = None) -> str:
         """Upload a local dataset (streamed from disk) and return the reference a create
         takes: Segmind's ``s3_url``, Qubrid's dataset id, Cohere's dataset id once it has
-        validated."""
+        validated. ``desired`` is the job the dataset is for (its dataset type, its base
+        model)."""
         ...
 
     def create(self, desired: DesiredJob, dataset_ref: str) -> str:
