@@ -15,11 +15,16 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from reconciler import __version__
+
+if TYPE_CHECKING:
+    from reconciler.config import Settings
+    from reconciler.engine import Run
+    from reconciler.model import Plan, PlanOptions
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -145,7 +150,7 @@ class _Choices:
     parallelism: int | None
     use_sandbox: bool
 
-    def plan_options(self, settings: Any) -> Any:
+    def plan_options(self, settings: Settings) -> PlanOptions:
         from reconciler.model import PlanOptions
 
         prune = settings.prune if self.prune is None else self.prune
@@ -159,7 +164,7 @@ def _choices(paths: tuple[str, ...], **options: Any) -> _Choices:
 
 
 @contextlib.contextmanager
-def _run(choices: _Choices, *, lock: bool = False) -> Iterator[Any]:
+def _run(choices: _Choices, *, lock: bool = False) -> Iterator[Run]:
     """``engine.open_run`` with its input errors reported the command line's way."""
     from reconciler.diagnostics import InvalidInputError
     from reconciler.engine import open_run
@@ -174,7 +179,7 @@ def _run(choices: _Choices, *, lock: bool = False) -> Iterator[Any]:
         _fail(str(error))
 
 
-def _show_plan(plan: Any, choices: _Choices, root: Path) -> None:
+def _show_plan(plan: Plan, choices: _Choices, root: Path) -> None:
     from reconciler import render
 
     if choices.output == "json":
@@ -186,7 +191,7 @@ def _show_plan(plan: Any, choices: _Choices, root: Path) -> None:
         click.echo(render.render_text(plan, color=color, relative_to=root), nl=False)
 
 
-def _has_errors(plan: Any) -> bool:
+def _has_errors(plan: Plan) -> bool:
     """A provider not fully read, or a change that will not be applied, is an error (exit 1)."""
     return bool(plan.incomplete) or plan.summary.blocked > 0
 
@@ -218,7 +223,10 @@ def plan(
         )
     result = reconciliation.plan
     if out_file is not None:
-        Path(out_file).write_text(render.render_json(result), encoding="utf-8")
+        try:
+            Path(out_file).write_text(render.render_json(result), encoding="utf-8")
+        except OSError as error:
+            _fail(f"{out_file}: cannot write the plan ({error.strerror}); choose another path")
     _show_plan(result, choices, run.settings.root)
     if out_file is not None and choices.output != "json":
         click.echo(
@@ -377,18 +385,30 @@ def sandbox(host: str, port: int, data_dir: str, speed: float) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: no traceback ever reaches the user unless asked for."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="reconcile")
+        code = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="reconcile",
+            standalone_mode=False,
+        )
+    except click.ClickException as error:
+        # Usage errors exit 1 like every other error: 2 means "changes present".
+        error.show()
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Abort:
+        _fail("aborted")
     except KeyboardInterrupt:
         click.echo("reconcile: interrupted", err=True)
         sys.exit(130)
     except Exception as error:  # the last line of defence; each command handles its own errors
         if os.environ.get("RECONCILE_DEBUG"):
             raise
-        from reconciler.report import redact
+        from reconciler.redact import redact, register_secret
 
-        # An unexpected error's text may quote a URL or a header: scrub it like any output.
-        secrets = [os.environ.get(variable, "") for variable in _SECRET_VARIABLES]
+        # An unexpected error's text may quote a URL, a header or a key: scrub it.
+        for variable in _SECRET_VARIABLES:
+            register_secret(os.environ.get(variable))
         _fail(
-            redact(f"internal error: {type(error).__name__}: {error}", secrets)
+            redact(f"internal error: {type(error).__name__}: {error}")
             + " (set RECONCILE_DEBUG=1 to see where, and please report it)"
         )
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

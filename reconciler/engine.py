@@ -1,10 +1,12 @@
 """The engine: one reconciliation composed from the layers, and nothing else.
 
 settings -> specs -> desired jobs (dataset fingerprints, cached under ``<root>/.reconcile/``)
--> every provider observed in parallel -> the pure diff -> a ``Plan``. The command line calls
-``make_plan`` for ``plan``, ``status`` and ``apply``; ``check_not_stale`` decides whether a
-saved plan may still be applied. Side effects are the provider list requests (through the
-clients handed in) and the fingerprint cache; writes happen only in ``reconciler.apply``.
+-> every provider observed in parallel -> the pure diff -> a ``Plan``. ``open_run`` prepares
+what a command works with (validated specs first, then the apply lock if asked, the embedded
+sandbox for ``--sandbox``, one client per provider); ``make_plan`` observes and diffs;
+``check_not_stale`` decides whether a saved plan may still be applied. Side effects here are
+the provider list requests and the fingerprint cache; writes happen only in
+``reconciler.apply``.
 """
 
 from __future__ import annotations

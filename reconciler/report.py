@@ -1,27 +1,21 @@
-"""What an apply did, for people (text, markdown) and machines (JSON); and the last-line
-scrubbing of anything printed for secrets.
+"""What an apply did, for people (text, markdown) and machines (JSON).
 
 The plan itself is rendered by ``reconciler.render``; this module renders the ``ApplyResult``
 that follows it: one line per change carried out, failed or blocked (failures name the
-provider, the job and the provider's message), then a summary line. ``redact`` removes what
-must never be printed (API keys, URL query strings where pre-signed signatures live) from
-text that came from elsewhere, such as an unexpected error's message. Nothing here does I/O.
+provider, the job and the provider's message), then a summary line. Messages pass through
+``reconciler.redact`` once more on the way out, whatever produced them. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable
 from typing import Any
 
 from reconciler.apply import ApplyResult, Outcome, OutcomeKind
 from reconciler.model import PLAN_FORMAT_VERSION, Plan
+from reconciler.redact import redact
 
 _MARKS = {OutcomeKind.DONE: "ok", OutcomeKind.FAILED: "FAILED", OutcomeKind.BLOCKED: "blocked"}
-# A URL's query string and fragment: where pre-signed signatures and tokens travel.
-_URL_QUERY = re.compile(r"(https?://[^\s?#\"'<>]+)[?#][^\s\"'<>]*")
-_AUTH_HEADER = re.compile(r"(?i)\b(authorization|x-api-key)\b(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
 
 
 def _line(outcome: Outcome) -> str:
@@ -31,6 +25,8 @@ def _line(outcome: Outcome) -> str:
 
 
 def render_result_text(result: ApplyResult) -> str:
+    if not result.outcomes:
+        return "Nothing to apply: every job matches its spec.\n"
     lines = [_line(o) for o in result.outcomes]
     failures = result.of_kind(OutcomeKind.FAILED)
     if failures:
@@ -80,12 +76,3 @@ def _redacted(document: dict[str, Any]) -> dict[str, Any]:
 
 def render_apply_json(plan: Plan, result: ApplyResult | None) -> str:
     return json.dumps(apply_document(plan, result), indent=2, sort_keys=True) + "\n"
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` without URL query strings, credential headers, or any of ``secrets``."""
-    text = _URL_QUERY.sub(r"\1?…", text)
-    text = _AUTH_HEADER.sub(r"\1\2****", text)
-    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "****")
-    return text

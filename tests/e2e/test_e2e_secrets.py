@@ -92,11 +92,21 @@ def test_server_errors_everywhere_print_no_secret(
     sentinel: RunningSandbox, sentinel_repo: Path
 ) -> None:
     reconcile = Cli(sentinel_repo, sandbox_env(sentinel, SENTINEL_KEYS))
-    sentinel.control.add_fault(kind="error", status=500, path="*", message="boom")
+    # Segmind cannot even be listed (each list is retried, then given up).
+    listing = sentinel.control.add_fault(kind="error", status=500, provider="segmind")
     planned = reconcile("plan", "--out", str(sentinel_repo / "plan.json"))
     assert planned.exit_code == 1
-    assert reconcile().exit_code == 1
+    assert "HTTP 500" in planned.stdout
     assert reconcile("status", "--output", "json").exit_code == 1
+    # Every provider lists, but each Qubrid upload gets a 500 whose outcome is unknown.
+    sentinel.control.http.delete(f"/faults/{listing}")
+    sentinel.control.add_fault(
+        kind="error", status=500, provider="qubrid", method="POST", message="boom"
+    )
+    applied = reconcile()
+    assert applied.exit_code == 1
+    assert "FAILED  create  qubrid/support-qa-v1" in applied.stdout
+    assert "HTTP 500" in applied.stdout
     assert_clean(all_output(reconcile.runs))
     assert_clean((sentinel_repo / "plan.json").read_text())
 
@@ -117,7 +127,7 @@ def test_the_console_script_prints_no_secret_on_errors(
     sentinel: RunningSandbox, sentinel_repo: Path
 ) -> None:
     reconcile = Cli(sentinel_repo, sandbox_env(sentinel, WRONG_KEYS))
-    sentinel.control.add_fault(kind="drop", path="*")
+    sentinel.control.add_fault(kind="drop", provider="segmind", count=5)
     for args in (("plan",), (), ("status",)):
         completed = reconcile.subprocess(*args)
         assert completed.returncode == 1, completed.stderr

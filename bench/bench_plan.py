@@ -1,0 +1,359 @@
+"""Benchmark of planning and converging at scale, against the sandbox in its own process.
+
+Run by hand, never in CI:
+
+    python bench/bench_plan.py                        # 10,000 seeded jobs, 1,000 specs
+    python bench/bench_plan.py --seeded 2000 --specs 200 --converge 200   # quicker
+
+It starts ``reconcile sandbox`` in a child process (state in a temporary folder), seeds
+``--seeded`` existing jobs spread over the three providers, writes ``--specs`` specs with small
+datasets of their own into a temporary repository, and measures:
+
+1. ``reconcile --dry-run`` over the specs with a warm fingerprint cache (one untimed dry run
+   first fills it), run as a user runs it (the console script, in a child process): its wall
+   time, and the number of HTTP requests it made, from the sandbox's counters (target: no more
+   than the list pages);
+2. the bare time of fetching those same list pages with plain httpx in this process, one thread
+   per provider as reconcile does, and the ratio of (1) to it (target: under 2x). The pages
+   fetched are checked to be as many as reconcile's requests;
+3. a converge (``reconcile``) of ``--converge`` new specs: wall time and jobs per second.
+
+Prints the machine and every figure; the medians of ``--rounds`` timed runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+RECONCILE = Path(sys.executable).parent / "reconcile"
+PROVIDERS = ("segmind", "qubrid", "cohere")
+
+
+# --- The sandbox in its own process ------------------------------------------------------------
+
+
+def start_sandbox(
+    data_dir: Path, speed: float
+) -> tuple[subprocess.Popen[str], dict[str, str], str]:
+    process = subprocess.Popen(
+        [str(RECONCILE), "sandbox", "--port", "0", "--data", str(data_dir), "--speed", str(speed)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    env: dict[str, str] = {}
+    root = ""
+    for line in process.stdout:
+        exported = re.match(r"export (\w+)=(\S+)", line)
+        if exported:
+            env[exported.group(1)] = exported.group(2)
+        served = re.search(r"serving on (http://\S+)", line)
+        if served:
+            root = served.group(1)
+        if line.startswith("# Control API"):
+            break
+    if not root:
+        raise SystemExit("the sandbox did not start")
+    return process, env, root
+
+
+class Control:
+    def __init__(self, root: str) -> None:
+        self.http = httpx.Client(base_url=f"{root}/_sandbox", timeout=120.0)
+
+    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        response = self.http.request(method, path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def seed(self, provider: str, count: int) -> None:
+        self.call("POST", f"/{provider}/seed", {"count": count, "options": {"prefix": "legacy"}})
+
+    def clear_requests(self) -> None:
+        self.call("DELETE", "/requests")
+
+    def request_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = self.call("GET", "/requests")["counts"]
+        return counts
+
+
+# --- A repository of generated specs -----------------------------------------------------------
+
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e527de00000000"
+    "49454e44ae426082"
+)
+
+
+def write_specs(root: Path, count: int, tag: str) -> None:
+    """``count`` specs spread over the providers, each with a small dataset of its own."""
+    (root / ".git").mkdir(parents=True, exist_ok=True)
+    specs, data = root / "specs", root / "datasets"
+    specs.mkdir(exist_ok=True)
+    data.mkdir(exist_ok=True)
+    for index in range(count):
+        provider = PROVIDERS[index % 3]
+        name = f"{tag}-{provider[:3]}-{index:05d}"
+        if provider == "segmind":
+            folder = data / name
+            folder.mkdir()
+            (folder / "image.png").write_bytes(_PNG)
+            (folder / "image.txt").write_text(f"photo of TOK number {index}")
+            body = (
+                f"provider: segmind\nbase_model: FLUX_PRO\ndataset: ../datasets/{name}/\n"
+                "access: private\ntrigger_word: TOK\ninstance_prompt: photo of TOK\n"
+            )
+        elif provider == "qubrid":
+            rows = "".join(f'"Question {index}.{n}?","Answer {n}."\n' for n in range(3))
+            (data / f"{name}.csv").write_text("question,answer\n" + rows)
+            body = (
+                "provider: qubrid\nbase_model: Qwen/Qwen2.5-7B-Instruct\n"
+                f"dataset: ../datasets/{name}.csv\ntask_type: qa\n"
+            )
+        else:
+            labels = ("billing", "bug", "feature")
+            rows = "".join(f'"ticket {index} number {n}",{labels[n % 3]}\n' for n in range(45))
+            (data / f"{name}.csv").write_text("text,label\n" + rows)
+            body = (
+                "provider: cohere\nbase_model:\n  base_type: BASE_TYPE_CLASSIFICATION\n"
+                f"dataset: ../datasets/{name}.csv\n"
+            )
+        (specs / f"{name}.yaml").write_text(
+            f"apiVersion: reconciler/v1\nkind: FineTune\nname: {name}\n{body}"
+        )
+
+
+# --- The bare list pages ----------------------------------------------------------------------
+
+
+def _segmind_pages(env: Mapping[str, str], client: httpx.Client) -> int:
+    headers = {"x-api-key": env["SEGMIND_API_KEY"]}
+    client.get(
+        f"{env['SEGMIND_BASE_URL']}/finetune/request/list", headers=headers
+    ).raise_for_status()
+    return 1
+
+
+def _qubrid_pages(env: Mapping[str, str], client: httpx.Client) -> int:
+    base, headers = env["QUBRID_BASE_URL"], {"Authorization": f"Bearer {env['QUBRID_API_KEY']}"}
+    pages, offset = 0, 0
+    while True:
+        page = client.get(
+            f"{base}/fine-tuning/jobs", params={"limit": 100, "offset": offset}, headers=headers
+        )
+        page.raise_for_status()
+        pages += 1
+        body = page.json()
+        offset += len(body["data"])
+        if not body["data"] or offset >= body["total"]:
+            break
+    for path in ("/fine-tuning/datasets", "/fine-tuning/models"):
+        client.get(f"{base}{path}", headers=headers).raise_for_status()
+        pages += 1
+    return pages
+
+
+def _cohere_pages(env: Mapping[str, str], client: httpx.Client) -> int:
+    base, headers = env["COHERE_BASE_URL"], {"Authorization": f"Bearer {env['COHERE_API_KEY']}"}
+    pages, token = 0, ""
+    while True:
+        params = {"page_size": "1000", "order_by": "created_at"}
+        if token:
+            params["page_token"] = token
+        page = client.get(f"{base}/v1/finetuning/finetuned-models", params=params, headers=headers)
+        page.raise_for_status()
+        pages += 1
+        token = page.json().get("next_page_token") or ""
+        if not token:
+            return pages
+
+
+BARE_FETCHERS: Mapping[str, Callable[[Mapping[str, str], httpx.Client], int]] = {
+    "segmind": _segmind_pages,
+    "qubrid": _qubrid_pages,
+    "cohere": _cohere_pages,
+}
+
+
+def bare_fetch(env: Mapping[str, str]) -> tuple[float, int]:
+    """Every list page, one thread per provider (as reconcile observes): seconds, pages."""
+    pages: dict[str, int] = {}
+    clients = {p: httpx.Client(timeout=120.0) for p in PROVIDERS}
+
+    def fetch(provider: str) -> None:
+        pages[provider] = BARE_FETCHERS[provider](env, clients[provider])
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=fetch, args=(p,)) for p in PROVIDERS]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    for client in clients.values():
+        client.close()
+    return elapsed, sum(pages.values())
+
+
+# --- reconcile --------------------------------------------------------------------------------
+
+
+def breakdown(repo: Path, env: Mapping[str, str]) -> dict[str, float]:
+    """Where a dry run's time goes, measured in this process (no interpreter start-up)."""
+    from reconciler.config import load_settings
+    from reconciler.diff import plan
+    from reconciler.engine import (
+        default_client_factory,
+        desired_jobs,
+        observe_all,
+        open_clients,
+        providers_to_observe,
+        state_dir,
+    )
+    from reconciler.model import PlanOptions
+    from reconciler.render import render_text
+    from reconciler.specs import load_specs
+
+    times: dict[str, float] = {}
+    started = time.perf_counter()
+    settings = load_settings(repo, environ=env)
+    specs = load_specs([repo / "specs"], settings=settings)
+    times["load and validate specs (incl. dataset checks)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    desired = desired_jobs(specs, state_dir(settings))
+    times["fingerprints (warm cache)"] = time.perf_counter() - started
+    providers = providers_to_observe(settings, desired)
+    clients = open_clients(settings, providers, default_client_factory)
+    started = time.perf_counter()
+    observed = observe_all(clients)
+    times["observe (all providers at once)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    result = plan(desired, observed, PlanOptions())
+    times["diff (incl. snapshot)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    render_text(result, color=False)
+    times["render text"] = time.perf_counter() - started
+    for client in clients.values():
+        client.close()
+    return times
+
+
+def run_reconcile(repo: Path, env: Mapping[str, str], *args: str) -> tuple[float, int, str]:
+    child_env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    child_env.update(env)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(RECONCILE), *args],
+        cwd=repo,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    return elapsed, done.returncode, done.stdout[-600:] + done.stderr[-600:]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeded", type=int, default=10_000, help="existing jobs in all")
+    parser.add_argument("--specs", type=int, default=1_000, help="specs for the dry run")
+    parser.add_argument("--converge", type=int, default=1_000, help="new specs to converge")
+    parser.add_argument("--parallelism", type=int, default=8, help="the converge's parallelism")
+    parser.add_argument("--rounds", type=int, default=5, help="timed dry runs (median)")
+    parser.add_argument("--speed", type=float, default=1000.0, help="sandbox clock speed")
+    options = parser.parse_args()
+
+    print(f"machine: {machine()}")
+    work = Path(tempfile.mkdtemp(prefix="bench-plan-"))
+    process, env, root = start_sandbox(work / "sandbox", options.speed)
+    control = Control(root)
+    try:
+        share = options.seeded // 3
+        for index, provider in enumerate(PROVIDERS):
+            control.seed(provider, share + (options.seeded - 3 * share if index == 0 else 0))
+        print(f"sandbox: {root} (own process), {options.seeded:,} seeded jobs")
+
+        repo = work / "plan-repo"
+        write_specs(repo, options.specs, "plan")
+        elapsed, code, tail = run_reconcile(repo, env, "--dry-run")  # fills the cache
+        if code != 0:
+            raise SystemExit(f"the first dry run failed ({code}):\n{tail}")
+        print(f"dry run, cold fingerprint cache: {elapsed:.2f} s")
+
+        dry_times, requests, bare_times, pages = [], [], [], []
+        for _ in range(options.rounds):
+            control.clear_requests()
+            elapsed, code, tail = run_reconcile(repo, env, "--dry-run")
+            if code != 0:
+                raise SystemExit(f"a dry run failed ({code}):\n{tail}")
+            counts = control.request_counts()
+            if any(not route.startswith("GET ") for route in counts):
+                raise SystemExit(f"the dry run sent a write: {counts}")
+            dry_times.append(elapsed)
+            requests.append(sum(counts.values()))
+            bare, fetched = bare_fetch(env)
+            bare_times.append(bare)
+            pages.append(fetched)
+        dry, bare = statistics.median(dry_times), statistics.median(bare_times)
+        print(
+            f"reconcile --dry-run, {options.specs:,} specs, warm cache: {dry:.2f} s"
+            f" (runs: {', '.join(f'{t:.2f}' for t in dry_times)})"
+        )
+        print(f"  HTTP requests: {max(requests)} (list pages: {max(pages)}; target: no more)")
+        print(f"  bare list pages with httpx: {bare:.3f} s; ratio {dry / bare:.1f}x (target < 2x)")
+        print(f"  request counts of the last run: {counts}")
+        print("  where a dry run's time goes (in-process, one run):")
+        for step, seconds in breakdown(repo, env).items():
+            print(f"    {step}: {seconds:.3f} s")
+
+        converge_repo = work / "converge-repo"
+        write_specs(converge_repo, options.converge, "new")
+        elapsed, code, tail = run_reconcile(
+            converge_repo, env, "--parallelism", str(options.parallelism)
+        )
+        if code != 0:
+            raise SystemExit(f"the converge failed ({code}):\n{tail}")
+        print(
+            f"converge of {options.converge:,} new specs (--parallelism {options.parallelism}):"
+            f" {elapsed:.1f} s, {options.converge / elapsed:.1f} jobs/s"
+        )
+        elapsed, code, tail = run_reconcile(converge_repo, env, "--dry-run", "--detailed-exitcode")
+        print(f"  dry run after it: exit {code} ({elapsed:.2f} s)")
+    finally:
+        control.http.close()
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Rendering an apply's outcomes: every failure named with provider, job and message, and no
+secret even when a message carries one."""
+
+from __future__ import annotations
+
+import json
+
+from reconciler.apply import ApplyResult, Outcome, OutcomeKind
+from reconciler.model import (
+    Action,
+    Change,
+    Plan,
+    PlanOptions,
+)
+from reconciler.redact import register_secret
+from reconciler.report import (
+    render_apply_json,
+    render_result_markdown,
+    render_result_text,
+)
+
+KEY = "sk-REPORT-test-key-0001"
+SIGNED = "https://objects.invalid/b/k.zip?X-Amz-Signature=abcdef0123&X-Amz-Expires=60"
+
+
+def outcome(name: str, kind: OutcomeKind, message: str) -> Outcome:
+    change = Change(action=Action.CREATE, provider="qubrid", name=name, reason="r")
+    return Outcome(change, kind, message)
+
+
+RESULT = ApplyResult(
+    (
+        outcome("ok-job", OutcomeKind.DONE, "submitted as ftjob-1"),
+        outcome("bad-job", OutcomeKind.FAILED, f"refused: {SIGNED} with key {KEY} (HTTP 400)"),
+        outcome("big-job", OutcomeKind.BLOCKED, "dataset cannot change; rename the spec"),
+    )
+)
+
+
+def test_text_names_every_failure_and_counts_everything() -> None:
+    register_secret(KEY)
+    text = render_result_text(RESULT)
+    assert "  ok      create  qubrid/ok-job: submitted as ftjob-1" in text
+    assert "1 failed:\n  qubrid/bad-job: refused: https://objects.invalid/b/k.zip?****" in text
+    assert text.endswith("Apply: 1 done, 1 failed, 1 blocked\n")
+    assert KEY not in text and "abcdef0123" not in text
+
+
+def test_markdown_and_json_carry_no_secret_either() -> None:
+    register_secret(KEY)
+    markdown = render_result_markdown(RESULT)
+    assert "| failed | create | qubrid/`bad-job` |" in markdown
+    plan = Plan(changes=(), unmanaged=(), options=PlanOptions(), snapshot="0" * 64)
+    document = render_apply_json(plan, RESULT)
+    assert json.loads(document)["apply"]["failed"] == 1
+    for text in (markdown, document):
+        assert KEY not in text and "abcdef0123" not in text
+
+
+def test_nothing_to_apply_says_so() -> None:
+    assert render_result_text(ApplyResult(())) == "Nothing to apply: every job matches its spec.\n"
