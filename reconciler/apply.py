@@ -17,9 +17,10 @@ anything failed or was blocked (exit 1).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -112,6 +113,52 @@ class ApplyResult:
         }
 
 
+class FreshLists:
+    """Fresh observations shared between the threads that need one at the same time.
+
+    A thread whose write lost its answer needs a list that *started* after the loss. If a list
+    of that provider is under way and began late enough, it waits for that one; if the one
+    under way began too early, it waits for it to end and then shares the next one with every
+    other thread waiting. A burst of lost answers thus costs two lists at most, not one per
+    job, and no thread ever trusts a list that may have missed its own write.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running: dict[Provider, tuple[float, Future[ProviderObservation]]] = {}
+
+    def after(self, client: ProviderClient, moment: float) -> ProviderObservation:
+        """An observation of ``client`` that began at or after ``moment`` (monotonic)."""
+        with self._changed:
+            while True:
+                running = self._running.get(client.name)
+                if running is None:
+                    future: Future[ProviderObservation] = Future()
+                    self._running[client.name] = (time.monotonic(), future)
+                    mine = True
+                    break
+                if running[0] >= moment:
+                    future, mine = running[1], False
+                    break
+                self._changed.wait()
+        if mine:
+            self._observe(client, future)
+        return future.result()
+
+    def _observe(self, client: ProviderClient, future: Future[ProviderObservation]) -> None:
+        try:
+            future.set_result(client.observe())
+        except ProviderError as error:
+            future.set_result(ProviderObservation(client.name, complete=False, error=str(error)))
+        except BaseException as error:
+            future.set_exception(error)
+            raise
+        finally:
+            with self._changed:
+                del self._running[client.name]
+                self._changed.notify_all()
+
+
 class _Failed(Exception):
     """A change could not be carried out; the message is ready for the user."""
 
@@ -145,6 +192,7 @@ class ApplyExecutor:
         self._progress = progress
         self._attempts = max(1, unknown_outcome_attempts)
         self._sleep = sleep
+        self._lists = FreshLists()
 
     def apply(self, plan: Plan) -> ApplyResult:
         outcomes: dict[int, Outcome] = {}
@@ -305,14 +353,15 @@ class ApplyExecutor:
         return Outcome(change, OutcomeKind.DONE, f"{method} {change.target_id}".strip())
 
     def _observe_completely(self, client: ProviderClient) -> ProviderObservation:
-        """A complete observation, asked for up to the attempt bound (each observe already
-        retries inside the adapter; a list is a read, safe to ask for again)."""
-        observation = client.observe()
+        """A complete observation begun after this call, asked for up to the attempt bound
+        (each observe already retries inside the adapter; a list is a read, safe to ask for
+        again)."""
+        observation = self._lists.after(client, time.monotonic())
         for attempt in range(1, self._attempts):
             if observation.complete:
                 break
             self._sleep(min(OBSERVE_PAUSE_SECONDS * 2**attempt, OBSERVE_PAUSE_MAX_SECONDS))
-            observation = client.observe()
+            observation = self._lists.after(client, time.monotonic())
         return observation
 
     def _is_gone(self, client: ProviderClient, change: Change) -> bool:

@@ -77,10 +77,6 @@ def _report_invalid(error: Any) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
-def _paths(paths: Sequence[str]) -> list[Path]:
-    return [Path(p) for p in paths] or [Path("specs")]
-
-
 @click.group(
     cls=_ReconcileGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -151,9 +147,16 @@ class _Choices:
     use_sandbox: bool
 
     def plan_options(self, settings: Settings) -> PlanOptions:
+        from reconciler.engine import covers_spec_paths
         from reconciler.model import PlanOptions
 
         prune = settings.prune if self.prune is None else self.prune
+        if prune and not covers_spec_paths(settings, self.paths):
+            _fail(
+                "--prune needs every spec: with only some PATHs it would delete the jobs of"
+                " the specs left out; run it without PATHs (or set spec_paths in"
+                " reconciler.yaml)"
+            )
         return PlanOptions(
             prune=prune, allow_replace=self.allow_replace, retry_failed=self.retry_failed
         )

@@ -103,6 +103,18 @@ def desired_jobs(specs: Sequence[FineTuneSpec], cache_dir: Path | None) -> list[
     return jobs
 
 
+def covers_spec_paths(settings: Settings, paths: Sequence[Path]) -> bool:
+    """Whether ``paths`` (none: the configured spec paths) include every configured spec
+    path. Pruning from fewer specs would delete the jobs of the specs left out."""
+    if not paths:
+        return True
+    given = [path.resolve() for path in paths]
+    return all(
+        any(spec_path.resolve().is_relative_to(path) for path in given)
+        for spec_path in settings.spec_paths
+    )
+
+
 def providers_to_observe(settings: Settings, desired: Sequence[DesiredJob]) -> list[Provider]:
     """Providers a spec names, and those with an API key (so ``--prune`` and ``status`` see
     them); a provider with neither is of no concern to this repository."""

@@ -63,6 +63,7 @@ class FakeProvider:
         self.delay = delay
         self.observe_incomplete = False
         self.incomplete_observes = 0
+        self.observe_delay = 0.0
         self.uploaded_for: list[str | None] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -98,6 +99,7 @@ class FakeProvider:
 
     def observe(self) -> ProviderObservation:
         self.observes += 1
+        time.sleep(self.observe_delay)
         if self.incomplete_observes:
             self.incomplete_observes -= 1
             return ProviderObservation(self.name, complete=False, error="HTTP 429")
@@ -293,6 +295,21 @@ def test_a_lost_answer_after_commit_is_found_on_a_fresh_list_not_resubmitted() -
     (outcome,) = result.outcomes
     assert outcome.remote_id == next(iter(fake.jobs))
     assert "found it on a fresh list" in outcome.message
+
+
+def test_lost_answers_at_the_same_time_share_one_fresh_list() -> None:
+    fake = FakeProvider(delay=0.05)
+    specs = [spec(f"job-{i}") for i in range(6)]
+    plan = plan_for(specs, [fake])
+    fake.lose_create_answers = 6
+    fake.observe_delay = 0.2
+    observes_before = fake.observes
+    result = ApplyExecutor(clients(fake), parallelism=6).apply(plan)
+    assert result.ok
+    assert sorted(j.name or "" for j in fake.jobs.values()) == [s.name for s in specs]
+    assert fake.creates == 6
+    # Six lost answers, but far fewer lists: those under way were shared.
+    assert 1 <= fake.observes - observes_before <= 2
 
 
 def test_a_lost_answer_before_commit_is_checked_then_sent_again() -> None:

@@ -20,6 +20,7 @@ from reconciler.diagnostics import InvalidInputError
 from reconciler.engine import (
     StalePlanError,
     check_not_stale,
+    covers_spec_paths,
     desired_jobs,
     load_desired,
     make_plan,
@@ -204,3 +205,13 @@ def test_the_apply_lock_is_released_when_its_holder_is_killed(tmp_path: Path) ->
         holder.wait()
     with apply_lock(state):
         pass
+
+
+def test_covers_spec_paths_only_when_every_spec_path_is_included(tmp_path: Path) -> None:
+    (tmp_path / "specs" / "team").mkdir(parents=True)
+    settings = load_settings(tmp_path, environ={})
+    assert covers_spec_paths(settings, [])
+    assert covers_spec_paths(settings, [tmp_path / "specs"])
+    assert covers_spec_paths(settings, [tmp_path])
+    assert not covers_spec_paths(settings, [tmp_path / "specs" / "team"])
+    assert not covers_spec_paths(settings, [tmp_path / "elsewhere"])

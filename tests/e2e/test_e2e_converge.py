@@ -316,3 +316,25 @@ def test_watch_is_not_available_yet(reconcile: Cli) -> None:
     result = reconcile("--watch")
     assert result.exit_code == 1
     assert "not available" in result.stderr
+
+
+def test_usage_errors_exit_1_not_2(reconcile: Cli) -> None:
+    completed = reconcile.subprocess("plan", "--output", "xml")
+    assert completed.returncode == 1
+    assert "Invalid value for '--output'" in completed.stderr
+    assert reconcile.subprocess("--help").returncode == 0
+
+
+def test_prune_from_only_some_specs_is_refused(
+    reconcile: Cli, running: RunningSandbox, repo: Path
+) -> None:
+    assert reconcile().exit_code == 0
+    running.control.clear_requests()
+    some = reconcile("--prune", "specs/qubrid-support-qa.yaml")
+    assert some.exit_code == 1
+    assert "--prune needs every spec" in some.stderr
+    assert running.control.request_counts() == {}
+    everything = reconcile("plan", "--prune", "specs", "--detailed-exitcode")
+    assert everything.exit_code == 0, everything.output
+    # Without --prune, a subset of the specs is fine: the others' jobs are merely unmanaged.
+    assert reconcile("plan", "specs/qubrid-support-qa.yaml", "--detailed-exitcode").exit_code == 0

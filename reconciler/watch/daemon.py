@@ -1,0 +1,523 @@
+"""The daemon: one worker converging the checkout on every trigger, for as long as it runs.
+
+Triggers (start, file events, the resync timer, the webhook) go into one ``TriggerQueue``; a
+single worker takes them, so two converges never overlap and a burst of triggers during a run
+becomes one next run. A run re-reads ``reconciler.yaml`` and every spec, plans against fresh
+observations and applies, under the apply lock. Nothing a run meets ends the daemon: invalid
+specs are reported (once per distinct set of problems) and nothing is applied until they are
+fixed; a provider outage fails the run and the next resync backs off, up to a cap, until a run
+succeeds again. Each run's job statuses are compared with the previous run's to log
+transitions. State kept between runs is bounded: the last run, a failure count, one status
+label per managed job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler.config import Settings, find_repo_root, load_settings, read_settings
+from reconciler.diagnostics import InvalidInputError
+from reconciler.model import Action, BlockKind, Health, Plan, PlanOptions
+from reconciler.redact import redact
+from reconciler.watch.files import FileWatcher
+from reconciler.watch.gitpull import pull_checkout
+from reconciler.watch.listener import Endpoints, Listener, parse_listen
+from reconciler.watch.listener import Health as HealthAnswer
+from reconciler.watch.logs import EventLog
+from reconciler.watch.metrics import METRICS_CONTENT_TYPE, DaemonMetrics
+from reconciler.watch.schedule import ResyncSchedule
+from reconciler.watch.singleton import daemon_lock
+from reconciler.watch.transitions import JobKey, track_transitions
+from reconciler.watch.triggers import Trigger, TriggerQueue
+
+if TYPE_CHECKING:
+    from reconciler.engine import ClientFactory
+
+DEFAULT_MAX_BACKOFF = 300.0
+DEFAULT_UNHEALTHY_AFTER = 3
+# Without a finished run for this long (and at least this many intervals), /healthz says 503.
+MIN_STALE_AFTER = 600.0
+STALE_INTERVALS = 3
+# Webhook event types counted under their own label; anything else is "other".
+KNOWN_WEBHOOK_EVENTS = frozenset({"TRAINING_COMPLETED", "INFERENCE_QUEUED", "AVAILABLE"})
+# Health of jobs that are still moving: the resync comes sooner while any job has one.
+MOVING = frozenset({Health.PROGRESSING, Health.PENDING})
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """Everything ``reconcile --watch`` is told. ``interval`` None: ``watch_interval`` from
+    ``reconciler.yaml``; ``prune`` None: ``prune`` from ``reconciler.yaml``."""
+
+    paths: tuple[Path, ...] = ()
+    interval: float | None = None
+    prune: bool | None = None
+    allow_replace: bool = False
+    retry_failed: bool = False
+    parallelism: int | None = None
+    use_sandbox: bool = False
+    pull: bool = False
+    listen: str | None = None
+    webhook_secret: str | None = None
+    max_backoff: float = DEFAULT_MAX_BACKOFF
+    unhealthy_after: int = DEFAULT_UNHEALTHY_AFTER
+    stale_after: float | None = None
+    watch_files: bool = True
+
+
+class RunResult(StrEnum):
+    """How a run ended (the ``result`` label of ``reconcile_runs_total``)."""
+
+    SUCCESS = "success"  # everything applied, or nothing to do
+    ERROR = "error"  # a provider could not be read or a change failed: back off, retry
+    INVALID = "invalid"  # specs or reconciler.yaml invalid: nothing applied until fixed
+    BLOCKED = "blocked"  # a change needs a flag (e.g. --allow-replace) or a spec edit
+    SKIPPED = "skipped"  # another apply held the lock of the checkout
+
+    @property
+    def failed(self) -> bool:
+        return self in (RunResult.ERROR, RunResult.INVALID, RunResult.BLOCKED)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run, as /healthz shows it."""
+
+    started: float  # unix time
+    duration: float
+    result: RunResult
+    triggers: tuple[str, ...]
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started": _iso(self.started),
+            "finished": _iso(self.started + self.duration),
+            "duration_seconds": round(self.duration, 3),
+            "result": self.result.value,
+            "triggers": list(self.triggers),
+            "summary": self.summary,
+        }
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _with_endpoints_of(settings: Settings, sandboxed: Settings) -> Settings:
+    """``settings`` (freshly read) pointed where ``sandboxed`` points, with its keys."""
+    return replace(
+        settings,
+        segmind=replace(
+            settings.segmind,
+            base_url=sandboxed.segmind.base_url,
+            api_key=sandboxed.segmind.api_key,
+        ),
+        qubrid=replace(
+            settings.qubrid, base_url=sandboxed.qubrid.base_url, api_key=sandboxed.qubrid.api_key
+        ),
+        cohere=replace(
+            settings.cohere,
+            base_url=sandboxed.cohere.base_url,
+            api_key=sandboxed.cohere.api_key,
+            wandb_api_key=sandboxed.cohere.wandb_api_key,
+        ),
+    )
+
+
+class Daemon:
+    """``open()`` takes the checkout (lock, sandbox, file watcher, HTTP listener),
+    ``run_until(stop)`` converges on every trigger until ``stop`` is set or the queue is
+    closed, ``close()`` lets go of everything ``open()`` took."""
+
+    def __init__(
+        self,
+        options: WatchOptions,
+        *,
+        log: EventLog | None = None,
+        cwd: Path | None = None,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        here = (cwd or Path.cwd()).resolve()
+        self.options = options
+        self.paths = tuple((here / path).resolve() for path in options.paths)
+        self.root = find_repo_root(self.paths, cwd=here)
+        self.log = log or EventLog()
+        self._client_factory = client_factory
+        self.metrics = DaemonMetrics()
+        self.queue = TriggerQueue()
+        start_settings, _ = read_settings(self.root)
+        interval = (
+            options.interval if options.interval is not None else start_settings.watch_interval
+        )
+        self.schedule = ResyncSchedule(interval=interval, max_backoff=options.max_backoff)
+        self.stale_after = options.stale_after or max(STALE_INTERVALS * interval, MIN_STALE_AFTER)
+        self.listen_address: tuple[str, int] | None = None
+        self._rng = random.Random()
+        self._stack = contextlib.ExitStack()
+        self._sandboxed: Settings | None = None
+        self._watcher: FileWatcher | None = None
+        self._started = time.time()
+        self._lock = threading.Lock()  # guards what /healthz reads from the HTTP thread
+        self._last_run: RunRecord | None = None
+        self._last_success: float | None = None
+        self._consecutive_failures = 0
+        self._runs = 0
+        self._statuses: dict[JobKey, str] = {}
+        self._jobs_moving = False
+        self._last_problems: frozenset[str] = frozenset()
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Take the checkout. Raises ``DaemonLockHeldError`` when another daemon has it,
+        ``ListenAddressError`` or ``OSError`` when ``--listen`` cannot be served."""
+        from reconciler.engine import sandbox_settings, state_dir
+
+        start_settings, _ = read_settings(self.root)
+        try:
+            address = parse_listen(self.options.listen) if self.options.listen else None
+            self._stack.enter_context(daemon_lock(state_dir(start_settings)))
+            if self.options.use_sandbox:
+                self._sandboxed = self._stack.enter_context(sandbox_settings(start_settings))
+            if address is not None:
+                listener = Listener(*address, self._endpoints())
+                listener.start()
+                self._stack.callback(listener.stop)
+                self.listen_address = listener.address
+                if self.options.webhook_secret is None:
+                    self.log.warning(
+                        "webhook.disabled",
+                        "POST /webhook answers 404: RECONCILE_WEBHOOK_SECRET is not set",
+                    )
+            if self.options.watch_files:
+                self._watcher = FileWatcher(self.root, self._files_changed)
+                self._watcher.start()
+                self._stack.callback(self._watcher.stop)
+        except BaseException:
+            self._stack.close()
+            raise
+        self.log.info(
+            "daemon.started",
+            f"watching {self.root}",
+            interval=self.schedule.interval,
+            listen=f"{self.listen_address[0]}:{self.listen_address[1]}"
+            if self.listen_address
+            else None,
+            pull=self.options.pull,
+            sandbox=self.options.use_sandbox,
+        )
+
+    def wait_until_watching(self, timeout: float) -> bool:
+        """Whether file events are being received (immediately true without a watcher)."""
+        return self._watcher is None or self._watcher.wait_ready(timeout)
+
+    def close(self) -> None:
+        self.queue.close()
+        self._stack.close()
+
+    def run_until(self, stop: threading.Event) -> None:
+        """Converge at once, then on every trigger and when the resync is due."""
+        self.queue.put(Trigger.START)
+        next_resync = time.monotonic()
+        while not stop.is_set() and not self.queue.closed:
+            triggers = self.queue.take(next_resync - time.monotonic())
+            if stop.is_set() or self.queue.closed:
+                break
+            if not triggers:
+                if time.monotonic() < next_resync:
+                    continue
+                triggers = frozenset({Trigger.TIMER})
+            for trigger in triggers:
+                if trigger in (Trigger.START, Trigger.TIMER):
+                    self.metrics.triggers.labels(source=trigger.value).inc()
+            self.converge_once(triggers)
+            delay = self.schedule.next_delay(
+                consecutive_failures=self._consecutive_failures
+                if self._last_result_backs_off()
+                else 0,
+                jobs_in_progress=self._jobs_moving,
+                rng=self._rng,
+            )
+            next_resync = time.monotonic() + delay
+        self.log.info("daemon.stopped", "stopped", runs=self._runs)
+
+    def _last_result_backs_off(self) -> bool:
+        return self._last_run is not None and self._last_run.result is RunResult.ERROR
+
+    # -- triggers ---------------------------------------------------------------------------
+
+    def _files_changed(self, paths: frozenset[str]) -> None:
+        self.metrics.triggers.labels(source=Trigger.FILE.value).inc()
+        shown = sorted(
+            str(Path(p).relative_to(self.root)) for p in paths if p.startswith(str(self.root))
+        )
+        self.log.info("files.changed", f"{len(paths)} file change(s)", files=",".join(shown[:5]))
+        self.queue.put(Trigger.FILE)
+
+    def _webhook(self, event: str | None) -> None:
+        self.metrics.triggers.labels(source=Trigger.WEBHOOK.value).inc()
+        label = event if event in KNOWN_WEBHOOK_EVENTS else ("other" if event else "none")
+        self.metrics.webhook_events.labels(event=label).inc()
+        self.log.info("webhook.received", "webhook: resync requested", event_type=event)
+        self.queue.put(Trigger.WEBHOOK)
+
+    def _endpoints(self) -> Endpoints:
+        return Endpoints(
+            health=self.health,
+            metrics=lambda: (self.metrics.render(), METRICS_CONTENT_TYPE),
+            webhook=self._webhook,
+            webhook_secret=self.options.webhook_secret,
+        )
+
+    # -- one run ----------------------------------------------------------------------------
+
+    def converge_once(self, triggers: frozenset[Trigger] = frozenset({Trigger.TIMER})) -> RunRecord:
+        """One run: pull (if asked and due), read, plan, apply. Never raises."""
+        started, clock = time.time(), time.monotonic()
+        if self.options.pull and triggers & {Trigger.START, Trigger.TIMER, Trigger.WEBHOOK}:
+            self._pull()
+        try:
+            result, summary = self._converge()
+        except Exception as error:  # a daemon outlives any one run's surprise
+            self.metrics.errors.labels(kind="internal").inc()
+            result, summary = RunResult.ERROR, redact(f"{type(error).__name__}: {error}")
+            self.log.error("run.crashed", f"run failed unexpectedly: {summary}")
+        duration = time.monotonic() - clock
+        record = RunRecord(started, duration, result, tuple(sorted(triggers)), summary)
+        self._finish(record)
+        return record
+
+    def _finish(self, record: RunRecord) -> None:
+        self.metrics.runs.labels(result=record.result.value).inc()
+        self.metrics.run_duration.observe(record.duration)
+        with self._lock:
+            self._runs += 1
+            self._last_run = record
+            if record.result is RunResult.SUCCESS:
+                self._consecutive_failures = 0
+                self._last_success = record.started + record.duration
+                self.metrics.last_success.set(self._last_success)
+            elif record.result.failed:
+                self._consecutive_failures += 1
+        level = "error" if record.result.failed else "info"
+        getattr(self.log, level)(
+            "run.finished",
+            record.summary,
+            result=record.result.value,
+            duration=f"{record.duration:.2f}s",
+            triggers=",".join(record.triggers),
+        )
+
+    def _pull(self) -> None:
+        outcome = pull_checkout(self.root)
+        if outcome.ok:
+            if outcome.changed:
+                self.log.info("pull.updated", f"git pull: {outcome.message}")
+        else:
+            self.metrics.errors.labels(kind="pull").inc()
+            self.log.error(
+                "pull.failed",
+                f"git pull --ff-only failed; still using the current checkout: {outcome.message}",
+            )
+
+    def _settings(self) -> Settings:
+        settings = load_settings(self.root)
+        return (
+            settings if self._sandboxed is None else _with_endpoints_of(settings, self._sandboxed)
+        )
+
+    def _plan_options(self, settings: Settings) -> PlanOptions:
+        prune = settings.prune if self.options.prune is None else self.options.prune
+        return PlanOptions(
+            prune=prune,
+            allow_replace=self.options.allow_replace,
+            retry_failed=self.options.retry_failed,
+        )
+
+    def _converge(self) -> tuple[RunResult, str]:
+        from reconciler.apply import OutcomeKind, apply_plan
+        from reconciler.engine import (
+            close_clients,
+            default_client_factory,
+            load_desired,
+            make_plan,
+            open_clients,
+            providers_to_observe,
+            state_dir,
+        )
+        from reconciler.lock import LockHeldError, apply_lock
+
+        try:
+            settings = self._settings()
+            desired = load_desired(settings, list(self.paths))
+        except InvalidInputError as error:
+            return self._invalid(error)
+        if self._last_problems:
+            self.log.info("specs.fixed", "the specs are valid again")
+            self._last_problems = frozenset()
+        try:
+            with apply_lock(state_dir(settings)):
+                providers = providers_to_observe(settings, desired)
+                factory = self._client_factory or default_client_factory
+                clients = open_clients(settings, providers, factory)
+                try:
+                    plan = make_plan(settings, desired, clients, self._plan_options(settings)).plan
+                    self._observe(plan)
+                    applied = None
+                    if plan.summary.has_changes:
+                        parallelism = self.options.parallelism or settings.parallelism
+                        applied = apply_plan(plan, clients, parallelism=parallelism)
+                finally:
+                    close_clients(clients)
+        except LockHeldError as error:
+            self.metrics.errors.labels(kind="lock").inc()
+            return RunResult.SKIPPED, str(error)
+
+        for incomplete in plan.incomplete:
+            self.metrics.errors.labels(kind="provider").inc()
+            self.log.error(
+                "provider.unreadable",
+                f"{incomplete.provider} could not be read ({incomplete.error});"
+                " nothing was changed there",
+                provider=incomplete.provider,
+            )
+        counts: Counter[str] = Counter()
+        for outcome in applied.outcomes if applied is not None else ():
+            action, kind = outcome.change.action, outcome.kind
+            counts[kind.value] += 1
+            where = f"{outcome.provider}/{outcome.name}"
+            if kind is OutcomeKind.DONE:
+                self.metrics.changes_applied.labels(action=action.value).inc()
+                if action is Action.UPDATE:
+                    self.metrics.drift_corrections.inc()
+                self.log.info(
+                    "change.applied",
+                    f"{action.value} {where}: {outcome.message}",
+                    action=action.value,
+                )
+            elif kind is OutcomeKind.FAILED:
+                self.metrics.errors.labels(kind="apply").inc()
+                self.log.error(
+                    "change.failed",
+                    f"{action.value} {where} failed: {outcome.message}",
+                    action=action.value,
+                )
+        blocked = [
+            change
+            for change in plan.changes
+            if change.blocked is not None
+            and change.blocked.kind is not BlockKind.INCOMPLETE_OBSERVATION
+        ]
+        self._report_blocked(blocked)
+        totals = plan.summary
+        if totals.has_changes:
+            summary = (
+                f"plan: {totals.create} create, {totals.update} update, {totals.replace}"
+                f" replace, {totals.delete} delete; applied: {counts['done']} done,"
+                f" {counts['failed']} failed"
+            )
+        else:
+            summary = f"in sync: {totals.noop} job{'s' if totals.noop != 1 else ''} unchanged"
+        if plan.incomplete:
+            unread = ", ".join(incomplete.provider for incomplete in plan.incomplete)
+            return RunResult.ERROR, f"{unread} could not be read; {summary} elsewhere"
+        if counts["failed"]:
+            return RunResult.ERROR, summary
+        if blocked:
+            return RunResult.BLOCKED, f"{summary}, {len(blocked)} blocked"
+        return RunResult.SUCCESS, summary
+
+    def _invalid(self, error: InvalidInputError) -> tuple[RunResult, str]:
+        self.metrics.errors.labels(kind="invalid").inc()
+        problems = frozenset(str(diagnostic) for diagnostic in error.diagnostics)
+        # The same problems are reported once, not on every resync until someone fixes them.
+        if problems != self._last_problems:
+            for diagnostic in error.diagnostics:
+                self.log.error(
+                    "spec.invalid",
+                    str(diagnostic),
+                    file=str(diagnostic.file),
+                    line=diagnostic.line,
+                )
+            self._last_problems = problems
+        count = len(error.diagnostics)
+        return (
+            RunResult.INVALID,
+            f"{count} problem{'s' if count != 1 else ''} in the specs; nothing was sent to any"
+            " provider; fix them and save",
+        )
+
+    def _report_blocked(self, blocked: Sequence[Any]) -> None:
+        for change in blocked:
+            self.log.warning(
+                "change.blocked",
+                f"{change.action.value} {change.provider}/{change.name} blocked:"
+                f" {change.blocked.reason}; {change.blocked.fix}",
+            )
+
+    def _observe(self, plan: Plan) -> None:
+        """Transitions and the jobs-by-health gauge, from this run's plan."""
+        from reconciler.status import job_statuses
+
+        statuses = job_statuses(plan)
+        self._statuses, transitions = track_transitions(self._statuses, statuses)
+        for transition in transitions:
+            self.log.info(
+                "job.transition",
+                str(transition),
+                provider=transition.provider,
+                job=transition.name,
+                before=transition.before,
+                after=transition.after,
+            )
+        by_health = Counter(status.health for status in statuses)
+        for health in Health:
+            self.metrics.jobs.labels(health=health.value).set(by_health[health])
+        self._jobs_moving = any(status.health in MOVING for status in statuses)
+
+    # -- health -----------------------------------------------------------------------------
+
+    def health(self) -> HealthAnswer:
+        """200 unless the last ``unhealthy_after`` runs failed or no run finished for long."""
+        with self._lock:
+            last, failures, runs = self._last_run, self._consecutive_failures, self._runs
+            last_success = self._last_success
+        now = time.time()
+        since = (last.started + last.duration) if last is not None else self._started
+        if failures >= self.options.unhealthy_after:
+            status = "failing"
+        elif now - since > self.stale_after:
+            status = "stale"
+        elif last is None:
+            status = "starting"
+        else:
+            status = "ok"
+        document = {
+            "status": status,
+            "runs": runs,
+            "consecutive_failures": failures,
+            "last_run": last.to_dict() if last is not None else None,
+            "last_success": _iso(last_success) if last_success is not None else None,
+        }
+        return HealthAnswer(status in ("ok", "starting"), document)
+
+    @property
+    def runs(self) -> int:
+        with self._lock:
+            return self._runs
+
+    @property
+    def last_run(self) -> RunRecord | None:
+        with self._lock:
+            return self._last_run

@@ -1,0 +1,80 @@
+"""File events: a thread that watches the checkout and puts one ``FILE`` trigger per burst.
+
+The whole repository root is watched (specs may name datasets anywhere inside it, and a new
+spec folder must be seen too), minus the state folder ``.reconcile/`` (the daemon's own cache
+and lock writes would otherwise trigger runs forever), ``.git/`` and the usual tool folders.
+watchfiles groups a burst of saves (an editor writing a temporary file then renaming it, a
+``git pull`` touching many files) into one yield; the trigger queue coalesces the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from watchfiles import Change, DefaultFilter, watch
+
+# A burst ends after this much quiet; a longer burst is cut into groups of at most DEBOUNCE_MS.
+STEP_MS = 100
+DEBOUNCE_MS = 1000
+# How often the watcher checks whether it should stop (bounds the shutdown time).
+STOP_CHECK_MS = 200
+
+IGNORED_DIRS = (*DefaultFilter.ignore_dirs, ".reconcile")
+
+
+class CheckoutFilter(DefaultFilter):
+    """watchfiles' default filter (editor swap files, ``.git``...) plus ``.reconcile/``.
+
+    ``on_event`` is told of every event seen, kept or not: proof that the watch is installed
+    even while only ignored files change (so no timeout comes to say so).
+    """
+
+    def __init__(self, on_event: Callable[[], None]) -> None:
+        super().__init__(ignore_dirs=IGNORED_DIRS)
+        self._on_event = on_event
+
+    def __call__(self, change: Change, path: str) -> bool:
+        self._on_event()
+        return super().__call__(change, path)
+
+
+class FileWatcher:
+    """Calls ``on_change(paths)`` after each burst of changes under ``root``, on a thread."""
+
+    def __init__(self, root: Path, on_change: Callable[[frozenset[str]], None]) -> None:
+        self._root = root
+        self._on_change = on_change
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="watch-files", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        changes = watch(
+            self._root,
+            watch_filter=CheckoutFilter(self._ready.set),
+            debounce=DEBOUNCE_MS,
+            step=STEP_MS,
+            stop_event=self._stop,
+            rust_timeout=STOP_CHECK_MS,
+            yield_on_timeout=True,
+            raise_interrupt=False,
+        )
+        for batch in changes:
+            self._ready.set()
+            if self._stop.is_set():
+                return
+            if batch:
+                self._on_change(frozenset(path for _, path in batch))
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether the watcher is installed (its first timeout came), for tests and start-up."""
+        return self._ready.wait(timeout)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)

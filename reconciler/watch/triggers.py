@@ -1,0 +1,63 @@
+"""The one queue of triggers feeding the daemon's single worker.
+
+File events, the resync timer and the webhook all ``put`` here; the worker ``take``s every
+pending trigger at once. Triggers that arrive while a run is in progress therefore coalesce
+into exactly one next run, and the queue never holds more than one entry per source, so it
+cannot grow however fast triggers arrive.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from enum import StrEnum
+
+
+class Trigger(StrEnum):
+    """Why a run happens (also the ``source`` label of the triggers metric)."""
+
+    START = "start"
+    FILE = "file"
+    TIMER = "timer"
+    WEBHOOK = "webhook"
+
+
+class TriggerQueue:
+    """A set of pending triggers with a blocking, stoppable ``take``."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._pending: set[Trigger] = set()
+        self._closed = False
+
+    def put(self, trigger: Trigger) -> None:
+        with self._condition:
+            self._pending.add(trigger)
+            self._condition.notify_all()
+
+    def close(self) -> None:
+        """Wake the worker for good: ``take`` returns at once from now on."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def take(self, timeout: float) -> frozenset[Trigger]:
+        """Every pending trigger, waiting up to ``timeout`` seconds for the first one.
+
+        Returns an empty set when the time ran out (the caller's timer is due) or the queue
+        was closed.
+        """
+        deadline = time.monotonic() + max(timeout, 0.0)
+        with self._condition:
+            while not self._pending and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._condition.wait(remaining)
+            taken = frozenset(self._pending)
+            self._pending.clear()
+            return taken

@@ -1,0 +1,31 @@
+"""Fixtures for the daemon's tests: the sandbox over real HTTP on a thread (speed 0, reset
+per test), a small repository, and the environment pointing reconcile at the sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from watch_support import SCRUBBED, make_repo
+
+from reconciler.sandbox.pytest_plugin import sandbox, sandbox_server
+from reconciler.sandbox.testing import RunningSandbox
+
+__all__ = ["sandbox", "sandbox_server"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def sandbox_env(sandbox_server: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The sandbox's base URLs and keys, set in this process's environment (for daemons run
+    on a thread) and returned (for daemons run as a child process)."""
+    for variable in SCRUBBED:
+        monkeypatch.delenv(variable, raising=False)
+    env = dict(sandbox_server.env())
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    return env
