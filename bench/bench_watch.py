@@ -39,6 +39,9 @@ from reconciler.sandbox.testing import RunningSandbox, start_sandbox
 RECONCILE = Path(sys.executable).parent / "reconcile"
 SECRET = "bench-webhook-secret"
 SUBMIT_ROUTE = "POST /segmind/finetune/request/submit"
+# Where the daemon's memory is read during the resyncs (and after the last one): a curve that
+# levels off is warm-up (allocator arenas, caches); one that keeps rising is a leak.
+CHECKPOINTS = (10, 100, 500, 1000)
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000100e527de00000000"
@@ -160,7 +163,7 @@ def main() -> None:
             for resync in range(1, args.resyncs + 1):
                 client.post("/webhook", json={"event": "AVAILABLE"}, headers=headers)
                 runs = wait_runs(client, runs + 1)
-                if resync in (10, args.resyncs):
+                if resync in CHECKPOINTS or resync == args.resyncs:
                     rss_at[resync] = rss_kib(daemon.pid)
             elapsed = time.perf_counter() - started
             growth = (rss_at[args.resyncs] - rss_at[10]) / rss_at[10] * 100
@@ -169,6 +172,8 @@ def main() -> None:
                 f"resyncs: {args.resyncs} in {elapsed:.1f} s ({args.resyncs / elapsed:.1f}/s,"
                 f" {jobs} specs and jobs each)"
             )
+            curve = ", ".join(f"{n}: {kib / 1024:.1f}" for n, kib in sorted(rss_at.items()))
+            print(f"daemon RSS in MiB after N resyncs: {curve}")
             print(
                 f"daemon RSS: {rss_at[10] / 1024:.1f} MiB after 10 resyncs,"
                 f" {rss_at[args.resyncs] / 1024:.1f} MiB after {args.resyncs}:"

@@ -337,9 +337,56 @@ def status(paths: tuple[str, ...], **options: Any) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-def watch(paths: tuple[str, ...]) -> None:
-    """The daemon (not available in this version)."""
-    _fail("--watch is not available in this version yet; run `reconcile` on a schedule instead")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds between resyncs, jittered (default: watch_interval in reconciler.yaml);"
+    " jobs still training are polled four times as often.",
+)
+@click.option(
+    "--prune/--no-prune",
+    default=None,
+    help="Delete marked jobs no spec names (default: reconciler.yaml's prune, else no).",
+)
+@click.option(
+    "--allow-replace",
+    is_flag=True,
+    help="Let a change to an immutable field submit a new job under the same name.",
+)
+@click.option("--retry-failed", is_flag=True, help="Resubmit jobs whose last run failed.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests in flight at once while applying (default: reconciler.yaml, else 4).",
+)
+@click.option(
+    "--sandbox",
+    "use_sandbox",
+    is_flag=True,
+    help="Run against the embedded emulator (state under .reconcile/sandbox/).",
+)
+@click.option("--pull", is_flag=True, help="`git pull --ff-only` the checkout before each resync.")
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="Serve /healthz, /metrics and /webhook there (off by default).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event on stderr, for people or for log shippers.",
+)
+def watch(paths: tuple[str, ...], log_format: str, **options: Any) -> None:
+    """The daemon: converge now, then on every file change, resync and webhook."""
+    from reconciler.watch import WatchOptions, run_watch
+
+    watch_options = WatchOptions(paths=tuple(Path(p) for p in paths), **options)
+    sys.exit(run_watch(watch_options, "json" if log_format == "json" else "text"))
 
 
 @cli.command()
@@ -358,6 +405,48 @@ def validate(paths: tuple[str, ...]) -> None:
         f"ok: {len(specs)} spec{'s' if len(specs) != 1 else ''} in {files}"
         f" file{'s' if files != 1 else ''} valid"
     )
+
+
+@cli.command("import")
+@click.option(
+    "--provider",
+    required=True,
+    type=click.Choice(["segmind", "qubrid", "cohere"]),
+    help="The provider whose existing jobs to adopt.",
+)
+@click.option(
+    "--match",
+    metavar="REGEX",
+    default=None,
+    help="Import only jobs whose spec name matches REGEX (searched anywhere in the name).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default="specs/imported",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write <name>.yaml into; existing files are never overwritten.",
+)
+@click.option(
+    "--sandbox",
+    "use_sandbox",
+    is_flag=True,
+    help="Import from the embedded emulator (state under .reconcile/sandbox/);"
+    " the API keys in the environment are not used.",
+)
+def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -> None:
+    """Write a spec for each job that already exists on a provider (adoption)."""
+    from reconciler.diagnostics import InvalidInputError
+    from reconciler.importer import ImportRefusedError, import_jobs, render_report
+
+    try:
+        report = import_jobs(provider, out_dir=Path(out_dir), match=match, use_sandbox=use_sandbox)
+    except InvalidInputError as error:
+        _report_invalid(error)
+    except ImportRefusedError as error:
+        _fail(str(error))
+    click.echo(render_report(report), nl=False)
 
 
 @cli.command()

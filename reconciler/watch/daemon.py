@@ -23,12 +23,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.config import Settings, find_repo_root, load_settings, read_settings
 from reconciler.diagnostics import InvalidInputError
-from reconciler.model import Action, BlockKind, Health, Plan, PlanOptions
+from reconciler.model import Action, BlockKind, Health, Plan, PlanOptions, Provider
+from reconciler.providers.base import ProviderClient
 from reconciler.redact import redact
+from reconciler.watch.clients import ClientFactory, ClientPool
 from reconciler.watch.files import FileWatcher
 from reconciler.watch.gitpull import pull_checkout
 from reconciler.watch.listener import Endpoints, Listener, parse_listen
@@ -39,9 +41,6 @@ from reconciler.watch.schedule import ResyncSchedule
 from reconciler.watch.singleton import daemon_lock
 from reconciler.watch.transitions import JobKey, track_transitions
 from reconciler.watch.triggers import Trigger, TriggerQueue
-
-if TYPE_CHECKING:
-    from reconciler.engine import ClientFactory
 
 DEFAULT_MAX_BACKOFF = 300.0
 DEFAULT_UNHEALTHY_AFTER = 3
@@ -114,6 +113,12 @@ def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _default_client_factory(provider: Provider, settings: Settings) -> ProviderClient:
+    from reconciler.engine import default_client_factory
+
+    return default_client_factory(provider, settings)
+
+
 def _with_endpoints_of(settings: Settings, sandboxed: Settings) -> Settings:
     """``settings`` (freshly read) pointed where ``sandboxed`` points, with its keys."""
     return replace(
@@ -153,7 +158,7 @@ class Daemon:
         self.paths = tuple((here / path).resolve() for path in options.paths)
         self.root = find_repo_root(self.paths, cwd=here)
         self.log = log or EventLog()
-        self._client_factory = client_factory
+        self._clients = ClientPool(client_factory or _default_client_factory)
         self.metrics = DaemonMetrics()
         self.queue = TriggerQueue()
         start_settings, _ = read_settings(self.root)
@@ -225,6 +230,7 @@ class Daemon:
     def close(self) -> None:
         self.queue.close()
         self._stack.close()
+        self._clients.close()
 
     def run_until(self, stop: threading.Event) -> None:
         """Converge at once, then on every trigger and when the resync is due."""
@@ -348,11 +354,9 @@ class Daemon:
     def _converge(self) -> tuple[RunResult, str]:
         from reconciler.apply import OutcomeKind, apply_plan
         from reconciler.engine import (
-            close_clients,
-            default_client_factory,
+            covers_spec_paths,
             load_desired,
             make_plan,
-            open_clients,
             providers_to_observe,
             state_dir,
         )
@@ -366,20 +370,23 @@ class Daemon:
         if self._last_problems:
             self.log.info("specs.fixed", "the specs are valid again")
             self._last_problems = frozenset()
+        plan_options = self._plan_options(settings)
+        if plan_options.prune and not covers_spec_paths(settings, self.paths):
+            self.metrics.errors.labels(kind="invalid").inc()
+            return RunResult.INVALID, (
+                "--prune needs every spec: with only some PATHs it would delete the jobs of the"
+                " specs left out; nothing was applied; run without PATHs, or without --prune"
+            )
         try:
             with apply_lock(state_dir(settings)):
                 providers = providers_to_observe(settings, desired)
-                factory = self._client_factory or default_client_factory
-                clients = open_clients(settings, providers, factory)
-                try:
-                    plan = make_plan(settings, desired, clients, self._plan_options(settings)).plan
-                    self._observe(plan)
-                    applied = None
-                    if plan.summary.has_changes:
-                        parallelism = self.options.parallelism or settings.parallelism
-                        applied = apply_plan(plan, clients, parallelism=parallelism)
-                finally:
-                    close_clients(clients)
+                clients = self._clients.clients_for(settings, providers)
+                plan = make_plan(settings, desired, clients, plan_options).plan
+                self._observe(plan)
+                applied = None
+                if plan.summary.has_changes:
+                    parallelism = self.options.parallelism or settings.parallelism
+                    applied = apply_plan(plan, clients, parallelism=parallelism)
         except LockHeldError as error:
             self.metrics.errors.labels(kind="lock").inc()
             return RunResult.SKIPPED, str(error)

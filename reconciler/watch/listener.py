@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -138,11 +139,16 @@ def _handler_class(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class Listener:
     """The HTTP server on its thread; ``address`` is the bound (host, port)."""
 
     def __init__(self, host: str, port: int, endpoints: Endpoints) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler_class(endpoints))
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host, port), _handler_class(endpoints))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
