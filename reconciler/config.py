@@ -30,7 +30,7 @@ DEFAULT_BASE_URLS: Mapping[str, str] = {
 }
 DEFAULT_SPEC_PATHS = ("specs",)
 DEFAULT_PARALLELISM = 4
-DEFAULT_WATCH_INTERVAL = 180.0
+DEFAULT_WATCH_INTERVAL = 60.0
 # Qubrid documents no CSV columns; this is our convention (docs/specs.md, docs/datasets.md).
 DEFAULT_QUBRID_CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "qa": ("question", "answer"),

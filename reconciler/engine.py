@@ -1,7 +1,8 @@
 """The engine: one reconciliation composed from the layers, and nothing else.
 
-settings -> specs -> desired jobs (dataset fingerprints, cached under ``<root>/.reconcile/``)
--> every provider observed in parallel -> the pure diff -> a ``Plan``. ``open_run`` prepares
+settings -> specs (validated, or taken from the validation cache) -> desired jobs (dataset
+fingerprints; both cached under ``<root>/.reconcile/``) -> every provider observed in
+parallel -> the pure diff -> a ``Plan``. ``open_run`` prepares
 what a command works with (validated specs first, then the apply lock if asked, the embedded
 sandbox for ``--sandbox``, one client per provider); ``make_plan`` observes and diffs;
 ``check_not_stale`` decides whether a saved plan may still be applied. Side effects here are
@@ -12,6 +13,7 @@ the provider list requests and the fingerprint cache; writes happen only in
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -37,12 +39,13 @@ from reconciler.model import (
     ProviderObservation,
 )
 from reconciler.providers.base import ProviderClient, ProviderError
-from reconciler.specs import load_specs
+from reconciler.specs import ValidationCache, load_specs, open_validation_cache
+from reconciler.specs.cache import CACHE_DIR_NAME, listing_settled
 
 if TYPE_CHECKING:
     from reconciler.sandbox.testing import RunningSandbox
 
-STATE_DIR_NAME = ".reconcile"
+STATE_DIR_NAME = CACHE_DIR_NAME
 # Simulated seconds per real second under ``--sandbox``: jobs train in seconds, as in a demo,
 # and the dataset validations an upload waits for finish at once.
 SANDBOX_SPEED = 60.0
@@ -69,11 +72,17 @@ def state_dir(settings: Settings) -> Path:
     return settings.root / STATE_DIR_NAME
 
 
-def desired_jobs(specs: Sequence[FineTuneSpec], cache_dir: Path | None) -> list[DesiredJob]:
+def desired_jobs(
+    specs: Sequence[FineTuneSpec],
+    cache_dir: Path | None,
+    validated: ValidationCache | None = None,
+) -> list[DesiredJob]:
     """Each spec with its dataset's fingerprint and upload size (local datasets only).
 
     A dataset several specs share is read once. A dataset that cannot be read is an input
     problem of the spec naming it: all of them are raised together as ``InvalidInputError``.
+    Per-file digests are cached under ``cache_dir``; ``validated`` (the validation cache)
+    also remembers each dataset's result for its exact listing.
     """
     known: dict[Path, tuple[str, int]] = {}
     problems: list[Diagnostic] = []
@@ -85,11 +94,7 @@ def desired_jobs(specs: Sequence[FineTuneSpec], cache_dir: Path | None) -> list[
         path = spec.dataset.path
         try:
             if path not in known:
-                listing = list_dataset(path)
-                fingerprint = fingerprint_listing(listing, cache_dir=cache_dir)
-                # A folder is sent as its deterministic zip; a file as it is.
-                size = zip_size_of_listing(listing) if listing.is_folder else fingerprint.size
-                known[path] = (fingerprint.sha256, size)
+                known[path] = _fingerprint_and_size(path, cache_dir, validated)
         except DatasetError as error:
             where = spec.source
             problems.append(
@@ -101,6 +106,26 @@ def desired_jobs(specs: Sequence[FineTuneSpec], cache_dir: Path | None) -> list[
     if problems:
         raise InvalidInputError(problems)
     return jobs
+
+
+def _fingerprint_and_size(
+    path: Path, cache_dir: Path | None, validated: ValidationCache | None
+) -> tuple[str, int]:
+    """A dataset's sha256 and upload size: a folder is sent as its deterministic zip, a file
+    as it is. Remembered in ``validated`` only when the files held still and were old
+    enough to be trusted by stat (``stat_cache.RACY_WINDOW_NS``)."""
+    started = time.time_ns()
+    listing = list_dataset(path)
+    remembered = validated.fingerprint_of(listing) if validated is not None else None
+    if remembered is not None:
+        return remembered
+    fingerprint = fingerprint_listing(listing, cache_dir=cache_dir)
+    size = zip_size_of_listing(listing) if listing.is_folder else fingerprint.size
+    if validated is not None and listing_settled(listing, started):
+        with contextlib.suppress(DatasetError):
+            if list_dataset(path) == listing:
+                validated.remember_fingerprint(listing, fingerprint.sha256, size)
+    return fingerprint.sha256, size
 
 
 def covers_spec_paths(settings: Settings, paths: Sequence[Path]) -> bool:
@@ -118,7 +143,11 @@ def covers_spec_paths(settings: Settings, paths: Sequence[Path]) -> bool:
 def providers_to_observe(settings: Settings, desired: Sequence[DesiredJob]) -> list[Provider]:
     """Providers a spec names, and those with an API key (so ``--prune`` and ``status`` see
     them); a provider with neither is of no concern to this repository."""
-    named = {job.spec.provider for job in desired}
+    return _providers_for(settings, [job.spec for job in desired])
+
+
+def _providers_for(settings: Settings, specs: Sequence[FineTuneSpec]) -> list[Provider]:
+    named = {spec.provider for spec in specs}
     return [p for p in PROVIDERS if p in named or settings.provider(p).api_key is not None]
 
 
@@ -142,8 +171,19 @@ def observe_all(clients: Mapping[Provider, ProviderClient]) -> ObservedState:
 def load_desired(settings: Settings, paths: Sequence[Path]) -> list[DesiredJob]:
     """Specs under ``paths`` (default: the settings' spec paths) as desired jobs. Raises
     ``InvalidInputError`` with every problem before any request is made."""
-    specs = load_specs(list(paths), settings=settings)
-    return desired_jobs(specs, state_dir(settings))
+    validated = open_validation_cache(settings)
+    specs = load_specs(list(paths), settings=settings, cache=validated)
+    return _fingerprinted(specs, settings, validated)
+
+
+def _fingerprinted(
+    specs: Sequence[FineTuneSpec], settings: Settings, validated: ValidationCache | None
+) -> list[DesiredJob]:
+    try:
+        return desired_jobs(specs, state_dir(settings), validated)
+    finally:
+        if validated is not None:
+            validated.save()
 
 
 def make_plan(
@@ -238,16 +278,34 @@ def open_run(
     from reconciler.lock import apply_lock
 
     settings = load_settings(find_repo_root(paths))
-    desired = tuple(load_desired(settings, paths))
+    validated = open_validation_cache(settings)
+    specs = load_specs(list(paths), settings=settings, cache=validated)
+    factory = factory or default_client_factory
+    if use_sandbox:
+        desired = tuple(_fingerprinted(specs, settings, validated))
+        clients_ready = None
+    else:
+        # Building a client sends nothing but costs an SSL context each (C code, free of the
+        # GIL): built on a thread while the datasets are fingerprinted.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clients")
+        providers = _providers_for(settings, specs)
+        clients_ready = pool.submit(open_clients, settings, providers, factory)
+        pool.shutdown(wait=False)
+        try:
+            desired = tuple(_fingerprinted(specs, settings, validated))
+        except BaseException:
+            close_clients(clients_ready.result())
+            raise
     with contextlib.ExitStack() as stack:
+        if clients_ready is not None:
+            clients = clients_ready.result()
+            stack.callback(close_clients, clients)
         if lock:
             stack.enter_context(apply_lock(state_dir(settings)))
         if use_sandbox:
             settings = stack.enter_context(sandbox_settings(settings))
-        clients = open_clients(
-            settings, providers_to_observe(settings, desired), factory or default_client_factory
-        )
-        stack.callback(close_clients, clients)
+            clients = open_clients(settings, providers_to_observe(settings, desired), factory)
+            stack.callback(close_clients, clients)
         yield Run(settings, desired, clients)
 
 

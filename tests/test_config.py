@@ -30,7 +30,7 @@ def test_defaults_without_reconciler_yaml(tmp_path: Path) -> None:
     assert settings.spec_paths == (tmp_path / "specs",)
     assert settings.parallelism == 4
     assert settings.prune is False
-    assert settings.watch_interval == 180.0
+    assert settings.watch_interval == 60.0
     assert settings.segmind.base_url == "https://api.segmind.com"
     assert settings.qubrid.base_url == "https://platform.qubrid.com/api/v1"
     assert settings.cohere.base_url == "https://api.cohere.com"

@@ -7,9 +7,13 @@ problem of every file, each positioned ``path:line:col: field: message``. The pa
 - ``schema_check``: the JSON Schemas in ``schemas/`` and readable messages for their errors;
 - ``finetune``: one document -> one spec (header, dataset paths, defaults); job-name rules
   come from ``reconciler.naming`` and are carried by the schema;
-- ``loader``: discovery, cross-file checks (duplicates, dataset contents), the error.
+- ``loader``: discovery, cross-file checks (duplicates, dataset contents), the error;
+- ``cache``: what passed, remembered under ``.reconcile/`` so unchanged files are not parsed
+  or read again (``text_file``, ``dataset_paths`` and ``schema_files`` are the parts of the
+  above a cached run needs, kept free of the YAML and JSON Schema libraries).
 """
 
-from reconciler.specs.loader import find_spec_files, load_specs
+from reconciler.specs.cache import ValidationCache
+from reconciler.specs.loader import find_spec_files, load_specs, open_validation_cache
 
-__all__ = ["find_spec_files", "load_specs"]
+__all__ = ["ValidationCache", "find_spec_files", "load_specs", "open_validation_cache"]

@@ -1,8 +1,8 @@
 """One ``kind: FineTune`` document -> a ``FineTuneSpec``, or the diagnostics saying why not.
 
 This module owns the checks that need more than the schema: the document header, where a
-dataset path points (inside the repository, existing, of a kind the provider takes), the
-Cohere dataset type, and the defaults from ``reconciler.yaml``. Dataset *content* checks run
+dataset path points (the rules are in ``dataset_paths``), the Cohere dataset type, and the
+defaults from ``reconciler.yaml``. Dataset *content* checks run
 later, once per dataset, in ``reconciler.specs.loader``.
 """
 
@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any, cast
 
 from reconciler.config import Settings
-from reconciler.diagnostics import Diagnostic, display_path
+from reconciler.diagnostics import Diagnostic
 from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, Provider, SourceLocation
+from reconciler.specs.dataset_paths import RealPaths, resolve_dataset_path
 from reconciler.specs.schema_check import schema_diagnostics
-from reconciler.specs.yaml_source import YamlDocument, did_you_mean
+from reconciler.specs.schema_files import FINETUNE_SCHEMA
+from reconciler.specs.yaml_source import YamlDocument
 
 API_VERSION = "reconciler/v1"
 KIND = "FineTune"
-FINETUNE_SCHEMA = "finetune.schema.json"
 
 CHAT = "chat-finetune-input"
 SINGLE_LABEL = "single-label-classification-finetune-input"
@@ -86,16 +87,23 @@ def header_diagnostics(document: YamlDocument) -> list[Diagnostic]:
 
 
 def parse_finetune(
-    document: YamlDocument, spec_file: Path, settings: Settings
+    document: YamlDocument,
+    spec_file: Path,
+    settings: Settings,
+    real_paths: RealPaths | None = None,
 ) -> tuple[ParsedSpec | None, list[Diagnostic]]:
-    """The spec of a document whose header is right, or every problem found in it."""
+    """The spec of a document whose header is right, or every problem found in it.
+
+    ``real_paths`` resolves symlinks for the dataset path checks (a fresh one by default)."""
     problems = schema_diagnostics(document, FINETUNE_SCHEMA)
     value: dict[str, Any] = document.value
     provider = value.get("provider")
     dataset_problems = [p for p in problems if p.field.split(".")[0] == "dataset"]
     dataset: DatasetRef | None = None
     if provider in ("segmind", "qubrid", "cohere") and "dataset" in value and not dataset_problems:
-        dataset, found = _resolve_dataset(document, spec_file, settings.root, provider)
+        dataset, found = _resolve_dataset(
+            document, spec_file, settings.root, provider, real_paths or RealPaths()
+        )
         problems.extend(found)
     if problems or dataset is None:
         return None, problems
@@ -152,73 +160,22 @@ def _build(
 
 
 def _resolve_dataset(
-    document: YamlDocument, spec_file: Path, root: Path, provider: str
+    document: YamlDocument,
+    spec_file: Path,
+    root: Path,
+    provider: str,
+    real_paths: RealPaths,
 ) -> tuple[DatasetRef | None, list[Diagnostic]]:
     raw = document.value["dataset"]
     if isinstance(raw, dict):
         if "url" in raw:
             return DatasetRef(DatasetKind.URL, raw["url"]), []
         return DatasetRef(DatasetKind.ID, raw["id"]), []
-
-    def problem(message: str) -> tuple[None, list[Diagnostic]]:
-        return None, [document.diagnostic(("dataset",), message)]
-
-    if Path(raw).is_absolute() or raw.startswith("~"):
-        return problem(
-            f"`{raw}` is an absolute path; write the path relative to the spec file"
-            " (e.g. ../datasets/...) so it works on every machine"
-        )
-    # Lexically first: `..` that climbs out of the repository is wrong whatever exists there.
-    lexical = Path(os.path.normpath(spec_file.resolve().parent / raw))
-    if not lexical.is_relative_to(root):
-        return problem(
-            f"`{raw}` points outside the repository at {root}; datasets must live inside it"
-            " so every machine sees the same files"
-        )
-    if not lexical.exists():
-        return problem(
-            f"`{raw}` does not exist (looked for {display_path(lexical)}){_near(lexical)}"
-        )
-    real = lexical.resolve()
-    if not real.is_relative_to(root):
-        return problem(
-            f"`{raw}` leads through a symlink to {real}, outside the repository; copy the data"
-            " into the repository instead"
-        )
-    kind = DatasetKind.FOLDER if real.is_dir() else DatasetKind.FILE
-    wrong = _wrong_kind(provider, raw, real, kind)
-    if wrong:
-        return problem(wrong)
-    return DatasetRef(kind, str(real)), []
-
-
-def _near(missing: Path) -> str:
-    parent = missing.parent
-    if not parent.is_dir():
-        return ""
-    try:
-        siblings = sorted(entry.name for entry in parent.iterdir())
-    except OSError:
-        return ""
-    return did_you_mean(missing.name, siblings)
-
-
-def _wrong_kind(provider: str, raw: str, real: Path, kind: DatasetKind) -> str | None:
-    suffix = real.suffix.lower()
-    what = "a folder" if kind is DatasetKind.FOLDER else f"a {suffix or 'extension-less'} file"
-    if provider == "segmind" and kind is DatasetKind.FILE and suffix != ".zip":
-        return (
-            f"`{raw}` is {what}; Segmind takes a folder of images, a .zip of images or"
-            " {url: https://...}"
-        )
-    if provider == "qubrid" and (kind is DatasetKind.FOLDER or suffix != ".csv"):
-        return f"`{raw}` is {what}; Qubrid takes a .csv file or {{id: ...}} of an uploaded dataset"
-    if provider == "cohere" and (kind is DatasetKind.FOLDER or suffix not in (".jsonl", ".csv")):
-        return (
-            f"`{raw}` is {what}; Cohere takes a .jsonl (chat, rerank) or .csv (classification)"
-            " file, or {id: ...} of an uploaded dataset"
-        )
-    return None
+    spec_dir = os.path.dirname(real_paths.real_str(spec_file))  # noqa: PTH120 (strings, as in RealPaths)
+    found = resolve_dataset_path(raw, spec_dir, root, provider, real_paths)
+    if isinstance(found, str):
+        return None, [document.diagnostic(("dataset",), found)]
+    return found, []
 
 
 def _cohere_dataset_type(

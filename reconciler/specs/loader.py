@@ -5,21 +5,62 @@ every file is collected, and only then is one ``InvalidInputError`` raised: a pe
 all their specs in one pass, and nothing is sent anywhere while any spec is wrong. The
 cross-file checks live here too: duplicate ``(provider, name)`` pairs, and dataset content
 checks (run once per dataset even when several specs share it).
+
+What passed is remembered in the validation cache (``cache``), so an unchanged file is
+neither parsed nor checked against the schema again, and an unchanged dataset is not read
+again; YAML and JSON Schema libraries are imported only when some file must be parsed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.config import CONFIG_FILE_NAME, Settings, find_repo_root, read_settings
+from reconciler.datasets.checks import check_dataset
+from reconciler.datasets.files import DatasetError, list_dataset
+from reconciler.datasets.problems import DatasetProblem
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.model import FineTuneSpec
-from reconciler.specs.finetune import ParsedSpec, header_diagnostics, parse_finetune
-from reconciler.specs.yaml_source import read_yaml_file
+from reconciler.specs.cache import CachedSpec, ValidationCache, is_settled, listing_settled
+from reconciler.specs.dataset_paths import RealPaths, display_of, resolve_dataset_path
+from reconciler.specs.text_file import SourceBytes, read_source
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A valid spec with the places the cross-file checks report at: the file as shown,
+    and where its ``name`` and ``dataset`` values are written; and the dataset path as
+    written (``None`` for ``{url:}``/``{id:}``), which the cache resolves again."""
+
+    spec: FineTuneSpec
+    file: str
+    name_at: tuple[int, int]
+    dataset_at: tuple[int, int]
+    raw_dataset: str | None
+
+    def at_name(self, message: str) -> Diagnostic:
+        return Diagnostic(self.file, *self.name_at, "name", message)
+
+    def at_dataset(self, message: str) -> Diagnostic:
+        return Diagnostic(self.file, *self.dataset_at, "dataset", message)
+
+
+@dataclass
+class _Load:
+    """What one ``load_specs`` call shares across files."""
+
+    settings: Settings
+    cache: ValidationCache | None
+    real_paths: RealPaths
+    cwd: str  # real
 
 
 def load_specs(
@@ -27,6 +68,8 @@ def load_specs(
     *,
     settings: Settings | None = None,
     check_datasets: bool = True,
+    use_cache: bool = True,
+    cache: ValidationCache | None = None,
 ) -> list[FineTuneSpec]:
     """Every ``FineTune`` spec under ``paths``, in file order, or ``InvalidInputError``.
 
@@ -35,37 +78,62 @@ def load_specs(
     Without ``settings``, the repository root is found from the first path (see
     ``reconciler.config.find_repo_root``) and its ``reconciler.yaml`` is read; its problems are
     reported with the specs'. ``check_datasets`` runs the dataset content checks.
+    ``use_cache`` reads and updates the validation cache under ``<root>/.reconcile/``
+    (``cache``, when given, is the one to use: a caller that goes on to fingerprint the
+    datasets shares it).
     """
     problems: list[Diagnostic] = []
     if settings is None:
         settings, problems = read_settings(find_repo_root(paths))
-    files, found = find_spec_files(list(paths) or list(settings.spec_paths))
+    real_paths = RealPaths()
+    if problems or not use_cache:
+        cache = None
+    elif cache is None:
+        cache = open_validation_cache(settings)
+    load = _Load(settings, cache, real_paths, real_paths.real_str(Path.cwd()))
+    files, found = find_spec_files(list(paths) or list(settings.spec_paths), real_paths)
     problems.extend(found)
-    parsed: list[ParsedSpec] = []
+    loaded: list[LoadedSpec] = []
     for file in files:
-        specs, found = _load_file(file, settings)
-        parsed.extend(specs)
+        specs, found = _load_file(file, load)
+        loaded.extend(specs)
         problems.extend(found)
-    problems.extend(_duplicates(parsed))
+    problems.extend(_duplicates(loaded))
     if check_datasets:
-        problems.extend(_dataset_content_problems(parsed))
+        problems.extend(_dataset_content_problems(loaded, cache))
+    if cache is not None:
+        cache.save()
     if problems:
         raise InvalidInputError(problems)
-    return [item.spec for item in parsed]
+    return [item.spec for item in loaded]
 
 
-def find_spec_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
+def open_validation_cache(settings: Settings) -> ValidationCache | None:
+    """The validation cache of ``settings.root`` (see ``reconciler.specs.cache``)."""
+    from reconciler.specs.schema_files import FINETUNE_SCHEMA, schema_path
+
+    try:
+        schema = schema_path(FINETUNE_SCHEMA)
+    except FileNotFoundError:
+        return None  # reported by the first parse, which needs the schema
+    return ValidationCache.for_settings(settings, schema)
+
+
+def find_spec_files(
+    paths: Sequence[Path], real_paths: RealPaths | None = None
+) -> tuple[list[Path], list[Diagnostic]]:
     """The spec files under ``paths``, sorted per path, each once; hidden folders skipped.
 
     A file named explicitly is taken whatever its extension; ``reconciler.yaml`` is never a
     spec, so a walk from the repository root skips it.
     """
+    resolver = real_paths or RealPaths()
     files: list[Path] = []
     problems: list[Diagnostic] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
 
     def add(file: Path) -> None:
-        key = file.resolve()
+        key = resolver.real_str(file)
         if key not in seen:
             seen.add(key)
             files.append(file)
@@ -74,7 +142,7 @@ def find_spec_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]
         if path.is_file():
             add(path)
         elif path.is_dir():
-            found = sorted(_walk(path))
+            found = _walk(path)
             if not found:
                 problems.append(
                     Diagnostic(
@@ -102,7 +170,8 @@ def find_spec_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]
 
 
 def _walk(folder: Path) -> list[Path]:
-    found = []
+    """The spec files under ``folder``, in ``Path`` order (component by component)."""
+    found: list[str] = []
     for directory, subdirectories, names in os.walk(folder):
         # Hidden folders hold tooling (.git, .reconcile, .github), never specs.
         subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
@@ -112,13 +181,101 @@ def _walk(folder: Path) -> list[Path]:
                 and not name.startswith(".")
                 and name != CONFIG_FILE_NAME
             ):
-                found.append(Path(directory) / name)
-    return found
+                found.append(os.path.join(directory, name))  # noqa: PTH118 (strings: cheaper)
+    # Sorted as Path objects sort, by component, without building one per comparison.
+    by_component = sorted(found, key=lambda file: file.split(os.sep))  # noqa: PTH206
+    return [Path(file) for file in by_component]
 
 
-def _load_file(file: Path, settings: Settings) -> tuple[list[ParsedSpec], list[Diagnostic]]:
-    display = display_path(file)
-    documents, problems = read_yaml_file(file, display)
+def _load_file(file: Path, load: _Load) -> tuple[list[LoadedSpec], list[Diagnostic]]:
+    """The specs of one file: from the cache when it holds them for these exact bytes and
+    their datasets still resolve to the same place, else parsed (and then remembered)."""
+    key = load.real_paths.real_str(file)
+    display = display_of(key, file, load.cwd)
+    cache = load.cache
+    source: SourceBytes | None = None
+    if cache is not None:
+        try:
+            trusted = cache.trusted_by_stat(key, file.stat())
+        except OSError:
+            trusted = False
+        if not trusted:
+            source, problems = read_source(file, display)
+            if source is None:
+                return [], problems
+            trusted = cache.has_content(key, _sha256(source.data))
+        if trusted:
+            remembered = _from_cache(cache, key, display, load)
+            if remembered is not None:
+                if source is not None:  # same bytes, new stat: remember the stat
+                    _remember(cache, key, source, remembered)
+                return remembered, []
+    if source is None:
+        source, problems = read_source(file, display)
+        if source is None:
+            return [], problems
+    loaded, problems = _parse(file, display, source, load)
+    if cache is not None:
+        if problems or not source.steady:
+            cache.forget_file(key)
+        else:
+            _remember(cache, key, source, loaded)
+    return loaded, problems
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _from_cache(
+    cache: ValidationCache, key: str, display: str, load: _Load
+) -> list[LoadedSpec] | None:
+    """The remembered specs of a file, or None when they no longer hold: unreadable, or a
+    dataset path that now resolves elsewhere (or not at all) must be parsed and reported."""
+    remembered = cache.specs_of(key, Path(display))
+    if remembered is None:
+        return None
+    spec_dir = os.path.dirname(key)  # noqa: PTH120 (strings, as in RealPaths)
+    loaded = []
+    for cached in remembered:
+        spec = cached.spec
+        if cached.raw_dataset is not None:
+            now = resolve_dataset_path(
+                cached.raw_dataset, spec_dir, load.settings.root, spec.provider, load.real_paths
+            )
+            if now != spec.dataset:
+                return None
+        elif spec.dataset.is_local:
+            return None
+        loaded.append(
+            LoadedSpec(spec, display, cached.name_at, cached.dataset_at, cached.raw_dataset)
+        )
+    return loaded
+
+
+def _remember(
+    cache: ValidationCache, key: str, source: SourceBytes, loaded: Sequence[LoadedSpec]
+) -> None:
+    newest = max(source.stat.st_mtime_ns, source.stat.st_ctime_ns)
+    cached = []
+    for item in loaded:
+        cached.append(CachedSpec(item.spec, item.name_at, item.dataset_at, item.raw_dataset))
+    settled = is_settled(newest, source.read_started_ns)
+    cache.remember_file(key, source.stat, _sha256(source.data), settled, cached)
+
+
+def _parse(
+    file: Path, display: str, source: SourceBytes, load: _Load
+) -> tuple[list[LoadedSpec], list[Diagnostic]]:
+    # Imported here: a run served from the cache never loads YAML or JSON Schema.
+    from reconciler.specs.finetune import header_diagnostics, parse_finetune
+    from reconciler.specs.text_file import decode_text
+    from reconciler.specs.yaml_source import parse_yaml_text
+
+    text, problems = decode_text(source.data, display, allow_empty=False)
+    if text is None:
+        return [], problems
+    documents, problems = parse_yaml_text(text, display)
     if not documents and not problems:
         problems.append(
             Diagnostic(
@@ -130,22 +287,32 @@ def _load_file(file: Path, settings: Settings) -> tuple[list[ParsedSpec], list[D
                 " document or delete the file",
             )
         )
-    specs = []
+    loaded = []
     for document in documents:
         header = header_diagnostics(document)
         if header:
             problems.extend(header)
             continue
-        spec, found = parse_finetune(document, file, settings)
+        parsed, found = parse_finetune(document, file, load.settings, load.real_paths)
         problems.extend(found)
-        if spec is not None:
-            specs.append(spec)
-    return specs, problems
+        if parsed is not None:
+            name_at, dataset_at = document.value_at(("name",)), document.value_at(("dataset",))
+            raw = document.value["dataset"]
+            loaded.append(
+                LoadedSpec(
+                    parsed.spec,
+                    display,
+                    (name_at.line, name_at.col),
+                    (dataset_at.line, dataset_at.col),
+                    raw if isinstance(raw, str) else None,
+                )
+            )
+    return loaded, problems
 
 
-def _duplicates(parsed: list[ParsedSpec]) -> list[Diagnostic]:
-    by_key: dict[tuple[str, str], list[ParsedSpec]] = {}
-    for item in parsed:
+def _duplicates(loaded: list[LoadedSpec]) -> list[Diagnostic]:
+    by_key: dict[tuple[str, str], list[LoadedSpec]] = {}
+    for item in loaded:
         by_key.setdefault(item.spec.key, []).append(item)
     problems = []
     for (provider, name), items in by_key.items():
@@ -153,13 +320,10 @@ def _duplicates(parsed: list[ParsedSpec]) -> list[Diagnostic]:
             continue
         for item in items:
             others = ", ".join(
-                f"{other.document.file}:{other.document.value_at(('name',)).line}"
-                for other in items
-                if other is not item
+                f"{other.file}:{other.name_at[0]}" for other in items if other is not item
             )
             problems.append(
-                item.document.diagnostic(
-                    ("name",),
+                item.at_name(
                     f"duplicate job: {provider} `{name}` is also defined at {others};"
                     " names are unique per provider, rename one",
                 )
@@ -167,11 +331,11 @@ def _duplicates(parsed: list[ParsedSpec]) -> list[Diagnostic]:
     return problems
 
 
-def _dataset_content_problems(parsed: list[ParsedSpec]) -> list[Diagnostic]:
-    from reconciler.datasets import check_dataset
-
-    users: dict[tuple[object, ...], list[ParsedSpec]] = {}
-    for item in parsed:
+def _dataset_content_problems(
+    loaded: list[LoadedSpec], cache: ValidationCache | None
+) -> list[Diagnostic]:
+    users: dict[tuple[object, ...], list[LoadedSpec]] = {}
+    for item in loaded:
         spec = item.spec
         if not spec.dataset.is_local:
             continue
@@ -184,36 +348,63 @@ def _dataset_content_problems(parsed: list[ParsedSpec]) -> list[Diagnostic]:
         )
         users.setdefault(key, []).append(item)
     problems: list[Diagnostic] = []
-    for specs in users.values():
-        spec = specs[0].spec
-        found = check_dataset(
-            spec.provider,
-            spec.dataset.path,
-            task_type=spec.task_type,
-            csv_columns=spec.csv_columns,
-            dataset_type=spec.dataset_type,
-        )
-        for problem in found:
-            if problem.line is not None:
-                problems.append(
-                    Diagnostic(
-                        display_path(problem.path),
-                        problem.line,
-                        1,
-                        "dataset",
-                        f"{problem.message} (dataset of {_users(specs)})",
-                    )
-                )
-                continue
-            where = "" if problem.path == spec.dataset.path else f"{display_path(problem.path)}: "
-            for item in specs:
-                problems.append(item.document.diagnostic(("dataset",), where + problem.message))
+    for check, specs in users.items():
+        problems.extend(_dataset_problems(check, specs, cache))
     return problems
 
 
-def _users(specs: list[ParsedSpec]) -> str:
+def _dataset_problems(
+    check: tuple[object, ...], specs: list[LoadedSpec], cache: ValidationCache | None
+) -> list[Diagnostic]:
+    """The problems of one dataset for one set of check options, each reported where the
+    specs that use it name it. A dataset whose listing is unchanged since it passed these
+    checks is not read again."""
+    spec = specs[0].spec
+    started = time.time_ns()
+    try:
+        before = list_dataset(spec.dataset.path) if cache is not None else None
+    except DatasetError:
+        before = None  # the check itself says what is wrong
+    if before is not None and cache is not None and cache.dataset_passed(check, before):
+        return []
+    found = _check(spec)
+    if not found and before is not None and cache is not None:
+        with contextlib.suppress(DatasetError):
+            after = list_dataset(spec.dataset.path)
+            if after == before and listing_settled(before, started):
+                cache.remember_dataset(check, before)
+    problems: list[Diagnostic] = []
+    for problem in found:
+        if problem.line is not None:
+            problems.append(
+                Diagnostic(
+                    display_path(problem.path),
+                    problem.line,
+                    1,
+                    "dataset",
+                    f"{problem.message} (dataset of {_users(specs)})",
+                )
+            )
+            continue
+        where = "" if problem.path == spec.dataset.path else f"{display_path(problem.path)}: "
+        for item in specs:
+            problems.append(item.at_dataset(where + problem.message))
+    return problems
+
+
+def _check(spec: FineTuneSpec) -> list[DatasetProblem]:
+    return check_dataset(
+        spec.provider,
+        spec.dataset.path,
+        task_type=spec.task_type,
+        csv_columns=spec.csv_columns,
+        dataset_type=spec.dataset_type,
+    )
+
+
+def _users(specs: list[LoadedSpec]) -> str:
     first = specs[0]
-    text = f"{first.spec.provider} `{first.spec.name}` in {first.document.file}"
+    text = f"{first.spec.provider} `{first.spec.name}` in {first.file}"
     if len(specs) > 1:
         text += f" and {len(specs) - 1} other spec{'s' if len(specs) > 2 else ''}"
     return text

@@ -1,6 +1,7 @@
 """Validating positioned YAML documents against our JSON Schemas, with messages people can act on.
 
-This module owns two things: finding the schema files (``load_schema``) and turning
+This module owns two things: loading the schema files (``load_schema``; ``schema_files``
+finds them) and turning
 ``jsonschema`` errors into ``Diagnostic`` values positioned at the offending key or value.
 Messages are written here from the error's keyword, never copied from the library's
 ``repr``-style text; a subschema may carry ``errorMessage`` (the keyword yaml-language-server
@@ -18,17 +19,16 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from reconciler.diagnostics import Diagnostic
+from reconciler.specs import schema_files
 from reconciler.specs.yaml_source import FieldPath, YamlDocument, did_you_mean, format_path
 
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
-_CHECKOUT = _PACKAGE_DIR.parent
-# A checkout (recognised by its pyproject.toml) keeps the schemas at the repo root, where
-# editors find them through the spec modeline; an installed wheel carries a copy inside the
-# package (pyproject force-include), and never looks in site-packages/schemas.
-_SCHEMA_DIRS = (
-    *([_CHECKOUT / "schemas"] if (_CHECKOUT / "pyproject.toml").is_file() else []),
-    _PACKAGE_DIR / "_schemas",
-)
+_SCHEMA_DIRS = schema_files.SCHEMA_DIRS
+
+
+def schema_path(name: str) -> Path:
+    """The file of schema ``name`` (e.g. ``finetune.schema.json``): checkout first, else package."""
+    return schema_files.schema_path(name, _SCHEMA_DIRS)
+
 
 # Keywords whose failure an ``errorMessage`` on the same subschema replaces.
 _REPLACEABLE = {
@@ -44,18 +44,6 @@ _REPLACEABLE = {
     "minimum",
     "maximum",
 }
-
-
-def schema_path(name: str) -> Path:
-    """The file of schema ``name`` (e.g. ``finetune.schema.json``): checkout first, else package."""
-    for directory in _SCHEMA_DIRS:
-        candidate = directory / name
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"schema {name} not found in {' or '.join(str(d) for d in _SCHEMA_DIRS)};"
-        " reinstall the package"
-    )
 
 
 @functools.cache

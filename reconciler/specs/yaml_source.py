@@ -5,7 +5,8 @@ This module owns the path from bytes on disk to plain Python values (``dict``, `
 was written. It never builds anything a hostile file could blow up: the file's size is checked
 before it is read, the text must be UTF-8, and documents are *composed* (a node graph in which
 an alias is a shared reference, so an alias bomb costs nothing yet) and then converted by our
-own walker, which counts every node it expands and stops at a fixed budget. Problems become
+own walker, which counts every node it expands and stops at a fixed budget. The bytes come
+from ``text_file`` (bounded, UTF-8 only). Problems become
 ``Diagnostic`` values; nothing here raises for bad input.
 """
 
@@ -22,10 +23,8 @@ from typing import Any
 import yaml
 
 from reconciler.diagnostics import Diagnostic
+from reconciler.specs.text_file import decode_text, read_source
 
-# A spec is a few dozen lines; 1 MiB is far beyond any honest one and keeps a mistaken
-# `reconcile validate /` or a generated monster from being read into memory.
-MAX_FILE_BYTES = 1024 * 1024
 # Nodes one document may expand to, aliases counted at every use. A spec has well under 200;
 # the budget stops a "billion laughs" document after a few milliseconds.
 MAX_NODES_PER_DOCUMENT = 10_000
@@ -103,7 +102,10 @@ def read_yaml_file(
     documents: half a file is not something to act on. An empty file is a problem unless
     ``allow_empty``.
     """
-    text, problems = _read_text(path, display, allow_empty=allow_empty)
+    source, problems = read_source(path, display)
+    if source is None:
+        return [], problems
+    text, problems = decode_text(source.data, display, allow_empty=allow_empty)
     if text is None:
         return [], problems
     return parse_yaml_text(text, display)
@@ -154,67 +156,6 @@ def _compose_all(text: str) -> Iterator[yaml.Node | None]:
             yield loader.get_node()
     finally:
         loader.dispose()
-
-
-def _read_text(
-    path: Path, display: str, *, allow_empty: bool
-) -> tuple[str | None, list[Diagnostic]]:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, [_too_big(display, size)]
-        with path.open("rb") as stream:
-            # Read one byte past the limit: the file may have grown since stat().
-            data = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        return None, [Diagnostic(display, 1, 1, "", f"cannot read the file: {error.strerror}")]
-    if len(data) > MAX_FILE_BYTES:
-        return None, [_too_big(display, len(data))]
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return None, [
-            Diagnostic(display, 1, 1, "", "the file is UTF-16; save it as UTF-8 (no BOM needed)")
-        ]
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        line_start = data.rfind(b"\n", 0, error.start) + 1
-        col = len(data[line_start : error.start].decode("utf-8", errors="replace")) + 1
-        bad = data[error.start : error.start + 1].hex()
-        return None, [
-            Diagnostic(
-                display,
-                line,
-                col,
-                "",
-                f"not UTF-8 text (byte 0x{bad} cannot be decoded); save the file as UTF-8",
-            )
-        ]
-    if not text.strip():
-        if allow_empty:
-            return None, []
-        return None, [
-            Diagnostic(
-                display,
-                1,
-                1,
-                "",
-                "the file is empty; a spec file holds one or more `kind: FineTune` documents"
-                " (delete the file if it is not needed)",
-            )
-        ]
-    return text, []
-
-
-def _too_big(display: str, size: int) -> Diagnostic:
-    return Diagnostic(
-        display,
-        1,
-        1,
-        "",
-        f"the file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a spec file;"
-        " keep data in dataset files and split large specs into several files",
-    )
 
 
 def _syntax_diagnostic(display: str, error: yaml.MarkedYAMLError, text: str) -> Diagnostic:

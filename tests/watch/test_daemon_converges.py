@@ -47,6 +47,7 @@ def test_a_new_spec_is_created_and_access_drift_is_corrected_within_one_resync(
             lambda: segmind_jobs(sandbox, "fox-v1")[0]["segmind_public"] == 0,
             10.0,
             "access to be set back to private",
+            lambda: (segmind_jobs(sandbox), log.text()),
         )
         # One resync after the flip sufficed (the one that saw it also corrected it).
         assert daemon.runs - runs_at_flip <= 2
@@ -63,7 +64,7 @@ def test_an_outage_fails_runs_without_ending_the_daemon_and_it_recovers(
     sandbox: RunningSandbox, sandbox_env: dict[str, str], repo: Path
 ) -> None:
     write_spec(repo, "fox-v1")
-    with daemon_in_thread(repo, interval=0.3, max_backoff=0.6) as daemon:
+    with daemon_in_thread(repo, quick=True, interval=0.3, max_backoff=0.6) as daemon:
         assert last_result(daemon) is RunResult.SUCCESS
         for route in ("*", "/_objects/*"):
             sandbox.control.add_fault(kind="error", status=503, path=route)

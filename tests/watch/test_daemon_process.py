@@ -83,6 +83,7 @@ def test_the_daemon_converges_edits_corrects_drift_and_stops_on_sigterm(
         lambda: segmind_jobs(sandbox, "fox-v1")[0]["segmind_public"] == 0,
         10.0,
         "access set back to private",
+        lambda: (segmind_jobs(sandbox), daemon.health(), daemon.http.get("/metrics").text),
     )
     metrics = daemon.http.get("/metrics").text
     assert "reconcile_drift_corrections_total 1.0" in metrics

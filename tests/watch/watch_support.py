@@ -72,15 +72,22 @@ def write_spec(repo: Path, name: str, access: str = "private") -> Path:
     return path
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """``condition()``'s first truthy value, polling until ``timeout`` seconds pass."""
+def wait_for(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    context: Callable[[], object] | None = None,
+) -> Any:
+    """``condition()``'s first truthy value, polling until ``timeout`` seconds pass; on time
+    out, the failure shows ``context()`` (e.g. the daemon's log)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            shown = f"\n{context()}" if context is not None else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{shown}")
         time.sleep(0.05)
 
 
@@ -134,16 +141,17 @@ class CapturedLog:
 
 @contextlib.contextmanager
 def daemon_in_thread(
-    repo: Path, log: CapturedLog | None = None, **options: Any
+    repo: Path, log: CapturedLog | None = None, *, quick: bool = False, **options: Any
 ) -> Iterator[Daemon]:
     """A daemon on ``repo`` run on a thread until the block ends; its first run has finished
-    when the block starts."""
+    when the block starts. ``quick``: adapters that give up on a provider within a second
+    (for outages; elsewhere the real retry policy rides out a slow moment of a busy machine)."""
     settings: dict[str, Any] = {"interval": 60.0, **options}
     daemon = Daemon(
         WatchOptions(**settings),
         log=EventLog(log.logger) if log is not None else EventLog(),
         cwd=repo,
-        client_factory=quick_clients,
+        client_factory=quick_clients if quick else None,
     )
     daemon.open()
     stop = threading.Event()

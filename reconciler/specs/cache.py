@@ -1,0 +1,318 @@
+"""The validation cache: specs and dataset checks that passed, remembered under ``.reconcile/``.
+
+Validating a thousand specs means parsing a thousand YAML files, checking each against the
+JSON Schema and reading every dataset; none of that changes while the files do not. This
+module remembers what passed, in one file (``<root>/.reconcile/validated.json``):
+
+- per spec file (by real path): its stat (size, mtime_ns, inode, ctime_ns), the sha256 of its
+  bytes, and the specs it yielded, with the positions the cross-file checks report at. A file
+  with any problem is never remembered, so its diagnostics are always produced afresh;
+- per dataset check (provider, dataset, check options): the signature of the dataset's
+  listing (every file's name and stat, and what the listing left out) when the check passed;
+- per dataset: its content fingerprint and upload size, with the listing signature they
+  were computed for (the per-file digests stay in ``datasets.stat_cache``; this saves reading
+  one cache file per dataset on every run).
+
+Everything a result depends on besides those files is folded into one *context* hash, and a
+cache made in another context is ignored whole: this package's version and the source of the
+modules that decide validity, the JSON Schema, the repository root, ``reconciler.yaml``'s
+bytes and the settings specs take defaults from (the environment can change those).
+
+A stat match is trusted only for files that were already older than
+``stat_cache.RACY_WINDOW_NS`` when remembered (a write within the same timestamp tick could
+otherwise go unseen); a younger spec file is read and compared by content hash, and a
+younger dataset is checked again. Where a spec names a local dataset, the path is resolved
+again on every run (``dataset_paths``) and must lead to the same place.
+
+The cache is an optimisation, never a source of truth: a missing, unreadable, corrupt (its
+checksum is verified) or foreign file is ignored, and a failed write is dropped. Writes go to
+a temporary file and then ``os.replace``, so a reader sees the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import __version__
+from reconciler.config import Settings
+from reconciler.datasets import stat_cache
+from reconciler.datasets.files import DatasetListing
+from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, SourceLocation
+
+CACHE_DIR_NAME = ".reconcile"
+CACHE_FILE_NAME = "validated.json"
+_FORMAT = 1
+_PACKAGE = Path(__file__).resolve().parents[1]
+# The modules whose code decides whether a spec or a dataset is valid, and what a spec holds.
+_CODE = ("specs/*.py", "datasets/*.py", "naming.py", "model.py", "config.py")
+_SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(FineTuneSpec))
+
+Position = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class CachedSpec:
+    """One spec as remembered: the spec (its ``source.file`` is filled in by the reader, who
+    knows how the file is shown), where its name and dataset are written, and the dataset
+    path as written (``None`` for ``{url:}``/``{id:}``), which is resolved again on use."""
+
+    spec: FineTuneSpec
+    name_at: Position
+    dataset_at: Position
+    raw_dataset: str | None
+
+
+def cache_context(settings: Settings, schema_file: Path) -> str:
+    """The hash of everything besides the spec and dataset files that validation depends on."""
+    digest = hashlib.sha256(f"{_FORMAT} {__version__}\n".encode())
+    for pattern in _CODE:
+        for source in sorted(_PACKAGE.glob(pattern)):
+            digest.update(f"{source.relative_to(_PACKAGE)}\n".encode())
+            digest.update(_read_or_empty(source))
+    digest.update(b"schema\n" + _read_or_empty(schema_file))
+    config = _read_or_empty(settings.config_file) if settings.config_file else b""
+    spec_inputs = [
+        str(settings.root),
+        hashlib.sha256(config).hexdigest(),
+        settings.segmind.access,
+        sorted((task, list(columns)) for task, columns in settings.qubrid.csv_columns.items()),
+    ]
+    digest.update(json.dumps(spec_inputs).encode())
+    return digest.hexdigest()
+
+
+def _read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def stat_key(stat: os.stat_result) -> list[int]:
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
+
+
+def is_settled(newest_change_ns: int, read_started_ns: int) -> bool:
+    """Whether a file last changed at ``newest_change_ns`` can be trusted by stat alone."""
+    return newest_change_ns < read_started_ns - stat_cache.RACY_WINDOW_NS
+
+
+def listing_signature(listing: DatasetListing) -> str:
+    """A hash of a dataset's listing: every file's name and stat, and everything left out."""
+    parts: list[Any] = [listing.is_folder, listing.folders, listing.links, listing.special]
+    parts.append(listing.undecodable)
+    parts.extend([f.name, f.size, f.mtime_ns, f.inode, f.ctime_ns] for f in listing.files)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def listing_settled(listing: DatasetListing, started_ns: int) -> bool:
+    newest = max((max(f.mtime_ns, f.ctime_ns) for f in listing.files), default=0)
+    return is_settled(newest, started_ns)
+
+
+class ValidationCache:
+    """The remembered results for one repository in one context (see the module docstring)."""
+
+    def __init__(self, file: Path, context: str) -> None:
+        self._file = file
+        self._context = context
+        self._files: dict[str, Any] = {}
+        self._datasets: dict[str, str] = {}
+        self._fingerprints: dict[str, Any] = {}
+        self._changed = False
+        self._load()
+
+    @classmethod
+    def for_settings(cls, settings: Settings, schema_file: Path) -> ValidationCache:
+        file = settings.root / CACHE_DIR_NAME / CACHE_FILE_NAME
+        return cls(file, cache_context(settings, schema_file))
+
+    def _load(self) -> None:
+        try:
+            checksum, _, body = self._file.read_bytes().partition(b"\n")
+            if hashlib.sha256(body).hexdigest().encode() != checksum:
+                return
+            document = json.loads(body)
+        except (OSError, ValueError):
+            return
+        if (
+            isinstance(document, dict)
+            and document.get("format") == _FORMAT
+            and document.get("context") == self._context
+            and isinstance(document.get("files"), dict)
+            and isinstance(document.get("datasets"), dict)
+            and isinstance(document.get("fingerprints"), dict)
+        ):
+            self._files = document["files"]
+            self._datasets = document["datasets"]
+            self._fingerprints = document["fingerprints"]
+
+    # Spec files ---------------------------------------------------------------------------
+
+    def trusted_by_stat(self, real_file: str, stat: os.stat_result) -> bool:
+        """Whether ``real_file``'s remembered specs hold without reading it."""
+        entry = self._files.get(real_file)
+        return (
+            isinstance(entry, dict)
+            and entry.get("settled") is True
+            and entry.get("stat") == stat_key(stat)
+        )
+
+    def has_content(self, real_file: str, sha256: str) -> bool:
+        entry = self._files.get(real_file)
+        return isinstance(entry, dict) and entry.get("sha256") == sha256
+
+    def specs_of(self, real_file: str, file: Path) -> list[CachedSpec] | None:
+        """The remembered specs of ``real_file`` (shown as ``file``); None if unreadable."""
+        entry = self._files.get(real_file)
+        try:
+            return [_decode(record, file) for record in entry["specs"]]  # type: ignore[index]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    def remember_file(
+        self,
+        real_file: str,
+        stat: os.stat_result,
+        sha256: str,
+        settled: bool,
+        specs: Sequence[CachedSpec],
+    ) -> None:
+        """Remember the specs a file without problems yielded. Specs that would not come back
+        exactly, or that hold a URL's query (where signatures live), are not remembered."""
+        records = []
+        for cached in specs:
+            dataset = cached.spec.dataset
+            if dataset.kind is DatasetKind.URL and ("?" in dataset.value or "#" in dataset.value):
+                return
+            record = _encode(cached)
+            if json.loads(json.dumps(record)) != record:
+                return
+            if _decode(record, cached.spec.source.file) != cached:
+                return
+            records.append(record)
+        entry = {"stat": stat_key(stat), "sha256": sha256, "settled": settled, "specs": records}
+        if self._files.get(real_file) != entry:
+            self._files[real_file] = entry
+            self._changed = True
+
+    def forget_file(self, real_file: str) -> None:
+        if self._files.pop(real_file, None) is not None:
+            self._changed = True
+
+    # Dataset checks -----------------------------------------------------------------------
+
+    def dataset_passed(self, check: Sequence[object], listing: DatasetListing) -> bool:
+        """Whether the dataset ``check`` names passed it with exactly this listing."""
+        return self._datasets.get(_check_key(check)) == listing_signature(listing)
+
+    def remember_dataset(self, check: Sequence[object], listing: DatasetListing) -> None:
+        key, signature = _check_key(check), listing_signature(listing)
+        if self._datasets.get(key) != signature:
+            self._datasets[key] = signature
+            self._changed = True
+
+    def fingerprint_of(self, listing: DatasetListing) -> tuple[str, int] | None:
+        """The (sha256, upload size) remembered for exactly this listing of a dataset."""
+        entry = self._fingerprints.get(str(listing.root))
+        if (
+            isinstance(entry, list)
+            and len(entry) == 3
+            and entry[0] == listing_signature(listing)
+            and isinstance(entry[1], str)
+            and isinstance(entry[2], int)
+        ):
+            return entry[1], entry[2]
+        return None
+
+    def remember_fingerprint(self, listing: DatasetListing, sha256: str, size: int) -> None:
+        entry = [listing_signature(listing), sha256, size]
+        if self._fingerprints.get(str(listing.root)) != entry:
+            self._fingerprints[str(listing.root)] = entry
+            self._changed = True
+
+    # Writing ------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write the cache if anything changed; a cache that cannot be written is no error."""
+        if not self._changed:
+            return
+        document = {
+            "format": _FORMAT,
+            "context": self._context,
+            "files": self._files,
+            "datasets": self._datasets,
+            "fingerprints": self._fingerprints,
+        }
+        body = json.dumps(document, separators=(",", ":")).encode()
+        data = hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+        with contextlib.suppress(OSError):
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self._file.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    out.write(data)
+                Path(temporary).replace(self._file)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    Path(temporary).unlink()
+                raise  # dropped by the outer suppress
+        self._changed = False
+
+
+def _check_key(check: Sequence[object]) -> str:
+    return json.dumps(list(check))
+
+
+def _encode(cached: CachedSpec) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    for name in _SPEC_FIELDS:
+        value = getattr(cached.spec, name)
+        if isinstance(value, DatasetRef):
+            value = [value.kind.value, value.value]
+        elif isinstance(value, SourceLocation):
+            value = [value.line, value.col]
+        elif isinstance(value, frozenset):
+            value = sorted(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        spec[name] = value
+    return {
+        "spec": spec,
+        "name_at": list(cached.name_at),
+        "dataset_at": list(cached.dataset_at),
+        "raw_dataset": cached.raw_dataset,
+    }
+
+
+def _decode(record: Mapping[str, Any], file: Path) -> CachedSpec:
+    fields = dict(record["spec"])
+    if set(fields) != set(_SPEC_FIELDS):
+        raise ValueError("the remembered spec has other fields than FineTuneSpec")
+    kind, value = fields["dataset"]
+    fields["dataset"] = DatasetRef(DatasetKind(kind), value)
+    line, col = fields["source"]
+    fields["source"] = SourceLocation(file, line, col)
+    fields["set_fields"] = frozenset(fields["set_fields"])
+    if fields["csv_columns"] is not None:
+        fields["csv_columns"] = tuple(fields["csv_columns"])
+    raw = record["raw_dataset"]
+    name_line, name_col = record["name_at"]
+    dataset_line, dataset_col = record["dataset_at"]
+    return CachedSpec(
+        spec=FineTuneSpec(**fields),
+        name_at=(int(name_line), int(name_col)),
+        dataset_at=(int(dataset_line), int(dataset_col)),
+        raw_dataset=raw if isinstance(raw, str) else None,
+    )

@@ -1,0 +1,143 @@
+"""Where a spec's local dataset path points, and the real paths of files, resolved cheaply.
+
+This module owns the rules for a dataset written as a path: relative to the spec file, inside
+the repository (lexically and after symlinks), existing, and of a kind the provider takes.
+``resolve_dataset_path`` applies them to the raw text of the field, so that a freshly parsed
+spec and one taken from the cache are checked by the same code.
+
+``RealPaths`` gives what ``Path.resolve()`` gives, but remembers the real path of every folder
+it has seen during one load: a thousand specs in one folder, each naming a dataset in another,
+cost a few ``lstat`` calls each instead of a walk up the whole path every time.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from reconciler.diagnostics import display_path
+from reconciler.model import DatasetKind, DatasetRef
+
+
+class RealPaths:
+    """``Path.resolve()`` with the folders it went through remembered, for one load only
+    (the file system and the working directory may change between loads)."""
+
+    # Plain strings inside: in a loop over a thousand specs, building Path objects costs more
+    # than the system calls they wrap.
+
+    def __init__(self) -> None:
+        self._folders: dict[str, str] = {}
+        self._cwd = os.getcwd()  # noqa: PTH109 (see above)
+
+    def real(self, path: Path | str) -> Path:
+        """The absolute path of ``path`` with every symlink resolved, as ``Path.resolve()``."""
+        return Path(self.real_str(path))
+
+    def real_str(self, path: Path | str) -> str:
+        absolute = os.path.join(self._cwd, path)  # noqa: PTH118 (see above)
+        if ".." in absolute.split(os.sep):  # noqa: PTH206 (see above)
+            # `..` after a symlink climbs from the link's target, not lexically.
+            return os.path.realpath(absolute)
+        return self._real(os.path.normpath(absolute))
+
+    def _real(self, absolute: str) -> str:
+        known = self._folders.get(absolute)
+        if known is not None:
+            return known
+        parent, name = os.path.split(absolute)
+        if not name:
+            return absolute  # the file system root
+        try:
+            mode = os.lstat(absolute).st_mode
+        except OSError:
+            return os.path.realpath(absolute)  # missing or unreadable: as resolve() has it
+        if stat.S_ISLNK(mode):
+            return os.path.realpath(absolute)
+        result = os.path.join(self._real(parent), name)  # noqa: PTH118 (see above)
+        if stat.S_ISDIR(mode):
+            self._folders[absolute] = result
+        return result
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """``Path(path).is_relative_to(folder)`` for normalised absolute paths, on strings."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def display_of(real: str, written: Path, cwd: str) -> str:
+    """``reconciler.diagnostics.display_path`` for a path whose real path and the real
+    working directory ``cwd`` are known: relative to ``cwd`` when inside it."""
+    if real == cwd:
+        return "."
+    if is_inside(real, cwd):
+        return real[len(cwd.rstrip(os.sep)) + 1 :]
+    return str(written)
+
+
+def resolve_dataset_path(
+    raw: str, spec_dir: str, root: Path, provider: str, real_paths: RealPaths
+) -> DatasetRef | str:
+    """The dataset ``raw`` names, written in a spec file in the real folder ``spec_dir``, or
+    the message saying what is wrong with it."""
+    if Path(raw).is_absolute() or raw.startswith("~"):
+        return (
+            f"`{raw}` is an absolute path; write the path relative to the spec file"
+            " (e.g. ../datasets/...) so it works on every machine"
+        )
+    # Lexically first: `..` that climbs out of the repository is wrong whatever exists there.
+    lexical = os.path.normpath(os.path.join(spec_dir, raw))  # noqa: PTH118 (as in RealPaths)
+    inside = str(root)
+    if not is_inside(lexical, inside):
+        return (
+            f"`{raw}` points outside the repository at {root}; datasets must live inside it"
+            " so every machine sees the same files"
+        )
+    try:
+        mode = os.stat(lexical).st_mode  # noqa: PTH116 (as in RealPaths)
+    except OSError:
+        missing = Path(lexical)
+        return f"`{raw}` does not exist (looked for {display_path(missing)}){_near(missing)}"
+    real = real_paths.real_str(lexical)
+    if not is_inside(real, inside):
+        return (
+            f"`{raw}` leads through a symlink to {real}, outside the repository; copy the data"
+            " into the repository instead"
+        )
+    kind = DatasetKind.FOLDER if stat.S_ISDIR(mode) else DatasetKind.FILE
+    wrong = _wrong_kind(provider, raw, Path(real), kind)
+    if wrong:
+        return wrong
+    return DatasetRef(kind, real)
+
+
+def _near(missing: Path) -> str:
+    from reconciler.specs.yaml_source import did_you_mean
+
+    parent = missing.parent
+    if not parent.is_dir():
+        return ""
+    try:
+        siblings = sorted(entry.name for entry in parent.iterdir())
+    except OSError:
+        return ""
+    return did_you_mean(missing.name, siblings)
+
+
+def _wrong_kind(provider: str, raw: str, real: Path, kind: DatasetKind) -> str | None:
+    suffix = real.suffix.lower()
+    what = "a folder" if kind is DatasetKind.FOLDER else f"a {suffix or 'extension-less'} file"
+    if provider == "segmind" and kind is DatasetKind.FILE and suffix != ".zip":
+        return (
+            f"`{raw}` is {what}; Segmind takes a folder of images, a .zip of images or"
+            " {url: https://...}"
+        )
+    if provider == "qubrid" and (kind is DatasetKind.FOLDER or suffix != ".csv"):
+        return f"`{raw}` is {what}; Qubrid takes a .csv file or {{id: ...}} of an uploaded dataset"
+    if provider == "cohere" and (kind is DatasetKind.FOLDER or suffix not in (".jsonl", ".csv")):
+        return (
+            f"`{raw}` is {what}; Cohere takes a .jsonl (chat, rerank) or .csv (classification)"
+            " file, or {id: ...} of an uploaded dataset"
+        )
+    return None
