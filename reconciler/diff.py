@@ -17,6 +17,10 @@ Only fields the spec sets and the provider's list reveals are compared, after no
 both sides (``normalise_value``). A provider whose observation is incomplete gets no
 actionable change: everything there is blocked, since acting on half a picture could create a
 second job for a name that has one.
+
+Each provider's share of the plan (``plan_provider``) depends on that provider alone, and
+``plan`` joins the shares (``assemble_plan``): the engine works out each share as soon as its
+provider has been listed, while the slower lists are still coming in.
 """
 
 from __future__ import annotations
@@ -517,13 +521,14 @@ def snapshot_of(
     keys, built straight from the fields rather than through ``observed_job_to_dict``: the
     same bytes at a fraction of the cost over thousands of jobs. Lines are sorted, so the
     order in which a provider lists things does not matter."""
-    digest = hashlib.sha256()
+    observations = {p: observation_snapshot(o) for p, o in observed.providers.items()}
+    return _snapshot(desired_snapshot(desired, options), observations)
 
-    def feed(kind: str, lines: Iterable[str]) -> None:
-        # Tagged lines: no item can pass for another.
-        digest.update("".join(f"{kind}\t{line}\n" for line in lines).encode())
 
-    feed("options", [_canonical([options.prune, options.allow_replace, options.retry_failed])])
+def desired_snapshot(desired: Sequence[DesiredJob], options: PlanOptions) -> str:
+    """The part of ``snapshot_of`` the specs and options contribute (tagged lines)."""
+    flags = [options.prune, options.allow_replace, options.retry_failed]
+    lines = [_tagged("options", _canonical(flags))]
     specs = []
     for wanted in desired:
         spec = spec_to_dict(wanted.spec)
@@ -531,12 +536,28 @@ def snapshot_of(
         # The JSON form drops a URL's query; the snapshot must still see it change.
         spec["dataset"]["sha256"] = hashlib.sha256(wanted.spec.dataset.value.encode()).hexdigest()
         specs.append(_canonical([spec, wanted.dataset_fingerprint, wanted.upload_size]))
-    feed("desired", sorted(specs))
-    for provider in sorted(observed.providers):
-        observation = observed.providers[provider]
-        feed("provider", [_canonical([provider, observation.complete])])
-        feed("job", sorted(_job_line(job) for job in observation.jobs))
-        feed("dataset", sorted(_dataset_line(d) for d in observation.datasets))
+    lines.extend(_tagged("desired", line) for line in sorted(specs))
+    return "".join(lines)
+
+
+def observation_snapshot(observation: ProviderObservation) -> str:
+    """The part of ``snapshot_of`` one provider's observation contributes (tagged lines)."""
+    lines = [_tagged("provider", _canonical([observation.provider, observation.complete]))]
+    lines.extend(_tagged("job", line) for line in sorted(map(_job_line, observation.jobs)))
+    datasets = sorted(map(_dataset_line, observation.datasets))
+    lines.extend(_tagged("dataset", line) for line in datasets)
+    return "".join(lines)
+
+
+def _tagged(kind: str, line: str) -> str:
+    # One tagged line per item: no item can pass for another.
+    return f"{kind}\t{line}\n"
+
+
+def _snapshot(desired_part: str, observations: Mapping[Provider, str]) -> str:
+    digest = hashlib.sha256(desired_part.encode())
+    for provider in sorted(observations):
+        digest.update(observations[provider].encode())
     return digest.hexdigest()
 
 
@@ -570,8 +591,22 @@ def _canonical(value: Any) -> str:
     return _encode_canonical(value)
 
 
-def plan(desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions) -> Plan:
-    """The plan that makes the providers match ``desired``, given what ``observed`` saw."""
+@dataclass(frozen=True)
+class ProviderPlan:
+    """One provider's share of a plan: its changes, its unmanaged jobs, why its observation
+    is incomplete (if it is), and its part of the snapshot (``None`` when not observed).
+    Each provider's share depends on that provider alone, so the engine can work out one
+    while the others are still being listed; ``assemble_plan`` joins them."""
+
+    provider: Provider
+    changes: tuple[Change, ...]
+    unmanaged: tuple[ObservedJob, ...]
+    incomplete: IncompleteProvider | None
+    snapshot_part: str | None
+
+
+def desired_by_provider(desired: Sequence[DesiredJob]) -> dict[Provider, list[DesiredJob]]:
+    """``desired`` split by provider; ``ValueError`` when two specs name one job."""
     by_provider: dict[Provider, list[DesiredJob]] = defaultdict(list)
     seen: set[tuple[Provider, str]] = set()
     for job in desired:
@@ -579,25 +614,56 @@ def plan(desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOp
             raise ValueError(f"two specs name {job.spec.provider} job {job.spec.name!r}")
         seen.add(job.key)
         by_provider[job.spec.provider].append(job)
+    return dict(by_provider)
 
-    changes: list[Change] = []
-    unmanaged: list[ObservedJob] = []
-    incomplete: list[IncompleteProvider] = []
-    for provider in sorted(set(by_provider) | set(observed.providers)):
-        observation = observed.providers.get(provider)
-        provider_changes, provider_unmanaged = _plan_provider(
-            provider, by_provider.get(provider, []), observation, options
-        )
-        changes.extend(provider_changes)
-        unmanaged.extend(provider_unmanaged)
-        if observation is None or not observation.complete:
-            error = (observation.error if observation else None) or "not observed"
-            incomplete.append(IncompleteProvider(provider, error))
 
+def plan_provider(
+    provider: Provider,
+    desired: Sequence[DesiredJob],
+    observation: ProviderObservation | None,
+    options: PlanOptions,
+) -> ProviderPlan:
+    """The share of ``provider`` (its specs ``desired``; ``observation`` None when it was
+    not observed) in the plan."""
+    changes, unmanaged = _plan_provider(provider, desired, observation, options)
+    incomplete = None
+    if observation is None or not observation.complete:
+        error = (observation.error if observation else None) or "not observed"
+        incomplete = IncompleteProvider(provider, error)
+    return ProviderPlan(
+        provider=provider,
+        changes=tuple(changes),
+        unmanaged=tuple(unmanaged),
+        incomplete=incomplete,
+        snapshot_part=observation_snapshot(observation) if observation is not None else None,
+    )
+
+
+def assemble_plan(parts: Iterable[ProviderPlan], desired_part: str, options: PlanOptions) -> Plan:
+    """The plan made of every provider's share (one per provider that has specs or was
+    observed) and ``desired_snapshot(desired, options)``."""
+    ordered = sorted(parts, key=lambda part: part.provider)
+    changes = [change for part in ordered for change in part.changes]
+    unmanaged = [job for part in ordered for job in part.unmanaged]
+    snapshot = _snapshot(
+        desired_part,
+        {p.provider: p.snapshot_part for p in ordered if p.snapshot_part is not None},
+    )
     return Plan(
         changes=tuple(sorted(changes, key=lambda c: c.sort_key)),
         unmanaged=tuple(sorted(unmanaged, key=lambda j: (j.provider, j.name or "", j.remote_id))),
         options=options,
-        snapshot=snapshot_of(desired, observed, options),
-        incomplete=tuple(incomplete),
+        snapshot=snapshot,
+        incomplete=tuple(p.incomplete for p in ordered if p.incomplete is not None),
     )
+
+
+def plan(desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions) -> Plan:
+    """The plan that makes the providers match ``desired``, given what ``observed`` saw."""
+    by_provider = desired_by_provider(desired)
+    parts = [
+        plan_provider(provider, by_provider.get(provider, []), observation, options)
+        for provider in set(by_provider) | set(observed.providers)
+        for observation in [observed.providers.get(provider)]
+    ]
+    return assemble_plan(parts, desired_snapshot(desired, options), options)

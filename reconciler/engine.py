@@ -2,12 +2,15 @@
 
 settings -> specs (validated, or taken from the validation cache) -> desired jobs (dataset
 fingerprints; both cached under ``<root>/.reconcile/``) -> every provider observed in
-parallel -> the pure diff -> a ``Plan``. ``open_run`` prepares
-what a command works with (validated specs first, then the apply lock if asked, the embedded
-sandbox for ``--sandbox``, one client per provider); ``make_plan`` observes and diffs;
-``check_not_stale`` decides whether a saved plan may still be applied. Side effects here are
-the provider list requests and the fingerprint cache; writes happen only in
-``reconciler.apply``.
+parallel -> the pure diff -> a ``Plan``. ``open_run`` prepares what a command works with
+(validated specs first, then the apply lock if asked, the embedded sandbox for ``--sandbox``,
+one client per provider); ``make_plan`` observes and diffs; ``check_not_stale`` decides
+whether a saved plan may still be applied. Side effects here are the provider list requests
+and the caches; writes happen only in ``reconciler.apply``.
+
+Work that sends nothing overlaps with what waits: clients (an SSL context each) are built on
+threads while the specs are validated, and each provider's share of the plan is worked out
+as soon as its lists are in. No request is made before every spec is valid.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +29,14 @@ from reconciler.datasets.archive import zip_size_of_listing
 from reconciler.datasets.files import list_dataset
 from reconciler.datasets.fingerprint import fingerprint_listing
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
-from reconciler.diff import plan as diff_plan
-from reconciler.diff import snapshot_of
+from reconciler.diff import (
+    ProviderPlan,
+    assemble_plan,
+    desired_by_provider,
+    desired_snapshot,
+    plan_provider,
+    snapshot_of,
+)
 from reconciler.model import (
     PROVIDERS,
     DesiredJob,
@@ -68,7 +77,8 @@ class Reconciliation:
 
 
 def state_dir(settings: Settings) -> Path:
-    """``<root>/.reconcile``: fingerprint cache, apply lock, ``--sandbox`` state."""
+    """``<root>/.reconcile``: validation and fingerprint caches, apply lock, ``--sandbox``
+    state."""
     return settings.root / STATE_DIR_NAME
 
 
@@ -115,7 +125,7 @@ def _fingerprint_and_size(
     as it is. Remembered in ``validated`` only when the files held still and were old
     enough to be trusted by stat (``stat_cache.RACY_WINDOW_NS``)."""
     started = time.time_ns()
-    listing = list_dataset(path)
+    listing = validated.listing(path) if validated is not None else list_dataset(path)
     remembered = validated.fingerprint_of(listing) if validated is not None else None
     if remembered is not None:
         return remembered
@@ -143,29 +153,39 @@ def covers_spec_paths(settings: Settings, paths: Sequence[Path]) -> bool:
 def providers_to_observe(settings: Settings, desired: Sequence[DesiredJob]) -> list[Provider]:
     """Providers a spec names, and those with an API key (so ``--prune`` and ``status`` see
     them); a provider with neither is of no concern to this repository."""
-    return _providers_for(settings, [job.spec for job in desired])
-
-
-def _providers_for(settings: Settings, specs: Sequence[FineTuneSpec]) -> list[Provider]:
-    named = {spec.provider for spec in specs}
+    named = {job.spec.provider for job in desired}
     return [p for p in PROVIDERS if p in named or settings.provider(p).api_key is not None]
 
 
 def observe_all(clients: Mapping[Provider, ProviderClient]) -> ObservedState:
     """Every client's observation, all at once. A provider that cannot be read becomes an
     incomplete observation carrying its error, so the plan changes nothing there."""
+    return _in_client_order(clients, list(observe_each(clients)))
 
-    def observe(client: ProviderClient) -> ProviderObservation:
-        try:
-            return client.observe()
-        except ProviderError as error:
-            return ProviderObservation(client.name, complete=False, error=str(error))
 
+def observe_each(clients: Mapping[Provider, ProviderClient]) -> Iterator[ProviderObservation]:
+    """Every client's observation (as ``observe_all``), each as soon as it is complete. The
+    lists are requested at once, before the first is waited for."""
     if not clients:
-        return ObservedState()
-    with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="observe") as pool:
-        observations = list(pool.map(observe, clients.values()))
-    return ObservedState.of(*observations)
+        return iter(())
+    pool = ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="observe")
+    futures = [pool.submit(_observe, client) for client in clients.values()]
+    pool.shutdown(wait=False)  # the threads end with their observation
+    return (done.result() for done in as_completed(futures))
+
+
+def _observe(client: ProviderClient) -> ProviderObservation:
+    try:
+        return client.observe()
+    except ProviderError as error:
+        return ProviderObservation(client.name, complete=False, error=str(error))
+
+
+def _in_client_order(
+    clients: Mapping[Provider, ProviderClient], observations: Sequence[ProviderObservation]
+) -> ObservedState:
+    by_provider = {observation.provider: observation for observation in observations}
+    return ObservedState.of(*(by_provider[client.name] for client in clients.values()))
 
 
 def load_desired(settings: Settings, paths: Sequence[Path]) -> list[DesiredJob]:
@@ -192,9 +212,24 @@ def make_plan(
     clients: Mapping[Provider, ProviderClient],
     options: PlanOptions,
 ) -> Reconciliation:
-    """Observe the providers of ``clients`` and diff them against ``desired``."""
-    observed = observe_all(clients)
-    return Reconciliation(diff_plan(desired, observed, options), tuple(desired), observed)
+    """Observe the providers of ``clients`` and diff them against ``desired``.
+
+    The result is ``diff.plan(desired, observe_all(clients), options)``; each provider's
+    share of it is worked out as soon as that provider has been listed, and the specs' part
+    of the snapshot while the lists are still coming in."""
+    by_provider = desired_by_provider(desired)
+    observations = observe_each(clients)
+    desired_part = desired_snapshot(desired, options)
+    seen: list[ProviderObservation] = []
+    parts: list[ProviderPlan] = []
+    for observation in observations:
+        seen.append(observation)
+        mine = by_provider.get(observation.provider, [])
+        parts.append(plan_provider(observation.provider, mine, observation, options))
+    for provider in by_provider.keys() - {observation.provider for observation in seen}:
+        parts.append(plan_provider(provider, by_provider[provider], None, options))
+    plan = assemble_plan(parts, desired_part, options)
+    return Reconciliation(plan, tuple(desired), _in_client_order(clients, seen))
 
 
 def check_not_stale(saved: Plan, desired: Sequence[DesiredJob], observed: ObservedState) -> None:
@@ -278,27 +313,22 @@ def open_run(
     from reconciler.lock import apply_lock
 
     settings = load_settings(find_repo_root(paths))
-    validated = open_validation_cache(settings)
-    specs = load_specs(list(paths), settings=settings, cache=validated)
     factory = factory or default_client_factory
-    if use_sandbox:
+    # Building a client sends nothing, but costs imports and an SSL context each: those of
+    # providers with a key are built on a thread while the specs are validated. Under
+    # --sandbox the endpoints are only known once the sandbox runs.
+    early = None if use_sandbox else _open_clients_soon(settings, factory)
+    try:
+        validated = open_validation_cache(settings)
+        specs = load_specs(list(paths), settings=settings, cache=validated)
         desired = tuple(_fingerprinted(specs, settings, validated))
-        clients_ready = None
-    else:
-        # Building a client sends nothing but costs an SSL context each (C code, free of the
-        # GIL): built on a thread while the datasets are fingerprinted.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clients")
-        providers = _providers_for(settings, specs)
-        clients_ready = pool.submit(open_clients, settings, providers, factory)
-        pool.shutdown(wait=False)
-        try:
-            desired = tuple(_fingerprinted(specs, settings, validated))
-        except BaseException:
-            close_clients(clients_ready.result())
-            raise
+    except BaseException:
+        if early is not None:
+            _close_early(early)
+        raise
     with contextlib.ExitStack() as stack:
-        if clients_ready is not None:
-            clients = clients_ready.result()
+        if early is not None:
+            clients = _keep_needed(_built(early), settings, desired, factory)
             stack.callback(close_clients, clients)
         if lock:
             stack.enter_context(apply_lock(state_dir(settings)))
@@ -307,6 +337,45 @@ def open_run(
             clients = open_clients(settings, providers_to_observe(settings, desired), factory)
             stack.callback(close_clients, clients)
         yield Run(settings, desired, clients)
+
+
+def _open_clients_soon(
+    settings: Settings, factory: ClientFactory
+) -> dict[Provider, Future[ProviderClient]]:
+    """The clients of the providers with a key, each being built on a thread of its own:
+    their SSL contexts load in parallel, outside the GIL."""
+    keyed = [p for p in PROVIDERS if settings.provider(p).api_key is not None]
+    if not keyed:
+        return {}
+    pool = ThreadPoolExecutor(max_workers=len(keyed), thread_name_prefix="clients")
+    built = {provider: pool.submit(factory, provider, settings) for provider in keyed}
+    pool.shutdown(wait=False)  # the threads end with their work
+    return built
+
+
+def _built(early: Mapping[Provider, Future[ProviderClient]]) -> dict[Provider, ProviderClient]:
+    return {provider: future.result() for provider, future in early.items()}
+
+
+def _close_early(early: Mapping[Provider, Future[ProviderClient]]) -> None:
+    """Close what was built early, when the run stops before using it; a client that could
+    not be built has nothing to close, and the error that stopped the run is the one to see."""
+    for future in early.values():
+        if future.exception() is None:
+            future.result().close()
+
+
+def _keep_needed(
+    built: dict[Provider, ProviderClient],
+    settings: Settings,
+    desired: Sequence[DesiredJob],
+    factory: ClientFactory,
+) -> dict[Provider, ProviderClient]:
+    """The clients ``providers_to_observe`` asks for: those built early, and any other."""
+    wanted = providers_to_observe(settings, desired)
+    close_clients({p: client for p, client in built.items() if p not in wanted})
+    added = open_clients(settings, [p for p in wanted if p not in built], factory)
+    return {p: built[p] if p in built else added[p] for p in wanted}
 
 
 def default_client_factory(provider: Provider, settings: Settings) -> ProviderClient:

@@ -215,8 +215,10 @@ class ObservedJob:
 
     def __post_init__(self) -> None:
         # A stored URL never keeps a pre-signed query, and a W&B key never enters a plan.
-        if self.dataset_ref is not None:
-            object.__setattr__(self, "dataset_ref", strip_url_secrets(self.dataset_ref))
+        # (Tested before stripping: most references have neither, and lists hold thousands.)
+        ref = self.dataset_ref
+        if ref is not None and ("?" in ref or "#" in ref):
+            object.__setattr__(self, "dataset_ref", strip_url_secrets(ref))
         if self.wandb is not None:
             kept = {k: v for k, v in self.wandb.items() if k in ("project", "entity")}
             object.__setattr__(self, "wandb", kept)

@@ -184,7 +184,7 @@ class OpenCounter:
         self.opened: list[Path] = []
         real_open = pathlib.Path.open
 
-        def counting_open(path: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        def counting_open(path: Path, *args: object, **kwargs: object):
             self.opened.append(Path(path))
             return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
 

@@ -7,18 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_diff_builders import (
-    DATASET_DIR,
-    FP_A,
-    FP_B,
-    STATUS_FAILED,
-    cohere_dataset_id,
-    desired,
-    job,
-    observed,
-    qubrid_dataset,
-    spec,
-)
 
 from reconciler.diff import compare_job, identify_jobs, normalise_value, plan
 from reconciler.model import (
@@ -39,6 +27,18 @@ from reconciler.model import (
     RemoteDataset,
 )
 from reconciler.naming import marker_for
+from tests.test_diff_builders import (
+    DATASET_DIR,
+    FP_A,
+    FP_B,
+    STATUS_FAILED,
+    cohere_dataset_id,
+    desired,
+    job,
+    observed,
+    qubrid_dataset,
+    spec,
+)
 
 NO_OPTIONS = PlanOptions()
 

@@ -19,7 +19,6 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_diff_builders import BASE_MODELS, FP_A, FP_B, spec
 
 from reconciler.diff import identify_jobs, plan
 from reconciler.health import health_of
@@ -46,6 +45,7 @@ from reconciler.naming import (
     parse_qubrid_dataset_name,
 )
 from reconciler.render import load_plan_json, render_json
+from tests.test_diff_builders import BASE_MODELS, FP_A, FP_B, spec
 
 NAMES = ("a", "b", "c")
 FINGERPRINTS = (FP_A, FP_B)

@@ -13,16 +13,6 @@ import re
 from pathlib import Path
 
 import pytest
-from test_diff_builders import (
-    DATASET_DIR,
-    FP_A,
-    FP_B,
-    desired,
-    job,
-    observed,
-    qubrid_dataset,
-    spec,
-)
 
 from reconciler.diff import plan
 from reconciler.model import (
@@ -43,6 +33,16 @@ from reconciler.render import (
     render_markdown,
     render_text,
     summary_line,
+)
+from tests.test_diff_builders import (
+    DATASET_DIR,
+    FP_A,
+    FP_B,
+    desired,
+    job,
+    observed,
+    qubrid_dataset,
+    spec,
 )
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -37,7 +37,7 @@ from reconciler.model import (
     RemoteDataset,
     Upload,
 )
-from reconciler.naming import parse_qubrid_dataset_name, qubrid_suffix
+from reconciler.naming import MARKER_INFIX, parse_qubrid_dataset_name, qubrid_suffix
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
     ProviderHttp,
@@ -332,7 +332,8 @@ def parse_datasets(body: Any) -> tuple[RemoteDataset, ...]:
                 provider="qubrid",
                 remote_id=str(item["id"]),
                 name=name,
-                marker=parse_qubrid_dataset_name(name),
+                # Only a name with the marker's infix can carry one; most are not ours.
+                marker=parse_qubrid_dataset_name(name) if MARKER_INFIX in name else None,
                 size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
                 created_at=parse_timestamp(item.get("created_at")),
             )

@@ -30,13 +30,14 @@ from reconciler.health import segmind_health
 from reconciler.model import (
     Change,
     DesiredJob,
+    Marker,
     ObservedJob,
     Provider,
     ProviderObservation,
     Upload,
     strip_url_secrets,
 )
-from reconciler.naming import parse_segmind_dataset_url
+from reconciler.naming import MARKER_INFIX, parse_segmind_dataset_url
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
     ProviderHttp,
@@ -291,6 +292,14 @@ def parse_job_list(response: httpx.Response) -> tuple[ObservedJob, ...]:
     return tuple(_observed(item, sequence=count - index) for index, item in enumerate(items))
 
 
+def _marker_of(source: str | None, name: str | None) -> Marker | None:
+    # Most jobs of a large account are not ours: a URL with neither the marker's infix nor a
+    # percent-escape that could spell it cannot carry a marker, and parsing one costs far more.
+    if not source or not name or (MARKER_INFIX not in source and "%" not in source):
+        return None
+    return parse_segmind_dataset_url(source, name)
+
+
 def _observed(item: Any, *, sequence: int) -> ObservedJob:
     if not isinstance(item, Mapping):
         raise PermanentError("segmind", "listing fine-tunes: an entry is not a JSON object")
@@ -311,7 +320,7 @@ def _observed(item: Any, *, sequence: int) -> ObservedJob:
         sequence=sequence,
         access=("public" if public else "private") if isinstance(public, bool) else None,
         dataset_ref=source,
-        marker=parse_segmind_dataset_url(source, name) if source and name else None,
+        marker=_marker_of(source, name),
         base_model=text_or_none(item.get("base_model")),
         theme=text_or_none(item.get("theme")),
         train_type=text_or_none(item.get("train_type")),

@@ -45,7 +45,7 @@ from typing import Any
 from reconciler import __version__
 from reconciler.config import Settings
 from reconciler.datasets import stat_cache
-from reconciler.datasets.files import DatasetListing
+from reconciler.datasets.files import DatasetListing, list_dataset
 from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, SourceLocation
 
 CACHE_DIR_NAME = ".reconcile"
@@ -128,6 +128,7 @@ class ValidationCache:
         self._files: dict[str, Any] = {}
         self._datasets: dict[str, str] = {}
         self._fingerprints: dict[str, Any] = {}
+        self._listings: dict[Path, DatasetListing] = {}
         self._changed = False
         self._load()
 
@@ -209,7 +210,16 @@ class ValidationCache:
         if self._files.pop(real_file, None) is not None:
             self._changed = True
 
-    # Dataset checks -----------------------------------------------------------------------
+    # Datasets -----------------------------------------------------------------------------
+
+    def listing(self, path: Path) -> DatasetListing:
+        """``list_dataset(path)``, listed once for the life of this object (one load): the
+        dataset checks and the fingerprints then look at the same listing. Raises
+        ``DatasetError``."""
+        known = self._listings.get(path)
+        if known is None:
+            known = self._listings[path] = list_dataset(path)
+        return known
 
     def dataset_passed(self, check: Sequence[object], listing: DatasetListing) -> bool:
         """Whether the dataset ``check`` names passed it with exactly this listing."""

@@ -81,7 +81,7 @@ def resolve_dataset_path(
 ) -> DatasetRef | str:
     """The dataset ``raw`` names, written in a spec file in the real folder ``spec_dir``, or
     the message saying what is wrong with it."""
-    if Path(raw).is_absolute() or raw.startswith("~"):
+    if os.path.isabs(raw) or raw.startswith("~"):  # noqa: PTH117 (as in RealPaths)
         return (
             f"`{raw}` is an absolute path; write the path relative to the spec file"
             " (e.g. ../datasets/...) so it works on every machine"
@@ -106,7 +106,7 @@ def resolve_dataset_path(
             " into the repository instead"
         )
     kind = DatasetKind.FOLDER if stat.S_ISDIR(mode) else DatasetKind.FILE
-    wrong = _wrong_kind(provider, raw, Path(real), kind)
+    wrong = _wrong_kind(provider, raw, _suffix(real), kind)
     if wrong:
         return wrong
     return DatasetRef(kind, real)
@@ -125,8 +125,15 @@ def _near(missing: Path) -> str:
     return did_you_mean(missing.name, siblings)
 
 
-def _wrong_kind(provider: str, raw: str, real: Path, kind: DatasetKind) -> str | None:
-    suffix = real.suffix.lower()
+def _suffix(path: str) -> str:
+    """``Path(path).suffix``, without building the Path."""
+    name = os.path.basename(path)  # noqa: PTH119 (as in RealPaths)
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _wrong_kind(provider: str, raw: str, suffix: str, kind: DatasetKind) -> str | None:
+    suffix = suffix.lower()
     what = "a folder" if kind is DatasetKind.FOLDER else f"a {suffix or 'extension-less'} file"
     if provider == "segmind" and kind is DatasetKind.FILE and suffix != ".zip":
         return (

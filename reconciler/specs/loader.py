@@ -207,7 +207,7 @@ def _load_file(file: Path, load: _Load) -> tuple[list[LoadedSpec], list[Diagnost
         if trusted:
             remembered = _from_cache(cache, key, display, load)
             if remembered is not None:
-                if source is not None:  # same bytes, new stat: remember the stat
+                if source is not None and source.steady:  # same bytes, new stat
                     _remember(cache, key, source, remembered)
                 return remembered, []
     if source is None:
@@ -362,7 +362,7 @@ def _dataset_problems(
     spec = specs[0].spec
     started = time.time_ns()
     try:
-        before = list_dataset(spec.dataset.path) if cache is not None else None
+        before = cache.listing(spec.dataset.path) if cache is not None else None
     except DatasetError:
         before = None  # the check itself says what is wrong
     if before is not None and cache is not None and cache.dataset_passed(check, before):

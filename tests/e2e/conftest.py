@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import Cli, copy_examples, sandbox_env
 
 from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from tests.e2e.e2e_support import Cli, copy_examples, sandbox_env
 
 # Simulated seconds per real second: dataset validations an upload waits for finish in
 # milliseconds; a test that needs the remote to stand still sets the speed to 0.

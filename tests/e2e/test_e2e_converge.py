@@ -8,7 +8,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from e2e_support import (
+from reconciler.engine import state_dir
+from reconciler.lock import apply_lock
+from reconciler.sandbox.testing import RunningSandbox
+from tests.e2e.e2e_support import (
     Cli,
     actions,
     example_spec_names,
@@ -17,10 +20,6 @@ from e2e_support import (
     methods,
     plan_json,
 )
-
-from reconciler.engine import state_dir
-from reconciler.lock import apply_lock
-from reconciler.sandbox.testing import RunningSandbox
 
 EXAMPLES = example_spec_names()
 
@@ -310,12 +309,6 @@ def test_the_outputs_are_well_formed(reconcile: Cli) -> None:
     assert document["plan"]["summary"]["create"] == len(EXAMPLES)
     markdown = reconcile("plan", "--output", "markdown")
     assert markdown.stdout.startswith("### reconcile plan")
-
-
-def test_watch_is_not_available_yet(reconcile: Cli) -> None:
-    result = reconcile("--watch")
-    assert result.exit_code == 1
-    assert "not available" in result.stderr
 
 
 def test_usage_errors_exit_1_not_2(reconcile: Cli) -> None:

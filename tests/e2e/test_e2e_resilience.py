@@ -11,7 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from e2e_support import (
+from reconciler.sandbox.testing import RunningSandbox
+from tests.e2e.e2e_support import (
     RECONCILE,
     Cli,
     child_env,
@@ -20,8 +21,6 @@ from e2e_support import (
     sandbox_env,
     write_generated_specs,
 )
-
-from reconciler.sandbox.testing import RunningSandbox
 
 SPECS = 100
 FAULT_SEED = 20261124

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import Cli, all_output, copy_examples, sandbox_env
 
 from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from tests.e2e.e2e_support import Cli, all_output, copy_examples, sandbox_env
 
 SENTINEL_KEYS = {
     "segmind": "sk-SENTINEL-seg",

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from provider_support import SENTINEL_KEYS, RecordingSleep, fast_policy
 
 from reconciler.providers.http import RetryPolicy
 from reconciler.sandbox.pytest_plugin import sandbox, sandbox_server
 from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from tests.providers.provider_support import SENTINEL_KEYS, RecordingSleep, fast_policy
 
 __all__ = ["sandbox", "sandbox_server"]
 

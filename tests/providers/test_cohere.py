@@ -8,18 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from provider_support import (
-    SENTINEL_KEYS,
-    RecordingSleep,
-    assert_no_secret,
-    chat_jsonl,
-    cohere_settings,
-    desired_for,
-    fast_policy,
-    requests_made,
-    spec,
-    upload_for,
-)
 
 from reconciler.model import Action, Change, DeleteMethod, DesiredJob, Health
 from reconciler.naming import marker_for
@@ -32,6 +20,18 @@ from reconciler.providers.base import (
 from reconciler.providers.cohere import CohereClient
 from reconciler.providers.http import RetryPolicy
 from reconciler.sandbox.testing import RunningSandbox
+from tests.providers.provider_support import (
+    SENTINEL_KEYS,
+    RecordingSleep,
+    assert_no_secret,
+    chat_jsonl,
+    cohere_settings,
+    desired_for,
+    fast_policy,
+    requests_made,
+    spec,
+    upload_for,
+)
 
 MODELS = "/cohere/v1/finetuning/finetuned-models"
 DATASETS = "/cohere/v1/datasets"

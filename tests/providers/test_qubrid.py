@@ -8,18 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from provider_support import (
-    SENTINEL_KEYS,
-    RecordingSleep,
-    assert_no_secret,
-    desired_for,
-    fast_policy,
-    qa_csv,
-    qubrid_settings,
-    requests_made,
-    spec,
-    upload_for,
-)
 
 from reconciler.diff import identify_jobs
 from reconciler.model import Action, Change, DeleteMethod, DesiredJob, Health
@@ -32,6 +20,18 @@ from reconciler.providers.base import (
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.qubrid import QubridClient
 from reconciler.sandbox.testing import RunningSandbox
+from tests.providers.provider_support import (
+    SENTINEL_KEYS,
+    RecordingSleep,
+    assert_no_secret,
+    desired_for,
+    fast_policy,
+    qa_csv,
+    qubrid_settings,
+    requests_made,
+    spec,
+    upload_for,
+)
 
 BASE = "/qubrid/api/v1/fine-tuning"
 BASE_MODEL = "Qwen/Qwen3-Coder-30B-A3B-Instruct"

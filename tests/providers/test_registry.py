@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provider_support import SENTINEL_KEYS
-
 from reconciler.config import load_settings
 from reconciler.engine import observe_all
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.registry import build_clients, close_clients
 from reconciler.redact import redact
 from reconciler.sandbox.testing import RunningSandbox
+from tests.providers.provider_support import SENTINEL_KEYS
 
 
 def test_clients_from_the_environment_observe_every_provider(

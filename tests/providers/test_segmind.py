@@ -10,18 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from provider_support import (
-    SENTINEL_KEYS,
-    RecordingSleep,
-    assert_no_secret,
-    desired_for,
-    fast_policy,
-    image_folder,
-    requests_made,
-    segmind_settings,
-    spec,
-    upload_for,
-)
 
 from reconciler.config import SegmindSettings
 from reconciler.datasets.upload import upload_body
@@ -36,6 +24,18 @@ from reconciler.providers.base import (
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.segmind import SegmindClient
 from reconciler.sandbox.testing import RunningSandbox
+from tests.providers.provider_support import (
+    SENTINEL_KEYS,
+    RecordingSleep,
+    assert_no_secret,
+    desired_for,
+    fast_policy,
+    image_folder,
+    requests_made,
+    segmind_settings,
+    spec,
+    upload_for,
+)
 
 LIST = "GET /segmind/finetune/request/list"
 PRESIGN = "GET /segmind/finetune/request/upload/pre-signed-url"

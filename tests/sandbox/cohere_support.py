@@ -11,9 +11,9 @@ import json
 from typing import Any
 
 import httpx
-from openapi_check import OpenApiDocument, provider_document
 
 from reconciler.sandbox.testing import RunningSandbox
+from tests.sandbox.openapi_check import OpenApiDocument, provider_document
 
 COHERE_DOCUMENT_FILE = "cohere-openapi-finetuning.yaml"
 MODELS_PATH = "/v1/finetuning/finetuned-models"

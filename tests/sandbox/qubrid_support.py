@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from openapi_check import OpenApiDocument, provider_document
 
 from reconciler.sandbox.qubrid_lifecycle import (
     DEPLOYING_SECONDS,
@@ -19,6 +18,7 @@ from reconciler.sandbox.qubrid_lifecycle import (
     TRAINING_SECONDS,
 )
 from reconciler.sandbox.testing import RunningSandbox
+from tests.sandbox.openapi_check import OpenApiDocument, provider_document
 
 __all__ = [
     "BASE_MODEL",

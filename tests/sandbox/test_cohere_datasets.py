@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from cohere_support import (
+
+from reconciler.sandbox.testing import RunningSandbox
+from tests.sandbox.cohere_support import (
     DATASET_VALIDATION_SECONDS,
     chat_jsonl,
     chat_line,
@@ -23,8 +25,6 @@ from cohere_support import (
     dataset,
     upload,
 )
-
-from reconciler.sandbox.testing import RunningSandbox
 
 ISO_MICRO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from cohere_support import (
+
+from reconciler.sandbox.testing import RunningSandbox, SandboxControlError, start_sandbox
+from tests.sandbox.cohere_support import (
     DATASET_VALIDATION_SECONDS,
     MODEL_READY_SECONDS,
     MODELS_PATH,
@@ -25,8 +27,6 @@ from cohere_support import (
     upload,
     validated_chat_dataset,
 )
-
-from reconciler.sandbox.testing import RunningSandbox, SandboxControlError, start_sandbox
 
 ISO_MICRO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 LIFECYCLE = ["STATUS_QUEUED", "STATUS_FINETUNING", "STATUS_DEPLOYING_API", "STATUS_READY"]

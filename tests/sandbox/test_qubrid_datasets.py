@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from qubrid_support import (
+
+from reconciler.sandbox.testing import RunningSandbox
+from tests.sandbox.qubrid_support import (
     QA_CSV,
     QUEUED_SECONDS,
     checked_client,
@@ -21,8 +23,6 @@ from qubrid_support import (
     upload,
     uploaded_dataset,
 )
-
-from reconciler.sandbox.testing import RunningSandbox
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from qubrid_support import (
+
+from reconciler.sandbox.testing import RunningSandbox, SandboxControlError
+from tests.sandbox.qubrid_support import (
     BASE_MODEL,
     QUEUED_SECONDS,
     TRAINING_SECONDS,
@@ -23,8 +25,6 @@ from qubrid_support import (
     get_job,
     uploaded_dataset,
 )
-
-from reconciler.sandbox.testing import RunningSandbox, SandboxControlError
 
 ISO_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 

@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from qubrid_support import (
+
+from reconciler.sandbox.testing import RunningSandbox
+from tests.sandbox.qubrid_support import (
     BASE_MODEL,
     DEPLOYING_SECONDS,
     QA_CSV,
@@ -21,8 +23,6 @@ from qubrid_support import (
     get_job,
     qubrid_document,
 )
-
-from reconciler.sandbox.testing import RunningSandbox
 
 
 @pytest.fixture

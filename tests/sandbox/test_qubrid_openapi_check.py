@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from openapi_check import ResponseMismatch
-from qubrid_support import QUBRID_MOUNT, qubrid_document
+
+from tests.sandbox.openapi_check import ResponseMismatch
+from tests.sandbox.qubrid_support import QUBRID_MOUNT, qubrid_document
 
 GOOD_JOB: dict[str, Any] = {
     "id": "ftjob-1",

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from qubrid_support import (
+
+from reconciler.sandbox.qubrid import PROVIDER
+from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from tests.sandbox.qubrid_support import (
     QUEUED_SECONDS,
     TRAINING_SECONDS,
     checked_client,
@@ -21,9 +24,6 @@ from qubrid_support import (
     get_job,
     uploaded_dataset,
 )
-
-from reconciler.sandbox.qubrid import PROVIDER
-from reconciler.sandbox.testing import RunningSandbox, start_sandbox
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from watch_support import SCRUBBED, make_repo
 
 from reconciler.sandbox.pytest_plugin import sandbox, sandbox_server
 from reconciler.sandbox.testing import RunningSandbox
+from tests.watch.watch_support import SCRUBBED, make_repo
 
 __all__ = ["sandbox", "sandbox_server"]
 

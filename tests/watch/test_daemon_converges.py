@@ -9,7 +9,9 @@ import json
 import time
 from pathlib import Path
 
-from watch_support import (
+from reconciler.sandbox.testing import RunningSandbox
+from reconciler.watch import Daemon, RunResult
+from tests.watch.watch_support import (
     CapturedLog,
     daemon_in_thread,
     posts,
@@ -17,9 +19,6 @@ from watch_support import (
     wait_for,
     write_spec,
 )
-
-from reconciler.sandbox.testing import RunningSandbox
-from reconciler.watch import Daemon, RunResult
 
 
 def last_result(daemon: Daemon) -> RunResult | None:

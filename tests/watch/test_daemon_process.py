@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from watch_support import RECONCILE, child_env, segmind_jobs, wait_for, write_spec
 
 from reconciler.sandbox.testing import RunningSandbox
+from tests.watch.watch_support import RECONCILE, child_env, segmind_jobs, wait_for, write_spec
 
 SECRET = "process-test-webhook-secret"
 

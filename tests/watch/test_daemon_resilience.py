@@ -5,14 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from watch_support import (
-    daemon_in_thread,
-    quick_clients,
-    segmind_jobs,
-    segmind_spec,
-    write_spec,
-)
-
 from reconciler.config import Settings, load_settings
 from reconciler.model import Provider
 from reconciler.providers.base import ProviderClient
@@ -20,6 +12,13 @@ from reconciler.sandbox.testing import RunningSandbox
 from reconciler.watch import Daemon, RunResult, WatchOptions
 from reconciler.watch.clients import ClientPool
 from reconciler.watch.triggers import Trigger
+from tests.watch.watch_support import (
+    daemon_in_thread,
+    quick_clients,
+    segmind_jobs,
+    segmind_spec,
+    write_spec,
+)
 
 
 def test_a_failed_pull_is_counted_and_the_current_checkout_still_converges(

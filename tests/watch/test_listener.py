@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from watch_support import CapturedLog, daemon_in_thread, wait_for, write_spec
 
 from reconciler.sandbox.testing import RunningSandbox
 from reconciler.watch.listener import ListenAddressError, event_type_of, parse_listen
+from tests.watch.watch_support import CapturedLog, daemon_in_thread, wait_for, write_spec
 
 SECRET = "webhook-secret-for-tests-123"
 
