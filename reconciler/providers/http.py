@@ -1,7 +1,9 @@
 """HTTP shared by the provider adapters: clients, retries, and the one map from failures to errors.
 
 ``make_client`` builds an ``httpx.Client`` with timeouts and connection limits (and, for tests,
-a transport). ``ProviderHttp.send`` performs one logical request for an adapter:
+a transport); every client of the process verifies certificates with one SSL context
+(``shared_ssl_context``), built on first use. ``ProviderHttp.send`` performs one logical
+request for an adapter:
 
 - it retries, with exponential backoff and full jitter (tenacity), bounded both in attempts and
   in total time, what is safe to send again: 429 (waiting at least its ``Retry-After``), 408,
@@ -27,6 +29,8 @@ import email.utils
 import logging
 import random
 import re
+import ssl
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -101,6 +105,25 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
 
 
+_ssl_context: ssl.SSLContext | None = None
+_ssl_context_lock = threading.Lock()
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The SSL context every provider client verifies certificates with (httpx's defaults:
+    certifi's roots, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), built once, on first use.
+
+    Loading a trust store costs tens of milliseconds and httpx would do it for every client;
+    a context is safe to share between clients and threads. The lock makes the clients built
+    in parallel at start-up wait for the one context instead of each building its own.
+    """
+    global _ssl_context
+    with _ssl_context_lock:
+        if _ssl_context is None:
+            _ssl_context = httpx.create_ssl_context()
+        return _ssl_context
+
+
 def make_client(
     *,
     base_url: str = "",
@@ -113,6 +136,8 @@ def make_client(
     install_log_redaction()
     return httpx.Client(
         base_url=base_url,
+        # A given transport (tests) brings its own connections and needs no context.
+        verify=shared_ssl_context() if transport is None else True,
         headers={"User-Agent": USER_AGENT, **(headers or {})},
         timeout=timeout,
         limits=limits,

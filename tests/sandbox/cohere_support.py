@@ -1,7 +1,7 @@
 """Helpers for the Cohere emulator's tests: a checked client, dataset files, uploads.
 
 ``checked_client`` returns an ``httpx.Client`` on the sandbox's ``/cohere`` mount whose every
-response is validated against ``../shared/providers/cohere-openapi-finetuning.yaml`` (status,
+response is validated against ``provider_documents/cohere-openapi-finetuning.yaml`` (status,
 content type and body schema of the operation the request matched) before the test sees it.
 """
 

@@ -1,4 +1,4 @@
-"""Checks sandbox responses against the providers' OpenAPI documents in ``../shared/providers/``.
+"""Checks sandbox responses against the providers' OpenAPI documents.
 
 Contract tests call :func:`provider_document` once per provider and then
 ``document.check(response)`` on every ``httpx.Response`` they receive: the request that produced it
@@ -10,9 +10,11 @@ against one named component schema instead.
 ``check`` reads a streamed request or response body itself, so it can run as an httpx
 ``response`` event hook on a client that every test of a provider uses.
 
-The documents live outside the repository, one level above its root, both on a developer's
-machine and in CI. Their ``servers`` entry names the real provider, so it is replaced with the
-sandbox's mount prefix (``/qubrid/api/v1``, ``/cohere``) before path matching.
+The documents are copies, kept in ``provider_documents/`` beside this file, of the ones the
+project was started from (``shared/providers/`` beside the repository; a test keeps the copies
+identical to those wherever that folder exists), so the contract tests also run in a plain
+clone, e.g. on GitHub Actions. Their ``servers`` entry names the real provider, so it is
+replaced with the sandbox's mount prefix (``/qubrid/api/v1``, ``/cohere``) before path matching.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from referencing.jsonschema import DRAFT202012
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROVIDER_DOCUMENTS = REPO_ROOT.parent / "shared" / "providers"
+PROVIDER_DOCUMENTS = Path(__file__).resolve().parent / "provider_documents"
+SHARED_PROVIDER_DOCUMENTS = REPO_ROOT.parent / "shared" / "providers"
 
 
 class ResponseMismatch(AssertionError):
@@ -177,15 +180,14 @@ def _describe(error: Exception) -> str:
 
 @functools.cache
 def provider_document(filename: str, mount_prefix: str) -> OpenApiDocument:
-    """Load ``../shared/providers/<filename>`` (relative to the repo root), rebased for the sandbox.
+    """Load ``provider_documents/<filename>``, rebased for the sandbox.
 
     Cached: parsing and checking a document takes a while, and every test of a provider uses it.
     """
     path = PROVIDER_DOCUMENTS / filename
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} is missing: the provider documents are expected in shared/providers/ "
-            "beside the repository"
+            f"{path} is missing: copy it from shared/providers/ (the provider documents)"
         )
     with path.open(encoding="utf-8") as handle:
         document = yaml.safe_load(handle)

@@ -1,7 +1,7 @@
 """Helpers for the Qubrid emulator's tests: a checked client, CSV files, uploads and jobs.
 
 ``checked_client`` returns an ``httpx.Client`` on the sandbox's ``/qubrid/api/v1`` mount whose
-every response is validated against ``../shared/providers/qubrid-openapi.yaml`` before the
+every response is validated against ``provider_documents/qubrid-openapi.yaml`` before the
 test sees it: the operation's documented status, content type and body schema; an error status
 the operation does not document must still be an ``ErrorResponse``.
 """
