@@ -285,7 +285,9 @@ def apply(paths: tuple[str, ...], plan_file: str | None, **options: Any) -> None
                 check_not_stale(saved, run.desired, now.observed)
             except StalePlanError as error:
                 _fail(f"{plan_file}: {error}")
-            current = saved
+            # Not stale: the fresh plan has the same snapshot, so the same changes, and it keeps
+            # the spec's whole {url:} (a plan file drops URL queries, where signatures live).
+            current = now.plan
         if choices.output != "json":
             _show_plan(current, choices, run.settings.root)
         progress = progress_for(sys.stderr, for_people=choices.output != "json")
