@@ -64,9 +64,9 @@ from reconciler.model import (
 )
 from reconciler.naming import (
     FINGERPRINT_CHARS,
-    MARKER_INFIX,
     marker_for,
     marker_from_dataset_ref,
+    may_carry_marker,
     upload_names,
 )
 
@@ -174,7 +174,7 @@ def identify_jobs(
         if marker is None and ref is not None:
             listed = datasets.get(ref)
             marker = listed.marker if listed is not None else None
-            if marker is None and _may_carry_marker(ref):
+            if marker is None and may_carry_marker(ref):
                 marker = marker_from_dataset_ref(job.provider, ref, job.name)
         name = job.name
         if name is None and marker is not None:
@@ -184,13 +184,6 @@ def identify_jobs(
         changed = name != job.name or marker != job.marker
         identified.append(replace(job, name=name, marker=marker) if changed else job)
     return tuple(identified)
-
-
-def _may_carry_marker(ref: str) -> bool:
-    """False only when ``ref`` cannot hold a marker: it lacks the marker's infix, and has no
-    percent-escape that could spell it once a URL is unquoted. Parsing is far dearer than
-    this test, and most references in a large account are not ours."""
-    return MARKER_INFIX in ref or "%" in ref
 
 
 def pair(
@@ -211,7 +204,12 @@ def pair(
             by_name[job.name].append(job)
 
     def split(name: str) -> tuple[ObservedJob | None, tuple[ObservedJob, ...]]:
-        group = sorted(by_name.pop(name, []), key=lambda j: j.age_key)
+        group = by_name.pop(name, [])
+        if len(group) == 1:
+            # Most names in a large account have one job: nothing to order.
+            (only,) = group
+            return (only, ()) if only.health.is_live else (None, (only,))
+        group.sort(key=attrgetter("age_key"))
         live = [j for j in group if j.health.is_live]
         current = live[-1] if live else None
         return current, tuple(j for j in group if j is not current)
@@ -327,10 +325,11 @@ def _dataset_source(
     newest = reusable.get(marker)
     if newest is not None:
         return None, newest
-    suffix = spec.dataset.path.suffix if spec.dataset.kind is DatasetKind.FILE else ""
+    path = spec.dataset.path
+    suffix = path.suffix if spec.dataset.kind is DatasetKind.FILE else ""
     remote_name, file_name = upload_names(spec.provider, marker, suffix)
     upload = Upload(
-        path=spec.dataset.path,
+        path=path,
         size=desired.upload_size,
         fingerprint=desired.dataset_fingerprint,
         remote_name=remote_name,
@@ -349,17 +348,21 @@ def _decide_managed(
     pairing: Pairing, desired: DesiredJob, reusable: ReusableDatasets, options: PlanOptions
 ) -> Change:
     current = pairing.current
-    history = tuple(j.remote_id for j in pairing.history)
-    base = Change(
-        action=Action.NOOP,
-        provider=pairing.provider,
-        name=pairing.name,
-        reason="",
-        desired=desired,
-        current=current,
-        history=history,
-        health=current.health if current else None,
-    )
+
+    def change(action: Action, reason: str, **decided: Any) -> Change:
+        # Built once per spec, with what every decision shares.
+        return Change(
+            action=action,
+            provider=pairing.provider,
+            name=pairing.name,
+            reason=reason,
+            desired=desired,
+            current=current,
+            history=tuple(j.remote_id for j in pairing.history),
+            health=current.health if current else None,
+            **decided,
+        )
+
     if current is None:
         upload, reuse = _dataset_source(desired, reusable)
         gone = pairing.history[-1] if pairing.history else None
@@ -368,7 +371,7 @@ def _decide_managed(
             if gone
             else "no remote job has this name"
         )
-        return replace(base, action=Action.CREATE, reason=reason, upload=upload, reuse=reuse)
+        return change(Action.CREATE, reason, upload=upload, reuse=reuse)
 
     differences = compare_job(desired, current)
     immutable = [d for d in differences if d.path not in MUTABLE_FIELDS]
@@ -382,10 +385,9 @@ def _decide_managed(
         blocked = None
         if immutable and not options.allow_replace:
             blocked = Blocker(BlockKind.NEEDS_ALLOW_REPLACE, reason, REPLACE_FIX)
-        return replace(
-            base,
-            action=Action.REPLACE,
-            reason=reason,
+        return change(
+            Action.REPLACE,
+            reason,
             field_changes=differences,
             upload=upload,
             reuse=reuse,
@@ -393,13 +395,7 @@ def _decide_managed(
         )
     if differences:
         flips = "; ".join(f"{d.path} is {d.remote}, the spec says {d.desired}" for d in differences)
-        return replace(
-            base,
-            action=Action.UPDATE,
-            reason=flips,
-            field_changes=differences,
-            target_id=current.remote_id,
-        )
+        return change(Action.UPDATE, flips, field_changes=differences, target_id=current.remote_id)
     if current.health is Health.DEGRADED:
         reason = (
             f"in sync; failed ({_describe(current)}), not resubmitted: change the spec or pass"
@@ -407,7 +403,7 @@ def _decide_managed(
         )
     else:
         reason = f"in sync; {current.raw_status}"
-    return replace(base, reason=reason)
+    return change(Action.NOOP, reason)
 
 
 def _delete_for(job: ObservedJob) -> Change | None:
@@ -594,7 +590,8 @@ def _canonical(value: Any) -> str:
 @dataclass(frozen=True)
 class ProviderPlan:
     """One provider's share of a plan: its changes, its unmanaged jobs, why its observation
-    is incomplete (if it is), and its part of the snapshot (``None`` when not observed).
+    is incomplete (if it is), and the observation it was made from (``None`` when not
+    observed), whose part of the snapshot is worked out only when the snapshot is read.
     Each provider's share depends on that provider alone, so the engine can work out one
     while the others are still being listed; ``assemble_plan`` joins them."""
 
@@ -602,7 +599,14 @@ class ProviderPlan:
     changes: tuple[Change, ...]
     unmanaged: tuple[ObservedJob, ...]
     incomplete: IncompleteProvider | None
-    snapshot_part: str | None
+    observation: ProviderObservation | None
+
+    @property
+    def snapshot_part(self) -> str | None:
+        """This share's part of the snapshot (``None`` when not observed)."""
+        if self.observation is None:
+            return None
+        return observation_snapshot(self.observation)
 
 
 def desired_by_provider(desired: Sequence[DesiredJob]) -> dict[Provider, list[DesiredJob]]:
@@ -635,20 +639,30 @@ def plan_provider(
         changes=tuple(changes),
         unmanaged=tuple(unmanaged),
         incomplete=incomplete,
-        snapshot_part=observation_snapshot(observation) if observation is not None else None,
+        observation=observation,
     )
 
 
-def assemble_plan(parts: Iterable[ProviderPlan], desired_part: str, options: PlanOptions) -> Plan:
+def assemble_plan(
+    parts: Iterable[ProviderPlan], desired: Sequence[DesiredJob], options: PlanOptions
+) -> Plan:
     """The plan made of every provider's share (one per provider that has specs or was
-    observed) and ``desired_snapshot(desired, options)``."""
+    observed) for the specs ``desired``.
+
+    Its snapshot hashes every observed job, and only a saved plan, JSON output and a staleness
+    check read it: it is computed when first read (``LazyText``), from the same values."""
     ordered = sorted(parts, key=lambda part: part.provider)
     changes = [change for part in ordered for change in part.changes]
     unmanaged = [job for part in ordered for job in part.unmanaged]
-    snapshot = _snapshot(
-        desired_part,
-        {p.provider: p.snapshot_part for p in ordered if p.snapshot_part is not None},
-    )
+    wanted = tuple(desired)
+
+    def snapshot() -> str:
+        observed = {p.provider: p.snapshot_part for p in ordered}
+        return _snapshot(
+            desired_snapshot(wanted, options),
+            {provider: part for provider, part in observed.items() if part is not None},
+        )
+
     return Plan(
         changes=tuple(sorted(changes, key=lambda c: c.sort_key)),
         unmanaged=tuple(sorted(unmanaged, key=lambda j: (j.provider, j.name or "", j.remote_id))),
@@ -666,4 +680,4 @@ def plan(desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOp
         for provider in set(by_provider) | set(observed.providers)
         for observation in [observed.providers.get(provider)]
     ]
-    return assemble_plan(parts, desired_snapshot(desired, options), options)
+    return assemble_plan(parts, desired, options)

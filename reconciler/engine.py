@@ -33,7 +33,6 @@ from reconciler.diff import (
     ProviderPlan,
     assemble_plan,
     desired_by_provider,
-    desired_snapshot,
     plan_provider,
     snapshot_of,
 )
@@ -215,11 +214,10 @@ def make_plan(
     """Observe the providers of ``clients`` and diff them against ``desired``.
 
     The result is ``diff.plan(desired, observe_all(clients), options)``; each provider's
-    share of it is worked out as soon as that provider has been listed, and the specs' part
-    of the snapshot while the lists are still coming in."""
+    share of it is worked out as soon as that provider has been listed (the plan's snapshot
+    only when it is read)."""
     by_provider = desired_by_provider(desired)
     observations = observe_each(clients)
-    desired_part = desired_snapshot(desired, options)
     seen: list[ProviderObservation] = []
     parts: list[ProviderPlan] = []
     for observation in observations:
@@ -228,7 +226,7 @@ def make_plan(
         parts.append(plan_provider(observation.provider, mine, observation, options))
     for provider in by_provider.keys() - {observation.provider for observation in seen}:
         parts.append(plan_provider(provider, by_provider[provider], None, options))
-    plan = assemble_plan(parts, desired_part, options)
+    plan = assemble_plan(parts, desired, options)
     return Reconciliation(plan, tuple(desired), _in_client_order(clients, seen))
 
 
@@ -310,7 +308,6 @@ def open_run(
     runs on this checkout.
     """
     from reconciler.config import find_repo_root, load_settings
-    from reconciler.lock import apply_lock
 
     settings = load_settings(find_repo_root(paths))
     factory = factory or default_client_factory
@@ -331,6 +328,8 @@ def open_run(
             clients = _keep_needed(_built(early), settings, desired, factory)
             stack.callback(close_clients, clients)
         if lock:
+            from reconciler.lock import apply_lock  # filelock: only an apply needs it
+
             stack.enter_context(apply_lock(state_dir(settings)))
         if use_sandbox:
             settings = stack.enter_context(sandbox_settings(settings))

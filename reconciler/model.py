@@ -9,12 +9,12 @@ exactly. Nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 Provider = Literal["segmind", "qubrid", "cohere"]
 PROVIDERS: tuple[Provider, ...] = ("segmind", "qubrid", "cohere")
@@ -422,17 +422,52 @@ class IncompleteProvider:
     error: str
 
 
+class LazyText:
+    """A dataclass field holding a string given as it is or as a function that makes it,
+    called on the first read (and only then).
+
+    For a value that is costly to compute and seldom read: ``Plan.snapshot`` hashes every
+    observed job, but only a saved plan, JSON output and ``apply --plan`` read it. The field
+    stays a plain ``str`` to its readers, and equality, ``repr`` and ``replace`` see the
+    string.
+    """
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._attribute = f"_{name}_value"
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> LazyText: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[Any]) -> str: ...
+
+    def __get__(self, instance: object | None, owner: type[Any]) -> LazyText | str:
+        if instance is None:
+            # What a dataclass asks to find a default: there is none.
+            raise AttributeError(self._attribute)
+        value: str | Callable[[], str] = instance.__dict__[self._attribute]
+        if not isinstance(value, str):
+            value = value()
+            instance.__dict__[self._attribute] = value
+        return value
+
+    def __set__(self, instance: object, value: str | Callable[[], str]) -> None:
+        # Reached only from the dataclass's own __init__: a frozen instance refuses setattr.
+        instance.__dict__[self._attribute] = value
+
+
 @dataclass(frozen=True)
 class Plan:
     """A reconciliation as a value: one ``Change`` per managed job (sorted by provider, name,
     remote id), the remote jobs no spec names (``unmanaged``), the options it was made with,
     and ``snapshot``: a sha256 over the specs, their dataset fingerprints and the observed
-    remote state, which ``apply --plan`` recomputes to refuse a stale plan."""
+    remote state, which ``apply --plan`` recomputes to refuse a stale plan. ``snapshot`` may
+    be given as a function that computes it: it is then computed when first read."""
 
     changes: tuple[Change, ...]
     unmanaged: tuple[ObservedJob, ...]
     options: PlanOptions
-    snapshot: str
+    snapshot: LazyText = LazyText()
     incomplete: tuple[IncompleteProvider, ...] = ()
     format_version: int = PLAN_FORMAT_VERSION
 

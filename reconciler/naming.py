@@ -63,6 +63,16 @@ def is_valid_name(name: str) -> bool:
     return _NAME.fullmatch(name) is not None
 
 
+def may_carry_marker(text: str) -> bool:
+    """False only when ``text`` (a dataset name, id or URL) cannot hold a marker: it lacks the
+    marker's infix, and has no percent-escape that could spell it once a URL is unquoted.
+
+    Parsing is far dearer than this test, and most of the thousands of jobs and datasets in a
+    large account are not ours, so every parse of a listed value is guarded by it.
+    """
+    return MARKER_INFIX in text or "%" in text
+
+
 def marker_for(name: str, fingerprint: str) -> Marker:
     """The marker for spec ``name`` and a dataset's sha256 hex ``fingerprint``."""
     if not is_valid_name(name):

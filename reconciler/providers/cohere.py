@@ -43,7 +43,7 @@ from reconciler.model import (
     ProviderObservation,
     Upload,
 )
-from reconciler.naming import MARKER_INFIX, parse_cohere_dataset_id
+from reconciler.naming import may_carry_marker, parse_cohere_dataset_id
 from reconciler.providers.base import (
     OutcomeUnknownError,
     PermanentError,
@@ -357,9 +357,8 @@ def parse_models(items: list[Mapping[str, Any]]) -> tuple[ObservedJob, ...]:
                 created_at=parse_timestamp(item.get("created_at")),
                 sequence=index + 1,
                 dataset_ref=dataset_id,
-                # Only an id with the marker's infix can carry one; most are not ours.
                 marker=parse_cohere_dataset_id(dataset_id)
-                if dataset_id and MARKER_INFIX in dataset_id
+                if dataset_id and may_carry_marker(dataset_id)
                 else None,
                 model_id=str(item["id"]),
                 base_model=text_or_none(base_model.get("name")),

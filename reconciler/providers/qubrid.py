@@ -3,7 +3,8 @@
 Requests, under the base URL (``.../api/v1``) with ``Authorization: Bearer <key>``:
 
 - observe: ``GET /fine-tuning/jobs`` page by page (``limit=100``, ``offset``) until ``total``
-  is reached, one ``GET /fine-tuning/datasets`` (a job has no name: the spec name travels in
+  is reached (the first page alone, then the rest a few at a time), one
+  ``GET /fine-tuning/datasets`` (a job has no name: the spec name travels in
   its dataset's name, as our marker) and one ``GET /fine-tuning/models`` (a deleted model still
   leaves its job ``completed``; only the model list shows it gone, so without it a pruned job
   would be pruned again on every run);
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -37,7 +39,7 @@ from reconciler.model import (
     RemoteDataset,
     Upload,
 )
-from reconciler.naming import MARKER_INFIX, parse_qubrid_dataset_name, qubrid_suffix
+from reconciler.naming import may_carry_marker, parse_qubrid_dataset_name, qubrid_suffix
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
     ProviderHttp,
@@ -53,6 +55,8 @@ KEY_VARIABLES = "QUBRID_API_KEY"
 PAGE_LIMIT = 100  # the largest page Qubrid allows
 # A bound on pages, so a list whose total keeps growing cannot keep observe going forever.
 MAX_PAGES = 10_000
+# Requests of one observation in flight at once: job pages and the other two lists.
+PAGES_IN_FLIGHT = 4
 CSV_CONTENT_TYPE = "text/csv"
 
 
@@ -113,37 +117,76 @@ class QubridClient:
     # Observe ------------------------------------------------------------------------------
 
     def observe(self) -> ProviderObservation:
-        try:
-            raw_jobs = self._list_jobs()
-            datasets = parse_datasets(self._get("/fine-tuning/datasets", "listing datasets"))
-            models = self._get("/fine-tuning/models", "listing fine-tuned models")
-            jobs = parse_jobs(raw_jobs, model_statuses(models))
-        except ProviderError as error:
-            return ProviderObservation("qubrid", complete=False, error=str(error))
-        return ProviderObservation("qubrid", jobs=jobs, datasets=datasets)
+        # The three lists are independent, so the dataset and model lists are requested (and
+        # read) while the job pages come in.
+        with ThreadPoolExecutor(
+            max_workers=PAGES_IN_FLIGHT, thread_name_prefix="qubrid-list"
+        ) as pool:
+            datasets = pool.submit(self._list_datasets)
+            models = pool.submit(self._model_statuses)
+            try:
+                raw_jobs = self._list_jobs(pool)
+                jobs = parse_jobs(raw_jobs, models.result())
+                listed = datasets.result()
+            except ProviderError as error:
+                return ProviderObservation("qubrid", complete=False, error=str(error))
+            finally:
+                # After a failure, pages not yet sent are not sent.
+                pool.shutdown(cancel_futures=True)
+        return ProviderObservation("qubrid", jobs=jobs, datasets=listed)
 
-    def _list_jobs(self) -> list[Mapping[str, Any]]:
-        """Every job, one page at a time. Pages are newest first, so a job created while
-        paging shifts later pages by one: entries seen twice are kept once."""
+    def _list_datasets(self) -> tuple[RemoteDataset, ...]:
+        return parse_datasets(self._get("/fine-tuning/datasets", "listing datasets"))
+
+    def _model_statuses(self) -> dict[str, str]:
+        return model_statuses(self._get("/fine-tuning/models", "listing fine-tuned models"))
+
+    def _page(self, offset: int) -> tuple[list[Mapping[str, Any]], int]:
+        """The jobs at ``offset`` and the ``total`` Qubrid reports with them."""
+        what = f"listing fine-tuning jobs (offset {offset})"
+        page = self._get("/fine-tuning/jobs", what, {"limit": PAGE_LIMIT, "offset": offset})
+        data = page.get("data") if isinstance(page, Mapping) else None
+        total = page.get("total") if isinstance(page, Mapping) else None
+        if not isinstance(data, list) or not isinstance(total, int):
+            raise PermanentError("qubrid", f"{what}: the answer has no data list and total")
+        for item in data:
+            if not isinstance(item, Mapping) or not text_or_none(item.get("id")):
+                raise PermanentError("qubrid", f"{what}: an entry has no id")
+        return data, total
+
+    def _list_jobs(self, pool: ThreadPoolExecutor) -> list[Mapping[str, Any]]:
+        """Every job: the first page, which tells ``total``, then the other offsets a few at
+        a time (``PAGES_IN_FLIGHT``), as many requests as paging one after another.
+
+        A real provider answers each page in tens to hundreds of milliseconds, and with
+        ``limit``/``offset`` the pages do not depend on each other, so waiting for them one by
+        one would make observing a large account as slow as the sum of its pages. Pages are
+        merged in offset order and newest first: a job created while paging shifts later pages
+        by one, so entries seen twice are kept once, and a total that grew meanwhile is
+        followed by the offsets it added.
+        """
+        first, total = self._page(0)
+        step = len(first)
+        pages: dict[int, list[Mapping[str, Any]]] = {0: first}
+        offset = step
+        while step and offset < total:
+            if len(pages) >= MAX_PAGES:
+                raise PermanentError(
+                    "qubrid", f"listing fine-tuning jobs: still more after {MAX_PAGES} pages"
+                )
+            offsets = range(offset, total, step)[: MAX_PAGES - len(pages)]
+            fetched = list(pool.map(self._page, offsets))
+            for at, (data, _) in zip(offsets, fetched, strict=True):
+                pages[at] = data
+            if any(not data for data, _ in fetched):
+                break  # the list ended sooner than its total said: jobs went meanwhile
+            offset = offsets[-1] + step
+            total = max(page_total for _, page_total in fetched)
         jobs: dict[str, Mapping[str, Any]] = {}
-        offset = 0
-        for _ in range(MAX_PAGES):
-            what = f"listing fine-tuning jobs (offset {offset})"
-            page = self._get("/fine-tuning/jobs", what, {"limit": PAGE_LIMIT, "offset": offset})
-            data = page.get("data") if isinstance(page, Mapping) else None
-            total = page.get("total") if isinstance(page, Mapping) else None
-            if not isinstance(data, list) or not isinstance(total, int):
-                raise PermanentError("qubrid", f"{what}: the answer has no data list and total")
-            for item in data:
-                if not isinstance(item, Mapping) or not text_or_none(item.get("id")):
-                    raise PermanentError("qubrid", f"{what}: an entry has no id")
+        for at in sorted(pages):
+            for item in pages[at]:
                 jobs.setdefault(item["id"], item)
-            offset += len(data)
-            if not data or offset >= total:
-                return list(jobs.values())
-        raise PermanentError(
-            "qubrid", f"listing fine-tuning jobs: still more after {MAX_PAGES} pages"
-        )
+        return list(jobs.values())
 
     # Upload -------------------------------------------------------------------------------
 
@@ -332,8 +375,7 @@ def parse_datasets(body: Any) -> tuple[RemoteDataset, ...]:
                 provider="qubrid",
                 remote_id=str(item["id"]),
                 name=name,
-                # Only a name with the marker's infix can carry one; most are not ours.
-                marker=parse_qubrid_dataset_name(name) if MARKER_INFIX in name else None,
+                marker=parse_qubrid_dataset_name(name) if may_carry_marker(name) else None,
                 size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
                 created_at=parse_timestamp(item.get("created_at")),
             )

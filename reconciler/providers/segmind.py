@@ -37,7 +37,7 @@ from reconciler.model import (
     Upload,
     strip_url_secrets,
 )
-from reconciler.naming import MARKER_INFIX, parse_segmind_dataset_url
+from reconciler.naming import may_carry_marker, parse_segmind_dataset_url
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
     ProviderHttp,
@@ -293,9 +293,7 @@ def parse_job_list(response: httpx.Response) -> tuple[ObservedJob, ...]:
 
 
 def _marker_of(source: str | None, name: str | None) -> Marker | None:
-    # Most jobs of a large account are not ours: a URL with neither the marker's infix nor a
-    # percent-escape that could spell it cannot carry a marker, and parsing one costs far more.
-    if not source or not name or (MARKER_INFIX not in source and "%" not in source):
+    if not source or not name or not may_carry_marker(source):
         return None
     return parse_segmind_dataset_url(source, name)
 

@@ -1,0 +1,39 @@
+"""A plan's snapshot is worked out only when read, and is then the one ``snapshot_of`` gives."""
+
+from __future__ import annotations
+
+import json
+
+from reconciler.diff import plan, snapshot_of
+from reconciler.model import Plan, PlanOptions
+from tests.test_plan_parts import desired, observed, reference_snapshot
+
+
+def test_a_function_given_as_snapshot_runs_once_and_only_when_read() -> None:
+    calls: list[str] = []
+
+    def compute() -> str:
+        calls.append("called")
+        return "f" * 64
+
+    lazy = Plan(changes=(), unmanaged=(), options=PlanOptions(), snapshot=compute)
+    assert calls == []
+    assert lazy.snapshot == "f" * 64
+    assert lazy.snapshot == "f" * 64
+    assert calls == ["called"]
+    eager = Plan(changes=(), unmanaged=(), options=PlanOptions(), snapshot="f" * 64)
+    assert lazy == eager
+    assert repr(lazy) == repr(eager)
+
+
+def test_the_plan_s_snapshot_is_the_full_one_and_survives_the_plan_file() -> None:
+    options = PlanOptions(prune=True)
+    made = plan(desired(), observed(), options)
+    expected = reference_snapshot(desired(), observed(), options)
+    assert snapshot_of(desired(), observed(), options) == expected
+    assert made.snapshot == expected
+    saved = json.loads(json.dumps(made.to_dict()))
+    assert saved["snapshot"] == expected
+    reread = Plan.from_dict(saved)
+    assert reread.snapshot == expected
+    assert reread.to_dict() == saved
