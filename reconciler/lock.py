@@ -1,9 +1,10 @@
-"""The apply lock: one apply at a time per checkout, and who holds it.
+"""Checkout locks: one apply at a time per checkout (and one daemon), and who holds them.
 
-A ``filelock`` lock on ``<root>/.reconcile/apply.lock``. The operating system releases it when
+A ``filelock`` lock on ``<root>/.reconcile/<name>.lock``. The operating system releases it when
 the holder exits, even by SIGKILL, so a crashed apply never leaves the checkout locked. Next to
-it, ``apply.holder`` says who took it (process id, host, command, time), so a second apply can
-say whom it is waiting for; that file is only informative and may be stale after a crash.
+it, ``<name>.holder`` says who took it (process id, host, command, time), so a second process
+can say whom it is waiting for; that file is only informative and may be stale after a crash.
+``apply_lock`` is the apply's; the daemon holds its own (``reconciler.watch.singleton``).
 """
 
 from __future__ import annotations
@@ -13,21 +14,19 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-LOCK_FILE = "apply.lock"
-HOLDER_FILE = "apply.holder"
+APPLY_LOCK = "apply"
 
 
 class LockHeldError(Exception):
     """Another apply holds the lock of this checkout."""
 
 
-def _describe_holder(holder_file: Path) -> str:
+def describe_holder(holder_file: Path) -> str:
+    """Who holds a lock, as its holder file says, for a message to the one who waits."""
     try:
         holder = json.loads(holder_file.read_text(encoding="utf-8"))
         return (
@@ -39,21 +38,24 @@ def _describe_holder(holder_file: Path) -> str:
 
 
 @contextlib.contextmanager
-def apply_lock(state_dir: Path) -> Iterator[None]:
-    """Hold the apply lock of the checkout whose state folder is ``state_dir``.
+def checkout_lock(
+    state_dir: Path, name: str, busy: Callable[[str, Path], Exception]
+) -> Iterator[None]:
+    """Hold ``<state_dir>/<name>.lock`` without waiting.
 
-    Raises ``LockHeldError`` at once, naming the holder, when another apply has it.
+    When another process has it, raises ``busy(holder description, lock path)``.
     """
+    # Imported here: a dry run takes no lock and need not load filelock.
+    from filelock import FileLock, Timeout
+
     state_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(state_dir / LOCK_FILE), timeout=0)
-    holder_file = state_dir / HOLDER_FILE
+    lock_path = state_dir / f"{name}.lock"
+    holder_file = state_dir / f"{name}.holder"
+    lock = FileLock(str(lock_path), timeout=0)
     try:
         lock.acquire()
     except Timeout:
-        raise LockHeldError(
-            f"another apply is running on this checkout: {_describe_holder(holder_file)};"
-            f" wait for it to finish (the lock is {state_dir / LOCK_FILE})"
-        ) from None
+        raise busy(describe_holder(holder_file), lock_path) from None
     try:
         holder = {
             "pid": os.getpid(),
@@ -68,3 +70,18 @@ def apply_lock(state_dir: Path) -> Iterator[None]:
         with contextlib.suppress(OSError):
             holder_file.unlink()
         lock.release()
+
+
+def _apply_busy(holder: str, lock_path: Path) -> LockHeldError:
+    return LockHeldError(
+        f"another apply is running on this checkout: {holder};"
+        f" wait for it to finish (the lock is {lock_path})"
+    )
+
+
+def apply_lock(state_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold the apply lock of the checkout whose state folder is ``state_dir``.
+
+    Raises ``LockHeldError`` at once, naming the holder, when another apply has it.
+    """
+    return checkout_lock(state_dir, APPLY_LOCK, _apply_busy)

@@ -11,60 +11,27 @@ from applying at the same moment.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import socket
-import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock, Timeout
+from reconciler.lock import checkout_lock
 
-LOCK_FILE = "watch.lock"
-HOLDER_FILE = "watch.holder"
+DAEMON_LOCK = "watch"
 
 
 class DaemonLockHeldError(Exception):
     """Another daemon already watches this checkout."""
 
 
-def _describe_holder(holder_file: Path) -> str:
-    try:
-        holder = json.loads(holder_file.read_text(encoding="utf-8"))
-        return f"process {holder['pid']} on {holder['host']} (started {holder['started']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process"
+def _daemon_busy(holder: str, lock_path: Path) -> DaemonLockHeldError:
+    return DaemonLockHeldError(
+        f"another `reconcile --watch` already runs on this checkout: {holder}; stop it first,"
+        f" or give this daemon a checkout of its own (the lock is {lock_path})"
+    )
 
 
-@contextlib.contextmanager
-def daemon_lock(state_dir: Path) -> Iterator[None]:
+def daemon_lock(state_dir: Path) -> contextlib.AbstractContextManager[None]:
     """Hold the daemon lock of the checkout whose state folder is ``state_dir``.
 
     Raises ``DaemonLockHeldError`` at once, naming the holder, when another daemon has it.
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(state_dir / LOCK_FILE), timeout=0)
-    holder_file = state_dir / HOLDER_FILE
-    try:
-        lock.acquire()
-    except Timeout:
-        raise DaemonLockHeldError(
-            f"another `reconcile --watch` already runs on this checkout:"
-            f" {_describe_holder(holder_file)}; stop it first, or give this daemon a checkout"
-            f" of its own (the lock is {state_dir / LOCK_FILE})"
-        ) from None
-    try:
-        holder = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "command": " ".join(["reconcile", *sys.argv[1:]]),
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        with contextlib.suppress(OSError):
-            holder_file.write_text(json.dumps(holder), encoding="utf-8")
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            holder_file.unlink()
-        lock.release()
+    return checkout_lock(state_dir, DAEMON_LOCK, _daemon_busy)
