@@ -29,7 +29,6 @@ import os
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import quote
 
 import httpx
 
@@ -51,10 +50,11 @@ from reconciler.providers.base import (
     RetryableError,
 )
 from reconciler.providers.http import (
-    ProviderHttp,
     RetryPolicy,
-    make_client,
+    bearer,
     parse_timestamp,
+    path_segment,
+    provider_api,
     read_json,
     text_or_none,
 )
@@ -91,10 +91,6 @@ def cohere_message(body: Any) -> str | None:
     return None
 
 
-def _path_id(value: str) -> str:
-    return quote(value, safe="")
-
-
 class CohereClient:
     """``ProviderClient`` for Cohere. ``transport`` replaces the network (tests)."""
 
@@ -109,22 +105,17 @@ class CohereClient:
         poll_seconds: float = VALIDATION_POLL_SECONDS,
         validation_timeout: float = VALIDATION_TIMEOUT_SECONDS,
     ) -> None:
-        key = settings.api_key.reveal() if settings.api_key else None
-        register_secret(key)
         self._wandb_key = settings.wandb_api_key
         register_secret(self._wandb_key.reveal() if self._wandb_key else None)
         self._poll_seconds = poll_seconds
         self._validation_timeout = validation_timeout
-        self._http = ProviderHttp(
+        self._http = provider_api(
             "cohere",
-            make_client(
-                base_url=settings.base_url,
-                headers={"Authorization": f"Bearer {key}"} if key else None,
-                transport=transport,
-            ),
+            settings,
+            key_header=bearer,
             message_of=cohere_message,
             key_variables=KEY_VARIABLES,
-            has_key=key is not None,
+            transport=transport,
             retry=retry,
         )
 
@@ -223,7 +214,7 @@ class CohereClient:
         while True:
             response = self._http.send(
                 lambda: self._http.client.build_request(
-                    "GET", f"/v1/datasets/{_path_id(dataset_id)}"
+                    "GET", f"/v1/datasets/{path_segment(dataset_id)}"
                 ),
                 what=what,
                 job=job,
@@ -297,8 +288,9 @@ class CohereClient:
                 "cohere", "nothing to delete: the change names no target", job=change.name
             )
         # A model already gone (an earlier attempt whose answer was lost) is what was wanted.
+        path = f"{MODELS_PATH}/{path_segment(target)}"
         self._http.send(
-            lambda: self._http.client.build_request("DELETE", f"{MODELS_PATH}/{_path_id(target)}"),
+            lambda: self._http.client.build_request("DELETE", path),
             what=f"deleting fine-tuned model {target}",
             job=change.name,
             idempotent=True,

@@ -36,6 +36,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from tenacity import (
@@ -47,6 +48,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from reconciler.config import ProviderSettings
 from reconciler.model import Provider
 from reconciler.providers.base import (
     AuthenticationError,
@@ -55,7 +57,7 @@ from reconciler.providers.base import (
     ProviderError,
     RetryableError,
 )
-from reconciler.redact import install_log_redaction, redact
+from reconciler.redact import install_log_redaction, redact, register_secret
 
 logger = logging.getLogger("reconciler.providers")
 
@@ -413,3 +415,41 @@ def parse_timestamp(value: Any) -> datetime | None:
 def text_or_none(value: Any) -> str | None:
     """``value`` when it is a non-empty string (list fields are often null or missing)."""
     return value if isinstance(value, str) and value else None
+
+
+def path_segment(value: str) -> str:
+    """A remote id made safe to stand as one segment of a URL path."""
+    return quote(value, safe="")
+
+
+def provider_api(
+    provider: Provider,
+    settings: ProviderSettings,
+    *,
+    key_header: Callable[[str], dict[str, str]],
+    message_of: MessageOf,
+    key_variables: str,
+    transport: httpx.BaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+) -> ProviderHttp:
+    """The HTTP of one provider's API: its base URL, and its key in the header the API wants
+    (``key_header``), registered for redaction before anything can print it."""
+    key = settings.api_key.reveal() if settings.api_key else None
+    register_secret(key)
+    return ProviderHttp(
+        provider,
+        make_client(
+            base_url=settings.base_url,
+            headers=key_header(key) if key else None,
+            transport=transport,
+        ),
+        message_of=message_of,
+        key_variables=key_variables,
+        has_key=key is not None,
+        retry=retry,
+    )
+
+
+def bearer(key: str) -> dict[str, str]:
+    """``Authorization: Bearer <key>`` (Qubrid, Cohere)."""
+    return {"Authorization": f"Bearer {key}"}

@@ -23,7 +23,6 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
-from urllib.parse import quote
 
 import httpx
 
@@ -42,14 +41,14 @@ from reconciler.model import (
 from reconciler.naming import may_carry_marker, parse_qubrid_dataset_name, qubrid_suffix
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
-    ProviderHttp,
     RetryPolicy,
-    make_client,
+    bearer,
     parse_timestamp,
+    path_segment,
+    provider_api,
     read_json,
     text_or_none,
 )
-from reconciler.redact import register_secret
 
 KEY_VARIABLES = "QUBRID_API_KEY"
 PAGE_LIMIT = 100  # the largest page Qubrid allows
@@ -75,10 +74,6 @@ def qubrid_message(body: Any) -> str | None:
     return message if isinstance(message, str) and message else None
 
 
-def _path_id(value: str) -> str:
-    return quote(value, safe="")
-
-
 class QubridClient:
     """``ProviderClient`` for Qubrid. ``transport`` replaces the network (tests)."""
 
@@ -91,18 +86,13 @@ class QubridClient:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        key = settings.api_key.reveal() if settings.api_key else None
-        register_secret(key)
-        self._http = ProviderHttp(
+        self._http = provider_api(
             "qubrid",
-            make_client(
-                base_url=settings.base_url,
-                headers={"Authorization": f"Bearer {key}"} if key else None,
-                transport=transport,
-            ),
+            settings,
+            key_header=bearer,
             message_of=qubrid_message,
             key_variables=KEY_VARIABLES,
-            has_key=key is not None,
+            transport=transport,
             retry=retry,
         )
 
@@ -255,7 +245,7 @@ class QubridClient:
             # Cancelling a finished job leaves it as it is: safe to send again.
             self._http.send(
                 lambda: self._http.client.build_request(
-                    "POST", f"/fine-tuning/jobs/{_path_id(target)}/cancel"
+                    "POST", f"/fine-tuning/jobs/{path_segment(target)}/cancel"
                 ),
                 what=f"cancelling job {target}",
                 job=change.name,
@@ -266,7 +256,7 @@ class QubridClient:
         # the console) is what the delete wanted.
         self._http.send(
             lambda: self._http.client.build_request(
-                "DELETE", f"/fine-tuning/models/{_path_id(target)}"
+                "DELETE", f"/fine-tuning/models/{path_segment(target)}"
             ),
             what=f"deleting fine-tuned model {target}",
             job=change.name,

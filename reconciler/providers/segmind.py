@@ -43,11 +43,11 @@ from reconciler.providers.http import (
     ProviderHttp,
     RetryPolicy,
     make_client,
+    provider_api,
     read_json,
     response_detail,
     text_or_none,
 )
-from reconciler.redact import register_secret
 
 PREFIX = "/finetune/request"
 KEY_VARIABLES = "SEGMIND_API_KEY"
@@ -86,19 +86,14 @@ class SegmindClient:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        key = settings.api_key.reveal() if settings.api_key else None
-        register_secret(key)
         self._default_access = settings.access
-        self._api = ProviderHttp(
+        self._api = provider_api(
             "segmind",
-            make_client(
-                base_url=settings.base_url,
-                headers={"x-api-key": key} if key else None,
-                transport=transport,
-            ),
+            settings,
+            key_header=lambda key: {"x-api-key": key},
             message_of=segmind_message,
             key_variables=KEY_VARIABLES,
-            has_key=key is not None,
+            transport=transport,
             retry=retry,
         )
         # Pre-signed URLs carry their own credentials: this client never sends the key.
