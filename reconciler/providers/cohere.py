@@ -25,7 +25,6 @@ answer ``{"message": ...}``.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -54,6 +53,7 @@ from reconciler.providers.http import (
     bearer,
     parse_timestamp,
     path_segment,
+    planned_file,
     provider_api,
     read_json,
     text_or_none,
@@ -168,22 +168,8 @@ class CohereClient:
         job = desired.spec.name if desired else None
         dataset_type = dataset_type_for(upload, desired)
         what = "uploading the dataset"
-        try:
-            handle = upload.path.open("rb")
-        except OSError as error:
-            raise PermanentError(
-                "cohere", f"{what}: cannot read {upload.path} ({error.strerror})", job=job
-            ) from None
         content_type = CONTENT_TYPES.get(upload.path.suffix.lower(), "application/octet-stream")
-        with handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size != upload.size:
-                raise PermanentError(
-                    "cohere",
-                    f"{what}: {upload.path} is {size} bytes now but {upload.size} when it was"
-                    " planned; plan again",
-                    job=job,
-                )
+        with planned_file("cohere", upload.path, upload.size, what=what, job=job) as handle:
             # httpx streams the file object in blocks, from the start on every attempt.
             response = self._http.send(
                 lambda: self._http.client.build_request(

@@ -25,17 +25,20 @@ context holds the request and its headers).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
+import os
 import random
 import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
@@ -453,3 +456,27 @@ def provider_api(
 def bearer(key: str) -> dict[str, str]:
     """``Authorization: Bearer <key>`` (Qubrid, Cohere)."""
     return {"Authorization": f"Bearer {key}"}
+
+
+@contextlib.contextmanager
+def planned_file(
+    provider: Provider, path: Path, planned_size: int, *, what: str, job: str | None
+) -> Iterator[BinaryIO]:
+    """Open a dataset file for a streamed upload, refusing it when its size is no longer the
+    one the plan saw (the plan's fingerprint would no longer describe what is sent)."""
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise PermanentError(
+            provider, f"{what}: cannot read {path} ({error.strerror})", job=job
+        ) from None
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size != planned_size:
+            raise PermanentError(
+                provider,
+                f"{what}: {path} is {size} bytes now but {planned_size} when it was planned;"
+                " plan again",
+                job=job,
+            )
+        yield handle

@@ -19,7 +19,6 @@ Qubrid documents its error body as ``{"error": {"message", "type", "code"}}``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -45,6 +44,7 @@ from reconciler.providers.http import (
     bearer,
     parse_timestamp,
     path_segment,
+    planned_file,
     provider_api,
     read_json,
     text_or_none,
@@ -184,21 +184,7 @@ class QubridClient:
         """Upload the CSV at ``upload.path`` as dataset ``upload.remote_name``; returns its id."""
         job = desired.spec.name if desired else None
         what = "uploading the dataset"
-        try:
-            handle = upload.path.open("rb")
-        except OSError as error:
-            raise PermanentError(
-                "qubrid", f"{what}: cannot read {upload.path} ({error.strerror})", job=job
-            ) from None
-        with handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size != upload.size:
-                raise PermanentError(
-                    "qubrid",
-                    f"{what}: {upload.path} is {size} bytes now but {upload.size} when it was"
-                    " planned; plan again",
-                    job=job,
-                )
+        with planned_file("qubrid", upload.path, upload.size, what=what, job=job) as handle:
             # httpx streams a file object in blocks (seeking back to the start on every
             # attempt) and takes its Content-Length from the file's size.
             response = self._http.send(
