@@ -634,10 +634,12 @@ def plan_provider(
     if observation is None or not observation.complete:
         error = (observation.error if observation else None) or "not observed"
         incomplete = IncompleteProvider(provider, error)
+    # Sorted here, where the provider is the same for all: the plan's order is then the
+    # providers' in turn, and a share is sorted while other providers are still listed.
     return ProviderPlan(
         provider=provider,
-        changes=tuple(changes),
-        unmanaged=tuple(unmanaged),
+        changes=tuple(sorted(changes, key=lambda c: c.sort_key)),
+        unmanaged=tuple(sorted(unmanaged, key=lambda j: (j.name or "", j.remote_id))),
         incomplete=incomplete,
         observation=observation,
     )
@@ -652,8 +654,9 @@ def assemble_plan(
     Its snapshot hashes every observed job, and only a saved plan, JSON output and a staleness
     check read it: it is computed when first read (``LazyText``), from the same values."""
     ordered = sorted(parts, key=lambda part: part.provider)
-    changes = [change for part in ordered for change in part.changes]
-    unmanaged = [job for part in ordered for job in part.unmanaged]
+    # Each share is sorted already (``plan_provider``), and a share holds one provider.
+    changes = tuple(change for part in ordered for change in part.changes)
+    unmanaged = tuple(job for part in ordered for job in part.unmanaged)
     wanted = tuple(desired)
 
     def snapshot() -> str:
@@ -664,8 +667,8 @@ def assemble_plan(
         )
 
     return Plan(
-        changes=tuple(sorted(changes, key=lambda c: c.sort_key)),
-        unmanaged=tuple(sorted(unmanaged, key=lambda j: (j.provider, j.name or "", j.remote_id))),
+        changes=changes,
+        unmanaged=unmanaged,
         options=options,
         snapshot=snapshot,
         incomplete=tuple(p.incomplete for p in ordered if p.incomplete is not None),

@@ -25,9 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.config import Secret, Settings
 from reconciler.datasets import DatasetError
-from reconciler.datasets.archive import zip_size_of_listing
 from reconciler.datasets.files import list_dataset
-from reconciler.datasets.fingerprint import fingerprint_listing
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.diff import (
     ProviderPlan,
@@ -128,6 +126,10 @@ def _fingerprint_and_size(
     remembered = validated.fingerprint_of(listing) if validated is not None else None
     if remembered is not None:
         return remembered
+    # Imported here: a run served from the validation cache reads no dataset.
+    from reconciler.datasets.archive import zip_size_of_listing
+    from reconciler.datasets.fingerprint import fingerprint_listing
+
     fingerprint = fingerprint_listing(listing, cache_dir=cache_dir)
     size = zip_size_of_listing(listing) if listing.is_folder else fingerprint.size
     if validated is not None and listing_settled(listing, started):

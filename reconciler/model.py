@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -52,8 +53,10 @@ class DatasetRef:
     def is_local(self) -> bool:
         return self.kind in (DatasetKind.FOLDER, DatasetKind.FILE)
 
-    @property
+    @cached_property
     def path(self) -> Path:
+        # Cached: the loader, the fingerprints, the diff and the renderers each ask for it,
+        # for every spec. (It lives outside the fields, so equality and hashing ignore it.)
         if not self.is_local:
             raise ValueError(f"dataset {self.value!r} is not a local path")
         return Path(self.value)

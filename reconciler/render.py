@@ -35,7 +35,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _clean(text: str) -> str:
-    return _CONTROL.sub("?", text)
+    # Most text has no control character at all, and saying so is cheaper than a search.
+    return text if text.isprintable() else _CONTROL.sub("?", text)
 
 
 def summary_line(summary: PlanSummary) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler.config import read_settings
+from reconciler.datasets import checks as dataset_checks
 from reconciler.datasets import stat_cache
 from reconciler.diagnostics import InvalidInputError
 from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, SourceLocation
@@ -94,7 +95,7 @@ def test_a_warm_load_parses_nothing_and_gives_the_same_specs(
 ) -> None:
     cold = load_specs([Path("specs")])
     parses = Calls(monkeypatch, yaml_source, "parse_yaml_text")
-    checks = Calls(monkeypatch, loader, "check_dataset")
+    checks = Calls(monkeypatch, dataset_checks, "check_dataset")
     warm = load_specs([Path("specs")])
     assert warm == cold
     assert (parses.count, checks.count) == (0, 0)
@@ -103,13 +104,20 @@ def test_a_warm_load_parses_nothing_and_gives_the_same_specs(
 
 
 def test_a_warm_run_imports_neither_yaml_nor_jsonschema(repo: Path, no_racy_window: None) -> None:
-    load_specs([Path("specs")])
+    from reconciler import engine
+    from reconciler.config import load_settings
+
+    engine.load_desired(load_settings(repo), [])
+    # Nor the dataset checks and fingerprinting: nothing is read that the caches hold.
     script = (
         "import sys; from pathlib import Path\n"
         "from reconciler.datasets import stat_cache; stat_cache.RACY_WINDOW_NS = 0\n"
-        "from reconciler.specs import load_specs\n"
-        "assert load_specs([Path('specs')])\n"
-        "print(sorted(m for m in ('yaml', 'jsonschema') if m in sys.modules))\n"
+        "from reconciler.config import load_settings\n"
+        "from reconciler.engine import load_desired\n"
+        "assert load_desired(load_settings(Path.cwd()), [])\n"
+        "heavy = ('yaml', 'jsonschema', 'reconciler.datasets.checks',"
+        " 'reconciler.datasets.fingerprint')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=True
@@ -316,7 +324,7 @@ def test_a_recently_written_dataset_is_checked_every_time(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     load_specs([Path("specs")])
-    checks = Calls(monkeypatch, loader, "check_dataset")
+    checks = Calls(monkeypatch, dataset_checks, "check_dataset")
     load_specs([Path("specs")])
     assert checks.count == 1
 
@@ -345,10 +353,11 @@ def test_fingerprints_are_remembered_per_listing(
 ) -> None:
     from reconciler import engine
     from reconciler.config import load_settings
+    from reconciler.datasets import fingerprint
 
     settings = load_settings(repo)
     first = engine.load_desired(settings, [])
-    hashed = Calls(monkeypatch, engine, "fingerprint_listing")
+    hashed = Calls(monkeypatch, fingerprint, "fingerprint_listing")
     assert engine.load_desired(settings, []) == first
     assert hashed.count == 0
     dataset = repo / "datasets" / "qa.csv"

@@ -54,7 +54,7 @@ KEY_VARIABLES = "QUBRID_API_KEY"
 PAGE_LIMIT = 100  # the largest page Qubrid allows
 # A bound on pages, so a list whose total keeps growing cannot keep observe going forever.
 MAX_PAGES = 10_000
-# Requests of one observation in flight at once: job pages and the other two lists.
+# Job pages in flight at once after the first (the dataset and model lists come besides).
 PAGES_IN_FLIGHT = 4
 CSV_CONTENT_TYPE = "text/csv"
 
@@ -107,22 +107,29 @@ class QubridClient:
     # Observe ------------------------------------------------------------------------------
 
     def observe(self) -> ProviderObservation:
-        # The three lists are independent, so the dataset and model lists are requested (and
-        # read) while the job pages come in.
-        with ThreadPoolExecutor(
-            max_workers=PAGES_IN_FLIGHT, thread_name_prefix="qubrid-list"
-        ) as pool:
-            datasets = pool.submit(self._list_datasets)
-            models = pool.submit(self._model_statuses)
+        # The three lists are independent. The first job page goes out first: it says how
+        # many pages follow, and the others start only when it is in. The dataset and model
+        # lists are requested (and read) while the job pages come in, on threads of their
+        # own, so that they hold up no page.
+        with (
+            ThreadPoolExecutor(max_workers=3, thread_name_prefix="qubrid-list") as lists,
+            ThreadPoolExecutor(
+                max_workers=PAGES_IN_FLIGHT, thread_name_prefix="qubrid-page"
+            ) as pages,
+        ):
+            first = lists.submit(self._page, 0)
+            datasets = lists.submit(self._list_datasets)
+            models = lists.submit(self._model_statuses)
             try:
-                raw_jobs = self._list_jobs(pool)
+                raw_jobs = self._list_jobs(first.result(), pages)
                 jobs = parse_jobs(raw_jobs, models.result())
                 listed = datasets.result()
             except ProviderError as error:
                 return ProviderObservation("qubrid", complete=False, error=str(error))
             finally:
-                # After a failure, pages not yet sent are not sent.
-                pool.shutdown(cancel_futures=True)
+                # After a failure, requests not yet sent are not sent.
+                lists.shutdown(cancel_futures=True)
+                pages.shutdown(cancel_futures=True)
         return ProviderObservation("qubrid", jobs=jobs, datasets=listed)
 
     def _list_datasets(self) -> tuple[RemoteDataset, ...]:
@@ -144,9 +151,11 @@ class QubridClient:
                 raise PermanentError("qubrid", f"{what}: an entry has no id")
         return data, total
 
-    def _list_jobs(self, pool: ThreadPoolExecutor) -> list[Mapping[str, Any]]:
-        """Every job: the first page, which tells ``total``, then the other offsets a few at
-        a time (``PAGES_IN_FLIGHT``), as many requests as paging one after another.
+    def _list_jobs(
+        self, first_page: tuple[list[Mapping[str, Any]], int], pool: ThreadPoolExecutor
+    ) -> list[Mapping[str, Any]]:
+        """Every job: the first page (given), which tells ``total``, then the other offsets a
+        few at a time (``PAGES_IN_FLIGHT``), as many requests as paging one after another.
 
         A real provider answers each page in tens to hundreds of milliseconds, and with
         ``limit``/``offset`` the pages do not depend on each other, so waiting for them one by
@@ -155,7 +164,7 @@ class QubridClient:
         by one, so entries seen twice are kept once, and a total that grew meanwhile is
         followed by the offsets it added.
         """
-        first, total = self._page(0)
+        first, total = first_page
         step = len(first)
         pages: dict[int, list[Mapping[str, Any]]] = {0: first}
         offset = step

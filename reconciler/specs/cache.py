@@ -129,6 +129,7 @@ class ValidationCache:
         self._datasets: dict[str, str] = {}
         self._fingerprints: dict[str, Any] = {}
         self._listings: dict[Path, DatasetListing] = {}
+        self._signatures: dict[Path, tuple[DatasetListing, str]] = {}
         self._changed = False
         self._load()
 
@@ -223,10 +224,10 @@ class ValidationCache:
 
     def dataset_passed(self, check: Sequence[object], listing: DatasetListing) -> bool:
         """Whether the dataset ``check`` names passed it with exactly this listing."""
-        return self._datasets.get(_check_key(check)) == listing_signature(listing)
+        return self._datasets.get(_check_key(check)) == self._signature(listing)
 
     def remember_dataset(self, check: Sequence[object], listing: DatasetListing) -> None:
-        key, signature = _check_key(check), listing_signature(listing)
+        key, signature = _check_key(check), self._signature(listing)
         if self._datasets.get(key) != signature:
             self._datasets[key] = signature
             self._changed = True
@@ -237,7 +238,7 @@ class ValidationCache:
         if (
             isinstance(entry, list)
             and len(entry) == 3
-            and entry[0] == listing_signature(listing)
+            and entry[0] == self._signature(listing)
             and isinstance(entry[1], str)
             and isinstance(entry[2], int)
         ):
@@ -245,10 +246,20 @@ class ValidationCache:
         return None
 
     def remember_fingerprint(self, listing: DatasetListing, sha256: str, size: int) -> None:
-        entry = [listing_signature(listing), sha256, size]
+        entry = [self._signature(listing), sha256, size]
         if self._fingerprints.get(str(listing.root)) != entry:
             self._fingerprints[str(listing.root)] = entry
             self._changed = True
+
+    def _signature(self, listing: DatasetListing) -> str:
+        """``listing_signature(listing)``, worked out once per listing: the dataset checks
+        and the fingerprints look at the same listing (``listing``)."""
+        known = self._signatures.get(listing.root)
+        if known is not None and known[0] is listing:
+            return known[1]
+        signature = listing_signature(listing)
+        self._signatures[listing.root] = (listing, signature)
+        return signature
 
     # Writing ------------------------------------------------------------------------------
 

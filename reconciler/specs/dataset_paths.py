@@ -29,6 +29,7 @@ class RealPaths:
 
     def __init__(self) -> None:
         self._folders: dict[str, str] = {}
+        self._answers: dict[Path | str, str] = {}  # a spec file is asked for more than once
         self._cwd = os.getcwd()  # noqa: PTH109 (see above)
 
     def real(self, path: Path | str) -> Path:
@@ -36,6 +37,12 @@ class RealPaths:
         return Path(self.real_str(path))
 
     def real_str(self, path: Path | str) -> str:
+        known = self._answers.get(path)
+        if known is None:
+            known = self._answers[path] = self._real_str(path)
+        return known
+
+    def _real_str(self, path: Path | str) -> str:
         absolute = os.path.join(self._cwd, path)  # noqa: PTH118 (see above)
         if ".." in absolute.split(os.sep):  # noqa: PTH206 (see above)
             # `..` after a symlink climbs from the link's target, not lexically.

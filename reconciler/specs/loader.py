@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.config import CONFIG_FILE_NAME, Settings, find_repo_root, read_settings
-from reconciler.datasets.checks import check_dataset
 from reconciler.datasets.files import DatasetError, list_dataset
 from reconciler.datasets.problems import DatasetProblem
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
@@ -393,6 +392,8 @@ def _dataset_problems(
 
 
 def _check(spec: FineTuneSpec) -> list[DatasetProblem]:
+    from reconciler.datasets.checks import check_dataset  # only when a dataset is read
+
     return check_dataset(
         spec.provider,
         spec.dataset.path,
