@@ -100,6 +100,36 @@ def test_files_found_recursively_in_sorted_order(repo: Path) -> None:
     assert files == [Path("specs/a/y.yaml"), Path("specs/a/z.yaml"), Path("specs/b.yml")]
 
 
+def test_a_symlinked_spec_file_counts_once_and_a_symlinked_folder_is_not_entered(
+    repo: Path, tmp_path: Path
+) -> None:
+    (repo / "specs/a.yaml").write_text(
+        QUBRID.format(name="a", dataset="../datasets/support-qa.csv")
+    )
+    (repo / "specs/also-a.yaml").symlink_to("a.yaml")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "b.yaml").write_text(QUBRID.format(name="b", dataset="{id: ds-1}"))
+    (repo / "specs/linked").symlink_to(outside, target_is_directory=True)
+    files, problems = find_spec_files([Path("specs")])
+    assert problems == []
+    assert files == [Path("specs/a.yaml")]  # the link to it is the same file
+    assert [spec.name for spec in load_specs([Path("specs")])] == ["a"]
+    # Named explicitly, a file behind a link is read where it really is.
+    [spec] = load_specs([Path("specs/linked/b.yaml")], check_datasets=False, use_cache=False)
+    assert spec.source.file == Path("specs/linked/b.yaml")
+
+
+def test_the_real_path_of_a_spec_is_where_its_dataset_is_found_from(repo: Path) -> None:
+    # specs/deep -> nested/dir: `../` in the spec climbs from where the file really is.
+    (repo / "nested/dir").mkdir(parents=True)
+    (repo / "nested/qa.csv").write_text("question,answer\nQ?,A.\n")
+    (repo / "nested/dir/s.yaml").write_text(QUBRID.format(name="s", dataset="../qa.csv"))
+    (repo / "specs/deep").symlink_to(repo / "nested/dir", target_is_directory=True)
+    [spec] = load_specs([Path("specs/deep/s.yaml")])
+    assert spec.dataset.path == repo / "nested/qa.csv"
+
+
 def test_merge_keys_and_exponent_numbers(repo: Path) -> None:
     spec_text = (
         HEADER + "name: chat\nprovider: cohere\nbase_model: {base_type: BASE_TYPE_CHAT}\n"

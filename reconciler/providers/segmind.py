@@ -25,7 +25,6 @@ import httpx
 
 from reconciler.config import SegmindSettings
 from reconciler.datasets.files import DatasetError
-from reconciler.datasets.upload import upload_body
 from reconciler.health import segmind_health
 from reconciler.model import (
     Change,
@@ -126,6 +125,8 @@ class SegmindClient:
 
         ``desired`` says which model the dataset is for (FAST_FLUX needs a public file).
         """
+        from reconciler.datasets.upload import upload_body  # zips: only an upload needs them
+
         job = desired.spec.name if desired else None
         public = desired is not None and desired.spec.base_model.upper() in PUBLIC_UPLOAD_MODELS
         try:

@@ -55,6 +55,8 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 # The modules whose code decides whether a spec or a dataset is valid, and what a spec holds.
 _CODE = ("specs/*.py", "datasets/*.py", "naming.py", "model.py", "config.py")
 _SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(FineTuneSpec))
+_SPEC_FIELD_SET = frozenset(_SPEC_FIELDS)
+_DATASET_KINDS = {kind.value: kind for kind in DatasetKind}
 
 Position = tuple[int, int]
 
@@ -319,10 +321,10 @@ def _encode(cached: CachedSpec) -> dict[str, Any]:
 
 def _decode(record: Mapping[str, Any], file: Path) -> CachedSpec:
     fields = dict(record["spec"])
-    if set(fields) != set(_SPEC_FIELDS):
+    if fields.keys() != _SPEC_FIELD_SET:
         raise ValueError("the remembered spec has other fields than FineTuneSpec")
     kind, value = fields["dataset"]
-    fields["dataset"] = DatasetRef(DatasetKind(kind), value)
+    fields["dataset"] = DatasetRef(_DATASET_KINDS[kind], value)
     line, col = fields["source"]
     fields["source"] = SourceLocation(file, line, col)
     fields["set_fields"] = frozenset(fields["set_fields"])

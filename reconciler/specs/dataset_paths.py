@@ -42,12 +42,31 @@ class RealPaths:
             known = self._answers[path] = self._real_str(path)
         return known
 
-    def _real_str(self, path: Path | str) -> str:
+    def remember(self, path: Path | str, real: str) -> None:
+        """Take ``real`` as the real path of ``path``, found another way (a folder listing
+        that shows ``path`` is no symlink, in a folder whose real path is known)."""
+        self._answers[path] = real
+
+    def absolute(self, path: str) -> str | None:
+        """``path`` made absolute and normalised, or None when it holds ``..`` (which climbs
+        from a symlink's target, not lexically, so only ``real_str`` may resolve it)."""
         absolute = os.path.join(self._cwd, path)  # noqa: PTH118 (see above)
         if ".." in absolute.split(os.sep):  # noqa: PTH206 (see above)
+            return None
+        return os.path.normpath(absolute)
+
+    def real_in_folder(self, path: str) -> str:
+        """The real path of ``path``, a normalised absolute path that is not a symlink itself
+        (the caller has checked): its folder's real path and its name."""
+        folder, name = os.path.split(path)
+        return os.path.join(self.real_str(folder), name)  # noqa: PTH118 (see above)
+
+    def _real_str(self, path: Path | str) -> str:
+        absolute = self.absolute(os.fspath(path))
+        if absolute is None:
             # `..` after a symlink climbs from the link's target, not lexically.
-            return os.path.realpath(absolute)
-        return self._real(os.path.normpath(absolute))
+            return os.path.realpath(os.path.join(self._cwd, path))  # noqa: PTH118 (see above)
+        return self._real(absolute)
 
     def _real(self, absolute: str) -> str:
         known = self._folders.get(absolute)
@@ -102,11 +121,15 @@ def resolve_dataset_path(
             " so every machine sees the same files"
         )
     try:
-        mode = os.stat(lexical).st_mode  # noqa: PTH116 (as in RealPaths)
+        mode = os.lstat(lexical).st_mode
+        if stat.S_ISLNK(mode):
+            mode = os.stat(lexical).st_mode  # noqa: PTH116 (as in RealPaths)
+            real = real_paths.real_str(lexical)
+        else:
+            real = real_paths.real_in_folder(lexical)
     except OSError:
         missing = Path(lexical)
         return f"`{raw}` does not exist (looked for {display_path(missing)}){_near(missing)}"
-    real = real_paths.real_str(lexical)
     if not is_inside(real, inside):
         return (
             f"`{raw}` leads through a symlink to {real}, outside the repository; copy the data"

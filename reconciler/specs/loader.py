@@ -141,7 +141,7 @@ def find_spec_files(
         if path.is_file():
             add(path)
         elif path.is_dir():
-            found = _walk(path)
+            found = _walk(path, resolver)
             if not found:
                 problems.append(
                     Diagnostic(
@@ -168,22 +168,45 @@ def find_spec_files(
     return files, problems
 
 
-def _walk(folder: Path) -> list[Path]:
-    """The spec files under ``folder``, in ``Path`` order (component by component)."""
-    found: list[str] = []
-    for directory, subdirectories, names in os.walk(folder):
-        # Hidden folders hold tooling (.git, .reconcile, .github), never specs.
-        subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
-        for name in names:
-            if (
+def _walk(folder: Path, resolver: RealPaths) -> list[Path]:
+    """The spec files under ``folder``, in ``Path`` order (component by component), as
+    ``os.walk`` finds them (symlinked folders are not entered). The listing shows which files
+    are no symlinks: their real paths are told to ``resolver``, a system call saved each."""
+    found: list[tuple[str, bool]] = []  # (path, is a symlink)
+    pending = [os.fspath(folder)]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:
+            continue  # as os.walk: a folder that cannot be listed holds no specs
+        for entry in entries:
+            name = entry.name
+            try:
+                is_folder = entry.is_dir()
+            except OSError:
+                is_folder = False
+            if is_folder:
+                # Hidden folders hold tooling (.git, .reconcile, .github), never specs.
+                if not name.startswith(".") and not entry.is_symlink():
+                    pending.append(entry.path)
+            elif (
                 name.endswith(SPEC_SUFFIXES)
                 and not name.startswith(".")
                 and name != CONFIG_FILE_NAME
             ):
-                found.append(os.path.join(directory, name))  # noqa: PTH118 (strings: cheaper)
+                found.append((entry.path, entry.is_symlink()))
     # Sorted as Path objects sort, by component, without building one per comparison.
-    by_component = sorted(found, key=lambda file: file.split(os.sep))  # noqa: PTH206
-    return [Path(file) for file in by_component]
+    found.sort(key=lambda item: item[0].split(os.sep))  # noqa: PTH206 (strings: cheaper)
+    files = []
+    for path, is_link in found:
+        file = Path(path)
+        absolute = None if is_link else resolver.absolute(path)
+        if absolute is not None:
+            resolver.remember(file, resolver.real_in_folder(absolute))
+        files.append(file)
+    return files
 
 
 def _load_file(file: Path, load: _Load) -> tuple[list[LoadedSpec], list[Diagnostic]]:
@@ -204,7 +227,9 @@ def _load_file(file: Path, load: _Load) -> tuple[list[LoadedSpec], list[Diagnost
                 return [], problems
             trusted = cache.has_content(key, _sha256(source.data))
         if trusted:
-            remembered = _from_cache(cache, key, display, load)
+            # The file as shown: most often exactly as it was found.
+            shown = file if display == str(file) else Path(display)
+            remembered = _from_cache(cache, key, display, shown, load)
             if remembered is not None:
                 if source is not None and source.steady:  # same bytes, new stat
                     _remember(cache, key, source, remembered)
@@ -227,11 +252,12 @@ def _sha256(data: bytes) -> str:
 
 
 def _from_cache(
-    cache: ValidationCache, key: str, display: str, load: _Load
+    cache: ValidationCache, key: str, display: str, shown: Path, load: _Load
 ) -> list[LoadedSpec] | None:
-    """The remembered specs of a file, or None when they no longer hold: unreadable, or a
-    dataset path that now resolves elsewhere (or not at all) must be parsed and reported."""
-    remembered = cache.specs_of(key, Path(display))
+    """The remembered specs of a file (``display``, and as a path ``shown``), or None when
+    they no longer hold: unreadable, or a dataset path that now resolves elsewhere (or not at
+    all) must be parsed and reported."""
+    remembered = cache.specs_of(key, shown)
     if remembered is None:
         return None
     spec_dir = os.path.dirname(key)  # noqa: PTH120 (strings, as in RealPaths)
