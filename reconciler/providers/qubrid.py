@@ -20,7 +20,7 @@ Qubrid documents its error body as ``{"error": {"message", "type", "code"}}``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 import httpx
@@ -121,8 +121,7 @@ class QubridClient:
             datasets = lists.submit(self._list_datasets)
             models = lists.submit(self._model_statuses)
             try:
-                raw_jobs = self._list_jobs(first.result(), pages)
-                jobs = parse_jobs(raw_jobs, models.result())
+                jobs = self._list_jobs(first.result(), pages, models)
                 listed = datasets.result()
             except ProviderError as error:
                 return ProviderObservation("qubrid", complete=False, error=str(error))
@@ -152,8 +151,11 @@ class QubridClient:
         return data, total
 
     def _list_jobs(
-        self, first_page: tuple[list[Mapping[str, Any]], int], pool: ThreadPoolExecutor
-    ) -> list[Mapping[str, Any]]:
+        self,
+        first_page: tuple[list[Mapping[str, Any]], int],
+        pool: ThreadPoolExecutor,
+        models: Future[dict[str, str]],
+    ) -> tuple[ObservedJob, ...]:
         """Every job: the first page (given), which tells ``total``, then the other offsets a
         few at a time (``PAGES_IN_FLIGHT``), as many requests as paging one after another.
 
@@ -162,30 +164,31 @@ class QubridClient:
         one would make observing a large account as slow as the sum of its pages. Pages are
         merged in offset order and newest first: a job created while paging shifts later pages
         by one, so entries seen twice are kept once, and a total that grew meanwhile is
-        followed by the offsets it added.
+        followed by the offsets it added. Each page is read into jobs as soon as it and the
+        pages before it are in (with ``models``, which a job's health needs), so little is
+        left to do when the last page comes.
         """
         first, total = first_page
-        step = len(first)
-        pages: dict[int, list[Mapping[str, Any]]] = {0: first}
-        offset = step
+        merged = _MergedJobs(models.result(), newest=total)
+        merged.add(first)
+        step, read, offset = len(first), 1, len(first)
         while step and offset < total:
-            if len(pages) >= MAX_PAGES:
+            if read >= MAX_PAGES:
                 raise PermanentError(
                     "qubrid", f"listing fine-tuning jobs: still more after {MAX_PAGES} pages"
                 )
-            offsets = range(offset, total, step)[: MAX_PAGES - len(pages)]
-            fetched = list(pool.map(self._page, offsets))
-            for at, (data, _) in zip(offsets, fetched, strict=True):
-                pages[at] = data
-            if any(not data for data, _ in fetched):
+            offsets = range(offset, total, step)[: MAX_PAGES - read]
+            ended, newest_total = False, 0
+            for data, page_total in pool.map(self._page, offsets):  # in offset order
+                merged.add(data)
+                ended = ended or not data
+                newest_total = max(newest_total, page_total)
+            read += len(offsets)
+            if ended:
                 break  # the list ended sooner than its total said: jobs went meanwhile
             offset = offsets[-1] + step
-            total = max(page_total for _, page_total in fetched)
-        jobs: dict[str, Mapping[str, Any]] = {}
-        for at in sorted(pages):
-            for item in pages[at]:
-                jobs.setdefault(item["id"], item)
-        return list(jobs.values())
+            total = newest_total
+        return merged.jobs()
 
     # Upload -------------------------------------------------------------------------------
 
@@ -309,11 +312,40 @@ def model_statuses(body: Any) -> dict[str, str]:
     return statuses
 
 
+class _MergedJobs:
+    """Job pages merged in offset order as they come: each job once (its first listing),
+    with ``sequence`` falling by one from ``newest`` (the total the first page told, so
+    that the oldest job of a list that held still is 1)."""
+
+    def __init__(self, models: Mapping[str, str], *, newest: int) -> None:
+        self._models = models
+        self._newest = newest
+        self._seen: set[str] = set()
+        self._jobs: list[ObservedJob] = []
+
+    def add(self, page: list[Mapping[str, Any]]) -> None:
+        fresh = []
+        for item in page:
+            job_id = str(item["id"])
+            if job_id not in self._seen:
+                self._seen.add(job_id)
+                fresh.append(item)
+        first = self._newest - len(self._jobs)
+        self._jobs.extend(parse_jobs(fresh, self._models, first_sequence=first))
+
+    def jobs(self) -> tuple[ObservedJob, ...]:
+        return tuple(self._jobs)
+
+
 def parse_jobs(
-    items: list[Mapping[str, Any]], models: Mapping[str, str]
+    items: list[Mapping[str, Any]],
+    models: Mapping[str, str],
+    *,
+    first_sequence: int | None = None,
 ) -> tuple[ObservedJob, ...]:
-    """Jobs as the plan sees them; ``models`` refines a completed job's health."""
-    count = len(items)
+    """Jobs as the plan sees them, newest first; ``models`` refines a completed job's health.
+    The first gets ``first_sequence`` (default: as many as there are), each next one less."""
+    count = len(items) if first_sequence is None else first_sequence
     jobs = []
     for index, item in enumerate(items):
         job_id = str(item["id"])

@@ -51,8 +51,18 @@ def test_a_new_spec_is_created_and_access_drift_is_corrected_within_one_resync(
         # One resync after the flip sufficed (the one that saw it also corrected it).
         assert daemon.runs - runs_at_flip <= 2
         assert len(segmind_jobs(sandbox, "fox-v1")) == 1
-        metrics = daemon.metrics.render().decode()
-        assert "reconcile_drift_corrections_total 1.0" in metrics
+        # The remote is corrected mid-run; the run counts it when it ends.
+        metrics = wait_for(
+            lambda: (
+                text
+                if "reconcile_drift_corrections_total 1.0"
+                in (text := daemon.metrics.render().decode())
+                else None
+            ),
+            10.0,
+            "the correction to be counted",
+            lambda: daemon.metrics.render().decode(),
+        )
         assert 'reconcile_changes_applied_total{action="create"} 1.0' in metrics
     applied = [entry["message"] for entry in events(log, "change.applied")]
     assert any(str(m).startswith("create segmind/fox-v1") for m in applied), applied

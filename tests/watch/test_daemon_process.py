@@ -85,8 +85,13 @@ def test_the_daemon_converges_edits_corrects_drift_and_stops_on_sigterm(
         "access set back to private",
         lambda: (segmind_jobs(sandbox), daemon.health(), daemon.http.get("/metrics").text),
     )
-    metrics = daemon.http.get("/metrics").text
-    assert "reconcile_drift_corrections_total 1.0" in metrics
+    # The remote is corrected mid-run; the run counts it when it ends.
+    wait_for(
+        lambda: "reconcile_drift_corrections_total 1.0" in daemon.http.get("/metrics").text,
+        10.0,
+        "the correction to be counted",
+        lambda: daemon.http.get("/metrics").text,
+    )
 
     code, stderr, took = daemon.stop()
     assert code == 0, stderr
