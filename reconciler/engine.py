@@ -27,13 +27,6 @@ from reconciler.config import Secret, Settings
 from reconciler.datasets import DatasetError
 from reconciler.datasets.files import list_dataset
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
-from reconciler.diff import (
-    ProviderPlan,
-    assemble_plan,
-    desired_by_provider,
-    plan_provider,
-    snapshot_of,
-)
 from reconciler.model import (
     PROVIDERS,
     DesiredJob,
@@ -49,6 +42,7 @@ from reconciler.specs import ValidationCache, load_specs, open_validation_cache
 from reconciler.specs.cache import CACHE_DIR_NAME, listing_settled
 
 if TYPE_CHECKING:
+    from reconciler.diff import ProviderPlan
     from reconciler.sandbox.testing import RunningSandbox
 
 STATE_DIR_NAME = CACHE_DIR_NAME
@@ -218,8 +212,11 @@ def make_plan(
     The result is ``diff.plan(desired, observe_all(clients), options)``; each provider's
     share of it is worked out as soon as that provider has been listed (the plan's snapshot
     only when it is read)."""
-    by_provider = desired_by_provider(desired)
     observations = observe_each(clients)
+    # Imported once the lists are asked for: nothing before the first request waits for it.
+    from reconciler.diff import assemble_plan, desired_by_provider, plan_provider
+
+    by_provider = desired_by_provider(desired)
     seen: list[ProviderObservation] = []
     parts: list[ProviderPlan] = []
     for observation in observations:
@@ -234,6 +231,8 @@ def make_plan(
 
 def check_not_stale(saved: Plan, desired: Sequence[DesiredJob], observed: ObservedState) -> None:
     """Raises ``StalePlanError`` unless the world is as it was when ``saved`` was made."""
+    from reconciler.diff import snapshot_of
+
     if snapshot_of(desired, observed, saved.options) != saved.snapshot:
         raise StalePlanError(
             "the saved plan is stale: the specs, the datasets or the remote jobs changed since"

@@ -36,7 +36,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,6 +279,8 @@ class ValidationCache:
         data = hashlib.sha256(body).hexdigest().encode() + b"\n" + body
         with contextlib.suppress(OSError):
             self._file.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile  # only a changed cache is written
+
             handle, temporary = tempfile.mkstemp(dir=self._file.parent, prefix=".tmp-")
             try:
                 with os.fdopen(handle, "wb") as out:
