@@ -179,7 +179,7 @@ class DesiredJob:
         return self.spec.key
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ObservedJob:
     """One remote job as a provider's list endpoint shows it, in provider-neutral terms.
 
@@ -216,15 +216,61 @@ class ObservedJob:
     parameters: Mapping[str, Any] | None = None  # advance_parameters / hyperparameters
     error_message: str | None = None
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        remote_id: str,
+        name: str | None,
+        raw_status: str,
+        health: Health,
+        created_at: datetime | None = None,
+        sequence: int = 0,
+        access: Literal["private", "public"] | None = None,
+        dataset_ref: str | None = None,
+        marker: Marker | None = None,
+        model_id: str | None = None,
+        base_model: str | None = None,
+        base_type: str | None = None,
+        task_type: str | None = None,
+        theme: str | None = None,
+        train_type: str | None = None,
+        machine_type: str | None = None,
+        trigger_word: str | None = None,
+        instance_prompt: str | None = None,
+        wandb: Mapping[str, str] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        error_message: str | None = None,
+    ) -> None:
         # A stored URL never keeps a pre-signed query, and a W&B key never enters a plan.
         # (Tested before stripping: most references have neither, and lists hold thousands.)
-        ref = self.dataset_ref
-        if ref is not None and ("?" in ref or "#" in ref):
-            object.__setattr__(self, "dataset_ref", strip_url_secrets(ref))
-        if self.wandb is not None:
-            kept = {k: v for k, v in self.wandb.items() if k in ("project", "entity")}
-            object.__setattr__(self, "wandb", kept)
+        if dataset_ref is not None and ("?" in dataset_ref or "#" in dataset_ref):
+            dataset_ref = strip_url_secrets(dataset_ref)
+        if wandb is not None:
+            wandb = {k: v for k, v in wandb.items() if k in ("project", "entity")}
+        vars(self).update(
+            provider=provider,
+            remote_id=remote_id,
+            name=name,
+            raw_status=raw_status,
+            health=health,
+            created_at=created_at,
+            sequence=sequence,
+            access=access,
+            dataset_ref=dataset_ref,
+            marker=marker,
+            model_id=model_id,
+            base_model=base_model,
+            base_type=base_type,
+            task_type=task_type,
+            theme=theme,
+            train_type=train_type,
+            machine_type=machine_type,
+            trigger_word=trigger_word,
+            instance_prompt=instance_prompt,
+            wandb=wandb,
+            parameters=parameters,
+            error_message=error_message,
+        )
 
     @property
     def is_marked(self) -> bool:
