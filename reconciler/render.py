@@ -11,6 +11,7 @@ docs/plans.md with sorted keys, so two equal plans render to the same bytes.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -59,9 +60,17 @@ def human_size(size: int) -> str:
 
 
 def _shown_path(path: Path, relative_to: Path | None) -> str:
-    if relative_to is not None and path.is_relative_to(relative_to):
-        return str(path.relative_to(relative_to))
-    return str(path)
+    """``path`` relative to ``relative_to`` when inside it (as ``Path.relative_to``), on
+    strings: a plan shows a thousand uploads."""
+    shown = str(path)
+    if relative_to is not None:
+        root = str(relative_to)
+        if shown == root:
+            return "."
+        prefix = root if root.endswith(os.sep) else root + os.sep
+        if shown.startswith(prefix):
+            return shown[len(prefix) :]
+    return shown
 
 
 def _upload_text(upload: Upload, relative_to: Path | None) -> str:
