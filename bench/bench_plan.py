@@ -20,9 +20,11 @@ datasets of their own into a temporary repository, and measures:
 3. a converge (``reconcile``) of ``--converge`` new specs: wall time and jobs per second
    (``--converge 0`` skips it).
 
-Prints the machine and every figure; the medians of ``--rounds`` timed runs; the start-up
-floor (``reconcile --version``: interpreter and command-line imports); and where a dry run's
-time goes, measured in this process.
+Prints the machine and every figure; the medians of ``--rounds`` timed rounds (each a dry run,
+then the bare fetch) and each round's own ratio; the start-up floor (``reconcile --version``:
+interpreter and command-line imports); and where a dry run's time goes, measured in this
+process. The child runs from bytecode, as an installed package does, even where the
+environment says not to write it (``PYTHONDONTWRITEBYTECODE``).
 """
 
 from __future__ import annotations
