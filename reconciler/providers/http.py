@@ -101,9 +101,10 @@ class RetryPolicy:
     ``sleep`` is how the wait happens (tests pass a recording one).
     """
 
-    # Eight attempts: with 30% of requests failing transiently, one request in 15,000 still
-    # fails eight times running, so a converge of a few hundred requests comes through.
-    attempts: int = 8
+    # Ten attempts: with 30% of requests failing transiently, one request in 170,000 still
+    # fails ten times running, so a converge of a few hundred requests comes through (with
+    # eight, one converge in fifty did not). The waits add up to 76 s at most.
+    attempts: int = 10
     total_seconds: float = 120.0
     initial_wait: float = 0.5
     max_wait: float = 15.0

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler import engine
+from reconciler.providers.http import RetryPolicy
+from reconciler.providers.registry import build_client
 from reconciler.sandbox.testing import RunningSandbox, start_sandbox
 from tests.e2e.e2e_support import Cli, all_output, copy_examples, sandbox_env
 
@@ -89,8 +92,16 @@ def test_wrong_keys_fail_clearly_without_echoing_them(
 
 
 def test_server_errors_everywhere_print_no_secret(
-    sentinel: RunningSandbox, sentinel_repo: Path
+    sentinel: RunningSandbox, sentinel_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Every attempt is made, as a user's run makes them, with short waits in between: what
+    # is checked here is what the errors say, not how long the retries wait.
+    quick = RetryPolicy(initial_wait=0.01, max_wait=0.05)
+    monkeypatch.setattr(
+        engine,
+        "default_client_factory",
+        lambda provider, settings: build_client(provider, settings, retry=quick),
+    )
     reconcile = Cli(sentinel_repo, sandbox_env(sentinel, SENTINEL_KEYS))
     # Segmind cannot even be listed (each list is retried, then given up).
     listing = sentinel.control.add_fault(kind="error", status=500, provider="segmind")
