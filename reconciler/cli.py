@@ -483,6 +483,8 @@ def sandbox(host: str, port: int, data_dir: str, speed: float) -> None:
     """Serve the embedded Segmind/Qubrid/Cohere emulator until interrupted."""
     from reconciler.sandbox.server import serve_forever
 
+    gc.set_threshold(*_GC_DEFAULT_THRESHOLD)  # it serves until stopped: back to the defaults
+
     serve_forever(host=host, port=port, data_dir=Path(data_dir), speed=speed)
 
 
@@ -493,7 +495,8 @@ def _tune_interpreter() -> None:
     - A command builds tens of thousands of objects that live until it exits (modules, specs,
       listed jobs, the plan), and Python's default of a collection every 700 allocations
       re-scans them over and over to find nothing. Young objects are collected every 10,000
-      allocations instead (cycles still are); ``watch`` goes back to the defaults.
+      allocations instead (cycles still are); ``watch`` and ``sandbox``, which run until
+      stopped, go back to the defaults.
     - Most of a run is threads waiting on the network beside one thread working (loading
       specs, reading lists, diffing). A thread whose answer has come in gets the interpreter
       back within a millisecond instead of five, so the next request goes out sooner.
