@@ -6,8 +6,9 @@ the repository (lexically and after symlinks), existing, and of a kind the provi
 spec and one taken from the cache are checked by the same code.
 
 ``RealPaths`` gives what ``Path.resolve()`` gives, but remembers the real path of every folder
-it has seen during one load: a thousand specs in one folder, each naming a dataset in another,
-cost a few ``lstat`` calls each instead of a walk up the whole path every time.
+it has seen during one load, and every answer it gave: a thousand specs in one folder, each
+naming a dataset in another, cost one ``lstat`` call each instead of a walk up the whole path
+every time, and a spec file found by a folder listing (which shows it is no symlink) none.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from reconciler.model import DatasetKind, DatasetRef
 
 
 class RealPaths:
-    """``Path.resolve()`` with the folders it went through remembered, for one load only
-    (the file system and the working directory may change between loads)."""
+    """``Path.resolve()`` with the folders it went through and its answers remembered, for
+    one load only (the file system and the working directory may change between loads)."""
 
     # Plain strings inside: in a loop over a thousand specs, building Path objects costs more
     # than the system calls they wrap.
