@@ -227,12 +227,12 @@ def breakdown(repo: Path, env: Mapping[str, str]) -> dict[str, float]:
     from reconciler.engine import (
         default_client_factory,
         desired_jobs,
-        observe_all,
         open_clients,
         providers_to_observe,
         state_dir,
     )
     from reconciler.model import PlanOptions
+    from reconciler.observing import observe_all
     from reconciler.render import render_text
     from reconciler.specs import load_specs, open_validation_cache
 

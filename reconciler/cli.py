@@ -79,7 +79,7 @@ def _report_invalid(error: Any) -> NoReturn:
     files = len({d.file for d in error.diagnostics})
     click.echo(
         f"{count} problem{'s' if count != 1 else ''} in {files} file{'s' if files != 1 else ''};"
-        " nothing was sent to any provider.",
+        " no change was sent to any provider.",
         err=True,
     )
     sys.exit(EXIT_ERROR)
@@ -175,14 +175,25 @@ def _choices(paths: tuple[str, ...], **options: Any) -> _Choices:
 
 
 @contextlib.contextmanager
-def _run(choices: _Choices, *, lock: bool = False) -> Iterator[Run]:
-    """``engine.open_run`` with its input errors reported the command line's way."""
+def _run(
+    choices: _Choices,
+    *,
+    lock: bool = False,
+    options: Callable[[Settings], PlanOptions] | None = None,
+) -> Iterator[Run]:
+    """``engine.open_run`` with its input errors reported the command line's way. The plan
+    options are the command line's (``options`` replaces them: a saved plan's)."""
     from reconciler.diagnostics import InvalidInputError
     from reconciler.engine import open_run
     from reconciler.lock import LockHeldError
 
     try:
-        with open_run(choices.paths, use_sandbox=choices.use_sandbox, lock=lock) as run:
+        with open_run(
+            choices.paths,
+            use_sandbox=choices.use_sandbox,
+            lock=lock,
+            options=options or choices.plan_options,
+        ) as run:
             yield run
     except InvalidInputError as error:
         _report_invalid(error)
@@ -225,13 +236,10 @@ def plan(
 ) -> None:
     """Show what a converge would do; send no write request of any kind."""
     from reconciler import render
-    from reconciler.engine import make_plan
 
     choices = _choices(paths, **options)
     with _run(choices) as run:
-        reconciliation = make_plan(
-            run.settings, run.desired, run.clients, choices.plan_options(run.settings)
-        )
+        reconciliation = run.plan()
     result = reconciliation.plan
     if out_file is not None:
         try:
@@ -261,7 +269,7 @@ def apply(paths: tuple[str, ...], plan_file: str | None, **options: Any) -> None
     """Converge: plan, then apply (the default command)."""
     from reconciler import render
     from reconciler.apply import apply_plan
-    from reconciler.engine import StalePlanError, check_not_stale, make_plan
+    from reconciler.engine import StalePlanError, check_not_stale
     from reconciler.model import PlanFileError
     from reconciler.progress import progress_for
     from reconciler.report import (
@@ -282,13 +290,12 @@ def apply(paths: tuple[str, ...], plan_file: str | None, **options: Any) -> None
             saved = render.load_plan_json(Path(plan_file).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, PlanFileError) as error:
             _fail(f"{plan_file}: {error}")
-    with _run(choices, lock=True) as run:
+    saved_options = None if saved is None else (lambda _settings: saved.options)
+    with _run(choices, lock=True, options=saved_options) as run:
         if saved is None:
-            current = make_plan(
-                run.settings, run.desired, run.clients, choices.plan_options(run.settings)
-            ).plan
+            current = run.plan().plan
         else:
-            now = make_plan(run.settings, run.desired, run.clients, saved.options)
+            now = run.plan()
             try:
                 check_not_stale(saved, run.desired, now.observed)
             except StalePlanError as error:
@@ -321,7 +328,6 @@ def apply(paths: tuple[str, ...], plan_file: str | None, **options: Any) -> None
 @_plan_options
 def status(paths: tuple[str, ...], **options: Any) -> None:
     """Every managed job: sync (Synced/OutOfSync) and health."""
-    from reconciler.engine import make_plan
     from reconciler.status import (
         job_statuses,
         render_status_json,
@@ -331,9 +337,7 @@ def status(paths: tuple[str, ...], **options: Any) -> None:
 
     choices = _choices(paths, **options)
     with _run(choices) as run:
-        result = make_plan(
-            run.settings, run.desired, run.clients, choices.plan_options(run.settings)
-        ).plan
+        result = run.plan().plan
     statuses = job_statuses(result)
     renderer = {
         "json": render_status_json,

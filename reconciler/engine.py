@@ -3,14 +3,15 @@
 settings -> specs (validated, or taken from the validation cache) -> desired jobs (dataset
 fingerprints; both cached under ``<root>/.reconcile/``) -> every provider observed in
 parallel -> the pure diff -> a ``Plan``. ``open_run`` prepares what a command works with
-(validated specs first, then the apply lock if asked, the embedded sandbox for ``--sandbox``,
-one client per provider); ``make_plan`` observes and diffs; ``check_not_stale`` decides
+(the apply lock if asked, validated specs, the embedded sandbox for ``--sandbox``, one client
+per provider); ``Run.plan`` and ``make_plan`` observe and diff; ``check_not_stale`` decides
 whether a saved plan may still be applied. Side effects here are the provider list requests
 and the caches; writes happen only in ``reconciler.apply``.
 
-Work that sends nothing overlaps with what waits: clients (an SSL context each) are built on
-threads while the specs are validated, and each provider's share of the plan is worked out
-as soon as its lists are in. No request is made before every spec is valid.
+Reading overlaps with the local work: the clients of the providers with a key are built, and
+their lists requested, while the specs are validated (``reconciler.observing.EarlyLists``);
+each provider's share of the plan is worked out as soon as its lists are in. Nothing is
+written before every spec is valid: one invalid spec and the lists are abandoned.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,14 @@ from reconciler.model import (
     Provider,
     ProviderObservation,
 )
-from reconciler.providers.base import ProviderClient, ProviderError
+from reconciler.observing import (
+    ClientFactory,
+    EarlyLists,
+    completed,
+    in_client_order,
+    start_observing,
+)
+from reconciler.providers.base import ProviderClient
 from reconciler.specs import ValidationCache, load_specs, open_validation_cache
 from reconciler.specs.cache import CACHE_DIR_NAME, listing_settled
 
@@ -49,9 +57,6 @@ STATE_DIR_NAME = CACHE_DIR_NAME
 # Simulated seconds per real second under ``--sandbox``: jobs train in seconds, as in a demo,
 # and the dataset validations an upload waits for finish at once.
 SANDBOX_SPEED = 60.0
-
-ClientFactory = Callable[[Provider, Settings], ProviderClient]
-"""Builds the client of one provider from the settings (``reconciler.providers.registry``)."""
 
 
 class StalePlanError(Exception):
@@ -152,37 +157,6 @@ def providers_to_observe(settings: Settings, desired: Sequence[DesiredJob]) -> l
     return [p for p in PROVIDERS if p in named or settings.provider(p).api_key is not None]
 
 
-def observe_all(clients: Mapping[Provider, ProviderClient]) -> ObservedState:
-    """Every client's observation, all at once. A provider that cannot be read becomes an
-    incomplete observation carrying its error, so the plan changes nothing there."""
-    return _in_client_order(clients, list(observe_each(clients)))
-
-
-def observe_each(clients: Mapping[Provider, ProviderClient]) -> Iterator[ProviderObservation]:
-    """Every client's observation (as ``observe_all``), each as soon as it is complete. The
-    lists are requested at once, before the first is waited for."""
-    if not clients:
-        return iter(())
-    pool = ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="observe")
-    futures = [pool.submit(_observe, client) for client in clients.values()]
-    pool.shutdown(wait=False)  # the threads end with their observation
-    return (done.result() for done in as_completed(futures))
-
-
-def _observe(client: ProviderClient) -> ProviderObservation:
-    try:
-        return client.observe()
-    except ProviderError as error:
-        return ProviderObservation(client.name, complete=False, error=str(error))
-
-
-def _in_client_order(
-    clients: Mapping[Provider, ProviderClient], observations: Sequence[ProviderObservation]
-) -> ObservedState:
-    by_provider = {observation.provider: observation for observation in observations}
-    return ObservedState.of(*(by_provider[client.name] for client in clients.values()))
-
-
 def load_desired(settings: Settings, paths: Sequence[Path]) -> list[DesiredJob]:
     """Specs under ``paths`` (default: the settings' spec paths) as desired jobs. Raises
     ``InvalidInputError`` with every problem before any request is made."""
@@ -206,13 +180,18 @@ def make_plan(
     desired: Sequence[DesiredJob],
     clients: Mapping[Provider, ProviderClient],
     options: PlanOptions,
+    *,
+    listed: Mapping[Provider, Future[ProviderObservation]] | None = None,
 ) -> Reconciliation:
     """Observe the providers of ``clients`` and diff them against ``desired``.
 
     The result is ``diff.plan(desired, observe_all(clients), options)``; each provider's
     share of it is worked out as soon as that provider has been listed (the plan's snapshot
-    only when it is read)."""
-    observations = observe_each(clients)
+    only when it is read). ``listed`` holds lists already being read for some of the
+    providers (``EarlyLists``); the others are requested now."""
+    listing = {p: lists for p, lists in (listed or {}).items() if p in clients}
+    listing.update(start_observing({p: c for p, c in clients.items() if p not in listing}))
+    observations = completed(listing)
     # Imported once the lists are asked for: nothing before the first request waits for it.
     from reconciler.diff import assemble_plan, desired_by_provider, plan_provider
 
@@ -226,7 +205,7 @@ def make_plan(
     for provider in by_provider.keys() - {observation.provider for observation in seen}:
         parts.append(plan_provider(provider, by_provider[provider], None, options))
     plan = assemble_plan(parts, desired, options)
-    return Reconciliation(plan, tuple(desired), _in_client_order(clients, seen))
+    return Reconciliation(plan, tuple(desired), in_client_order(clients, seen))
 
 
 def check_not_stale(saved: Plan, desired: Sequence[DesiredJob], observed: ObservedState) -> None:
@@ -287,11 +266,20 @@ def _sandbox_endpoint(running: RunningSandbox, provider: Provider) -> dict[str, 
 
 @dataclass(frozen=True)
 class Run:
-    """What one command works with: the settings, the desired jobs, a client per provider."""
+    """What one command works with: the settings, the desired jobs, a client per provider,
+    the plan options, and the lists requested while the specs were validated (if any)."""
 
     settings: Settings
     desired: tuple[DesiredJob, ...]
     clients: Mapping[Provider, ProviderClient]
+    options: PlanOptions
+    early: EarlyLists | None
+
+    def plan(self) -> Reconciliation:
+        """``make_plan`` for this run. The first plan uses the lists started early; a later
+        one lists again."""
+        listed = self.early.take() if self.early is not None else None
+        return make_plan(self.settings, self.desired, self.clients, self.options, listed=listed)
 
 
 @contextlib.contextmanager
@@ -300,69 +288,55 @@ def open_run(
     *,
     use_sandbox: bool = False,
     lock: bool = False,
+    options: Callable[[Settings], PlanOptions] | None = None,
     factory: ClientFactory | None = None,
 ) -> Iterator[Run]:
-    """Settings, validated specs and fingerprinted datasets, then (only if all of that is
-    valid) the apply lock when ``lock``, the sandbox when ``use_sandbox``, and the clients.
+    """The settings and the plan ``options`` made from them (a usage error there stops the
+    run before anything else); the apply lock when ``lock``; validated specs and
+    fingerprinted datasets; then (only if all of that is valid) the sandbox when
+    ``use_sandbox``, and the clients.
 
-    Raises ``InvalidInputError`` before any request, ``LockHeldError`` when another apply
-    runs on this checkout.
+    The lists of the providers with a key are requested while the specs are validated (not
+    under ``--sandbox``, whose endpoints are only known once it runs). Raises
+    ``InvalidInputError`` before any write, ``LockHeldError`` (before any request) when
+    another apply runs on this checkout.
     """
     from reconciler.config import find_repo_root, load_settings
 
     settings = load_settings(find_repo_root(paths))
+    plan_options = options(settings) if options is not None else PlanOptions()
     factory = factory or default_client_factory
-    # Building a client sends nothing, but costs imports and an SSL context each: those of
-    # providers with a key are built on a thread while the specs are validated. Under
-    # --sandbox the endpoints are only known once the sandbox runs.
-    early = None if use_sandbox else _open_clients_soon(settings, factory)
-    try:
-        validated = open_validation_cache(settings)
-        specs = load_specs(list(paths), settings=settings, cache=validated)
-        desired = tuple(_fingerprinted(specs, settings, validated))
-    except BaseException:
-        if early is not None:
-            _close_early(early)
-        raise
     with contextlib.ExitStack() as stack:
-        if early is not None:
-            clients = _keep_needed(_built(early), settings, desired, factory)
-            stack.callback(close_clients, clients)
         if lock:
             from reconciler.lock import apply_lock  # filelock: only an apply needs it
 
+            # Before the first list: an apply plans from lists read while no other apply
+            # on this checkout can write.
             stack.enter_context(apply_lock(state_dir(settings)))
+        early = None if use_sandbox else EarlyLists(settings, factory, _keyed(settings))
+        try:
+            validated = open_validation_cache(settings)
+            specs = load_specs(list(paths), settings=settings, cache=validated)
+            desired = tuple(_fingerprinted(specs, settings, validated))
+            if early is not None:
+                clients = _keep_needed(early.clients(), settings, desired, factory)
+        except BaseException:
+            if early is not None:
+                early.abandon()
+            raise
+        if early is not None:
+            stack.callback(close_clients, clients)
         if use_sandbox:
             settings = stack.enter_context(sandbox_settings(settings))
             clients = open_clients(settings, providers_to_observe(settings, desired), factory)
             stack.callback(close_clients, clients)
-        yield Run(settings, desired, clients)
+        yield Run(settings, desired, clients, plan_options, early)
 
 
-def _open_clients_soon(
-    settings: Settings, factory: ClientFactory
-) -> dict[Provider, Future[ProviderClient]]:
-    """The clients of the providers with a key, each being built on a thread of its own:
-    their SSL contexts load in parallel, outside the GIL."""
-    keyed = [p for p in PROVIDERS if settings.provider(p).api_key is not None]
-    if not keyed:
-        return {}
-    pool = ThreadPoolExecutor(max_workers=len(keyed), thread_name_prefix="clients")
-    built = {provider: pool.submit(factory, provider, settings) for provider in keyed}
-    pool.shutdown(wait=False)  # the threads end with their work
-    return built
-
-
-def _built(early: Mapping[Provider, Future[ProviderClient]]) -> dict[Provider, ProviderClient]:
-    return {provider: future.result() for provider, future in early.items()}
-
-
-def _close_early(early: Mapping[Provider, Future[ProviderClient]]) -> None:
-    """Close what was built early, when the run stops before using it; a client that could
-    not be built has nothing to close, and the error that stopped the run is the one to see."""
-    for future in early.values():
-        if future.exception() is None:
-            future.result().close()
+def _keyed(settings: Settings) -> list[Provider]:
+    """The providers with an API key: ``providers_to_observe`` lists them whatever the specs
+    say, so their lists can be requested before the specs are read."""
+    return [p for p in PROVIDERS if settings.provider(p).api_key is not None]
 
 
 def _keep_needed(
@@ -373,7 +347,6 @@ def _keep_needed(
 ) -> dict[Provider, ProviderClient]:
     """The clients ``providers_to_observe`` asks for: those built early, and any other."""
     wanted = providers_to_observe(settings, desired)
-    close_clients({p: client for p, client in built.items() if p not in wanted})
     added = open_clients(settings, [p for p in wanted if p not in built], factory)
     return {p: built[p] if p in built else added[p] for p in wanted}
 

@@ -557,14 +557,14 @@ ObserveFn = Callable[[Provider, Settings], ProviderObservation]
 
 def observe_provider(provider: Provider, settings: Settings) -> ProviderObservation:
     """One provider's list through its adapter (the same requests a plan makes)."""
-    from reconciler.engine import default_client_factory, observe_all
+    from reconciler.engine import default_client_factory
+    from reconciler.observing import observe
 
     client = default_client_factory(provider, settings)
     try:
-        observation = observe_all({provider: client}).providers[provider]
+        return observe(client)
     finally:
         client.close()
-    return observation
 
 
 def compile_match(match: str | None) -> re.Pattern[str] | None:

@@ -69,7 +69,7 @@ def validate(*paths: str) -> Result:
 def diagnostics_of(result: Result) -> list[str]:
     """The diagnostic lines of a failed run (the summary line left out)."""
     lines = result.stderr.splitlines()
-    assert lines and "nothing was sent to any provider" in lines[-1], result.output
+    assert lines and "no change was sent to any provider" in lines[-1], result.output
     return lines[:-1]
 
 

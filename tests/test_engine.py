@@ -24,7 +24,6 @@ from reconciler.engine import (
     desired_jobs,
     load_desired,
     make_plan,
-    observe_all,
     providers_to_observe,
 )
 from reconciler.lock import LockHeldError, apply_lock
@@ -40,6 +39,7 @@ from reconciler.model import (
     ProviderObservation,
     SourceLocation,
 )
+from reconciler.observing import observe_all
 from reconciler.providers.base import AuthenticationError, ProviderClient
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import httpx
 
 from reconciler.config import load_settings
 from reconciler.diff import identify_jobs, plan, reusable_datasets, snapshot_of
-from reconciler.engine import make_plan, observe_all
+from reconciler.engine import make_plan
 from reconciler.model import (
     DatasetKind,
     DatasetRef,
@@ -34,6 +34,7 @@ from reconciler.model import (
     remote_dataset_to_dict,
     spec_to_dict,
 )
+from reconciler.observing import observe_all
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.segmind import parse_job_list
 

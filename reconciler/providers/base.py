@@ -8,9 +8,10 @@ or a pre-signed URL's query string)::
     ├── PermanentError                 retrying will not help (400, 401, 402, 403, 404, 409, 413)
     │   └── AuthenticationError        401/403: the key is missing or wrong
     ├── RetryableError                 429, 5xx, timeouts, dropped connections (before sending)
-    └── OutcomeUnknownError            a write was sent but its answer was lost: it may have
-                                       happened. A create in this state is never retried
-                                       blindly; the caller observes again first.
+    ├── OutcomeUnknownError            a write was sent but its answer was lost: it may have
+    │                                  happened. A create in this state is never retried
+    │                                  blindly; the caller observes again first.
+    └── ClientClosedError              the client was closed (the run stopped): not sent
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class OutcomeUnknownError(ProviderError):
     """A write was sent and its answer lost: the provider may or may not have done it."""
 
 
+class ClientClosedError(ProviderError):
+    """The client was closed before the request went out: the run has stopped."""
+
+
 class ProviderClient(Protocol):
     """What the reconciler needs from a provider. Each adapter implements it over httpx.
 
@@ -109,5 +114,7 @@ class ProviderClient(Protocol):
         ...
 
     def close(self) -> None:
-        """Release the HTTP connections."""
+        """Release the HTTP connections. Safe to call while another thread is in a request:
+        what that thread has not yet sent, and any retry it would make, fails at once with
+        ``ClientClosedError``."""
         ...

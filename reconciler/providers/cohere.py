@@ -229,7 +229,7 @@ class CohereClient:
                     " later",
                     job=job,
                 )
-            self._http.retry.sleep(self._poll_seconds)
+            self._http.pause(self._poll_seconds)
 
     # Create -------------------------------------------------------------------------------
 
@@ -285,7 +285,7 @@ class CohereClient:
         )
 
     def close(self) -> None:
-        self._http.client.close()
+        self._http.close()
 
 
 def dataset_type_for(upload: Upload, desired: DesiredJob | None) -> str:

@@ -55,6 +55,7 @@ from reconciler.config import ProviderSettings
 from reconciler.model import Provider
 from reconciler.providers.base import (
     AuthenticationError,
+    ClientClosedError,
     OutcomeUnknownError,
     PermanentError,
     ProviderError,
@@ -98,7 +99,8 @@ class RetryPolicy:
     ``total_seconds``, waiting a random time up to ``initial_wait * 2**n`` (capped at
     ``max_wait``) between them, or the provider's ``Retry-After`` plus a little jitter.
 
-    ``sleep`` is how the wait happens (tests pass a recording one).
+    ``sleep`` is how the wait happens (tests pass a recording one); by default the wait ends
+    early when the client is closed, and the request then fails with ``ClientClosedError``.
     """
 
     # Ten attempts: with 30% of requests failing transiently, one request in 170,000 still
@@ -108,7 +110,7 @@ class RetryPolicy:
     total_seconds: float = 120.0
     initial_wait: float = 0.5
     max_wait: float = 15.0
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    sleep: Callable[[float], None] | None = field(default=None, compare=False)
 
 
 _ssl_context: ssl.SSLContext | None = None
@@ -228,6 +230,14 @@ class ProviderHttp:
         self.key_variables = key_variables
         self.has_key = has_key
         self.retry = retry or RetryPolicy()
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        """Release the connections, and stop: a request not yet sent, a retry not yet made
+        and a retry wait in progress all end in ``ClientClosedError`` (a run that stops while
+        lists are still being read does not wait for their pages and retries)."""
+        self._closed.set()
+        self.client.close()
 
     @property
     def title(self) -> str:
@@ -260,7 +270,7 @@ class ProviderHttp:
             stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.total_seconds),
             wait=self._wait,
             retry=retry_if_exception_type(RetryableError),
-            sleep=policy.sleep,
+            sleep=self.pause,
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -293,6 +303,14 @@ class ProviderHttp:
                 retry_after=error.retry_after,
             ) from None
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` between attempts or polls: with the policy's ``sleep`` if it has
+        one, else until the time is up or the client is closed."""
+        if self.retry.sleep is not None:
+            self.retry.sleep(seconds)
+        else:
+            self._closed.wait(seconds)
+
     def _attempt(
         self,
         build: Callable[[], httpx.Request],
@@ -302,6 +320,10 @@ class ProviderHttp:
         expect: frozenset[int],
         passthrough: frozenset[int],
     ) -> httpx.Response:
+        if self._closed.is_set():
+            raise ClientClosedError(
+                self.provider, f"{what}: not sent, the run has stopped", job=job
+            )
         try:
             response = self.client.send(build())
         except _BEFORE_SENDING as error:

@@ -264,7 +264,7 @@ class QubridClient:
         )
 
     def close(self) -> None:
-        self._http.client.close()
+        self._http.close()
 
 
 def create_body(desired: DesiredJob, dataset_id: str) -> dict[str, Any]:

@@ -246,8 +246,8 @@ class SegmindClient:
         )
 
     def close(self) -> None:
-        self._api.client.close()
-        self._storage.client.close()
+        self._api.close()
+        self._storage.close()
 
 
 def submit_body(

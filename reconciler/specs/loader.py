@@ -2,7 +2,7 @@
 
 This module owns the order of validation. Every file is read and checked, every problem of
 every file is collected, and only then is one ``InvalidInputError`` raised: a person fixes
-all their specs in one pass, and nothing is sent anywhere while any spec is wrong. The
+all their specs in one pass, and no change is sent anywhere while any spec is wrong. The
 cross-file checks live here too: duplicate ``(provider, name)`` pairs, and dataset content
 checks (run once per dataset even when several specs share it).
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.config import load_settings
-from reconciler.engine import observe_all
+from reconciler.observing import observe_all
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.registry import build_clients, close_clients
 from reconciler.redact import redact

@@ -1,0 +1,139 @@
+"""Reading the providers: every provider's lists on threads of their own, at once.
+
+``start_observing`` requests each client's lists on a thread and returns the futures;
+``observe_each`` yields the observations as they complete and ``observe_all`` waits for all
+of them. A provider that cannot be read becomes an incomplete observation carrying its error,
+so the plan changes nothing there.
+
+``EarlyLists`` starts the lists before the specs are validated. What a run reads does not
+depend on its specs: every provider with an API key is listed, whatever the specs say
+(``engine.providers_to_observe``). So the lists are read while the specs are checked, and the
+diff starts from lists already on their way. Validation still comes before the first write
+(DESIGN, principle 3): only list requests go out early. When validation fails, the lists are
+abandoned: their clients are closed, which ends every retry wait and stops every page not yet
+requested, and nobody waits for the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import TYPE_CHECKING
+
+from reconciler.model import ObservedState, Provider, ProviderObservation
+from reconciler.providers.base import ProviderClient, ProviderError
+
+if TYPE_CHECKING:
+    from reconciler.config import Settings
+
+ClientFactory = Callable[[Provider, "Settings"], ProviderClient]
+"""Builds the client of one provider from the settings (``reconciler.providers.registry``)."""
+
+Listing = Mapping[Provider, "Future[ProviderObservation]"]
+"""Each provider's observation, being read."""
+
+
+def observe_all(clients: Mapping[Provider, ProviderClient]) -> ObservedState:
+    """Every client's observation, all at once, in the order of ``clients``."""
+    return in_client_order(clients, list(observe_each(clients)))
+
+
+def observe_each(clients: Mapping[Provider, ProviderClient]) -> Iterator[ProviderObservation]:
+    """Every client's observation (as ``observe_all``), each as soon as it is complete. The
+    lists are requested at once, before the first is waited for."""
+    return completed(start_observing(clients))
+
+
+def start_observing(
+    clients: Mapping[Provider, ProviderClient],
+) -> dict[Provider, Future[ProviderObservation]]:
+    """Each client's observation, requested on a thread of its own."""
+    if not clients:
+        return {}
+    pool = ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="observe")
+    started = {provider: pool.submit(observe, client) for provider, client in clients.items()}
+    pool.shutdown(wait=False)  # the threads end with their observation
+    return started
+
+
+def completed(listing: Listing) -> Iterator[ProviderObservation]:
+    """The observations of ``listing`` in the order they complete."""
+    return (done.result() for done in as_completed(listing.values()))
+
+
+def observe(client: ProviderClient) -> ProviderObservation:
+    """One client's observation; a provider error makes it incomplete."""
+    try:
+        return client.observe()
+    except ProviderError as error:
+        return ProviderObservation(client.name, complete=False, error=str(error))
+
+
+def in_client_order(
+    clients: Mapping[Provider, ProviderClient], observations: Sequence[ProviderObservation]
+) -> ObservedState:
+    by_provider = {observation.provider: observation for observation in observations}
+    return ObservedState.of(*(by_provider[client.name] for client in clients.values()))
+
+
+class EarlyLists:
+    """The clients of ``providers``, each built on a thread of its own (their SSL contexts
+    load outside the GIL), and each provider's lists, requested as soon as its client is built.
+
+    ``clients()`` waits for the clients (re-raising an error that stopped one being built);
+    ``take()`` hands the lists over once, to the first plan of the run; ``abandon()`` closes
+    the clients and leaves the lists unread.
+    """
+
+    def __init__(
+        self, settings: Settings, factory: ClientFactory, providers: Sequence[Provider]
+    ) -> None:
+        self._settings = settings
+        self._factory = factory
+        self._abandoned = threading.Event()
+        self._clients: dict[Provider, Future[ProviderClient]] = {p: Future() for p in providers}
+        self._lists: dict[Provider, Future[ProviderObservation]] = {}
+        if not providers:
+            return
+        pool = ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="early")
+        for provider in providers:
+            self._lists[provider] = pool.submit(self._build_and_list, provider)
+        pool.shutdown(wait=False)  # the threads end with their lists
+
+    def _build_and_list(self, provider: Provider) -> ProviderObservation:
+        built = self._clients[provider]
+        try:
+            client = self._factory(provider, self._settings)
+        except BaseException as error:
+            # Both futures carry it: the run sees it when it asks for the clients.
+            built.set_exception(error)
+            raise
+        # This thread is the only one to complete ``built`` (a bare Future, as an executor
+        # uses them), so the run and ``abandon`` see the client as soon as it exists.
+        built.set_result(client)
+        if self._abandoned.is_set():
+            return ProviderObservation(provider, complete=False, error="not read: the run stopped")
+        return observe(client)
+
+    def clients(self) -> dict[Provider, ProviderClient]:
+        """Every client, once built."""
+        return {provider: built.result() for provider, built in self._clients.items()}
+
+    def take(self) -> dict[Provider, Future[ProviderObservation]]:
+        """The lists being read, the first time; nothing after (a second plan lists again)."""
+        taken, self._lists = self._lists, {}
+        return taken
+
+    def abandon(self) -> None:
+        """Stop: close each client once built (now, or when its thread builds it). A list
+        request in flight is left to end on its own; nothing waits for it."""
+        self._abandoned.set()
+        self._lists = {}
+        for built in self._clients.values():
+            built.add_done_callback(_close_if_built)
+
+
+def _close_if_built(built: Future[ProviderClient]) -> None:
+    if built.exception() is None:
+        built.result().close()
