@@ -314,6 +314,11 @@ def open_run(
             # on this checkout can write.
             stack.enter_context(apply_lock(state_dir(settings)))
         early = None if use_sandbox else EarlyLists(settings, factory, _keyed(settings))
+        if early is not None:
+            # Building a client is mostly imports, which hold the GIL: validating meanwhile
+            # would only delay the first list request. Once the clients exist, validation
+            # runs while the providers answer.
+            early.wait_until_built()
         try:
             validated = open_validation_cache(settings)
             specs = load_specs(list(paths), settings=settings, cache=validated)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from typing import TYPE_CHECKING
 
 from reconciler.model import ObservedState, Provider, ProviderObservation
@@ -115,6 +115,10 @@ class EarlyLists:
         if self._abandoned.is_set():
             return ProviderObservation(provider, complete=False, error="not read: the run stopped")
         return observe(client)
+
+    def wait_until_built(self) -> None:
+        """Return once every client is built (or failed to be; ``clients()`` says which)."""
+        wait(self._clients.values())
 
     def clients(self) -> dict[Provider, ProviderClient]:
         """Every client, once built."""

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from reconciler import fast_json
 from reconciler.datasets.files import DatasetFile
 
 _FORMAT = 1
@@ -67,7 +68,7 @@ class StatCache:
 
     def _load(self) -> dict[str, tuple[StatKey, str]]:
         try:
-            document = json.loads(self._file.read_bytes())
+            document = fast_json.loads(self._file.read_bytes())
         except (OSError, ValueError):
             return {}
         if (

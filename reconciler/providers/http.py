@@ -51,6 +51,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from reconciler import fast_json
 from reconciler.config import ProviderSettings
 from reconciler.model import Provider
 from reconciler.providers.base import (
@@ -419,7 +420,7 @@ class ProviderHttp:
 def read_json(response: httpx.Response, provider: Provider, what: str, job: str | None) -> Any:
     """The JSON body of a successful answer; ``PermanentError`` when it is not JSON."""
     try:
-        return response.json()
+        return fast_json.loads(response.content)
     except ValueError:
         raise PermanentError(
             provider, f"{what}: the answer is not JSON (HTTP {response.status_code})", job=job

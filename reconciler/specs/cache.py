@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import __version__
+from reconciler import __version__, fast_json
 from reconciler.config import Settings
 from reconciler.datasets import stat_cache
 from reconciler.datasets.files import DatasetListing, list_dataset
@@ -144,7 +144,7 @@ class ValidationCache:
             checksum, _, body = self._file.read_bytes().partition(b"\n")
             if hashlib.sha256(body).hexdigest().encode() != checksum:
                 return
-            document = json.loads(body)
+            document = fast_json.loads(body)
         except (OSError, ValueError):
             return
         if (
