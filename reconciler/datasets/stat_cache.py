@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +111,8 @@ class StatCache:
         }
         document = {"format": _FORMAT, "root": self._root, "files": files}
         data = json.dumps(document, separators=(",", ":")).encode()
+        import tempfile  # only a changed cache is written; a warm run never needs it
+
         with contextlib.suppress(OSError):
             self._file.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(
