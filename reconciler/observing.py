@@ -11,7 +11,9 @@ depend on its specs: every provider with an API key is listed, whatever the spec
 diff starts from lists already on their way. Validation still comes before the first write
 (DESIGN, principle 3): only list requests go out early. When validation fails, the lists are
 abandoned: their clients are closed, which ends every retry wait and stops every page not yet
-requested, and nobody waits for the rest.
+requested. A request already in flight runs to its answer (or its read timeout): closing a
+socket from another thread does not interrupt a read, and the process, on its way out, lets
+its worker threads finish what they are doing.
 """
 
 from __future__ import annotations

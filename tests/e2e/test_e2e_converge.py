@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from pathlib import Path
 
-from reconciler.engine import state_dir
+from reconciler.config import load_settings
+from reconciler.engine import default_client_factory, state_dir
 from reconciler.lock import apply_lock
+from reconciler.observing import EarlyLists
 from reconciler.sandbox.testing import RunningSandbox
 from tests.e2e.e2e_support import (
     Cli,
@@ -19,6 +22,7 @@ from tests.e2e.e2e_support import (
     live_jobs,
     methods,
     plan_json,
+    sandbox_env,
 )
 
 EXAMPLES = example_spec_names()
@@ -333,3 +337,24 @@ def test_prune_from_only_some_specs_is_refused(
     assert everything.exit_code == 0, everything.output
     # Without --prune, a subset of the specs is fine: the others' jobs are merely unmanaged.
     assert reconcile("plan", "specs/qubrid-support-qa.yaml", "--detailed-exitcode").exit_code == 0
+
+
+def test_abandoned_lists_stop_waiting_out_a_rate_limit(running: RunningSandbox, repo: Path) -> None:
+    # What an invalid spec does to the lists requested while the specs were being checked:
+    # here the sandbox answers Qubrid's with 429 and a 30 s Retry-After.
+    running.control.add_fault(kind="rate_limit", provider="qubrid", retry_after=30.0)
+    settings = load_settings(repo, environ=sandbox_env(running))
+    running.control.clear_requests()
+    early = EarlyLists(settings, default_client_factory, ["qubrid"])
+    waited = 0.0
+    while not running.control.request_counts() and waited < 10.0:
+        time.sleep(0.05)
+        waited += 0.05
+    assert running.control.request_counts(), "the list was never requested"
+    (listing,) = early.take().values()
+    early.abandon()
+    observation = listing.result(timeout=10.0)  # not the 30 s the provider asked for
+    assert not observation.complete
+    assert "the run has stopped" in (observation.error or "")
+    sent = running.control.request_counts()
+    assert sum(sent.values()) <= 3 and all(r.startswith("GET ") for r in sent), sent
