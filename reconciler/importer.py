@@ -619,7 +619,7 @@ def import_jobs(
     provider = provider_named(provider_name)
     pattern = compile_match(match)
     settings = load_settings(find_repo_root([out_dir]))
-    # Read before any request, as every command does: an invalid spec stops the run here.
+    # Read before any request: an invalid spec stops the import here.
     managed = managed_specs(settings)
     with contextlib.ExitStack() as stack:
         if use_sandbox:
