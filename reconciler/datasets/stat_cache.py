@@ -110,19 +110,22 @@ class StatCache:
             if name in names
         }
         document = {"format": _FORMAT, "root": self._root, "files": files}
-        data = json.dumps(document, separators=(",", ":")).encode()
-        import tempfile  # only a changed cache is written; a warm run never needs it
+        write_cache_file(self._file, json.dumps(document, separators=(",", ":")).encode())
 
-        with contextlib.suppress(OSError):
-            self._file.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(
-                dir=self._file.parent, prefix=".tmp-", suffix=".json"
-            )
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(data)
-                Path(temporary).replace(self._file)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    Path(temporary).unlink()
-                raise  # dropped by the outer suppress: a cache that cannot be written is no error
+
+def write_cache_file(file: Path, data: bytes) -> None:
+    """Replace ``file`` with ``data`` in one step (a reader sees the old file or the new one,
+    never half of one). A cache that cannot be written is no error: nothing is raised."""
+    import tempfile  # only a changed cache is written; a warm run never needs it
+
+    with contextlib.suppress(OSError):
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            Path(temporary).replace(file)
+        except OSError:
+            with contextlib.suppress(OSError):
+                Path(temporary).unlink()
+            raise  # dropped by the outer suppress

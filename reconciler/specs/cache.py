@@ -31,7 +31,6 @@ a temporary file and then ``os.replace``, so a reader sees the old file or the n
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -277,19 +276,7 @@ class ValidationCache:
         }
         body = json.dumps(document, separators=(",", ":")).encode()
         data = hashlib.sha256(body).hexdigest().encode() + b"\n" + body
-        with contextlib.suppress(OSError):
-            self._file.parent.mkdir(parents=True, exist_ok=True)
-            import tempfile  # only a changed cache is written
-
-            handle, temporary = tempfile.mkstemp(dir=self._file.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(data)
-                Path(temporary).replace(self._file)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    Path(temporary).unlink()
-                raise  # dropped by the outer suppress
+        stat_cache.write_cache_file(self._file, data)
         self._changed = False
 
 
