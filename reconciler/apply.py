@@ -1,4 +1,4 @@
-"""The apply executor: carries out a ``Plan``'s changes against the providers, exactly once.
+"""The apply executor: carries out a ``Plan``'s changes against the providers, at most once.
 
 It acts on the plan's fields alone (never on a change's ``reason``), in phases: creates and
 replaces (each job's dataset upload, then its submit), then access updates, then deletes.
@@ -7,44 +7,67 @@ never stops the others, and a job whose upload failed is not submitted. A job is
 soon as its own upload is done rather than after every upload, so an apply killed part-way
 leaves whole jobs behind and the next run reuses what was uploaded.
 
-Retries of transient failures live in the adapters. What this module adds is the one retry an
-adapter must not do by itself: a write whose answer was lost (``OutcomeUnknownError``) is
-followed by a fresh observation of that provider before anything is sent again, so a create
-whose response was dropped after the provider committed it is found and counted as done rather
-than submitted twice. Blocked changes are skipped and reported; the result says whether
-anything failed or was blocked (exit 1).
+Every create is a paid training, so a create is sent at most once while its outcome is not
+known (DESIGN, principle 7). Retries of transient failures live in the adapters, which never
+resend a create whose request went out. A create whose answer was lost
+(``OutcomeUnknownError``: a dropped connection, a read timeout, a 5xx, an unreadable answer) is
+looked for on fresh lists (begun after the loss; lost answers at the same moment share them),
+by its name and by the dataset it was sent with. Found: done. Not found, it is sent again only
+once a complete list begun a whole settle window after the send still lacks it; otherwise it
+is reported **unconfirmed**, the run fails, and the write journal (``reconciler.journal``)
+remembers it so that the next run, on any machine, settles it before sending anything.
+
+Before the first create goes out, this run's creates are recorded in the journal as intended
+and the ``WriteGuard`` makes that record visible to every other machine (the writer lease);
+before each write the guard is asked whether writes may still go out (the lease may be lost or
+about to expire), and a write that may not is never sent. Blocked changes are skipped and
+reported; the result says whether anything failed, was blocked or is unconfirmed (exit 1).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from reconciler.datasets import DatasetError
 from reconciler.diff import identify_jobs
+from reconciler.journal import WriteJournal
 from reconciler.model import (
     Action,
+    BlockKind,
     Change,
-    DesiredJob,
     Plan,
     Provider,
     ProviderObservation,
     Upload,
+    strip_url_secrets,
 )
+from reconciler.observing import observe
 from reconciler.progress import NO_PROGRESS, UploadProgress
-from reconciler.providers.base import OutcomeUnknownError, ProviderClient, ProviderError
+from reconciler.providers.base import (
+    OutcomeUnknownError,
+    PermanentError,
+    ProviderClient,
+    ProviderError,
+)
 
-# How many times a write whose outcome was lost is checked and sent again before giving up;
-# also how many times a list that could not be read is asked for again to check.
+# How many times a create whose outcome was lost (and then proven not to have happened) is
+# sent in all; also how many times a list that could not be read is asked for again to check.
 DEFAULT_UNKNOWN_OUTCOME_ATTEMPTS = 8
 # Pauses between lists asked for again (the adapter has already retried each one).
 OBSERVE_PAUSE_SECONDS = 0.25
 OBSERVE_PAUSE_MAX_SECONDS = 4.0
+# After a create's answer is lost: pauses between the fresh lists that look for its job. A
+# list that lags only briefly shows it within these seven and a half seconds; a longer lag
+# leaves the create unconfirmed for the next run to settle.
+CONFIRM_PAUSES = (0.5, 1.0, 2.0, 4.0)
+DEFAULT_SETTLE_WINDOW = 300.0
 
 _T = TypeVar("_T")
 
@@ -53,6 +76,44 @@ class OutcomeKind(StrEnum):
     DONE = "done"
     FAILED = "failed"
     BLOCKED = "blocked"
+    # A create that went out and whose outcome is not known yet: it may or may not exist.
+    UNCONFIRMED = "unconfirmed"
+    # A change nobody can make (a delete the provider does not offer): not an error.
+    WARNING = "warning"
+
+
+class WriteGuard(Protocol):
+    """What stands between the executor and a write: the run's writer lease.
+
+    ``journal`` holds this run's creates; ``checkpoint()`` records it where every machine
+    sees it (raises ``WritesStoppedError`` when it cannot, and then nothing is sent);
+    ``stopped()`` says why no write may go out any more (the lease was lost, or expires too
+    soon for a request to finish), or ``None``.
+    """
+
+    journal: WriteJournal
+
+    def checkpoint(self) -> None: ...
+
+    def stopped(self) -> str | None: ...
+
+
+class WritesStoppedError(Exception):
+    """The writer lease can no longer vouch for a write: nothing more is sent."""
+
+
+class LocalGuard:
+    """The guard of an executor with no lease (unit tests, library use): a journal kept in
+    memory, and writes never stopped."""
+
+    def __init__(self, window: float = DEFAULT_SETTLE_WINDOW) -> None:
+        self.journal = WriteJournal((), by="this run", window=window)
+
+    def checkpoint(self) -> None:
+        return None
+
+    def stopped(self) -> str | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -95,20 +156,31 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed and nothing was blocked."""
-        return all(o.kind is OutcomeKind.DONE for o in self.outcomes)
+        """True when nothing failed, nothing was blocked and no create is unconfirmed."""
+        return all(o.kind in (OutcomeKind.DONE, OutcomeKind.WARNING) for o in self.outcomes)
 
     def summary_line(self) -> str:
+        """``Apply: 2 done, 0 failed, 0 blocked`` (``, 1 unconfirmed`` and ``; 1 warning``
+        when there are any)."""
         done = len(self.of_kind(OutcomeKind.DONE))
         failed = len(self.of_kind(OutcomeKind.FAILED))
         blocked = len(self.of_kind(OutcomeKind.BLOCKED))
-        return f"Apply: {done} done, {failed} failed, {blocked} blocked"
+        line = f"Apply: {done} done, {failed} failed, {blocked} blocked"
+        unconfirmed = len(self.of_kind(OutcomeKind.UNCONFIRMED))
+        if unconfirmed:
+            line += f", {unconfirmed} unconfirmed"
+        warnings = len(self.of_kind(OutcomeKind.WARNING))
+        if warnings:
+            line += f"; {warnings} warning{'s' if warnings != 1 else ''}"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "done": len(self.of_kind(OutcomeKind.DONE)),
             "failed": len(self.of_kind(OutcomeKind.FAILED)),
             "blocked": len(self.of_kind(OutcomeKind.BLOCKED)),
+            "unconfirmed": len(self.of_kind(OutcomeKind.UNCONFIRMED)),
+            "warnings": len(self.of_kind(OutcomeKind.WARNING)),
             "outcomes": [o.to_dict() for o in self.outcomes],
         }
 
@@ -147,9 +219,7 @@ class FreshLists:
 
     def _observe(self, client: ProviderClient, future: Future[ProviderObservation]) -> None:
         try:
-            future.set_result(client.observe())
-        except ProviderError as error:
-            future.set_result(ProviderObservation(client.name, complete=False, error=str(error)))
+            future.set_result(observe(client))
         except BaseException as error:
             future.set_exception(error)
             raise
@@ -174,7 +244,13 @@ def _message(error: Exception) -> str:
 
 
 class ApplyExecutor:
-    """Carries out one plan with the given clients (one per provider the plan touches)."""
+    """Carries out one plan with the given clients (one per provider the plan touches).
+
+    ``guard`` is the run's writer lease (``LocalGuard``: none); ``settle_window`` is how long
+    (seconds) a provider's list may lag behind a create; ``confirm_pauses`` are the pauses
+    between the fresh lists that look for a create whose answer was lost; ``clock`` is wall
+    time (seconds since the epoch), which the lists' start times are measured on.
+    """
 
     def __init__(
         self,
@@ -184,6 +260,10 @@ class ApplyExecutor:
         progress: UploadProgress = NO_PROGRESS,
         unknown_outcome_attempts: int = DEFAULT_UNKNOWN_OUTCOME_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
+        guard: WriteGuard | None = None,
+        settle_window: float = DEFAULT_SETTLE_WINDOW,
+        confirm_pauses: Sequence[float] = CONFIRM_PAUSES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if parallelism < 1:
             raise ValueError("parallelism must be at least 1")
@@ -192,17 +272,28 @@ class ApplyExecutor:
         self._progress = progress
         self._attempts = max(1, unknown_outcome_attempts)
         self._sleep = sleep
+        self._guard: WriteGuard = guard or LocalGuard(settle_window)
+        self._window = settle_window
+        self._confirm_pauses = tuple(confirm_pauses)
+        self._clock = clock
         self._lists = FreshLists()
+
+    @property
+    def journal(self) -> WriteJournal:
+        return self._guard.journal
 
     def apply(self, plan: Plan) -> ApplyResult:
         outcomes: dict[int, Outcome] = {}
         for index, change in enumerate(plan.changes):
-            if change.action is Action.NOOP:
+            if change.action is Action.NOOP or change.blocked is None:
                 continue
-            if change.blocked is not None:
-                blocker = change.blocked
-                message = f"{blocker.reason}; {blocker.fix}"
-                outcomes[index] = Outcome(change, OutcomeKind.BLOCKED, message)
+            blocker = change.blocked
+            kind = OutcomeKind.BLOCKED
+            if blocker.is_warning:
+                kind = OutcomeKind.WARNING
+            elif blocker.kind is BlockKind.UNCONFIRMED:
+                kind = OutcomeKind.UNCONFIRMED
+            outcomes[index] = Outcome(change, kind, f"{blocker.reason}; {blocker.fix}")
         pending = [
             (index, change)
             for index, change in enumerate(plan.changes)
@@ -210,6 +301,17 @@ class ApplyExecutor:
         ]
 
         submits = [(i, c) for i, c in pending if c.action in (Action.CREATE, Action.REPLACE)]
+        if submits:
+            # Recorded where every machine sees it before the first create goes out: a run
+            # that dies from here on leaves its creates behind as possibly sent.
+            self.journal.intend(c for _, c in submits)
+            try:
+                self._guard.checkpoint()
+            except WritesStoppedError as error:
+                for index, change in submits:
+                    self.journal.not_sent(change)
+                    outcomes[index] = Outcome(change, OutcomeKind.FAILED, f"not sent: {error}")
+                submits = []
         uploads = [c.upload for _, c in submits if c.upload is not None]
         if uploads:
             self._progress.begin(sum(u.size for u in uploads), len(uploads))
@@ -256,23 +358,33 @@ class ApplyExecutor:
             raise _Failed(f"{change.provider}: no client configured for this provider")
         return client
 
+    def _may_write(self) -> None:
+        reason = self._guard.stopped()
+        if reason is not None:
+            raise _Failed(f"not sent: {reason}")
+
     def _upload_and_submit(self, change: Change) -> Outcome:
         """A create or replace: its dataset first (uploaded, reused, or the spec's own
         ``{url:}``/``{id:}``), then the job. Each job goes on to its create as soon as its own
         upload is done, so a crash part-way leaves whole jobs behind, not a heap of uploads."""
-        if change.upload is not None:
-            try:
-                dataset_ref = self._upload(change, change.upload)
-            except Exception as error:
-                raise _Failed(
-                    f"dataset upload failed, job not submitted: {_message(error)}"
-                ) from None
-        elif change.reuse is not None:
-            dataset_ref = change.reuse.remote_id
-        elif change.desired is not None and not change.desired.spec.dataset.is_local:
-            dataset_ref = change.desired.spec.dataset.value
-        else:
-            raise _Failed("the plan gives no dataset for this job")
+        try:
+            if change.upload is not None:
+                try:
+                    self._may_write()
+                    dataset_ref = self._upload(change, change.upload)
+                except Exception as error:
+                    raise _Failed(
+                        f"dataset upload failed, job not submitted: {_message(error)}"
+                    ) from None
+            elif change.reuse is not None:
+                dataset_ref = change.reuse.remote_id
+            elif change.desired is not None and not change.desired.spec.dataset.is_local:
+                dataset_ref = change.desired.spec.dataset.value
+            else:
+                raise _Failed("the plan gives no dataset for this job")
+        except BaseException:
+            self.journal.not_sent(change)
+            raise
         return self._submit(change, dataset_ref)
 
     def _upload(self, change: Change, upload: Upload) -> str:
@@ -285,46 +397,94 @@ class ApplyExecutor:
     def _submit(self, change: Change, dataset_ref: str) -> Outcome:
         desired = change.desired
         if desired is None:
+            self.journal.not_sent(change)
             raise _Failed("the plan gives no desired job to submit")
         client = self._client(change)
-        known = {*change.history, *([change.current.remote_id] if change.current else [])}
-        last: OutcomeUnknownError | None = None
-        for _ in range(self._attempts):
+        verb = "replaced by" if change.action is Action.REPLACE else "submitted as"
+        lost: OutcomeUnknownError | None = None
+        for attempt in range(self._attempts):
+            try:
+                self._may_write()
+            except _Failed:
+                if lost is None:
+                    self.journal.not_sent(change)
+                else:
+                    self.journal.unknown(change)
+                raise
+            sent_at = self.journal.sending(change)
             try:
                 remote_id = client.create(desired, dataset_ref)
             except OutcomeUnknownError as error:
-                last = error
-                found = self._find_new_job(client, desired, known)
+                lost = error
+                found, absent = self._settle(client, change, dataset_ref, sent_at)
                 if found is not None:
+                    self.journal.confirmed(change, found)
                     return Outcome(
                         change,
                         OutcomeKind.DONE,
-                        f"submitted as {found} (its answer was lost; found it on a fresh list)",
+                        f"{verb} {found} (its answer was lost; found it on a fresh list)",
                         found,
                     )
-                continue
-            verb = "replaced by" if change.action is Action.REPLACE else "submitted as"
+                if absent and attempt + 1 < self._attempts:
+                    continue  # a list a whole settle window later proves it never happened
+                self.journal.unknown(change)
+                return self._unconfirmed(change, error, sent_at)
+            except PermanentError:
+                # Refused: nothing was made by this attempt; an earlier lost one may have been.
+                if lost is None:
+                    self.journal.not_sent(change)
+                else:
+                    self.journal.unknown(change)
+                raise
+            self.journal.confirmed(change, remote_id)
             return Outcome(change, OutcomeKind.DONE, f"{verb} {remote_id}", remote_id)
-        lost = _message(last) if last else "no answer"
-        raise _Failed(
-            f"{lost}; the provider's answer was lost {self._attempts} times and the job is"
-            " not listed; run again to check"
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _unconfirmed(self, change: Change, error: OutcomeUnknownError, sent_at: float) -> Outcome:
+        settles = datetime.fromtimestamp(sent_at + self._window, UTC)
+        return Outcome(
+            change,
+            OutcomeKind.UNCONFIRMED,
+            f"{error.message}; the {change.provider} list does not show the job yet, so it may"
+            " or may not exist: nothing is sent again until a list begun after"
+            f" {settles:%Y-%m-%d %H:%M:%S} UTC still lacks it; run again after then",
         )
 
-    def _find_new_job(
-        self, client: ProviderClient, desired: DesiredJob, known: Iterable[str]
+    def _settle(
+        self, client: ProviderClient, change: Change, dataset_ref: str, sent_at: float
+    ) -> tuple[str | None, bool]:
+        """After a lost answer: ``(the new job's id, False)`` once a fresh list shows it,
+        ``(None, True)`` once a complete list begun a settle window after ``sent_at`` still
+        lacks it, ``(None, False)`` when neither could be told in this run's patience."""
+        for pause in (*self._confirm_pauses, None):
+            observation = self._lists.after(client, time.monotonic())
+            if observation.complete:
+                found = self._new_job(observation, change, dataset_ref)
+                if found is not None:
+                    return found, False
+                started = observation.started_at
+                if started is not None and started >= sent_at + self._window:
+                    return None, True
+            if pause is None:
+                break
+            self._sleep(pause)
+        return None, False
+
+    def _new_job(
+        self, observation: ProviderObservation, change: Change, dataset_ref: str
     ) -> str | None:
-        """The id of a job named ``desired`` that the plan did not know, on a fresh list."""
-        observation = self._observe_completely(client)
-        if not observation.complete:
-            raise _Failed(
-                f"a create's answer was lost and the {client.name} job list could not be read"
-                f" to check whether it happened ({observation.error}); not sending it again;"
-                " run again to check"
-            )
-        known_ids = set(known)
-        for job in identify_jobs(observation, [desired]):
-            if job.name == desired.spec.name and job.remote_id not in known_ids:
+        """The id of a job on ``observation`` that ``change``'s create made: one of its name
+        and owner, or on the dataset it uploaded for it, that the plan did not know."""
+        desired = change.desired
+        assert desired is not None
+        known = {*change.history, *([change.current.remote_id] if change.current else [])}
+        uploaded = strip_url_secrets(dataset_ref) if change.upload is not None else None
+        for job in identify_jobs(observation, [desired], desired.owner):
+            if job.remote_id in known:
+                continue
+            if job.name == desired.spec.name and job.owner == desired.owner:
+                return job.remote_id
+            if uploaded is not None and job.dataset_ref == uploaded:
                 return job.remote_id
         return None
 
@@ -333,6 +493,7 @@ class ApplyExecutor:
             raise _Failed("the plan gives no job or access for this update")
         client = self._client(change)
         target, access = change.target_id, change.desired.spec.access
+        self._may_write()
         # Setting access to a value is idempotent: a lost answer is simply sent again.
         self._retry_unknown(lambda: client.update_access(target, access))
         return Outcome(change, OutcomeKind.DONE, f"access set to {access} on {target}", target)
@@ -340,6 +501,7 @@ class ApplyExecutor:
     def _delete(self, change: Change) -> Outcome:
         client = self._client(change)
         for _ in range(self._attempts):
+            self._may_write()
             try:
                 client.delete(change)
             except OutcomeUnknownError:
@@ -389,6 +551,13 @@ def apply_plan(
     *,
     parallelism: int = 4,
     progress: UploadProgress = NO_PROGRESS,
+    guard: WriteGuard | None = None,
 ) -> ApplyResult:
-    """Carry out ``plan`` (see ``ApplyExecutor``)."""
-    return ApplyExecutor(clients, parallelism=parallelism, progress=progress).apply(plan)
+    """Carry out ``plan`` (see ``ApplyExecutor``) within its settle window."""
+    return ApplyExecutor(
+        clients,
+        parallelism=parallelism,
+        progress=progress,
+        guard=guard,
+        settle_window=plan.options.settle_window,
+    ).apply(plan)

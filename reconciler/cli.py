@@ -100,6 +100,20 @@ def cli() -> None:
     """
 
 
+_LIMIT_OPTIONS = [
+    click.option(
+        f"--max-{noun}s",
+        f"max_{noun}s",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help=f"Allow up to N {noun}s in this run's plan (default: guardrails.max_{noun}s in"
+        f" reconciler.yaml, else {default}); a plan over a limit is blocked as a whole.",
+    )
+    for noun, default in (("create", 50), ("replace", 10), ("delete", 10))
+]
+
+
 def _plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options every planning command shares (DESIGN.md, Command line)."""
     options = [
@@ -136,6 +150,7 @@ def _plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Run against the embedded emulator (state under .reconcile/sandbox/);"
             " the API keys in the environment are not used.",
         ),
+        *_LIMIT_OPTIONS,
     ]
     for option in reversed(options):
         command = option(command)
@@ -153,21 +168,31 @@ class _Choices:
     retry_failed: bool
     parallelism: int | None
     use_sandbox: bool
+    max_creates: int | None = None
+    max_replaces: int | None = None
+    max_deletes: int | None = None
 
     def plan_options(self, settings: Settings) -> PlanOptions:
-        from reconciler.engine import covers_spec_paths
-        from reconciler.model import PlanOptions
+        from reconciler.engine import covers_spec_paths, plan_options_for
 
-        prune = settings.prune if self.prune is None else self.prune
-        if prune and not covers_spec_paths(settings, self.paths):
+        options = plan_options_for(
+            settings,
+            prune=self.prune,
+            allow_replace=self.allow_replace,
+            retry_failed=self.retry_failed,
+            limits={
+                "max_creates": self.max_creates,
+                "max_replaces": self.max_replaces,
+                "max_deletes": self.max_deletes,
+            },
+        )
+        if options.prune and not covers_spec_paths(settings, self.paths):
             _fail(
                 "--prune needs every spec: with only some PATHs it would delete the jobs of"
                 " the specs left out; run it without PATHs (or set spec_paths in"
                 " reconciler.yaml)"
             )
-        return PlanOptions(
-            prune=prune, allow_replace=self.allow_replace, retry_failed=self.retry_failed
-        )
+        return options
 
 
 def _choices(paths: tuple[str, ...], **options: Any) -> _Choices:

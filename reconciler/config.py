@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
+from reconciler.model import PROVIDERS, Guardrails, Provider
 
 CONFIG_FILE_NAME = "reconciler.yaml"
 CONFIG_SCHEMA = "config.schema.json"
@@ -31,6 +33,14 @@ DEFAULT_BASE_URLS: Mapping[str, str] = {
 DEFAULT_SPEC_PATHS = ("specs",)
 DEFAULT_PARALLELISM = 4
 DEFAULT_WATCH_INTERVAL = 60.0
+# How long after a create the providers' lists may still not show the job. A create whose
+# answer was lost is sent again only once a list begun this long after it still lacks the job;
+# a job created this recently is taken to exist even if no list shows it yet. Five minutes is far
+# beyond the seconds a list endpoint normally lags, and costs little: it only delays a resend
+# after an unknown outcome, while a second send is a second paid training.
+DEFAULT_SETTLE_WINDOW = 300.0
+# How long an apply waits for the writer lease another apply holds (0: fail at once, naming it).
+DEFAULT_LOCK_TIMEOUT = 0.0
 # Qubrid documents no CSV columns; this is our convention (docs/specs.md, docs/datasets.md).
 DEFAULT_QUBRID_CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "qa": ("question", "answer"),
@@ -98,6 +108,12 @@ class Settings:
     parallelism: int = DEFAULT_PARALLELISM
     prune: bool = False
     watch_interval: float = DEFAULT_WATCH_INTERVAL
+    owner: str | None = None  # the repository's owner id; every job it creates carries it
+    guardrails: Guardrails = field(default_factory=Guardrails)
+    forget: frozenset[tuple[Provider, str]] = frozenset()
+    settle_window: float = DEFAULT_SETTLE_WINDOW
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    lease_remote: str | None = None  # None: the branch's upstream remote, else origin
 
     def provider(self, name: str) -> ProviderSettings:
         """The settings of provider ``name`` (segmind, qubrid or cohere)."""
@@ -176,6 +192,7 @@ def read_settings(
         csv_columns[task] = tuple(columns)
 
     spec_paths = tuple(root / p for p in config.get("spec_paths", DEFAULT_SPEC_PATHS))
+    limits = config.get("guardrails", {})
     settings = Settings(
         root=root,
         config_file=config_path if config_path.is_file() else None,
@@ -183,6 +200,16 @@ def read_settings(
         parallelism=int(config.get("parallelism", DEFAULT_PARALLELISM)),
         prune=bool(config.get("prune", False)),
         watch_interval=float(config.get("watch_interval", DEFAULT_WATCH_INTERVAL)),
+        owner=config.get("owner"),
+        guardrails=Guardrails(**{k: int(v) for k, v in limits.items()}),
+        forget=frozenset(
+            (entry["provider"], entry["name"])
+            for entry in config.get("forget", ())
+            if entry["provider"] in PROVIDERS
+        ),
+        settle_window=float(config.get("settle_window", DEFAULT_SETTLE_WINDOW)),
+        lock_timeout=float(config.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)),
+        lease_remote=config.get("lease", {}).get("remote"),
         segmind=SegmindSettings(
             base_url=base_urls["segmind"],
             api_key=_api_key(env, "segmind"),
@@ -200,6 +227,38 @@ def read_settings(
         ),
     )
     return settings, problems
+
+
+def require_owner(settings: Settings) -> str:
+    """The repository's owner id; ``InvalidInputError`` saying how to set one when
+    ``reconciler.yaml`` has none (nothing can be planned without knowing which jobs are
+    this repository's)."""
+    if settings.owner is not None:
+        return settings.owner
+    config = settings.config_file or settings.root / CONFIG_FILE_NAME
+    raise InvalidInputError(
+        [
+            Diagnostic(
+                display_path(config),
+                1,
+                1,
+                "owner",
+                "no owner id is set. Every job reconcile creates carries the repository's owner"
+                " id, so that repositories sharing a provider account never touch each other's"
+                f" jobs. Add a line like `owner: {suggested_owner(settings.root)}` (2-16 of"
+                " a-z, 0-9 and single hyphens, unique among the repositories that share your"
+                f" provider accounts) to {CONFIG_FILE_NAME} at the repository root, and commit"
+                " it",
+            )
+        ]
+    )
+
+
+def suggested_owner(root: Path) -> str:
+    """An owner id to suggest: the repository folder's name as a slug, and four random hex
+    digits so that two repositories of the same name do not suggest the same id."""
+    slug = "-".join(re.findall(r"[a-z0-9]+", root.name.lower()))[:11].strip("-") or "repo"
+    return f"{slug}-{secrets.token_hex(2)}"
 
 
 def _api_key(env: Mapping[str, str], provider: str) -> Secret | None:

@@ -1,17 +1,27 @@
 """The diff: specs and observed remote state in, a ``Plan`` out. Pure: no I/O, no clock.
 
 It works in two steps, as gitops engines do. First each spec is **paired** with the remote
-jobs of its (provider, name): Qubrid jobs have no name, so theirs comes from the marker in
-their dataset's name; of several same-named jobs the newest live one is current and the rest
-are history; jobs no spec names are kept aside. Then one **decision** per pair, each with a
-human reason:
+jobs of its identity (owner, provider, name): a job is this repository's when its remote name
+carries the repository's owner id (Qubrid jobs have no name, so theirs comes from the marker
+in their dataset's name), or when a spec ``adopt``s it by id; of several such jobs of one name
+the newest live one is current and the rest are history. Jobs of other owners, and jobs no
+spec names, are kept aside; a job of a spec's name that carries no owner at all (made by hand,
+or before the repository had an owner) is that spec's *namesake*. Then one **decision** per
+pair, each with a human reason:
 
 - no current job: create (reusing an uploaded dataset with the same marker when one is listed);
+  blocked while a live namesake exists, since adopting it must be explicit;
 - a compared field differs: replace if any immutable field does (blocked unless
-  ``allow_replace``), else update (Segmind ``access``, the one field a provider can change);
+  ``allow_replace`` or the spec's ``lifecycle.allow_replace``; always blocked under
+  ``lifecycle.prevent_destroy``), else update (Segmind ``access``, the one field a provider can
+  change);
 - nothing differs: noop, carrying the job's health (a failed job stays failed unless
   ``retry_failed``);
-- a marked job no spec names, with ``prune``: delete (Segmind cannot: blocked).
+- a job of this repository's owner no spec names, with ``prune``: delete, unless the
+  repository ``forget``s it (Segmind cannot delete: a warning saying what to do).
+
+A plan that creates, replaces or deletes more than its ``guardrails`` allow is blocked as a
+whole (``assemble_plan``).
 
 Only fields the spec sets and the provider's list reveals are compared, after normalising
 both sides (``normalise_value``). A provider whose observation is incomplete gets no
@@ -33,7 +43,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -56,15 +66,18 @@ from reconciler.model import (
     PlanOptions,
     Provider,
     ProviderObservation,
+    RecentWrite,
     RemoteDataset,
     Upload,
+    WriteState,
+    options_to_dict,
     spec_to_dict,
     strip_url_secrets,
     to_json_value,
 )
 from reconciler.naming import (
     FINGERPRINT_CHARS,
-    marker_for,
+    dataset_marker,
     marker_from_dataset_ref,
     may_carry_marker,
     upload_names,
@@ -87,7 +100,10 @@ COMPARED_FIELDS = (
 # Required fields are compared even if a spec loader left them out of ``set_fields``.
 _ALWAYS_COMPARED = frozenset({"base_model", "base_type"})
 
-REPLACE_FIX = "rename the spec to train a new version, or pass --allow-replace"
+REPLACE_FIX = (
+    "rename the spec to train a new version, or pass --allow-replace (or set"
+    " `lifecycle: {allow_replace: true}` on the spec in a reviewed change)"
+)
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")
 
 
@@ -143,24 +159,27 @@ def _same(desired: Any, remote: Any, key: str) -> bool:
 
 @dataclass(frozen=True)
 class Pairing:
-    """A spec (or none) with the remote jobs of its name: the current one and the history."""
+    """A spec (or none) with this repository's remote jobs of its name: the current one and
+    the history, and the live jobs of that name that carry no owner (``namesakes``)."""
 
     provider: Provider
     name: str
     desired: DesiredJob | None
     current: ObservedJob | None
     history: tuple[ObservedJob, ...]
+    namesakes: tuple[ObservedJob, ...] = ()
 
 
 def identify_jobs(
-    observation: ProviderObservation, desired: Sequence[DesiredJob] = ()
+    observation: ProviderObservation, desired: Sequence[DesiredJob] = (), owner: str | None = None
 ) -> tuple[ObservedJob, ...]:
-    """The observed jobs with ``name`` and ``marker`` filled in where the list left them out.
+    """The observed jobs with ``name``, ``owner`` and ``marker`` filled in where the list left
+    them out.
 
     The marker comes from the listed dataset a job uses, else from the dataset reference
-    itself (Segmind URL, Cohere id). A job without a name takes its marker's name (Qubrid);
-    failing that, a Qubrid job using the ``{id:}`` dataset of exactly one spec takes that
-    spec's name.
+    itself (Segmind URL, Cohere id). A job without a name takes its marker's name and owner
+    (Qubrid); failing that, a Qubrid job using the ``{id:}`` dataset of exactly one spec takes
+    that spec's name, and ``owner``: the spec claims it through the dataset it names.
     """
     datasets = {d.remote_id: d for d in observation.datasets}
     id_owners: dict[str, list[str]] = defaultdict(list)
@@ -175,33 +194,49 @@ def identify_jobs(
             listed = datasets.get(ref)
             marker = listed.marker if listed is not None else None
             if marker is None and may_carry_marker(ref):
-                marker = marker_from_dataset_ref(job.provider, ref, job.name)
-        name = job.name
+                marker = marker_from_dataset_ref(job.provider, ref, job.remote_name)
+        name, job_owner = job.name, job.owner
         if name is None and marker is not None:
-            name = marker.name
+            name, job_owner = marker.name, marker.owner
         if name is None and ref is not None and len(id_owners.get(ref, ())) == 1:
-            name = id_owners[ref][0]
-        changed = name != job.name or marker != job.marker
-        identified.append(replace(job, name=name, marker=marker) if changed else job)
+            name, job_owner = id_owners[ref][0], owner
+        changed = name != job.name or marker != job.marker or job_owner != job.owner
+        identified.append(
+            replace(job, name=name, owner=job_owner, marker=marker) if changed else job
+        )
     return tuple(identified)
 
 
 def pair(
-    provider: Provider, desired: Sequence[DesiredJob], jobs: Iterable[ObservedJob]
+    provider: Provider,
+    desired: Sequence[DesiredJob],
+    jobs: Iterable[ObservedJob],
+    owner: str | None = None,
 ) -> tuple[list[Pairing], list[ObservedJob]]:
-    """Pairs ``desired`` with identified ``jobs`` of one provider by name.
+    """Pairs ``desired`` with the identified ``jobs`` of one provider that are repository
+    ``owner``'s, by name, and with the jobs a spec adopts by id.
 
-    Returns the pairings (one per spec, then one per remote name no spec names) and the jobs
-    with no name at all. The current job is the newest live one; deleted or cancelled jobs
-    are only ever history.
+    Returns the pairings (one per spec, then one per name of this owner that no spec names)
+    and the jobs that are not this repository's: without a name, of another owner, or without
+    any owner (a spec's live namesakes among these are also on its pairing). The current job
+    is the newest live one; deleted or cancelled jobs are only ever history.
     """
+    adopted = {remote_id: wanted.spec.name for wanted in desired for remote_id in wanted.spec.adopt}
     by_name: dict[str, list[ObservedJob]] = defaultdict(list)
-    nameless = []
+    unowned_by_name: dict[str, list[ObservedJob]] = defaultdict(list)
+    others = []
     for job in jobs:
-        if job.name is None:
-            nameless.append(job)
-        else:
+        claimed = adopted.get(job.remote_id) if adopted else None
+        if claimed is not None:
+            by_name[claimed].append(job)
+        elif job.name is None:
+            others.append(job)
+        elif job.owner == owner:
             by_name[job.name].append(job)
+        else:
+            others.append(job)
+            if job.owner is None and job.health.is_live:
+                unowned_by_name[job.name].append(job)
 
     def split(name: str) -> tuple[ObservedJob | None, tuple[ObservedJob, ...]]:
         group = by_name.pop(name, [])
@@ -216,12 +251,14 @@ def pair(
 
     pairings = []
     for wanted in sorted(desired, key=lambda d: d.spec.name):
-        current, history = split(wanted.spec.name)
-        pairings.append(Pairing(provider, wanted.spec.name, wanted, current, history))
+        name = wanted.spec.name
+        current, history = split(name)
+        namesakes = tuple(unowned_by_name.get(name, ()))
+        pairings.append(Pairing(provider, name, wanted, current, history, namesakes))
     for name in sorted(by_name):
         current, history = split(name)
         pairings.append(Pairing(provider, name, None, current, history))
-    return pairings, nameless
+    return pairings, others
 
 
 # --- Comparison ----------------------------------------------------------------------------
@@ -321,7 +358,7 @@ def _dataset_source(
             f"{spec.provider} job {spec.name!r}: a local dataset needs its fingerprint and"
             " upload size before planning"
         )
-    marker = marker_for(spec.name, desired.dataset_fingerprint)
+    marker = dataset_marker(spec.provider, spec.name, desired.dataset_fingerprint, desired.owner)
     newest = reusable.get(marker)
     if newest is not None:
         return None, newest
@@ -344,7 +381,81 @@ def _describe(job: ObservedJob) -> str:
     return job.raw_status
 
 
+def pending_write(
+    write: RecentWrite | None, pairing: Pairing, listed_at: float | None, window: float
+) -> RecentWrite | None:
+    """``write`` while it is unsettled: no job of its name that it did not know before is
+    listed, and the list began less than ``window`` seconds after it was sent (so the list may
+    simply not show it yet). ``None`` once settled either way."""
+    if write is None:
+        return None
+    jobs = (*pairing.history, *([pairing.current] if pairing.current else []))
+    if any(job.remote_id not in write.known_ids for job in jobs):
+        return None  # its job (or a newer one) is listed: it took effect
+    if listed_at is not None and listed_at >= write.sent_at + window:
+        return None  # a list begun a whole window later lacks it: it never took effect
+    return write
+
+
+def _when(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _held_for_pending(change: Change, write: RecentWrite, window: float) -> Change:
+    """A create or replace while an earlier one of the same job is unsettled: a confirmed one
+    stands for the job the list does not show yet (nothing to do); one whose outcome is
+    unknown blocks it, so that no job is ever paid for twice."""
+    sent = _when(write.sent_at)
+    if write.state is WriteState.CONFIRMED:
+        verb = "replaced by" if write.action is Action.REPLACE else "created as"
+        return replace(
+            change,
+            action=Action.NOOP,
+            reason=(
+                f"{verb} {write.remote_id} at {sent}; the {change.provider} list does not show"
+                " it yet"
+            ),
+            health=Health.PENDING,
+            upload=None,
+            reuse=None,
+            field_changes=(),
+        )
+    settles = _when(write.sent_at + window)
+    who = f" by {write.by}" if write.by else ""
+    if write.state is WriteState.INTENDED:
+        what = (
+            f"a run that stopped ({write.by or 'another apply'}) may have sent a"
+            f" {write.action.value} of this job up to {sent}"
+        )
+    else:
+        what = (
+            f"an earlier {write.action.value} of this job, sent at {sent}{who}, may have gone"
+            " through: its answer was lost"
+        )
+    reason = f"{what}, and the {change.provider} list does not show it yet"
+    fix = (
+        f"nothing is sent again until a list begun after {settles} (the settle window) still"
+        " lacks it; run again after then (the daemon does), or wait for the job to appear"
+    )
+    return replace(change, blocked=Blocker(BlockKind.UNCONFIRMED, reason, fix))
+
+
 def _decide_managed(
+    pairing: Pairing,
+    desired: DesiredJob,
+    reusable: ReusableDatasets,
+    options: PlanOptions,
+    pending: RecentWrite | None = None,
+) -> Change:
+    decided = _decide(pairing, desired, reusable, options)
+    if pending is None or decided.action not in (Action.CREATE, Action.REPLACE):
+        return decided
+    if decided.blocked is not None and decided.blocked.kind is not BlockKind.NEEDS_ALLOW_REPLACE:
+        return decided
+    return _held_for_pending(decided, pending, options.settle_window)
+
+
+def _decide(
     pairing: Pairing, desired: DesiredJob, reusable: ReusableDatasets, options: PlanOptions
 ) -> Change:
     current = pairing.current
@@ -371,7 +482,10 @@ def _decide_managed(
             if gone
             else "no remote job has this name"
         )
-        return change(Action.CREATE, reason, upload=upload, reuse=reuse)
+        blocked = _namesake_blocker(pairing.namesakes, desired)
+        if blocked is not None:
+            reason = blocked.reason
+        return change(Action.CREATE, reason, upload=upload, reuse=reuse, blocked=blocked)
 
     differences = compare_job(desired, current)
     immutable = [d for d in differences if d.path not in MUTABLE_FIELDS]
@@ -382,8 +496,16 @@ def _decide_managed(
             reason = f"{paths} cannot change on a submitted job"
         else:
             reason = f"the job failed ({_describe(current)}) and --retry-failed resubmits it"
+        lifecycle = desired.spec.lifecycle
         blocked = None
-        if immutable and not options.allow_replace:
+        if immutable and lifecycle.prevent_destroy:
+            blocked = Blocker(
+                BlockKind.PREVENT_DESTROY,
+                f"{reason}, and the spec sets lifecycle.prevent_destroy",
+                "rename the spec to train a new version, or remove prevent_destroy in a"
+                " reviewed change",
+            )
+        elif immutable and not (options.allow_replace or lifecycle.allow_replace):
             blocked = Blocker(BlockKind.NEEDS_ALLOW_REPLACE, reason, REPLACE_FIX)
         return change(
             Action.REPLACE,
@@ -406,9 +528,35 @@ def _decide_managed(
     return change(Action.NOOP, reason)
 
 
+def _namesake_blocker(namesakes: Sequence[ObservedJob], desired: DesiredJob) -> Blocker | None:
+    """Why a create must wait while a live job of the spec's name carries no owner: it may be
+    this repository's own job from before it had an owner, and adopting it must be explicit."""
+    if not namesakes:
+        return None
+    ids = ", ".join(job.remote_id for job in namesakes)
+    shown = ", ".join(f"{job.remote_id} ({job.raw_status or 'no status'})" for job in namesakes)
+    reason = (
+        f"a job of this name that carries no owner exists ({shown}): it was made by hand, by"
+        " another tool, or by reconcile before this repository had an owner"
+    )
+    fix = (
+        f"if it is this repository's job, add `adopt: [{ids}]` to the spec"
+        f" ({desired.spec.source.file.name}; `reconcile import` writes it); if not, give the"
+        " spec another name"
+    )
+    return Blocker(BlockKind.UNOWNED_NAMESAKE, reason, fix)
+
+
+def _forget_hint(job: ObservedJob) -> str:
+    return (
+        f"or add `{{provider: {job.provider}, name: {job.name}}}` to `forget` in"
+        " reconciler.yaml to stop tracking it"
+    )
+
+
 def _delete_for(job: ObservedJob) -> Change | None:
-    """The delete of a marked job no spec names, or ``None`` when there is nothing to delete
-    (a failed Qubrid job holds no model and cannot itself be deleted)."""
+    """The delete of this repository's job no spec names, or ``None`` when there is nothing
+    to delete (a failed Qubrid job holds no model and cannot itself be deleted)."""
     base = Change(
         action=Action.DELETE,
         provider=job.provider,
@@ -419,7 +567,7 @@ def _delete_for(job: ObservedJob) -> Change | None:
     )
     if job.provider == "segmind":
         reason = "no spec names it, but Segmind has no delete endpoint"
-        fix = "delete it in the Segmind console if it is no longer wanted"
+        fix = f"delete it in the Segmind console if it is no longer wanted, {_forget_hint(job)}"
         return replace(base, reason=reason, blocked=Blocker(BlockKind.NOT_SUPPORTED, reason, fix))
     if job.provider == "cohere":
         return replace(base, target_id=job.remote_id, delete_method=DeleteMethod.DELETE_MODEL)
@@ -431,12 +579,24 @@ def _delete_for(job: ObservedJob) -> Change | None:
     if status == "completed" and job.model_id:
         return replace(base, target_id=job.model_id, delete_method=DeleteMethod.DELETE_MODEL)
     reason = f"no spec names it, but Qubrid shows status {job.raw_status!r} and no model to delete"
-    fix = "cancel or delete it in the Qubrid console if it is no longer wanted"
+    fix = (
+        f"cancel or delete it in the Qubrid console if it is no longer wanted, {_forget_hint(job)}"
+    )
     return replace(base, reason=reason, blocked=Blocker(BlockKind.NOT_SUPPORTED, reason, fix))
 
 
+def _latest_writes(writes: Iterable[RecentWrite]) -> dict[str, RecentWrite]:
+    """The latest recent write of each name."""
+    latest: dict[str, RecentWrite] = {}
+    for write in writes:
+        known = latest.get(write.name)
+        if known is None or write.sent_at >= known.sent_at:
+            latest[write.name] = write
+    return latest
+
+
 def _block_incomplete(change: Change, error: str) -> Change:
-    if change.action is Action.NOOP:
+    if change.action is Action.NOOP or (change.blocked is not None and change.blocked.is_warning):
         return change
     reason = (
         f"the {change.provider} job list was not read completely ({error}), so acting now"
@@ -452,19 +612,26 @@ def _plan_provider(
     observation: ProviderObservation | None,
     options: PlanOptions,
 ) -> tuple[list[Change], list[ObservedJob]]:
-    jobs = identify_jobs(observation, desired) if observation else ()
+    owner = options.owner
+    jobs = identify_jobs(observation, desired, owner) if observation else ()
     reusable = reusable_datasets(observation.datasets if observation else ())
-    pairings, nameless = pair(provider, desired, jobs)
-    unmanaged = [job for job in nameless if job.health.is_live]
+    pairings, others = pair(provider, desired, jobs, owner)
+    unmanaged = [job for job in others if job.health.is_live]
+    recent = _latest_writes(observation.recent if observation else ())
+    listed_at = observation.started_at if observation else None
     changes: list[Change] = []
     for pairing in pairings:
         if pairing.desired is not None:
-            changes.append(_decide_managed(pairing, pairing.desired, reusable, options))
+            pending = pending_write(
+                recent.get(pairing.name), pairing, listed_at, options.settle_window
+            )
+            changes.append(_decide_managed(pairing, pairing.desired, reusable, options, pending))
             continue
+        prunable = options.prune and (provider, pairing.name) not in options.forget
         for job in (*pairing.history, *([pairing.current] if pairing.current else [])):
             if not job.health.is_live:
                 continue
-            delete = _delete_for(job) if options.prune and job.is_marked else None
+            delete = _delete_for(job) if prunable and job.owned_by(owner) else None
             if delete is None:
                 unmanaged.append(job)
             else:
@@ -517,14 +684,15 @@ def snapshot_of(
     keys, built straight from the fields rather than through ``observed_job_to_dict``: the
     same bytes at a fraction of the cost over thousands of jobs. Lines are sorted, so the
     order in which a provider lists things does not matter."""
-    observations = {p: observation_snapshot(o) for p, o in observed.providers.items()}
+    observations = {
+        p: observation_snapshot(o, options.settle_window) for p, o in observed.providers.items()
+    }
     return _snapshot(desired_snapshot(desired, options), observations)
 
 
 def desired_snapshot(desired: Sequence[DesiredJob], options: PlanOptions) -> str:
     """The part of ``snapshot_of`` the specs and options contribute (tagged lines)."""
-    flags = [options.prune, options.allow_replace, options.retry_failed]
-    lines = [_tagged("options", _canonical(flags))]
+    lines = [_tagged("options", _canonical(options_to_dict(options)))]
     specs = []
     for wanted in desired:
         spec = spec_to_dict(wanted.spec)
@@ -536,12 +704,30 @@ def desired_snapshot(desired: Sequence[DesiredJob], options: PlanOptions) -> str
     return "".join(lines)
 
 
-def observation_snapshot(observation: ProviderObservation) -> str:
-    """The part of ``snapshot_of`` one provider's observation contributes (tagged lines)."""
+def observation_snapshot(observation: ProviderObservation, window: float) -> str:
+    """The part of ``snapshot_of`` one provider's observation contributes (tagged lines): its
+    jobs and datasets, and its recent writes, each with whether the list began a settle
+    ``window`` after it (the moment a list can prove it never happened)."""
     lines = [_tagged("provider", _canonical([observation.provider, observation.complete]))]
     lines.extend(_tagged("job", line) for line in sorted(map(_job_line, observation.jobs)))
     datasets = sorted(map(_dataset_line, observation.datasets))
     lines.extend(_tagged("dataset", line) for line in datasets)
+    listed_at = observation.started_at
+    recent = sorted(
+        _canonical(
+            [
+                write.name,
+                write.action.value,
+                write.state.value,
+                write.sent_at,
+                write.remote_id,
+                list(write.known_ids),
+                listed_at is not None and listed_at >= write.sent_at + window,
+            ]
+        )
+        for write in observation.recent
+    )
+    lines.extend(_tagged("recent", line) for line in recent)
     return "".join(lines)
 
 
@@ -572,7 +758,7 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Marker):
-        return {"name": value.name, "fingerprint12": value.fingerprint12}
+        return {"name": value.name, "fingerprint12": value.fingerprint12, "owner": value.owner}
     if isinstance(value, Mapping | set | frozenset | Path):
         return to_json_value(value)
     return str(value)
@@ -601,12 +787,11 @@ class ProviderPlan:
     incomplete: IncompleteProvider | None
     observation: ProviderObservation | None
 
-    @property
-    def snapshot_part(self) -> str | None:
+    def snapshot_part(self, window: float) -> str | None:
         """This share's part of the snapshot (``None`` when not observed)."""
         if self.observation is None:
             return None
-        return observation_snapshot(self.observation)
+        return observation_snapshot(self.observation, window)
 
 
 def desired_by_provider(desired: Sequence[DesiredJob]) -> dict[Provider, list[DesiredJob]]:
@@ -645,6 +830,55 @@ def plan_provider(
     )
 
 
+_LIMIT_FLAGS = {
+    Action.CREATE: ("max_creates", "--max-creates"),
+    Action.REPLACE: ("max_replaces", "--max-replaces"),
+    Action.DELETE: ("max_deletes", "--max-deletes"),
+}
+_ACTION_NOUNS = {Action.CREATE: "create", Action.REPLACE: "replace", Action.DELETE: "delete"}
+
+
+def guardrail_counts(changes: Iterable[Change]) -> dict[Action, int]:
+    """The creates, replaces and deletes a plan would carry out (blocked ones do not count)."""
+    counts = dict.fromkeys(_LIMIT_FLAGS, 0)
+    for change in changes:
+        if change.action in counts and change.blocked is None:
+            counts[change.action] += 1
+    return counts
+
+
+def apply_guardrails(changes: tuple[Change, ...], options: PlanOptions) -> tuple[Change, ...]:
+    """``changes``, all blocked when they create, replace or delete more jobs than
+    ``options.guardrails`` allow: a plan that large is blocked as a whole, never cut short."""
+    counts = guardrail_counts(changes)
+    over = []
+    for action, (setting, flag) in _LIMIT_FLAGS.items():
+        limit = options.guardrails.limit_of(action)
+        if limit is not None and counts[action] > limit:
+            over.append((action, counts[action], limit, setting, flag))
+    if not over:
+        return changes
+    reason = "; ".join(
+        f"the plan would {_ACTION_NOUNS[action]} {count} job{'s' if count != 1 else ''} and"
+        f" guardrails.{setting} is {limit}"
+        for action, count, limit, setting, _ in over
+    )
+    raise_to = ", ".join(f"{setting}: {count}" for _, count, _, setting, _ in over)
+    flags = " ".join(f"{flag} {count}" for _, count, _, _, flag in over)
+    fix = (
+        "check that this is what you meant (a copied folder, a renamed tree or a changed owner"
+        f" also look like this); then raise `guardrails: {{{raise_to}}}` in reconciler.yaml, or"
+        f" pass {flags} for this run"
+    )
+    blocker = Blocker(BlockKind.GUARDRAIL, reason, fix)
+    return tuple(
+        replace(change, blocked=blocker)
+        if change.action is not Action.NOOP and change.blocked is None
+        else change
+        for change in changes
+    )
+
+
 def assemble_plan(
     parts: Iterable[ProviderPlan], desired: Sequence[DesiredJob], options: PlanOptions
 ) -> Plan:
@@ -655,12 +889,14 @@ def assemble_plan(
     check read it: it is computed when first read (``LazyText``), from the same values."""
     ordered = sorted(parts, key=lambda part: part.provider)
     # Each share is sorted already (``plan_provider``), and a share holds one provider.
-    changes = tuple(change for part in ordered for change in part.changes)
+    changes = apply_guardrails(
+        tuple(change for part in ordered for change in part.changes), options
+    )
     unmanaged = tuple(job for part in ordered for job in part.unmanaged)
     wanted = tuple(desired)
 
     def snapshot() -> str:
-        observed = {p.provider: p.snapshot_part for p in ordered}
+        observed = {p.provider: p.snapshot_part(options.settle_window) for p in ordered}
         return _snapshot(
             desired_snapshot(wanted, options),
             {provider: part for provider, part in observed.items() if part is not None},

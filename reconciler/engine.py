@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.config import Secret, Settings
+from reconciler.config import Secret, Settings, require_owner
 from reconciler.datasets import DatasetError
 from reconciler.datasets.files import list_dataset
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
@@ -82,8 +82,10 @@ def desired_jobs(
     specs: Sequence[FineTuneSpec],
     cache_dir: Path | None,
     validated: ValidationCache | None = None,
+    owner: str | None = None,
 ) -> list[DesiredJob]:
-    """Each spec with its dataset's fingerprint and upload size (local datasets only).
+    """Each spec with the repository's ``owner`` and its dataset's fingerprint and upload size
+    (local datasets only).
 
     A dataset several specs share is read once. A dataset that cannot be read is an input
     problem of the spec naming it: all of them are raised together as ``InvalidInputError``.
@@ -95,7 +97,7 @@ def desired_jobs(
     jobs: list[DesiredJob] = []
     for spec in specs:
         if not spec.dataset.is_local:
-            jobs.append(DesiredJob(spec))
+            jobs.append(DesiredJob(spec, owner=owner))
             continue
         path = spec.dataset.path
         try:
@@ -108,7 +110,7 @@ def desired_jobs(
             )
             continue
         sha256, size = known[path]
-        jobs.append(DesiredJob(spec, dataset_fingerprint=sha256, upload_size=size))
+        jobs.append(DesiredJob(spec, dataset_fingerprint=sha256, upload_size=size, owner=owner))
     if problems:
         raise InvalidInputError(problems)
     return jobs
@@ -150,6 +152,30 @@ def covers_spec_paths(settings: Settings, paths: Sequence[Path]) -> bool:
     )
 
 
+def plan_options_for(
+    settings: Settings,
+    *,
+    prune: bool | None = None,
+    allow_replace: bool = False,
+    retry_failed: bool = False,
+    limits: Mapping[str, int | None] | None = None,
+) -> PlanOptions:
+    """The plan options of a run: the repository's owner (``InvalidInputError`` when
+    ``reconciler.yaml`` sets none), its guardrails with ``limits`` (``max_creates``...) given
+    for this run in their place, what it forgets and its settle window; ``prune`` None takes
+    ``reconciler.yaml``'s."""
+    raised = {name: value for name, value in (limits or {}).items() if value is not None}
+    return PlanOptions(
+        owner=require_owner(settings),
+        prune=settings.prune if prune is None else prune,
+        allow_replace=allow_replace,
+        retry_failed=retry_failed,
+        guardrails=replace(settings.guardrails, **raised),
+        forget=settings.forget,
+        settle_window=settings.settle_window,
+    )
+
+
 def providers_to_observe(settings: Settings, desired: Sequence[DesiredJob]) -> list[Provider]:
     """Providers a spec names, and those with an API key (so ``--prune`` and ``status`` see
     them); a provider with neither is of no concern to this repository."""
@@ -169,7 +195,7 @@ def _fingerprinted(
     specs: Sequence[FineTuneSpec], settings: Settings, validated: ValidationCache | None
 ) -> list[DesiredJob]:
     try:
-        return desired_jobs(specs, state_dir(settings), validated)
+        return desired_jobs(specs, state_dir(settings), validated, settings.owner)
     finally:
         if validated is not None:
             validated.save()

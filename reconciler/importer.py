@@ -8,7 +8,10 @@ steps, each usable on its own:
 1. ``select_jobs`` (pure): which jobs become specs. Jobs are named as the diff names them
    (Qubrid jobs have no name: the marker in their dataset's name, else ``qubrid-<job id>``),
    the newest live job of a name is the one imported (as the diff pairs it), deleted or
-   cancelled jobs are skipped, and ``--match`` filters names.
+   cancelled jobs are skipped, jobs that carry another repository's owner id are never
+   imported, and ``--match`` filters names. A job without an owner id is adopted explicitly:
+   its spec lists it under ``adopt``; a job carrying this repository's own owner id (whose spec
+   was removed) needs no adoption.
 2. ``spec_document`` (pure): one ``ObservedJob`` -> the spec's fields, in a fixed order. Only
    what the list reveals is written, exactly as the list shows it; fields the schema requires
    but the list never shows (Segmind's trigger word) get a placeholder that the file's header
@@ -38,6 +41,7 @@ from reconciler.config import Settings
 from reconciler.diagnostics import Diagnostic, display_path
 from reconciler.model import (
     PROVIDERS,
+    DatasetKind,
     DesiredJob,
     FineTuneSpec,
     ObservedJob,
@@ -57,6 +61,7 @@ FIELD_ORDER = (
     "kind",
     "name",
     "provider",
+    "adopt",
     "base_model",
     "dataset",
     "access",
@@ -159,14 +164,26 @@ def derived_qubrid_name(job_id: str) -> str:
 
 
 def _named_jobs(
-    observation: ProviderObservation, managed: Sequence[FineTuneSpec]
+    observation: ProviderObservation, managed: Sequence[FineTuneSpec], owner: str | None
 ) -> tuple[list[ObservedJob], list[SkippedJob]]:
     """The jobs with the names a spec must carry to pair with them in a dry run (a job an
-    existing ``{id: ...}`` spec pairs with takes that spec's name, as in a plan)."""
+    existing ``{id: ...}`` spec pairs with takes that spec's name, as in a plan), but for
+    the jobs of other repositories (another owner id), which are skipped."""
     from reconciler.diff import identify_jobs
 
     skipped: list[SkippedJob] = []
-    identified = identify_jobs(observation, [DesiredJob(spec) for spec in managed])
+    identified = []
+    for job in identify_jobs(observation, [DesiredJob(spec) for spec in managed], owner):
+        if job.owner is not None and job.owner != owner:
+            reason = (
+                f"it carries the owner id `{job.owner}` of another repository (this one's is"
+                f" `{owner}`)"
+                if owner
+                else f"it carries the owner id `{job.owner}`, and reconciler.yaml sets no owner"
+            )
+            skipped.append(SkippedJob(job.provider, job.remote_id, job.remote_name, reason))
+        else:
+            identified.append(job)
     if observation.provider != "qubrid":
         named = [job for job in identified if job.name]
         skipped.extend(
@@ -199,21 +216,34 @@ def select_jobs(
     observation: ProviderObservation,
     match: re.Pattern[str] | None,
     managed: Sequence[FineTuneSpec] = (),
+    owner: str | None = None,
 ) -> Selection:
     """The jobs of ``observation`` to import: per name the newest live job (as the diff pairs
-    it), names matching ``match`` (searched anywhere in the name) only, and none that a spec
-    in ``managed`` (the repository's specs) already names."""
+    it), names matching ``match`` (searched anywhere in the name) only, none of another
+    repository (an owner id other than ``owner``), and none that a spec in ``managed`` (the
+    repository's specs) already manages."""
     own = [spec for spec in managed if spec.provider == observation.provider]
-    named, skipped = _named_jobs(observation, own)
-    owned = {spec.name for spec in own}
+    named, skipped = _named_jobs(observation, own, owner)
+    spec_of = {spec.name: spec for spec in own}
     by_name: dict[str, list[ObservedJob]] = defaultdict(list)
     already_managed = 0
     for job in named:
         assert job.name is not None
-        if job.name in owned:
-            already_managed += 1
-        else:
+        spec = spec_of.get(job.name)
+        if spec is None:
             by_name[job.name].append(job)
+        elif (
+            job.owner is not None  # this repository's: another owner's were skipped already
+            or job.remote_id in spec.adopt
+            or (spec.dataset.kind is DatasetKind.ID and job.dataset_ref == spec.dataset.value)
+        ):
+            already_managed += 1
+        elif job.health.is_live:
+            reason = (
+                f"the spec {display_path(spec.source.file)} has its name but does not adopt it;"
+                f" add `adopt: [{job.remote_id}]` to that spec if this is its job"
+            )
+            skipped.append(SkippedJob(job.provider, job.remote_id, job.name, reason))
     specs: list[ImportedSpec] = []
     unmatched = 0
     for name in sorted(by_name):
@@ -274,6 +304,9 @@ def spec_document(job: ObservedJob) -> ImportedSpec | SkippedJob:
         "name": name,
         "provider": job.provider,
     }
+    if job.owner is None:
+        # Made before the repository had an owner, or outside reconcile: adopting it is said.
+        document["adopt"] = [job.remote_id]
     if job.provider == "segmind":
         return _segmind_document(job, document)
     if job.provider == "qubrid":
@@ -630,7 +663,7 @@ def import_jobs(
             f"{provider} could not be read ({observation.error or 'unknown error'}); nothing was"
             " written"
         )
-    selection = select_jobs(observation, pattern, managed)
+    selection = select_jobs(observation, pattern, managed, settings.owner)
     files, invalid = prepare_files(selection.specs, out_dir, settings)
     write_files(files)
     return ImportReport(

@@ -63,6 +63,16 @@ class DatasetRef:
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """A spec's own rules for its job (``lifecycle:`` in the spec): ``allow_replace`` lets a
+    reviewed replace of this job run without ``--allow-replace``; ``prevent_destroy`` blocks any
+    plan that would replace or delete it while the spec says so."""
+
+    allow_replace: bool = False
+    prevent_destroy: bool = False
+
+
+@dataclass(frozen=True)
 class FineTuneSpec:
     """One validated ``kind: FineTune`` document.
 
@@ -89,6 +99,8 @@ class FineTuneSpec:
     dataset_type: str | None = None  # Cohere: the Datasets API type, e.g. chat-finetune-input
     parameters: Mapping[str, Any] = field(default_factory=dict)
     wandb: Mapping[str, str] | None = None  # Cohere: {project, entity}; the key comes from env
+    adopt: tuple[str, ...] = ()  # remote ids of jobs this spec takes over (explicit adoption)
+    lifecycle: Lifecycle = Lifecycle()
     set_fields: frozenset[str] = frozenset()
 
     @property
@@ -105,7 +117,9 @@ class FineTuneSpec:
 # apply needs, and its JSON form (``Plan.to_dict`` / ``Plan.from_dict``) round-trips exactly so
 # that a plan saved by ``reconcile plan --out`` is applied later as it was reviewed.
 
-PLAN_FORMAT_VERSION = 1
+# 2: jobs carry the repository's owner (the marker and the remote name), specs their
+# ``adopt`` and ``lifecycle``; a plan of version 1 was made without owners and is refused.
+PLAN_FORMAT_VERSION = 2
 
 
 class PlanFileError(ValueError):
@@ -144,17 +158,20 @@ def worst_health(healths: Iterable[Health]) -> Health:
     return max(healths, key=lambda health: health.severity, default=Health.HEALTHY)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Marker:
-    """Our ownership mark, carried by the remote dataset's name: the spec name and the first
-    12 hex digits of the dataset's content fingerprint (``reconciler.naming`` formats and
-    parses it)."""
+    """What the name of a dataset we uploaded says: the spec name, the first 12 hex digits of
+    the dataset's content fingerprint, and the owner id of the repository that uploaded it
+    (``None`` where the name has no room for it, or from before owners); ``reconciler.naming``
+    formats and parses it."""
 
     name: str
     fingerprint12: str
+    owner: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.name}-rc{self.fingerprint12}"
+        prefix = f"{self.owner}--" if self.owner else ""
+        return f"{prefix}{self.name}-rc{self.fingerprint12}"
 
 
 def strip_url_secrets(url: str) -> str:
@@ -164,19 +181,27 @@ def strip_url_secrets(url: str) -> str:
 
 @dataclass(frozen=True)
 class DesiredJob:
-    """A spec as the plan sees it: the spec, and for a local dataset its content fingerprint
-    (full sha256 hex) and the number of bytes an upload sends (the zip's size for a folder).
+    """A spec as the plan sees it: the spec, the owner id of the repository it belongs to,
+    and for a local dataset its content fingerprint (full sha256 hex) and the number of bytes
+    an upload sends (the zip's size for a folder).
 
-    Both are ``None`` for ``{url: ...}`` and ``{id: ...}`` datasets, which are used as they are.
+    Fingerprint and size are ``None`` for ``{url: ...}`` and ``{id: ...}`` datasets, which are
+    used as they are.
     """
 
     spec: FineTuneSpec
     dataset_fingerprint: str | None = None
     upload_size: int | None = None
+    owner: str | None = None
 
     @property
     def key(self) -> tuple[Provider, str]:
         return self.spec.key
+
+    @property
+    def remote_name(self) -> str:
+        """The job's name on the provider: ``<owner>--<spec name>``."""
+        return f"{self.owner}--{self.spec.name}" if self.owner else self.spec.name
 
 
 @dataclass(frozen=True, init=False)
@@ -185,7 +210,9 @@ class ObservedJob:
 
     Optional fields are ``None`` when the list does not reveal them; the diff compares a
     field only when both the spec sets it and the list reveals it. ``name`` is the job's name
-    (Qubrid jobs have none: the diff recovers it from the dataset's marker). ``dataset_ref`` is
+    without its owner, and ``owner`` the owner id its remote name carries (``None``: made by
+    hand, or before the repository had one); Qubrid jobs have neither, and the diff recovers
+    both from the dataset's marker. ``dataset_ref`` is
     Segmind's ``data_source_path`` (query stripped) or the Qubrid/Cohere dataset id.
     ``marker`` is the ownership marker parsed from the dataset, when there is one.
     ``model_id`` is what a delete addresses: Qubrid's ``fine_tuned_model``, Cohere's model id.
@@ -200,6 +227,7 @@ class ObservedJob:
     health: Health
     created_at: datetime | None = None
     sequence: int = 0
+    owner: str | None = None
     access: Literal["private", "public"] | None = None  # Segmind: segmind_public_model
     dataset_ref: str | None = None
     marker: Marker | None = None
@@ -225,6 +253,7 @@ class ObservedJob:
         health: Health,
         created_at: datetime | None = None,
         sequence: int = 0,
+        owner: str | None = None,
         access: Literal["private", "public"] | None = None,
         dataset_ref: str | None = None,
         marker: Marker | None = None,
@@ -255,6 +284,7 @@ class ObservedJob:
             health=health,
             created_at=created_at,
             sequence=sequence,
+            owner=owner,
             access=access,
             dataset_ref=dataset_ref,
             marker=marker,
@@ -273,9 +303,15 @@ class ObservedJob:
         )
 
     @property
-    def is_marked(self) -> bool:
-        """Whether this job carries our ownership marker for its own name (prunable)."""
-        return self.marker is not None and self.marker.name == self.name
+    def remote_name(self) -> str | None:
+        """The name the provider shows: ``<owner>--<name>`` (``None`` for a nameless job)."""
+        if self.name is None:
+            return None
+        return f"{self.owner}--{self.name}" if self.owner else self.name
+
+    def owned_by(self, owner: str | None) -> bool:
+        """Whether this job carries the owner id ``owner`` (only such jobs are ever pruned)."""
+        return owner is not None and self.owner == owner
 
     @property
     def age_key(self) -> tuple[str, int, str]:
@@ -301,16 +337,50 @@ class RemoteDataset:
     usable: bool = True
 
 
+class WriteState(StrEnum):
+    """What is known of a create (or replace) this repository sent recently."""
+
+    INTENDED = "intended"  # a run was about to send it and may have stopped before or after
+    CONFIRMED = "confirmed"  # the provider answered with the new job's id
+    UNKNOWN = "unknown"  # it was sent and its answer was lost: it may or may not exist
+
+
+@dataclass(frozen=True)
+class RecentWrite:
+    """A create or replace this repository sent within its settle window, as remembered in
+    the writer lease's journal: lists may not show its job yet, so the plan must not take
+    the job's absence from a list for proof that it was never made.
+
+    ``sent_at`` (seconds since the epoch) is when it was sent, or for an intended write the
+    latest moment it could have been; ``known_ids`` are the jobs of that name that existed
+    before it (a replace's old job), so that only a new job settles it; ``remote_id`` is the
+    new job's id when the provider answered; ``by`` says who sent it, for messages."""
+
+    provider: Provider
+    name: str
+    action: Action
+    state: WriteState
+    sent_at: float
+    remote_id: str | None = None
+    known_ids: tuple[str, ...] = ()
+    by: str = ""
+
+
 @dataclass(frozen=True)
 class ProviderObservation:
     """What one provider's list endpoints returned. ``complete`` is false when a list failed
-    part-way or could not be read (``error`` says why): the plan then changes nothing there."""
+    part-way or could not be read (``error`` says why): the plan then changes nothing there.
+    ``started_at`` (seconds since the epoch) is when the listing began: a list only proves a
+    job absent when it began a settle window after the job's create was sent. ``recent`` are
+    the creates of this repository on this provider still within their settle window."""
 
     provider: Provider
     jobs: tuple[ObservedJob, ...] = ()
     datasets: tuple[RemoteDataset, ...] = ()
     complete: bool = True
     error: str | None = None
+    started_at: float | None = None
+    recent: tuple[RecentWrite, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -352,8 +422,12 @@ class BlockKind(StrEnum):
     """Why a change will not be applied."""
 
     NEEDS_ALLOW_REPLACE = "needs_allow_replace"  # replace without --allow-replace
-    NOT_SUPPORTED = "not_supported"  # the provider has no way to do it (Segmind delete)
+    NOT_SUPPORTED = "not_supported"  # the provider has no way to do it (Segmind delete): a warning
     INCOMPLETE_OBSERVATION = "incomplete_observation"  # the provider's list was not fully read
+    UNOWNED_NAMESAKE = "unowned_namesake"  # a job of this name without our owner: adopt or rename
+    UNCONFIRMED = "unconfirmed"  # an earlier create's outcome is not known yet
+    GUARDRAIL = "guardrail"  # the plan creates, replaces or deletes more than the limits allow
+    PREVENT_DESTROY = "prevent_destroy"  # the spec's lifecycle forbids replacing or deleting
 
 
 @dataclass(frozen=True)
@@ -363,6 +437,12 @@ class Blocker:
     kind: BlockKind
     reason: str
     fix: str
+
+    @property
+    def is_warning(self) -> bool:
+        """A change nobody can make (a delete the provider does not offer): reported with what
+        to do, but not an error, or every run would fail until someone acts in a console."""
+        return self.kind is BlockKind.NOT_SUPPORTED
 
 
 class DeleteMethod(StrEnum):
@@ -436,20 +516,56 @@ class Change:
         return (self.provider, self.name, remote)
 
 
+# Default limits on what one plan may do (``guardrails`` in reconciler.yaml). A reviewed pull
+# request rarely adds more than a few dozen jobs; a plan far larger is more likely a mistake (a
+# copied folder, a changed owner, a renamed spec tree) than intent, and each create is a paid
+# training. Replaces and deletes are rarer still and cannot be undone.
+DEFAULT_MAX_CREATES = 50
+DEFAULT_MAX_REPLACES = 10
+DEFAULT_MAX_DELETES = 10
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """The most creates, replaces and deletes one plan may hold; a plan over any of them is
+    blocked as a whole."""
+
+    max_creates: int = DEFAULT_MAX_CREATES
+    max_replaces: int = DEFAULT_MAX_REPLACES
+    max_deletes: int = DEFAULT_MAX_DELETES
+
+    def limit_of(self, action: Action) -> int | None:
+        return {
+            Action.CREATE: self.max_creates,
+            Action.REPLACE: self.max_replaces,
+            Action.DELETE: self.max_deletes,
+        }.get(action)
+
+
 @dataclass(frozen=True)
 class PlanOptions:
-    """The choices that shape a plan: ``prune`` deletes marked jobs no spec names,
-    ``allow_replace`` lets a replace through, ``retry_failed`` resubmits failed jobs."""
+    """What shapes a plan besides the specs and the providers: ``owner`` is the repository's
+    owner id (only jobs carrying it are its own); ``prune`` deletes its jobs no spec names,
+    ``allow_replace`` lets a replace through, ``retry_failed`` resubmits failed jobs;
+    ``guardrails`` bound what one plan may do; ``forget`` names jobs (provider, spec name) the
+    repository stops tracking; ``settle_window`` is how long (seconds) after a create the
+    providers' lists may still not show it."""
 
+    owner: str | None = None
     prune: bool = False
     allow_replace: bool = False
     retry_failed: bool = False
+    guardrails: Guardrails = Guardrails()
+    forget: frozenset[tuple[Provider, str]] = frozenset()
+    settle_window: float = 300.0
 
 
 @dataclass(frozen=True)
 class PlanSummary:
     """Counts for the summary line. ``blocked`` counts changes of any action that will not be
-    applied; the action counts include them."""
+    applied, and the action counts include them; ``warnings`` counts what nobody can do (a
+    delete the provider does not offer), which neither the action counts nor ``blocked``
+    include."""
 
     create: int
     update: int
@@ -457,6 +573,7 @@ class PlanSummary:
     delete: int
     noop: int
     blocked: int
+    warnings: int = 0
 
     @property
     def has_changes(self) -> bool:
@@ -523,16 +640,32 @@ class Plan:
     @property
     def summary(self) -> PlanSummary:
         counts = dict.fromkeys(Action, 0)
+        blocked = warnings = 0
         for change in self.changes:
+            if change.blocked is not None and change.blocked.is_warning:
+                warnings += 1
+                continue
             counts[change.action] += 1
+            blocked += change.blocked is not None
         return PlanSummary(
             create=counts[Action.CREATE],
             update=counts[Action.UPDATE],
             replace=counts[Action.REPLACE],
             delete=counts[Action.DELETE],
             noop=counts[Action.NOOP],
-            blocked=sum(1 for change in self.changes if change.blocked is not None),
+            blocked=blocked,
+            warnings=warnings,
         )
+
+    @property
+    def warnings(self) -> tuple[Change, ...]:
+        """The changes nobody can make, reported with what to do (``Blocker.is_warning``)."""
+        return tuple(c for c in self.changes if c.blocked is not None and c.blocked.is_warning)
+
+    @property
+    def errors(self) -> tuple[Change, ...]:
+        """The changes that will not be applied for a reason someone must act on (exit 1)."""
+        return tuple(c for c in self.changes if c.blocked is not None and not c.blocked.is_warning)
 
     @property
     def actionable(self) -> tuple[Change, ...]:
@@ -545,11 +678,7 @@ class Plan:
         return {
             "format_version": self.format_version,
             "snapshot": self.snapshot,
-            "options": {
-                "prune": self.options.prune,
-                "allow_replace": self.options.allow_replace,
-                "retry_failed": self.options.retry_failed,
-            },
+            "options": options_to_dict(self.options),
             "summary": {
                 "create": summary.create,
                 "update": summary.update,
@@ -557,6 +686,7 @@ class Plan:
                 "delete": summary.delete,
                 "noop": summary.noop,
                 "blocked": summary.blocked,
+                "warnings": summary.warnings,
             },
             "changes": [_change_to_dict(change) for change in self.changes],
             "unmanaged": [observed_job_to_dict(job) for job in self.unmanaged],
@@ -573,15 +703,10 @@ class Plan:
                     f"plan format version {version!r} is not supported (this reconcile reads"
                     f" version {PLAN_FORMAT_VERSION}); make the plan again with this version"
                 )
-            options = data["options"]
             return cls(
                 changes=tuple(_change_from_dict(c) for c in data["changes"]),
                 unmanaged=tuple(observed_job_from_dict(j) for j in data["unmanaged"]),
-                options=PlanOptions(
-                    prune=_bool(options["prune"]),
-                    allow_replace=_bool(options["allow_replace"]),
-                    retry_failed=_bool(options["retry_failed"]),
-                ),
+                options=options_from_dict(data["options"]),
                 snapshot=_str(data["snapshot"]),
                 incomplete=tuple(
                     IncompleteProvider(_provider(i["provider"]), _str(i["error"]))
@@ -628,6 +753,46 @@ def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"expected true or false, got {value!r}")
     return value
+
+
+def _number(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def options_to_dict(options: PlanOptions) -> dict[str, Any]:
+    guardrails = options.guardrails
+    return {
+        "owner": options.owner,
+        "prune": options.prune,
+        "allow_replace": options.allow_replace,
+        "retry_failed": options.retry_failed,
+        "guardrails": {
+            "max_creates": guardrails.max_creates,
+            "max_replaces": guardrails.max_replaces,
+            "max_deletes": guardrails.max_deletes,
+        },
+        "forget": [{"provider": p, "name": n} for p, n in sorted(options.forget)],
+        "settle_window": options.settle_window,
+    }
+
+
+def options_from_dict(data: Mapping[str, Any]) -> PlanOptions:
+    guardrails = data["guardrails"]
+    return PlanOptions(
+        owner=_opt_str(data["owner"]),
+        prune=_bool(data["prune"]),
+        allow_replace=_bool(data["allow_replace"]),
+        retry_failed=_bool(data["retry_failed"]),
+        guardrails=Guardrails(
+            max_creates=_int(guardrails["max_creates"]),
+            max_replaces=_int(guardrails["max_replaces"]),
+            max_deletes=_int(guardrails["max_deletes"]),
+        ),
+        forget=frozenset((_provider(f["provider"]), _str(f["name"])) for f in data["forget"]),
+        settle_window=_number(data["settle_window"]),
+    )
 
 
 def _provider(value: Any) -> Provider:
@@ -711,6 +876,11 @@ def spec_to_dict(spec: FineTuneSpec) -> dict[str, Any]:
         "dataset_type": spec.dataset_type,
         "parameters": to_json_value(spec.parameters),
         "wandb": None if spec.wandb is None else dict(spec.wandb),
+        "adopt": list(spec.adopt),
+        "lifecycle": {
+            "allow_replace": spec.lifecycle.allow_replace,
+            "prevent_destroy": spec.lifecycle.prevent_destroy,
+        },
         "set_fields": sorted(spec.set_fields),
     }
 
@@ -738,6 +908,11 @@ def spec_from_dict(data: Mapping[str, Any]) -> FineTuneSpec:
         dataset_type=_opt_str(data["dataset_type"]),
         parameters=_opt_mapping(data["parameters"]) or {},
         wandb=_opt_mapping(data["wandb"]),
+        adopt=tuple(_str(i) for i in data["adopt"]),
+        lifecycle=Lifecycle(
+            allow_replace=_bool(data["lifecycle"]["allow_replace"]),
+            prevent_destroy=_bool(data["lifecycle"]["prevent_destroy"]),
+        ),
         set_fields=frozenset(_str(f) for f in data["set_fields"]),
     )
 
@@ -747,6 +922,7 @@ def desired_job_to_dict(job: DesiredJob) -> dict[str, Any]:
         "spec": spec_to_dict(job.spec),
         "dataset_fingerprint": job.dataset_fingerprint,
         "upload_size": job.upload_size,
+        "owner": job.owner,
     }
 
 
@@ -755,15 +931,20 @@ def desired_job_from_dict(data: Mapping[str, Any]) -> DesiredJob:
         spec=spec_from_dict(data["spec"]),
         dataset_fingerprint=_opt_str(data["dataset_fingerprint"]),
         upload_size=_opt_int(data["upload_size"]),
+        owner=_opt_str(data["owner"]),
     )
 
 
-def _marker_to_dict(marker: Marker | None) -> dict[str, str] | None:
-    return None if marker is None else {"name": marker.name, "fingerprint12": marker.fingerprint12}
+def _marker_to_dict(marker: Marker | None) -> dict[str, str | None] | None:
+    if marker is None:
+        return None
+    return {"name": marker.name, "fingerprint12": marker.fingerprint12, "owner": marker.owner}
 
 
 def _marker_from_dict(data: Any) -> Marker | None:
-    return None if data is None else Marker(_str(data["name"]), _str(data["fingerprint12"]))
+    if data is None:
+        return None
+    return Marker(_str(data["name"]), _str(data["fingerprint12"]), _opt_str(data["owner"]))
 
 
 def observed_job_to_dict(job: ObservedJob) -> dict[str, Any]:
@@ -775,6 +956,7 @@ def observed_job_to_dict(job: ObservedJob) -> dict[str, Any]:
         "health": job.health.value,
         "created_at": _datetime_to_json(job.created_at),
         "sequence": job.sequence,
+        "owner": job.owner,
         "access": job.access,
         "dataset_ref": job.dataset_ref,
         "marker": _marker_to_dict(job.marker),
@@ -802,6 +984,7 @@ def observed_job_from_dict(data: Mapping[str, Any]) -> ObservedJob:
         health=Health(data["health"]),
         created_at=_datetime_from_json(data["created_at"]),
         sequence=_int(data["sequence"]),
+        owner=_opt_str(data["owner"]),
         access=_access(data["access"]),
         dataset_ref=_opt_str(data["dataset_ref"]),
         marker=_marker_from_dict(data["marker"]),

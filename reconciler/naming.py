@@ -1,16 +1,25 @@
-"""The ownership marker: how a remote dataset's name says which spec it belongs to.
+"""Remote names: which repository owns a job, and which spec and dataset content it came from.
 
 There is no state file, so what must be remembered is written where every machine can read it:
-the name of the dataset we upload is ``<spec name>-rc<first 12 hex of its fingerprint>``
-(plus ``.zip``/``.csv`` where the provider stores a file name), e.g.
-``mascot-flux-pro-v1-rc3f2a9c01d4e7.zip``. A remote job whose dataset carries the marker for
-its own name is one we created; only those may be pruned.
 
-Names use ``a-z``, ``0-9`` and single inner hyphens only, so the marker survives the places a
-provider rewrites it: Cohere turns a dataset name into a dataset id ``<slug>-<6 chars>``, and
-Segmind stores an upload at ``uploads/<user>/<file id>-<file name>``. This module formats the
-marker, parses it back from each of those forms, and states the name lengths each provider's
-limits leave for a spec name. Nothing here does I/O.
+- **The owner.** Several repositories may share one provider account, so every object we create
+  carries the repository's ``owner`` id (``reconciler.yaml``): a job's remote name is
+  ``<owner>--<spec name>`` (``ml-team--mascot-flux-pro-v1``) where the provider keeps a job
+  name (Segmind, Cohere), and the name of the dataset we upload starts with ``<owner>--`` where
+  the dataset is what names the job (Qubrid jobs have no name) or where the upload is the file
+  a job trains on (Segmind). Names and owners never hold ``--`` themselves, so the separator is
+  unambiguous. Only jobs carrying this repository's owner are ever pruned.
+- **The marker.** The name of the dataset we upload is ``[<owner>--]<spec name>-rc<first 12 hex
+  of its fingerprint>`` (plus ``.zip``/``.csv`` where the provider stores a file name), e.g.
+  ``ml-team--mascot-flux-pro-v1-rc3f2a9c01d4e7.zip``: what a job trains on, readable from
+  the job list. Cohere's dataset name (under 50 characters) leaves no room for the owner; its
+  jobs carry the owner in their own name.
+
+Names use ``a-z``, ``0-9`` and single inner hyphens only, so both survive the places a provider
+rewrites them: Cohere turns a dataset name into a dataset id ``<slug>-<6 chars>``, and Segmind
+stores an upload at ``uploads/<user>/<file id>-<file name>``. This module formats them, parses
+them back from each of those forms, and states the name lengths each provider's limits leave
+for a spec name. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -34,8 +43,8 @@ NAME_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 COHERE_DATASET_NAME_MAX = 49
 # Qubrid documents `suffix` as at most 64 characters; we send the marker as the suffix.
 QUBRID_SUFFIX_MAX = 64
-# Segmind documents no limit on job or file names; 64 keeps the job name and the uploaded file
-# name (the marker plus ".zip") short and URL-safe.
+# Segmind documents no limit on job or file names; 64 (80 with the owner) keeps the job name and
+# the uploaded file name (the marker plus ".zip") short and URL-safe.
 SEGMIND_MAX_NAME_LENGTH = 64
 QUBRID_MAX_NAME_LENGTH = QUBRID_SUFFIX_MAX - MARKER_LENGTH  # 49
 COHERE_MAX_NAME_LENGTH = COHERE_DATASET_NAME_MAX - MARKER_LENGTH  # 34
@@ -46,10 +55,19 @@ MAX_NAME_LENGTH: Mapping[Provider, int] = {
     "cohere": COHERE_MAX_NAME_LENGTH,
 }
 
+# A repository's owner id: the same characters as a name, short, since it prefixes every job
+# name; ``--`` joins it to the name (neither may hold ``--``, so it splits one way only).
+OWNER_SEPARATOR = "--"
+OWNER_MIN_LENGTH = 2
+OWNER_MAX_LENGTH = 16
+
 _NAME = re.compile(NAME_PATTERN)
 _FP = rf"[0-9a-f]{{{FINGERPRINT_CHARS}}}"
 _HEX = re.compile(_FP)
-_MARKER = re.compile(rf"(?P<name>{NAME_PATTERN}){MARKER_INFIX}(?P<fp>{_FP})")
+_MARKER = re.compile(
+    rf"(?:(?P<owner>{NAME_PATTERN}){OWNER_SEPARATOR})?(?P<name>{NAME_PATTERN})"
+    rf"{MARKER_INFIX}(?P<fp>{_FP})"
+)
 # Anything, then the marker's tail: where a Segmind object key's file name ends.
 _MARKER_TAIL = re.compile(rf"(?P<head>.*){MARKER_INFIX}(?P<fp>{_FP})")
 # Extensions a stored file name may carry after the marker (Segmind may add ".zip" to ours).
@@ -63,6 +81,27 @@ def is_valid_name(name: str) -> bool:
     return _NAME.fullmatch(name) is not None
 
 
+def is_valid_owner(owner: str) -> bool:
+    """Whether ``owner`` can be a repository's owner id (``reconciler.yaml``)."""
+    return OWNER_MIN_LENGTH <= len(owner) <= OWNER_MAX_LENGTH and _NAME.fullmatch(owner) is not None
+
+
+def remote_job_name(owner: str | None, name: str) -> str:
+    """The name a job of spec ``name`` has on a provider: ``<owner>--<name>``."""
+    return f"{owner}{OWNER_SEPARATOR}{name}" if owner else name
+
+
+def split_remote_name(text: str) -> tuple[str | None, str]:
+    """``(owner, spec name)`` of a remote job name; ``(None, text)`` when it carries no owner
+    (a job made by hand, or before the repository had one)."""
+    if OWNER_SEPARATOR not in text:  # most names in a large account: no need to look further
+        return None, text
+    owner, _, name = text.partition(OWNER_SEPARATOR)
+    if _NAME.fullmatch(owner) and _NAME.fullmatch(name):
+        return owner, name
+    return None, text
+
+
 def may_carry_marker(text: str) -> bool:
     """False only when ``text`` (a dataset name, id or URL) cannot hold a marker: it lacks the
     marker's infix, and has no percent-escape that could spell it once a URL is unquoted.
@@ -73,23 +112,36 @@ def may_carry_marker(text: str) -> bool:
     return MARKER_INFIX in text or "%" in text
 
 
-def marker_for(name: str, fingerprint: str) -> Marker:
-    """The marker for spec ``name`` and a dataset's sha256 hex ``fingerprint``."""
+def marker_for(name: str, fingerprint: str, owner: str | None = None) -> Marker:
+    """The marker for spec ``name`` of repository ``owner`` and a dataset's sha256 hex
+    ``fingerprint``."""
     if not is_valid_name(name):
         raise ValueError(f"name {name!r} cannot carry the marker: use a-z, 0-9 and single '-'")
+    if owner is not None and not is_valid_owner(owner):
+        raise ValueError(f"owner {owner!r} is not a valid owner id")
     short = fingerprint[:FINGERPRINT_CHARS].lower()
     if _HEX.fullmatch(short) is None:
         raise ValueError(f"fingerprint {fingerprint!r} is not sha256 hex")
-    return Marker(name, short)
+    return Marker(name, short, owner)
+
+
+def dataset_marker(
+    provider: Provider, name: str, fingerprint: str, owner: str | None = None
+) -> Marker:
+    """The marker the name of a dataset uploaded for spec ``name`` of repository ``owner``
+    carries on ``provider``: Cohere keeps dataset names under 50 characters, which leaves no
+    room for the owner (a Cohere job carries the owner in its own name)."""
+    return marker_for(name, fingerprint, None if provider == "cohere" else owner)
 
 
 def upload_names(provider: Provider, marker: Marker, local_suffix: str) -> tuple[str, str]:
-    """``(remote_name, file_name)`` of an upload: the dataset name the provider stores and
-    lists, and the file name sent with the bytes. ``local_suffix`` is the local file's
-    extension (``""`` for a folder, which is uploaded as a zip)."""
+    """``(remote_name, file_name)`` of an upload of a dataset marked ``marker``
+    (``dataset_marker``): the dataset name the provider stores and lists, and the file name
+    sent with the bytes. ``local_suffix`` is the local file's extension (``""`` for a folder,
+    which is uploaded as a zip)."""
     extension = (local_suffix or ".zip").lower()
     file_name = f"{marker}{extension}"
-    # Cohere keeps a dataset name apart from the file; the bare marker fits its 49 characters.
+    # Cohere keeps a dataset name apart from the file; the bare marker is the name.
     remote_name = str(marker) if provider == "cohere" else file_name
     return remote_name, file_name
 
@@ -109,7 +161,7 @@ def _strip_extensions(text: str) -> str:
 def parse_marker(text: str) -> Marker | None:
     """The marker ``text`` is, optionally followed by file extensions; ``None`` otherwise."""
     match = _MARKER.fullmatch(_strip_extensions(text))
-    return Marker(match["name"], match["fp"]) if match else None
+    return Marker(match["name"], match["fp"], match["owner"]) if match else None
 
 
 def parse_qubrid_dataset_name(name: str) -> Marker | None:
@@ -129,12 +181,14 @@ def parse_cohere_dataset_id(dataset_id: str) -> Marker | None:
 
 
 def parse_segmind_dataset_url(url: str, job_name: str) -> Marker | None:
-    """The marker for ``job_name`` in a Segmind ``data_source_path`` or ``s3_url``.
+    """The marker for the job whose remote name is ``job_name`` (``<owner>--<name>``, or a bare
+    name) in a Segmind ``data_source_path`` or ``s3_url``.
 
     The object key ends in ``<file id>-<file name>``; the file id's format is not documented,
     so the marker is recognised by the job's own name rather than by position.
     """
-    if not is_valid_name(job_name):
+    owner, name = split_remote_name(job_name)
+    if not is_valid_name(name):
         return None
     last = PurePosixPath(unquote(urlsplit(url).path)).name
     match = _MARKER_TAIL.fullmatch(_strip_extensions(last))
@@ -142,7 +196,7 @@ def parse_segmind_dataset_url(url: str, job_name: str) -> Marker | None:
         return None
     head = match["head"]
     if head == job_name or head.endswith(f"-{job_name}"):
-        return Marker(job_name, match["fp"])
+        return Marker(name, match["fp"], owner)
     return None
 
 

@@ -19,8 +19,10 @@ its worker threads finish what they are doing.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from reconciler.model import ObservedState, Provider, ProviderObservation
@@ -65,11 +67,15 @@ def completed(listing: Listing) -> Iterator[ProviderObservation]:
 
 
 def observe(client: ProviderClient) -> ProviderObservation:
-    """One client's observation; a provider error makes it incomplete."""
+    """One client's observation, stamped with the moment its listing began (a list proves a
+    job absent only when it began a settle window after the job's create was sent); a
+    provider error makes it incomplete."""
+    started = time.time()
     try:
-        return client.observe()
+        observation = client.observe()
     except ProviderError as error:
-        return ProviderObservation(client.name, complete=False, error=str(error))
+        observation = ProviderObservation(client.name, complete=False, error=str(error))
+    return replace(observation, started_at=started)
 
 
 def in_client_order(

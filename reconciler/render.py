@@ -16,7 +16,17 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from reconciler.model import Action, Change, ObservedJob, Plan, PlanFileError, PlanSummary, Upload
+from reconciler.diff import guardrail_counts
+from reconciler.model import (
+    Action,
+    BlockKind,
+    Change,
+    ObservedJob,
+    Plan,
+    PlanFileError,
+    PlanSummary,
+    Upload,
+)
 
 MARKDOWN_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
 _CELL_LIMIT = 600  # one huge provider message must not push every other row out
@@ -41,11 +51,26 @@ def _clean(text: str) -> str:
 
 
 def summary_line(summary: PlanSummary) -> str:
-    """``Plan: 2 to create, 1 to update, 0 to replace, 0 to delete; 3 unchanged; 1 blocked``."""
+    """``Plan: 2 to create, 1 to update, 0 to replace, 0 to delete; 3 unchanged; 1 blocked``
+    (and ``; 1 warning`` when a change cannot be made by anyone)."""
+    warnings = summary.warnings
+    noted = f"; {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
     return (
         f"Plan: {summary.create} to create, {summary.update} to update,"
         f" {summary.replace} to replace, {summary.delete} to delete;"
-        f" {summary.noop} unchanged; {summary.blocked} blocked"
+        f" {summary.noop} unchanged; {summary.blocked} blocked{noted}"
+    )
+
+
+def guardrails_line(plan: Plan) -> str:
+    """What the plan would do against its guardrails: ``Guardrails: 3 of at most 50 creates,
+    0 of 10 replaces, 0 of 10 deletes``."""
+    counts = guardrail_counts(plan.changes)
+    limits = plan.options.guardrails
+    return (
+        f"Guardrails: {counts[Action.CREATE]} of at most {limits.max_creates} creates,"
+        f" {counts[Action.REPLACE]} of {limits.max_replaces} replaces,"
+        f" {counts[Action.DELETE]} of {limits.max_deletes} deletes"
     )
 
 
@@ -95,16 +120,30 @@ def _detail_lines(change: Change, relative_to: Path | None) -> list[str]:
     if change.delete_method is not None and change.target_id is not None:
         lines.append(f"{change.delete_method.value.replace('_', ' ')} {change.target_id}")
     if change.blocked is not None:
-        lines.append(f"blocked: {change.blocked.fix}")
+        lines.append(f"{'to do' if change.blocked.is_warning else 'blocked'}: {change.blocked.fix}")
     return lines
 
 
+def _label(change: Change) -> str:
+    """The action as a change line names it: ``create``, ``delete (not possible)``..."""
+    if change.blocked is None:
+        return change.action.value
+    if change.blocked.is_warning:
+        return f"{change.action.value} (not possible)"
+    if change.blocked.kind is BlockKind.UNCONFIRMED:
+        return f"{change.action.value} (unconfirmed)"
+    return f"{change.action.value} (blocked)"
+
+
 def _unmanaged_note(job: ObservedJob, plan: Plan) -> str:
-    if not job.is_marked:
+    options = plan.options
+    if not job.owned_by(options.owner):
         return ""
-    if plan.options.prune:
-        return " (carries our marker; nothing to delete)"
-    return " (carries our marker; --prune would delete it)"
+    if job.name is not None and (job.provider, job.name) in options.forget:
+        return " (this repository's; forgotten)"
+    if options.prune:
+        return " (this repository's; nothing to delete)"
+    return " (this repository's; --prune would delete it)"
 
 
 def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> str:
@@ -128,17 +167,18 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
             reason = _clean(change.reason)
             out.append(f"{symbol} {change.name:<{width}}  {paint(health, _DIM)}: {reason}")
             continue
-        label = change.action.value
+        label = _label(change)
         if change.blocked is not None:
-            label += " " + paint("(blocked)", _BLOCKED_COLOUR)
+            verb, _, note = label.partition(" ")
+            label = f"{verb} {paint(note, _DIM if change.blocked.is_warning else _BLOCKED_COLOUR)}"
         out.append(f"{symbol} {_clean(change.name):<{width}}  {label}: {_clean(change.reason)}")
         out.extend(f"      {_clean(line)}" for line in _detail_lines(change, relative_to))
     if plan.unmanaged:
         if out:
             out.append("")
-        out.append("Unmanaged (no spec names them; never changed):")
+        out.append("Unmanaged (not this repository's, or no spec names them; never changed):")
         for job in plan.unmanaged:
-            name = job.name or "(no name)"
+            name = job.remote_name or "(no name)"
             note = _unmanaged_note(job, plan)
             line = f"{job.provider} {name} {job.remote_id} {job.raw_status}{note}"
             out.append(f"    {_clean(line)}")
@@ -166,7 +206,8 @@ def _code(text: str) -> str:
 
 
 def _change_row(change: Change, relative_to: Path | None) -> str:
-    action = change.action.value + (" **blocked**" if change.blocked else "")
+    verb, _, note = _label(change).partition(" ")
+    action = f"{verb} **{note.strip('()')}**" if note else verb
     notes = "<br>".join(_cell(line) for line in _detail_lines(change, relative_to))
     reason = _cell(change.reason) + (f"<br>{notes}" if notes else "")
     return f"| `{change.action.symbol}` | {_code(change.name)} | {action} | {reason} |"
@@ -178,7 +219,7 @@ def _noop_row(change: Change) -> str:
 
 
 def _unmanaged_row(job: ObservedJob, plan: Plan) -> str:
-    name = _code(job.name) if job.name else "(no name)"
+    name = _code(job.remote_name) if job.remote_name else "(no name)"
     note = _unmanaged_note(job, plan).strip(" ()")
     status = _cell(job.raw_status)
     return f"| {job.provider} | {name} | {_code(job.remote_id)} | {status} | {note} |"
@@ -236,6 +277,8 @@ def render_markdown(
     budget.add("### reconcile plan")
     budget.add("")
     budget.add(f"**{summary_line(plan.summary)}**")
+    budget.add("")
+    budget.add(f"_{guardrails_line(plan)}_")
     budget.add("")
     for incomplete in plan.incomplete:
         budget.add(

@@ -1,8 +1,9 @@
 """What an apply did, for people (text, markdown) and machines (JSON).
 
 The plan itself is rendered by ``reconciler.render``; this module renders the ``ApplyResult``
-that follows it: one line per change carried out, failed or blocked (failures name the
-provider, the job and the provider's message), then a summary line. Messages pass through
+that follows it: one line per change carried out, failed, blocked, unconfirmed or warned about
+(failures and unconfirmed creates again at the end, naming the provider, the job and the
+provider's message), then a summary line. Messages pass through
 ``reconciler.redact`` once more on the way out, whatever produced them. Nothing here does I/O.
 """
 
@@ -15,7 +16,13 @@ from reconciler.apply import ApplyResult, Outcome, OutcomeKind
 from reconciler.model import PLAN_FORMAT_VERSION, Plan
 from reconciler.redact import redact
 
-_MARKS = {OutcomeKind.DONE: "ok", OutcomeKind.FAILED: "FAILED", OutcomeKind.BLOCKED: "blocked"}
+_MARKS = {
+    OutcomeKind.DONE: "ok",
+    OutcomeKind.FAILED: "FAILED",
+    OutcomeKind.BLOCKED: "blocked",
+    OutcomeKind.UNCONFIRMED: "UNCONFIRMED",
+    OutcomeKind.WARNING: "warning",
+}
 
 
 def _line(outcome: Outcome) -> str:
@@ -33,6 +40,14 @@ def render_result_text(result: ApplyResult) -> str:
         lines.append("")
         lines.append(f"{len(failures)} failed:")
         lines.extend(f"  {o.provider}/{o.name}: {redact(o.message)}" for o in failures)
+    unconfirmed = result.of_kind(OutcomeKind.UNCONFIRMED)
+    if unconfirmed:
+        lines.append("")
+        lines.append(
+            f"{len(unconfirmed)} unconfirmed (a create whose outcome is not known yet; it is"
+            " never sent again until the provider shows it does not exist):"
+        )
+        lines.extend(f"  {o.provider}/{o.name}: {redact(o.message)}" for o in unconfirmed)
     lines.append("")
     lines.append(result.summary_line())
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -21,7 +21,6 @@ from reconciler.model import (
     DesiredJob,
     FineTuneSpec,
     Health,
-    Marker,
     ObservedJob,
     ObservedState,
     Plan,
@@ -30,8 +29,8 @@ from reconciler.model import (
     ProviderObservation,
     SourceLocation,
     Upload,
+    WriteState,
 )
-from reconciler.naming import marker_for
 from reconciler.progress import UploadProgress
 from reconciler.providers.base import (
     OutcomeUnknownError,
@@ -40,6 +39,7 @@ from reconciler.providers.base import (
 )
 
 FP = "ab" * 32
+OWNER = "team"
 
 
 class FakeProvider:
@@ -82,7 +82,13 @@ class FakeProvider:
         with self._lock:
             self.in_flight -= 1
 
-    def add(self, name: str, *, access: Literal["private", "public"] | None = None) -> str:
+    def add(
+        self,
+        name: str,
+        *,
+        access: Literal["private", "public"] | None = None,
+        owner: str | None = OWNER,
+    ) -> str:
         with self._lock:
             self._next += 1
             remote_id = f"{self.name}-{self._next}"
@@ -90,6 +96,7 @@ class FakeProvider:
                 provider=self.name,
                 remote_id=remote_id,
                 name=name,
+                owner=owner,
                 raw_status="QUEUED",
                 health=Health.PENDING,
                 sequence=self._next,
@@ -128,7 +135,7 @@ class FakeProvider:
             if self.lose_before_commit:
                 self.lose_before_commit -= 1
                 raise OutcomeUnknownError(self.name, "connection dropped", job=name)
-            remote_id = self.add(name, access=desired.spec.access)
+            remote_id = self.add(name, access=desired.spec.access, owner=desired.owner)
             if self.lose_create_answers:
                 self.lose_create_answers -= 1
                 raise OutcomeUnknownError(self.name, "connection dropped", job=name)
@@ -183,13 +190,13 @@ def spec(
 
 def desired(s: FineTuneSpec) -> DesiredJob:
     if s.dataset.is_local:
-        return DesiredJob(s, dataset_fingerprint=FP, upload_size=1000)
-    return DesiredJob(s)
+        return DesiredJob(s, dataset_fingerprint=FP, upload_size=1000, owner=OWNER)
+    return DesiredJob(s, owner=OWNER)
 
 
-def plan_for(specs: list[FineTuneSpec], providers: list[FakeProvider], **options: bool) -> Plan:
+def plan_for(specs: list[FineTuneSpec], providers: list[FakeProvider], **options: Any) -> Plan:
     observed = ObservedState.of(*(p.observe() for p in providers))
-    return make_plan([desired(s) for s in specs], observed, PlanOptions(**options))
+    return make_plan([desired(s) for s in specs], observed, PlanOptions(owner=OWNER, **options))
 
 
 def clients(*providers: FakeProvider) -> dict[Provider, ProviderClient]:
@@ -209,12 +216,7 @@ def test_creates_every_missing_job_once_and_a_second_plan_is_empty() -> None:
 def test_uploads_come_before_creates_and_creates_before_updates_and_deletes() -> None:
     fake = FakeProvider("qubrid")
     keep = fake.add("keep-me")
-    fake.add("old-one")
-    # The marker makes "old-one" prunable; the fake needs it on the observed job.
-    fake.jobs = {
-        rid: replace(j, marker=None if j.name == "keep-me" else _marker(j.name or ""))
-        for rid, j in fake.jobs.items()
-    }
+    fake.add("old-one")  # the repository's (it carries OWNER), and no spec names it: pruned
     segmind = FakeProvider("segmind")
     flip = segmind.add("flip-me", access="private")
     specs = [
@@ -232,10 +234,6 @@ def test_uploads_come_before_creates_and_creates_before_updates_and_deletes() ->
     assert segmind.jobs[flip].access == "public"
     assert fake.calls == ["delete qubrid-2"]
     assert fake.jobs[keep].health is Health.PENDING
-
-
-def _marker(name: str) -> Marker:
-    return marker_for(name, FP)
 
 
 def test_parallelism_bounds_the_requests_in_flight() -> None:
@@ -312,28 +310,48 @@ def test_lost_answers_at_the_same_time_share_one_fresh_list() -> None:
     assert 1 <= fake.observes - observes_before <= 2
 
 
-def test_a_lost_answer_before_commit_is_checked_then_sent_again() -> None:
+def test_a_lost_answer_is_not_sent_again_within_the_settle_window() -> None:
+    fake = FakeProvider()
+    fake.lose_before_commit = 1  # nothing was made, but nothing can tell so yet
+    pauses: list[float] = []
+    executor = ApplyExecutor(clients(fake), sleep=pauses.append, confirm_pauses=(0.1, 0.2))
+    result = executor.apply(plan_for([spec("only")], [fake]))
+    assert not result.ok
+    (outcome,) = result.outcomes
+    assert outcome.kind is OutcomeKind.UNCONFIRMED
+    assert "may or may not exist" in outcome.message
+    assert "nothing is sent again until a list begun after" in outcome.message
+    assert fake.creates == 1 and fake.jobs == {}
+    assert pauses == [0.1, 0.2]  # three fresh lists looked for it
+    (write,) = executor.journal.writes()
+    assert (write.name, write.state) == ("only", WriteState.UNKNOWN)
+    assert "1 unconfirmed" in result.summary_line()
+
+
+def test_a_lost_answer_before_commit_is_sent_again_once_a_list_a_window_later_lacks_it() -> None:
     fake = FakeProvider()
     fake.lose_before_commit = 2
     observes_before = fake.observes
-    result = apply_plan(plan_for([spec("only")], [fake]), clients(fake))
+    executor = ApplyExecutor(clients(fake), settle_window=0.0)
+    result = executor.apply(plan_for([spec("only")], [fake]))
     assert result.ok
     assert fake.creates == 3
     assert len(fake.jobs) == 1
     # One observe for the plan, one after each lost answer.
     assert fake.observes - observes_before == 1 + 2
+    (write,) = executor.journal.writes() or (None,)
+    assert write is None  # with no window, a confirmed create is settled at once
 
 
-def test_answers_lost_every_time_fail_without_a_duplicate() -> None:
+def test_answers_lost_every_time_end_unconfirmed_without_a_duplicate() -> None:
     fake = FakeProvider()
     fake.lose_before_commit = 100
-    result = ApplyExecutor(clients(fake), unknown_outcome_attempts=3).apply(
+    result = ApplyExecutor(clients(fake), unknown_outcome_attempts=3, settle_window=0.0).apply(
         plan_for([spec("only")], [fake])
     )
     assert not result.ok
     (outcome,) = result.outcomes
-    assert outcome.kind is OutcomeKind.FAILED
-    assert "lost 3 times" in outcome.message
+    assert outcome.kind is OutcomeKind.UNCONFIRMED
     assert fake.creates == 3 and fake.jobs == {}
 
 
@@ -343,14 +361,17 @@ def test_a_lost_answer_is_never_resent_when_the_list_cannot_be_read() -> None:
     fake.lose_before_commit = 1
     fake.observe_incomplete = True
     pauses: list[float] = []
-    result = ApplyExecutor(clients(fake), unknown_outcome_attempts=4, sleep=pauses.append).apply(
-        plan
-    )
+    result = ApplyExecutor(
+        clients(fake),
+        unknown_outcome_attempts=4,
+        sleep=pauses.append,
+        settle_window=0.0,
+        confirm_pauses=(0.1, 0.2, 0.3),
+    ).apply(plan)
     (outcome,) = result.outcomes
-    assert outcome.kind is OutcomeKind.FAILED
-    assert "not sending it again" in outcome.message
+    assert outcome.kind is OutcomeKind.UNCONFIRMED
     assert fake.creates == 1
-    assert len(pauses) == 3  # the list was asked for 4 times, with pauses between
+    assert pauses == [0.1, 0.2, 0.3]  # the list was asked for 4 times, with pauses between
 
 
 def test_a_list_that_fails_after_a_lost_answer_is_asked_for_again() -> None:
@@ -373,7 +394,7 @@ def test_a_replace_with_a_lost_answer_is_not_confused_with_the_job_it_replaces()
     (change,) = plan.actionable
     assert change.action is Action.REPLACE
     fake.lose_before_commit = 1
-    result = apply_plan(plan, clients(fake))
+    result = ApplyExecutor(clients(fake), settle_window=0.0).apply(plan)
     assert result.ok
     # Sent again after the list showed only the old job: exactly one new job.
     assert fake.creates == 2

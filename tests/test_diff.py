@@ -26,21 +26,23 @@ from reconciler.model import (
     ProviderObservation,
     RemoteDataset,
 )
-from reconciler.naming import marker_for
+from reconciler.naming import dataset_marker, marker_for
 from tests.test_diff_builders import (
     DATASET_DIR,
     FP_A,
     FP_B,
+    OWNER,
     STATUS_FAILED,
     cohere_dataset_id,
     desired,
     job,
     observed,
+    options,
     qubrid_dataset,
     spec,
 )
 
-NO_OPTIONS = PlanOptions()
+NO_OPTIONS = options()
 
 
 def only(result: Plan) -> Change:
@@ -54,8 +56,18 @@ def only(result: Plan) -> Change:
 @pytest.mark.parametrize(
     ("provider", "remote_name", "file_name", "path"),
     [
-        ("segmind", f"mascot-rc{FP_A[:12]}.zip", f"mascot-rc{FP_A[:12]}.zip", DATASET_DIR),
-        ("qubrid", f"mascot-rc{FP_A[:12]}.csv", f"mascot-rc{FP_A[:12]}.csv", None),
+        (
+            "segmind",
+            f"{OWNER}--mascot-rc{FP_A[:12]}.zip",
+            f"{OWNER}--mascot-rc{FP_A[:12]}.zip",
+            DATASET_DIR,
+        ),
+        (
+            "qubrid",
+            f"{OWNER}--mascot-rc{FP_A[:12]}.csv",
+            f"{OWNER}--mascot-rc{FP_A[:12]}.csv",
+            None,
+        ),
         ("cohere", f"mascot-rc{FP_A[:12]}", f"mascot-rc{FP_A[:12]}.jsonl", None),
     ],
 )
@@ -77,9 +89,9 @@ def test_create_uploads_the_dataset_under_its_marker(
 
 @pytest.mark.parametrize("provider", ["qubrid", "cohere"])
 def test_create_reuses_a_listed_dataset_with_the_same_marker(provider: Provider) -> None:
-    marker = marker_for("mascot", FP_A)
+    marker = dataset_marker(provider, "mascot", FP_A, OWNER)
     listed = RemoteDataset(provider, "ds-1", str(marker), marker=marker)
-    other = RemoteDataset(provider, "ds-2", "x", marker=marker_for("mascot", FP_B))
+    other = RemoteDataset(provider, "ds-2", "x", marker=dataset_marker(provider, "mascot", FP_B))
     change = only(
         plan([desired(spec(provider=provider))], observed(datasets=[listed, other]), NO_OPTIONS)
     )
@@ -176,7 +188,7 @@ def test_a_failed_job_is_degraded_and_not_resubmitted(provider: Provider) -> Non
 
 def test_retry_failed_resubmits_a_failed_job_without_needing_allow_replace() -> None:
     remote = job(status="FAILED")
-    change = only(plan([desired(spec())], observed(remote), PlanOptions(retry_failed=True)))
+    change = only(plan([desired(spec())], observed(remote), options(retry_failed=True)))
     assert change.action is Action.REPLACE
     assert change.blocked is None
     assert "--retry-failed" in change.reason
@@ -184,7 +196,7 @@ def test_retry_failed_resubmits_a_failed_job_without_needing_allow_replace() -> 
 
 
 def test_retry_failed_leaves_healthy_jobs_alone() -> None:
-    change = only(plan([desired(spec())], observed(job()), PlanOptions(retry_failed=True)))
+    change = only(plan([desired(spec())], observed(job()), options(retry_failed=True)))
     assert change.action is Action.NOOP
 
 
@@ -283,7 +295,7 @@ def test_allow_replace_lets_the_replace_through(
         plan(
             [desired(spec(provider=provider, **spec_fields))],
             observed(remote),
-            PlanOptions(allow_replace=True),
+            options(allow_replace=True),
         )
     )
     assert change.action is Action.REPLACE
@@ -459,7 +471,7 @@ def test_a_job_a_spec_names_is_managed_without_the_marker() -> None:
     remote = job(dataset_ref=url, fingerprint=None)
     change = only(plan([desired(the_spec)], observed(remote), NO_OPTIONS))
     assert change.action is Action.NOOP
-    assert change.current is not None and not change.current.is_marked
+    assert change.current is not None and change.current.marker is None
 
 
 def test_an_unmarked_job_cannot_prove_it_holds_a_local_dataset() -> None:
@@ -471,11 +483,11 @@ def test_an_unmarked_job_cannot_prove_it_holds_a_local_dataset() -> None:
     ]
 
 
-def test_a_dataset_marked_for_another_name_does_not_mark_the_job() -> None:
+def test_a_dataset_marked_for_another_name_does_not_rename_the_job() -> None:
     remote = job("mascot", "cohere", dataset_ref=cohere_dataset_id("other", FP_A))
     (identified,) = identify_jobs(observed(remote).providers["cohere"])
     assert identified.marker is not None and identified.marker.name == "other"
-    assert not identified.is_marked
+    assert (identified.owner, identified.name) == (OWNER, "mascot")
 
 
 # --- unmanaged and prune -------------------------------------------------------------------
@@ -483,13 +495,13 @@ def test_a_dataset_marked_for_another_name_does_not_mark_the_job() -> None:
 
 def test_jobs_no_spec_names_are_listed_and_never_changed() -> None:
     strangers = [
-        job("hand-made", fingerprint=None, dataset_ref="https://x.test/a.zip"),
+        job("hand-made", fingerprint=None, dataset_ref="https://x.test/a.zip", owner=None),
         job("ours"),
     ]
     result = plan([], observed(*strangers), NO_OPTIONS)
     assert result.changes == ()
     assert [j.name for j in result.unmanaged] == ["hand-made", "ours"]
-    assert [j.is_marked for j in result.unmanaged] == [False, True]
+    assert [j.owned_by(OWNER) for j in result.unmanaged] == [False, True]
 
 
 @pytest.mark.parametrize(
@@ -519,18 +531,35 @@ def test_jobs_no_spec_names_are_listed_and_never_changed() -> None:
 def test_prune_deletes_a_marked_job_no_spec_names(
     remote: ObservedJob, datasets: list[RemoteDataset], method: DeleteMethod, target: str
 ) -> None:
-    change = only(plan([], observed(remote, datasets=datasets), PlanOptions(prune=True)))
+    change = only(plan([], observed(remote, datasets=datasets), options(prune=True)))
     assert change.action is Action.DELETE
     assert (change.delete_method, change.target_id) == (method, target)
     assert change.blocked is None
     assert change.reason == "no spec names it and --prune is set"
 
 
-def test_prune_never_reaches_an_unmarked_job() -> None:
-    stranger = job("hand-made", "cohere", fingerprint=None, dataset_ref="their-data-abc123")
-    result = plan([], observed(stranger), PlanOptions(prune=True))
+def test_prune_never_reaches_a_job_without_an_owner() -> None:
+    stranger = job(
+        "hand-made", "cohere", fingerprint=None, dataset_ref="their-data-abc123", owner=None
+    )
+    result = plan([], observed(stranger), options(prune=True))
     assert result.changes == ()
     assert [j.remote_id for j in result.unmanaged] == [stranger.remote_id]
+
+
+@pytest.mark.parametrize("provider", ["segmind", "qubrid", "cohere"])
+def test_prune_never_reaches_another_repositorys_job(provider: Provider) -> None:
+    theirs = job(
+        "old",
+        provider,
+        remote_id="j-1",
+        status="running" if provider == "qubrid" else None,
+        owner="other",
+    )
+    datasets = [qubrid_dataset("old", FP_A, owner="other")] if provider == "qubrid" else []
+    result = plan([], observed(theirs, datasets=datasets), options(prune=True))
+    assert result.changes == ()
+    assert [(j.remote_id, j.owner) for j in result.unmanaged] == [("j-1", "other")]
 
 
 def test_without_prune_a_marked_orphan_is_only_listed() -> None:
@@ -540,7 +569,7 @@ def test_without_prune_a_marked_orphan_is_only_listed() -> None:
 
 
 def test_segmind_cannot_delete_and_says_so() -> None:
-    change = only(plan([], observed(job("old")), PlanOptions(prune=True)))
+    change = only(plan([], observed(job("old")), options(prune=True)))
     assert change.action is Action.DELETE
     assert change.blocked is not None
     assert change.blocked.kind is BlockKind.NOT_SUPPORTED
@@ -550,9 +579,7 @@ def test_segmind_cannot_delete_and_says_so() -> None:
 
 def test_prune_leaves_a_failed_qubrid_job_it_cannot_delete_listed() -> None:
     failed = job("old", "qubrid", status="failed")
-    result = plan(
-        [], observed(failed, datasets=[qubrid_dataset("old", FP_A)]), PlanOptions(prune=True)
-    )
+    result = plan([], observed(failed, datasets=[qubrid_dataset("old", FP_A)]), options(prune=True))
     assert result.changes == ()
     assert len(result.unmanaged) == 1
 
@@ -560,7 +587,7 @@ def test_prune_leaves_a_failed_qubrid_job_it_cannot_delete_listed() -> None:
 def test_a_completed_qubrid_job_without_a_model_id_is_a_blocked_delete() -> None:
     done = job("old", "qubrid", status="completed")
     change = only(
-        plan([], observed(done, datasets=[qubrid_dataset("old", FP_A)]), PlanOptions(prune=True))
+        plan([], observed(done, datasets=[qubrid_dataset("old", FP_A)]), options(prune=True))
     )
     assert change.blocked is not None and change.blocked.kind is BlockKind.NOT_SUPPORTED
 
@@ -569,7 +596,7 @@ def test_prune_deletes_every_live_marked_job_of_a_removed_name() -> None:
     old = job("old", "cohere", remote_id="m-1", created=1)
     new = job("old", "cohere", remote_id="m-2", created=2)
     gone = job("old", "cohere", remote_id="m-0", status="STATUS_DELETED", created=0)
-    result = plan([], observed(old, new, gone), PlanOptions(prune=True))
+    result = plan([], observed(old, new, gone), options(prune=True))
     assert [(c.action, c.target_id) for c in result.changes] == [
         (Action.DELETE, "m-1"),
         (Action.DELETE, "m-2"),
@@ -579,9 +606,7 @@ def test_prune_deletes_every_live_marked_job_of_a_removed_name() -> None:
 def test_history_of_a_managed_name_is_not_pruned() -> None:
     old = job("mascot", "cohere", remote_id="m-1", created=1)
     new = job("mascot", "cohere", remote_id="m-2", created=2)
-    change = only(
-        plan([desired(spec(provider="cohere"))], observed(old, new), PlanOptions(prune=True))
-    )
+    change = only(plan([desired(spec(provider="cohere"))], observed(old, new), options(prune=True)))
     assert change.action is Action.NOOP and change.history == ("m-1",)
 
 
@@ -591,7 +616,7 @@ def test_history_of_a_managed_name_is_not_pruned() -> None:
 def test_an_incomplete_observation_blocks_every_change_there() -> None:
     remote = job("other", "cohere", access=None)
     state = observed(remote, incomplete={"cohere": "HTTP 503 on page 2"})
-    result = plan([desired(spec(provider="cohere"))], state, PlanOptions(prune=True))
+    result = plan([desired(spec(provider="cohere"))], state, options(prune=True))
     assert {c.action for c in result.changes} == {Action.CREATE, Action.DELETE}
     for change in result.changes:
         assert change.blocked is not None
@@ -680,7 +705,7 @@ def test_the_snapshot_moves_when_a_spec_a_dataset_or_the_remote_moves() -> None:
     assert snapshot(base_specs, observed(job(access="public"))) != base
     assert snapshot(base_specs, observed(job(), job("other"))) != base
     assert snapshot(base_specs, observed(job(status="FAILED"))) != base
-    assert snapshot(base_specs, observed(job()), PlanOptions(prune=True)) != base
+    assert snapshot(base_specs, observed(job()), options(prune=True)) != base
     assert snapshot(base_specs, observed(job(), incomplete={"cohere": "x"})) != base
 
 

@@ -1,7 +1,7 @@
 """Builders of specs, observed jobs and observations for the diff and render tests.
 
-Defaults describe a Segmind Flux Pro job named ``mascot`` with a local folder dataset; each
-test overrides what it is about.
+Defaults describe a Segmind Flux Pro job named ``mascot`` with a local folder dataset, of the
+repository whose owner id is ``OWNER``; each test overrides what it is about.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from reconciler.model import (
     FineTuneSpec,
     ObservedJob,
     ObservedState,
+    PlanOptions,
     Provider,
     ProviderObservation,
     RemoteDataset,
@@ -28,6 +29,7 @@ from reconciler.model import (
 )
 from reconciler.naming import marker_for, parse_qubrid_dataset_name
 
+OWNER = "team"
 FP_A = hashlib.sha256(b"dataset a").hexdigest()
 FP_B = hashlib.sha256(b"dataset b").hexdigest()
 DATASET_DIR = Path("/repo/datasets/mascot")
@@ -82,16 +84,27 @@ def spec(
     )
 
 
+def options(**chosen: Any) -> PlanOptions:
+    """Plan options of the repository ``OWNER`` (``owner=None``: a repository without one)."""
+    chosen.setdefault("owner", OWNER)
+    return PlanOptions(**chosen)
+
+
 def desired(
-    the_spec: FineTuneSpec, fingerprint: str | None = FP_A, size: int | None = 1_234_567
+    the_spec: FineTuneSpec,
+    fingerprint: str | None = FP_A,
+    size: int | None = 1_234_567,
+    owner: str | None = OWNER,
 ) -> DesiredJob:
     if not the_spec.dataset.is_local:
-        return DesiredJob(the_spec)
-    return DesiredJob(the_spec, dataset_fingerprint=fingerprint, upload_size=size)
+        return DesiredJob(the_spec, owner=owner)
+    return DesiredJob(the_spec, dataset_fingerprint=fingerprint, upload_size=size, owner=owner)
 
 
-def segmind_url(name: str, fingerprint: str, file_id: str = "0f1e2d3c") -> str:
-    marker = marker_for(name, fingerprint)
+def segmind_url(
+    name: str, fingerprint: str, file_id: str = "0f1e2d3c", owner: str | None = OWNER
+) -> str:
+    marker = marker_for(name, fingerprint, owner)
     return f"https://finetune-pipeline.s3.amazonaws.com/uploads/u-42/{file_id}-{marker}.zip"
 
 
@@ -108,17 +121,20 @@ def job(
     fingerprint: str | None = FP_A,
     dataset_ref: str | None = None,
     created: int | None = None,
+    owner: str | None = OWNER,
     **fields: Any,
 ) -> ObservedJob:
     """An observed job as an adapter reports it: the job list's fields, no parsed marker.
 
-    ``fingerprint`` makes the dataset reference carry our marker (Segmind URL, Cohere id);
-    Qubrid jobs reference a dataset id whose name is in ``qubrid_dataset``.
+    ``owner`` is the owner id its remote name carries (Segmind, Cohere; a Qubrid job's comes
+    from its dataset, ``qubrid_dataset``). ``fingerprint`` makes the dataset reference carry
+    our marker (Segmind URL, Cohere id); Qubrid jobs reference a dataset id whose name is in
+    ``qubrid_dataset``.
     """
     status = status or STATUS_OK[provider]
     if dataset_ref is None and fingerprint is not None and name is not None:
         if provider == "segmind":
-            dataset_ref = segmind_url(name, fingerprint)
+            dataset_ref = segmind_url(name, fingerprint, owner=owner)
         elif provider == "cohere":
             dataset_ref = cohere_dataset_id(name, fingerprint)
         else:
@@ -133,6 +149,7 @@ def job(
         provider=provider,
         remote_id=remote_id or f"{provider}-{name}-{created or 0}",
         name=None if provider == "qubrid" else name,
+        owner=None if provider == "qubrid" or name is None else owner,
         raw_status=status,
         health=health_of(provider, status),
         created_at=None if created is None else datetime(2026, 1, 1, 0, created, tzinfo=UTC),
@@ -142,9 +159,9 @@ def job(
     )
 
 
-def qubrid_dataset(name: str, fingerprint: str) -> RemoteDataset:
+def qubrid_dataset(name: str, fingerprint: str, owner: str | None = OWNER) -> RemoteDataset:
     """The listed Qubrid dataset that ``job(name, "qubrid", fingerprint=...)`` points at."""
-    marker = marker_for(name, fingerprint)
+    marker = marker_for(name, fingerprint, owner)
     file_name = f"{marker}.csv"
     return RemoteDataset(
         "qubrid", f"ds-{name}-{fingerprint[:6]}", file_name, parse_qubrid_dataset_name(file_name)

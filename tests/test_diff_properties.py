@@ -5,7 +5,9 @@ an observation, and applies a plan's actionable changes the way an adapter would
 submit, flip access, cancel or delete). With it:
 
 - applying a plan and planning again yields nothing to do (level-triggered convergence);
-- a plan never creates a job for a name that already has a live one;
+- a plan never creates a job for a name that already has a live one of this repository (its
+  owner id), nor while a live job of that name carries no owner at all; jobs of another
+  repository never stop it;
 - a plan's JSON form reads back to an equal plan.
 """
 
@@ -39,15 +41,16 @@ from reconciler.model import (
     RemoteDataset,
 )
 from reconciler.naming import (
-    marker_for,
+    dataset_marker,
     parse_cohere_dataset_name,
     parse_marker,
     parse_qubrid_dataset_name,
 )
 from reconciler.render import load_plan_json, render_json
-from tests.test_diff_builders import BASE_MODELS, FP_A, FP_B, spec
+from tests.test_diff_builders import BASE_MODELS, FP_A, FP_B, OWNER, spec
 
 NAMES = ("a", "b", "c")
+OWNERS = (OWNER, "other", None)
 FINGERPRINTS = (FP_A, FP_B)
 STATUSES: dict[Provider, tuple[str, ...]] = {
     "segmind": ("REQUESTED", "TRAINING_INITIATED", "AVAILABLE", "FAILED", "MYSTERY"),
@@ -126,6 +129,7 @@ class RemoteModel:
                 provider=the_spec.provider,
                 remote_id=f"job-{number}",
                 name=None if the_spec.provider == "qubrid" else the_spec.name,
+                owner=None if the_spec.provider == "qubrid" else change.desired.owner,
                 raw_status=status,
                 health=health_of(the_spec.provider, status),
                 created_at=EPOCH + timedelta(seconds=number),
@@ -180,16 +184,19 @@ def desired_jobs(draw: st.DrawFn) -> list[DesiredJob]:
                     if provider == "segmind"
                     else DatasetRef(DatasetKind.ID, f"shared-{name}-abc123")
                 )
-                jobs.append(DesiredJob(spec(name, provider, **kwargs)))
+                jobs.append(DesiredJob(spec(name, provider, **kwargs), owner=OWNER))
             else:
                 fingerprint = draw(st.sampled_from(FINGERPRINTS))
-                jobs.append(DesiredJob(spec(name, provider, **kwargs), fingerprint, 1000))
+                jobs.append(
+                    DesiredJob(spec(name, provider, **kwargs), fingerprint, 1000, owner=OWNER)
+                )
     return jobs
 
 
 @st.composite
 def remote_models(draw: st.DrawFn) -> RemoteModel:
-    """Jobs over the same few names: ours (marked), foreign ones, failed and deleted ones."""
+    """Jobs over the same few names: ours, another repository's and unowned ones (marked or
+    not), failed and deleted ones."""
     model = RemoteModel()
     count = draw(st.integers(0, 8))
     for index in range(count):
@@ -197,8 +204,9 @@ def remote_models(draw: st.DrawFn) -> RemoteModel:
         name = draw(st.sampled_from((*NAMES, "stranger")))
         status = draw(st.sampled_from(STATUSES[provider]))
         marked = draw(st.booleans())
+        owner = draw(st.sampled_from(OWNERS))
         fingerprint = draw(st.sampled_from(FINGERPRINTS))
-        marker = marker_for(name, fingerprint)
+        marker = dataset_marker(provider, name, fingerprint, owner)
         if provider == "segmind":
             ref = (
                 f"https://s3.test/uploads/u/{index}-{marker}.zip"
@@ -218,6 +226,7 @@ def remote_models(draw: st.DrawFn) -> RemoteModel:
                 provider=provider,
                 remote_id=f"initial-{index}",
                 name=None if provider == "qubrid" else name,
+                owner=None if provider == "qubrid" else owner,
                 raw_status=status,
                 health=health_of(provider, status),
                 created_at=EPOCH + timedelta(seconds=draw(st.integers(0, 5))),
@@ -236,7 +245,14 @@ def remote_models(draw: st.DrawFn) -> RemoteModel:
     return model
 
 
-options = st.builds(PlanOptions, st.booleans(), st.booleans(), st.booleans())
+options = st.builds(
+    lambda prune, allow_replace, retry_failed: PlanOptions(
+        owner=OWNER, prune=prune, allow_replace=allow_replace, retry_failed=retry_failed
+    ),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -258,14 +274,22 @@ def test_a_plan_never_creates_a_second_job_for_a_name(
 ) -> None:
     state = model.observe()
     result = plan(desired, state, chosen)
-    creates = [c for c in result.changes if c.action is Action.CREATE]
+    creates = [c for c in result.actionable if c.action is Action.CREATE]
     assert len({(c.provider, c.name) for c in creates}) == len(creates)
     for provider, observation in state.providers.items():
-        live = {j.name for j in identify_jobs(observation, desired) if j.health.is_live}
+        live = {
+            j.name
+            for j in identify_jobs(observation, desired, OWNER)
+            if j.health.is_live and j.owner in (OWNER, None)
+        }
         assert not [c.name for c in creates if c.provider == provider and c.name in live]
     model.apply(result)
     for provider, observation in model.observe().providers.items():
-        names = [j.name for j in identify_jobs(observation, desired) if j.health.is_live]
+        names = [
+            j.name
+            for j in identify_jobs(observation, desired, OWNER)
+            if j.health.is_live and j.owner == OWNER
+        ]
         created = {c.name for c in creates if c.provider == provider}
         assert all(names.count(name) == 1 for name in created)
 
@@ -280,7 +304,7 @@ def test_a_plan_reads_back_from_its_json(
     assert load_plan_json(text) == result
     assert render_json(load_plan_json(text)) == text
     assert "X-Amz-Signature" not in text
-    assert json.loads(text)["format_version"] == 1
+    assert json.loads(text)["format_version"] == 2
 
 
 # Statuses a job may move between without a saved plan going stale: same decision state.

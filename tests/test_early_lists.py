@@ -19,6 +19,7 @@ from reconciler.engine import open_run, state_dir
 from reconciler.lock import LockHeldError, apply_lock
 from reconciler.model import PlanOptions, Provider, ProviderObservation
 from reconciler.providers.base import ProviderClient
+from tests.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = {"SEGMIND_API_KEY": "s" * 12, "QUBRID_API_KEY": "q" * 12, "COHERE_API_KEY": "c" * 12}
@@ -70,7 +71,7 @@ class Factory:
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.copytree(REPO / "specs", tmp_path / "specs")
     shutil.copytree(REPO / "datasets", tmp_path / "datasets")
-    (tmp_path / ".git").mkdir()
+    mark_repository(tmp_path)
     for variable, key in KEYS.items():
         monkeypatch.setenv(variable, key)
     for variable in ("CO_API_KEY", "SEGMIND_BASE_URL", "QUBRID_BASE_URL", "COHERE_BASE_URL"):

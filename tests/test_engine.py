@@ -41,6 +41,7 @@ from reconciler.model import (
 )
 from reconciler.observing import observe_all
 from reconciler.providers.base import AuthenticationError, ProviderClient
+from tests.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +51,7 @@ def copy_examples(root: Path) -> None:
 
     shutil.copytree(REPO / "specs", root / "specs")
     shutil.copytree(REPO / "datasets", root / "datasets")
-    (root / ".git").mkdir()
+    mark_repository(root)
 
 
 def local_spec(name: str, path: Path, provider: Provider = "qubrid") -> FineTuneSpec:

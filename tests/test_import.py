@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ def test_a_segmind_flux_pro_job_becomes_its_spec() -> None:
         "kind": "FineTune",
         "name": "mascot-pro",
         "provider": "segmind",
+        "adopt": ["j1"],
         "base_model": "FLUX_PRO",
         "dataset": {"url": "https://data.example.com/j1.zip"},
         "access": "private",
@@ -176,6 +178,7 @@ def test_a_qubrid_job_becomes_its_spec() -> None:
         "kind": "FineTune",
         "name": "support-qa",
         "provider": "qubrid",
+        "adopt": ["ftjob-1"],
         "base_model": "Qwen/Qwen2.5-7B-Instruct",
         "dataset": {"id": "ds-ftjob-1"},
         "task_type": "qa",
@@ -204,6 +207,7 @@ def test_a_cohere_job_becomes_its_spec_with_base_model_as_a_mapping() -> None:
         "kind": "FineTune",
         "name": "chat-v1",
         "provider": "cohere",
+        "adopt": ["m1"],
         "base_model": {"base_type": "BASE_TYPE_CHAT", "name": "command-r-08-2024"},
         "dataset": {"id": "chat-v1-data-abc123"},
         "wandb": {"project": "p", "entity": "e"},
@@ -383,6 +387,7 @@ def test_the_text_starts_with_the_modeline_and_keeps_the_field_order() -> None:
         "kind",
         "name",
         "provider",
+        "adopt",
         "base_model",
         "dataset",
         "access",
@@ -551,3 +556,37 @@ def test_an_imported_spec_still_sees_a_later_change(repo: Path) -> None:
     observation = ProviderObservation("segmind", jobs=(flipped,))
     result = plan(desired_jobs(specs, None), ObservedState.of(observation), PlanOptions())
     assert [c.action for c in result.changes] == [Action.UPDATE]
+
+
+# --- owners -------------------------------------------------------------------------------
+
+
+def test_a_job_without_an_owner_is_adopted_and_another_repositorys_is_never_imported() -> None:
+    jobs = (
+        job("cohere", "m-legacy", "legacy"),
+        replace(job("cohere", "m-theirs", "theirs"), owner="other"),
+        replace(job("cohere", "m-mine", "restored"), owner="team"),
+    )
+    selection = select_jobs(ProviderObservation("cohere", jobs=jobs), None, (), "team")
+    documents = {s.name: dict(s.document) for s in selection.specs}
+    assert set(documents) == {"legacy", "restored"}
+    assert documents["legacy"]["adopt"] == ["m-legacy"]
+    # Its own job (whose spec was removed) pairs by the owner id in its name: no adoption.
+    assert "adopt" not in documents["restored"]
+    (skipped,) = selection.skipped
+    assert skipped.remote_id == "m-theirs"
+    assert "owner id `other` of another repository" in skipped.reason
+
+
+def test_a_spec_of_the_name_that_does_not_adopt_the_job_is_told_how(repo: Path) -> None:
+    (repo / "specs").mkdir()
+    (repo / "specs" / "chat.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: FineTune\nname: chat\nprovider: cohere\n"
+        "base_model: {base_type: BASE_TYPE_CHAT}\ndataset: {id: other-data-abc123}\n"
+    )
+    managed = load_specs([repo / "specs"])
+    jobs = (job("cohere", "m-1", "chat"),)
+    selection = select_jobs(ProviderObservation("cohere", jobs=jobs), None, managed, "team")
+    assert selection.specs == () and selection.managed == 0
+    (skipped,) = selection.skipped
+    assert "add `adopt: [m-1]` to that spec" in skipped.reason

@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from reconciler.cli import cli
 from reconciler.model import PROVIDERS
 from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from tests.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[1]
 # Simulated seconds per real second: the dataset validations an apply waits for finish at once.
@@ -70,7 +71,7 @@ def run(repo: Path, env: Mapping[str, str], *args: str) -> Result:
 
 def new_repo(root: Path) -> Path:
     """An empty repository with the schemas, so the written modelines resolve."""
-    (root / ".git").mkdir(parents=True)
+    mark_repository(root)
     shutil.copytree(REPO / "schemas", root / "schemas")
     return root
 
@@ -84,7 +85,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
         sandbox.control.seed("qubrid", 20, prefix="seeded")  # one of them cancelled
         sandbox.control.seed("cohere", 4, prefix="seeded")
         source = tmp_path_factory.mktemp("source")
-        (source / ".git").mkdir()
+        mark_repository(source)
         shutil.copytree(REPO / "specs", source / "specs")
         shutil.copytree(REPO / "datasets", source / "datasets")
         (source / "specs" / "segmind-url.yaml").write_text(URL_SPEC)

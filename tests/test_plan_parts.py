@@ -7,6 +7,7 @@ import hashlib
 import json
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from reconciler.model import (
     RemoteDataset,
     SourceLocation,
     observed_job_to_dict,
+    options_to_dict,
     remote_dataset_to_dict,
     spec_to_dict,
 )
@@ -125,7 +127,7 @@ def reference_snapshot(wanted: list[DesiredJob], state: ObservedState, options: 
     def feed(kind: str, line: str) -> None:
         digest.update(f"{kind}\t{line}\n".encode())
 
-    feed("options", canonical([options.prune, options.allow_replace, options.retry_failed]))
+    feed("options", canonical(options_to_dict(options)))
     specs = []
     for one in wanted:
         data = spec_to_dict(one.spec)
@@ -185,10 +187,16 @@ def test_make_plan_is_the_diff_of_what_observe_all_sees(tmp_path: Path) -> None:
         p: FixedObserver(o, pauses[p])  # type: ignore[misc]
         for p, o in observed().providers.items()
     }
+
+    def unstamped(state: ObservedState) -> ObservedState:
+        # Each listing is stamped with the moment it began; two listings begin apart.
+        return ObservedState.of(*(replace(o, started_at=None) for o in state.providers.values()))
+
     for options in (PlanOptions(), PlanOptions(prune=True, retry_failed=True)):
         made = make_plan(settings, desired(), clients, options)
         state = observe_all(clients)
-        assert made.observed == state
+        assert all(o.started_at is not None for o in state.providers.values())
+        assert unstamped(made.observed) == unstamped(state)
         assert list(made.observed.providers) == list(state.providers)
         assert made.plan == plan(desired(), state, options)
     # A provider a spec names but no client observes is planned as not observed.

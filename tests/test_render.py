@@ -21,7 +21,6 @@ from reconciler.model import (
     DatasetRef,
     Plan,
     PlanFileError,
-    PlanOptions,
     RemoteDataset,
 )
 from reconciler.naming import marker_for
@@ -38,9 +37,11 @@ from tests.test_diff_builders import (
     DATASET_DIR,
     FP_A,
     FP_B,
+    OWNER,
     desired,
     job,
     observed,
+    options,
     qubrid_dataset,
     spec,
 )
@@ -50,14 +51,16 @@ ANSI = re.compile(r"\033\[")
 
 
 def representative_plan() -> Plan:
-    """One of everything: each action, blocked and not, uploads and reuse, health, strangers."""
-    reused = marker_for("support-bot", FP_A)
+    """One of everything: each action, blocked and not, uploads and reuse, health, strangers,
+    another repository's job and a job without an owner that blocks a create."""
+    reused = marker_for("support-bot", FP_A, OWNER)
     specs = [
         desired(spec("mascot-flux-pro-v1", access="private"), size=12_345_678),
         desired(spec("mascot-public", access="public")),
         desired(spec("mascot-retrained", parameters={"iterations": 500})),
         desired(spec("mascot-steady")),
         desired(spec("mascot-broken")),
+        desired(spec("mascot-legacy")),
         desired(spec("support-bot", "qubrid", parameters={"epochs": 3})),
         desired(
             spec(
@@ -84,7 +87,10 @@ def representative_plan() -> Plan:
             remote_id="seg-10",
             fingerprint=None,
             dataset_ref="https://x.test/a.zip?X-Amz-Signature=SECRET",
+            owner=None,
         ),
+        job("mascot-legacy", remote_id="seg-11", owner=None, fingerprint=None),
+        job("mascot-flux-pro-v1", remote_id="seg-12", owner="other"),
         job("old-bot", "qubrid", remote_id="q-7", status="running"),
         job(None, "qubrid", remote_id="q-8", dataset_ref="ds-foreign", status="completed"),
         job(
@@ -101,7 +107,7 @@ def representative_plan() -> Plan:
         qubrid_dataset("old-bot", FP_A),
         RemoteDataset("qubrid", "ds-foreign", "theirs.csv"),
     ]
-    return plan(specs, observed(*remote, datasets=datasets), PlanOptions(prune=True))
+    return plan(specs, observed(*remote, datasets=datasets), options(prune=True))
 
 
 def check_golden(name: str, text: str) -> None:
@@ -121,6 +127,7 @@ def test_the_representative_plan_has_one_of_everything() -> None:
         ("mascot-retrained", Action.REPLACE, True),
         ("mascot-steady", Action.NOOP, False),
         ("mascot-broken", Action.NOOP, False),
+        ("mascot-legacy", Action.CREATE, True),
         ("old-mascot", Action.DELETE, True),
         ("support-bot", Action.CREATE, False),
         ("old-bot", Action.DELETE, False),
@@ -158,23 +165,23 @@ def test_no_signature_reaches_any_rendering() -> None:
 
 
 def test_the_summary_line() -> None:
-    assert summary_line(representative_plan().summary) == (
-        "Plan: 2 to create, 1 to update, 1 to replace, 2 to delete; 3 unchanged; 2 blocked"
+    line = (
+        "Plan: 3 to create, 1 to update, 1 to replace, 1 to delete; 3 unchanged; 2 blocked;"
+        " 1 warning"
     )
-    assert render_text(representative_plan(), color=False).endswith(
-        "Plan: 2 to create, 1 to update, 1 to replace, 2 to delete; 3 unchanged; 2 blocked\n"
-    )
+    assert summary_line(representative_plan().summary) == line
+    assert render_text(representative_plan(), color=False).endswith(line + "\n")
 
 
 def test_an_empty_plan_is_only_the_summary() -> None:
-    empty = plan([], observed(), PlanOptions())
+    empty = plan([], observed(), options())
     assert render_text(empty, color=False) == (
         "Plan: 0 to create, 0 to update, 0 to replace, 0 to delete; 0 unchanged; 0 blocked\n"
     )
 
 
 def test_an_incomplete_provider_is_announced() -> None:
-    result = plan([desired(spec())], observed(incomplete={"segmind": "HTTP 503"}), PlanOptions())
+    result = plan([desired(spec())], observed(incomplete={"segmind": "HTTP 503"}), options())
     text = render_text(result, color=False)
     assert "! segmind: not fully observed (HTTP 503)" in text
     assert "create (blocked)" in text
@@ -209,7 +216,7 @@ def big_plan(count: int) -> Plan:
         )
         for i in range(0, count, 2)
     ]
-    return plan(specs, observed(*failing), PlanOptions())
+    return plan(specs, observed(*failing), options())
 
 
 def test_markdown_stays_under_the_limit_and_counts_what_it_left_out() -> None:
@@ -271,8 +278,9 @@ def test_json_keys_are_sorted_and_always_present() -> None:
     [
         ("not json", "not JSON"),
         ("[]", "holds no JSON object"),
-        ('{"format_version": 2}', "plan format version 2 is not supported"),
-        ('{"format_version": 1}', "not a plan file of format version 1"),
+        ('{"format_version": 3}', "plan format version 3 is not supported"),
+        ('{"format_version": 1}', r"plan format version 1 is not supported \(this reconcile reads"),
+        ('{"format_version": 2}', "not a plan file of format version 2"),
     ],
 )
 def test_a_bad_plan_file_is_refused_with_a_clear_message(text: str, message: str) -> None:
@@ -291,7 +299,7 @@ def test_upload_lines_show_size_and_fingerprint() -> None:
     text = render_text(representative_plan(), color=False, relative_to=Path("/repo"))
     assert (
         f"upload datasets/mascot (12.3 MB, fingerprint {FP_A[:12]})"
-        f" as mascot-flux-pro-v1-rc{FP_A[:12]}.zip"
+        f" as {OWNER}--mascot-flux-pro-v1-rc{FP_A[:12]}.zip"
     ) in text
     assert str(DATASET_DIR) not in text
 
@@ -312,18 +320,18 @@ def test_the_documented_example_is_a_real_plan_excerpt() -> None:
 def test_a_spec_urls_query_stays_out_of_the_plan_file_but_not_out_of_the_snapshot() -> None:
     signed = "https://bucket.test/mascot.zip?X-Amz-Signature=SECRET"
     the_spec = spec(dataset=DatasetRef(DatasetKind.URL, signed))
-    result = plan([desired(the_spec)], observed(), PlanOptions())
+    result = plan([desired(the_spec)], observed(), options())
     text = render_json(result)
     assert "SECRET" not in text
     assert "https://bucket.test/mascot.zip" in text
     other = spec(dataset=DatasetRef(DatasetKind.URL, "https://bucket.test/mascot.zip?v=2"))
-    assert plan([desired(other)], observed(), PlanOptions()).snapshot != result.snapshot
+    assert plan([desired(other)], observed(), options()).snapshot != result.snapshot
 
 
 def test_provider_text_cannot_drive_the_terminal() -> None:
     hostile = job("x", fingerprint=None, dataset_ref="https://x.test/a.zip", status="\x1b[2J")
     failing = job("mascot", status="FAILED", error_message="boom\x1b]0;title\x07")
-    result = plan([desired(spec())], observed(hostile, failing), PlanOptions())
+    result = plan([desired(spec())], observed(hostile, failing), options())
     text = render_text(result, color=False)
     assert "\x1b" not in text and "\x07" not in text
     assert "boom?]0;title?" in text

@@ -399,6 +399,7 @@ def test_the_plan_step_with_the_real_cli_reports_changes_as_exit_2(
     checkout = tmp_path / "checkout"
     for folder in ("specs", "datasets"):
         shutil.copytree(REPO / folder, checkout / folder)
+    shutil.copy(REPO / "reconciler.yaml", checkout / "reconciler.yaml")
     step = step_named(reconcile_workflow["jobs"]["plan"], "Plan")
     result, outputs = run_step(
         step, tmp_path, {"RECONCILE_SANDBOX": "true"}, cwd=checkout, real_cli=True
@@ -416,6 +417,7 @@ def test_the_apply_step_with_the_real_cli_converges_the_sandbox(
     checkout = tmp_path / "checkout"
     for folder in ("specs", "datasets"):
         shutil.copytree(REPO / folder, checkout / folder)
+    shutil.copy(REPO / "reconciler.yaml", checkout / "reconciler.yaml")
     step = step_named(reconcile_workflow["jobs"]["apply"], "Apply")
     result, _ = run_step(step, tmp_path, {"RECONCILE_SANDBOX": "true"}, cwd=checkout, real_cli=True)
     assert result.returncode == 0, shown(result)

@@ -41,7 +41,7 @@ from reconciler.model import (
     ProviderObservation,
     Upload,
 )
-from reconciler.naming import may_carry_marker, parse_cohere_dataset_id
+from reconciler.naming import may_carry_marker, parse_cohere_dataset_id, split_remote_name
 from reconciler.providers.base import (
     OutcomeUnknownError,
     PermanentError,
@@ -310,7 +310,7 @@ def create_body(desired: DesiredJob, dataset_id: str, wandb_key: str | None) -> 
         settings["hyperparameters"] = dict(spec.parameters)
     if spec.wandb is not None and wandb_key is not None:
         settings["wandb"] = {**dict(spec.wandb), "api_key": wandb_key}
-    return {"name": spec.name, "settings": settings}
+    return {"name": desired.remote_name, "settings": settings}
 
 
 def parse_models(items: list[Mapping[str, Any]]) -> tuple[ObservedJob, ...]:
@@ -325,11 +325,14 @@ def parse_models(items: list[Mapping[str, Any]]) -> tuple[ObservedJob, ...]:
         wandb = settings.get("wandb")
         parameters = settings.get("hyperparameters")
         status = text_or_none(item.get("status")) or ""
+        remote_name = text_or_none(item.get("name"))
+        owner, name = split_remote_name(remote_name) if remote_name else (None, None)
         jobs.append(
             ObservedJob(
                 provider="cohere",
                 remote_id=str(item["id"]),
-                name=text_or_none(item.get("name")),
+                name=name,
+                owner=owner,
                 raw_status=status,
                 health=cohere_health(status),
                 created_at=parse_timestamp(item.get("created_at")),

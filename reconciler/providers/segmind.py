@@ -36,7 +36,7 @@ from reconciler.model import (
     Upload,
     strip_url_secrets,
 )
-from reconciler.naming import may_carry_marker, parse_segmind_dataset_url
+from reconciler.naming import may_carry_marker, parse_segmind_dataset_url, split_remote_name
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
     ProviderHttp,
@@ -259,7 +259,7 @@ def submit_body(
     spec = desired.spec
     access = spec.access or default_access or "private"
     body: dict[str, Any] = {
-        "name": spec.name,
+        "name": desired.remote_name,
         "data_source_path": dataset_ref,
         "base_model": spec.base_model,
         "segmind_public": access == "public",
@@ -300,7 +300,8 @@ def _observed(item: Any, *, sequence: int) -> ObservedJob:
     remote_id = item.get("request_id") or item.get("id") or item.get("finetune_id")
     if not isinstance(remote_id, str) or not remote_id:
         raise PermanentError("segmind", "listing fine-tunes: an entry has no id")
-    name = text_or_none(item.get("name"))
+    remote_name = text_or_none(item.get("name"))
+    owner, name = split_remote_name(remote_name) if remote_name else (None, None)
     status = text_or_none(item.get("status")) or ""
     source = text_or_none(item.get("data_source_path"))
     public = item.get("segmind_public_model")
@@ -309,12 +310,13 @@ def _observed(item: Any, *, sequence: int) -> ObservedJob:
         provider="segmind",
         remote_id=remote_id,
         name=name,
+        owner=owner,
         raw_status=status,
         health=segmind_health(status),
         sequence=sequence,
         access=("public" if public else "private") if isinstance(public, bool) else None,
         dataset_ref=source,
-        marker=_marker_of(source, name),
+        marker=_marker_of(source, remote_name),
         base_model=text_or_none(item.get("base_model")),
         theme=text_or_none(item.get("theme")),
         train_type=text_or_none(item.get("train_type")),

@@ -44,7 +44,7 @@ from reconciler import __version__, fast_json
 from reconciler.config import Settings
 from reconciler.datasets import stat_cache
 from reconciler.datasets.files import DatasetListing, list_dataset
-from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, SourceLocation
+from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, Lifecycle, SourceLocation
 
 CACHE_DIR_NAME = ".reconcile"
 CACHE_FILE_NAME = "validated.json"
@@ -292,6 +292,8 @@ def _encode(cached: CachedSpec) -> dict[str, Any]:
             value = [value.kind.value, value.value]
         elif isinstance(value, SourceLocation):
             value = [value.line, value.col]
+        elif isinstance(value, Lifecycle):
+            value = [value.allow_replace, value.prevent_destroy]
         elif isinstance(value, frozenset):
             value = sorted(value)
         elif isinstance(value, tuple):
@@ -318,6 +320,9 @@ def _decode(record: Mapping[str, Any], file: Path) -> CachedSpec:
     fields["set_fields"] = frozenset(fields["set_fields"])
     if fields["csv_columns"] is not None:
         fields["csv_columns"] = tuple(fields["csv_columns"])
+    fields["adopt"] = tuple(fields["adopt"])
+    allow_replace, prevent_destroy = fields["lifecycle"]
+    fields["lifecycle"] = Lifecycle(bool(allow_replace), bool(prevent_destroy))
     raw = record["raw_dataset"]
     name_line, name_col = record["name_at"]
     dataset_line, dataset_col = record["dataset_at"]

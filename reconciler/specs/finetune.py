@@ -15,7 +15,14 @@ from typing import Any, cast
 
 from reconciler.config import Settings
 from reconciler.diagnostics import Diagnostic
-from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, Provider, SourceLocation
+from reconciler.model import (
+    DatasetKind,
+    DatasetRef,
+    FineTuneSpec,
+    Lifecycle,
+    Provider,
+    SourceLocation,
+)
 from reconciler.specs.dataset_paths import RealPaths, resolve_dataset_path
 from reconciler.specs.schema_check import schema_diagnostics
 from reconciler.specs.schema_files import FINETUNE_SCHEMA
@@ -155,6 +162,8 @@ def _build(
         dataset_type=dataset_type,
         parameters=dict(value.get("parameters") or {}),
         wandb=dict(value["wandb"]) if "wandb" in value else None,
+        adopt=tuple(value.get("adopt", ())),
+        lifecycle=Lifecycle(**value.get("lifecycle", {})),
         set_fields=frozenset(set_fields),
     )
 

@@ -344,9 +344,11 @@ class Daemon:
         )
 
     def _plan_options(self, settings: Settings) -> PlanOptions:
-        prune = settings.prune if self.options.prune is None else self.options.prune
-        return PlanOptions(
-            prune=prune,
+        from reconciler.engine import plan_options_for
+
+        return plan_options_for(
+            settings,
+            prune=self.options.prune,
             allow_replace=self.options.allow_replace,
             retry_failed=self.options.retry_failed,
         )
@@ -365,12 +367,12 @@ class Daemon:
         try:
             settings = self._settings()
             desired = load_desired(settings, list(self.paths))
+            plan_options = self._plan_options(settings)
         except InvalidInputError as error:
             return self._invalid(error)
         if self._last_problems:
             self.log.info("specs.fixed", "the specs are valid again")
             self._last_problems = frozenset()
-        plan_options = self._plan_options(settings)
         if plan_options.prune and not covers_spec_paths(settings, self.paths):
             self.metrics.errors.labels(kind="invalid").inc()
             return RunResult.INVALID, (

@@ -24,13 +24,16 @@ from tests.e2e.e2e_support import (
     plan_json,
     sandbox_env,
 )
+from tests.repos import TEST_OWNER
 
 EXAMPLES = example_spec_names()
 
 
 def segmind_job_id(running: RunningSandbox, name: str) -> str:
+    """The id of the newest Segmind job of spec ``name`` (its remote name carries the owner)."""
     row = running.sandbox.store.query_one(
-        "SELECT id FROM segmind_jobs WHERE name = ? ORDER BY created_sim DESC", (name,)
+        "SELECT id FROM segmind_jobs WHERE name = ? ORDER BY created_sim DESC",
+        (f"{TEST_OWNER}--{name}",),
     )
     assert row is not None, name
     return str(row["id"])

@@ -20,7 +20,7 @@ from reconciler.model import (
     SourceLocation,
     Upload,
 )
-from reconciler.naming import marker_for, upload_names
+from reconciler.naming import dataset_marker, upload_names
 from reconciler.providers.http import RetryPolicy
 from reconciler.sandbox.testing import RunningSandbox
 
@@ -30,6 +30,8 @@ SENTINEL_KEYS: Mapping[str, str] = {
     "cohere": "sk-SENTINEL-789",
 }
 SENTINELS = tuple(SENTINEL_KEYS.values())
+# The owner id of the repository the adapters' jobs belong to.
+OWNER = "team"
 
 
 class RecordingSleep:
@@ -141,16 +143,18 @@ def spec(
 def desired_for(job_spec: FineTuneSpec) -> DesiredJob:
     """The spec with its local dataset's fingerprint and upload size filled in."""
     if not job_spec.dataset.is_local:
-        return DesiredJob(job_spec)
+        return DesiredJob(job_spec, owner=OWNER)
     path = job_spec.dataset.path
     fingerprint = fingerprint_dataset(path).sha256
-    return DesiredJob(job_spec, fingerprint, upload_body(path).size)
+    return DesiredJob(job_spec, fingerprint, upload_body(path).size, owner=OWNER)
 
 
 def upload_for(desired: DesiredJob) -> Upload:
     job_spec = desired.spec
     assert desired.dataset_fingerprint is not None and desired.upload_size is not None
-    marker = marker_for(job_spec.name, desired.dataset_fingerprint)
+    marker = dataset_marker(
+        job_spec.provider, job_spec.name, desired.dataset_fingerprint, desired.owner
+    )
     suffix = job_spec.dataset.path.suffix if job_spec.dataset.kind is DatasetKind.FILE else ""
     remote_name, file_name = upload_names(job_spec.provider, marker, suffix)
     return Upload(

@@ -21,6 +21,7 @@ from reconciler.providers.cohere import CohereClient
 from reconciler.providers.http import RetryPolicy
 from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import (
+    OWNER,
     SENTINEL_KEYS,
     RecordingSleep,
     assert_no_secret,
@@ -117,7 +118,7 @@ def test_observe_maps_every_field(
     assert job.dataset_ref == ready_dataset
     assert ready.dataset_fingerprint is not None
     assert job.marker == marker_for("helpdesk-chat", ready.dataset_fingerprint)
-    assert job.is_marked
+    assert job.owner == OWNER and job.remote_name == f"{OWNER}--helpdesk-chat"
     assert job.model_id == ready_id
     assert (job.base_model, job.base_type) == ("command-r", "BASE_TYPE_CHAT")
     assert job.wandb == {"project": "helpdesk", "entity": "acme"}
@@ -247,7 +248,7 @@ def test_create_returns_the_id_with_the_settings_sent(
     model_id, dataset_id = converge_one(client, desired)
 
     row = sandbox.control.get("cohere", "finetuned-models", model_id)["row"]
-    assert row["name"] == "helpdesk-chat"
+    assert row["name"] == f"{OWNER}--helpdesk-chat"  # the owner id travels in the name
     import json
 
     settings = json.loads(row["settings"])

@@ -21,6 +21,7 @@ from reconciler.providers.http import RetryPolicy
 from reconciler.providers.qubrid import QubridClient
 from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import (
+    OWNER,
     SENTINEL_KEYS,
     RecordingSleep,
     assert_no_secret,
@@ -122,7 +123,7 @@ def test_observe_maps_every_field(
     datasets = {d.remote_id: d for d in observation.datasets}
     dataset = datasets[done_dataset]
     assert done.dataset_fingerprint is not None
-    assert dataset.marker == marker_for("done-bot", done.dataset_fingerprint)
+    assert dataset.marker == marker_for("done-bot", done.dataset_fingerprint, OWNER)
     assert dataset.name == upload_for(done).remote_name
     assert dataset.size_bytes == (tmp_path / "a.csv").stat().st_size
     assert dataset.created_at is not None

@@ -25,6 +25,7 @@ from reconciler.providers.http import RetryPolicy
 from reconciler.providers.segmind import SegmindClient
 from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import (
+    OWNER,
     SENTINEL_KEYS,
     RecordingSleep,
     assert_no_secret,
@@ -132,8 +133,8 @@ def test_observe_maps_every_field(
     assert seen.dataset_ref == pro_url
     assert "?" not in (seen.dataset_ref or "")
     assert pro.dataset_fingerprint is not None
-    assert seen.marker == marker_for("mascot-flux-pro", pro.dataset_fingerprint)
-    assert seen.is_marked
+    assert seen.marker == marker_for("mascot-flux-pro", pro.dataset_fingerprint, OWNER)
+    assert seen.owner == OWNER and seen.remote_name == f"{OWNER}--mascot-flux-pro"
     assert seen.base_model == "FLUX_PRO"
     assert seen.theme == "CHARACTER"
     assert seen.parameters is not None
@@ -330,7 +331,7 @@ def test_create_returns_the_id_for_every_model_kind(
     qwen_id, _ = converge_one(client, qwen(folder))
 
     pro_row = sandbox.control.get("segmind", "jobs", pro_id)["row"]
-    assert pro_row["name"] == "mascot-flux-pro"
+    assert pro_row["name"] == f"{OWNER}--mascot-flux-pro"  # the owner id travels in the name
     assert pro_row["data_source_path"] == pro_url
     assert pro_row["train_type"] is None and pro_row["machine_type"] is None
     assert pro_row["segmind_public"] == 0

@@ -22,6 +22,7 @@ from reconciler.providers.registry import build_client
 from reconciler.sandbox.testing import RunningSandbox
 from reconciler.watch import Daemon, WatchOptions
 from reconciler.watch.logs import LOGGER_NAME, EventLog, JsonFormatter
+from tests.repos import TEST_OWNER, mark_repository
 
 RECONCILE = Path(sys.executable).parent / "reconcile"
 # Variables a developer's shell may hold that must never reach a test run.
@@ -48,7 +49,7 @@ PNG = bytes.fromhex(
 
 def make_repo(root: Path) -> Path:
     """A repository with an empty ``specs/`` and one image dataset (``datasets/fox/``)."""
-    (root / ".git").mkdir(parents=True)
+    mark_repository(root)
     (root / "specs").mkdir()
     folder = root / "datasets" / "fox"
     folder.mkdir(parents=True)
@@ -97,7 +98,8 @@ def segmind_jobs(running: RunningSandbox, name: str | None = None) -> list[dict[
         rows = store.query("SELECT * FROM segmind_jobs ORDER BY created_sim")
     else:
         rows = store.query(
-            "SELECT * FROM segmind_jobs WHERE name = ? ORDER BY created_sim", (name,)
+            "SELECT * FROM segmind_jobs WHERE name = ? ORDER BY created_sim",
+            (f"{TEST_OWNER}--{name}",),  # the remote name carries the owner id
         )
     return [dict(row) for row in rows]
 
