@@ -33,8 +33,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
+from reconciler.config import DEFAULT_SETTLE_WINDOW
 from reconciler.datasets import DatasetError
 from reconciler.diff import identify_jobs
 from reconciler.journal import WriteJournal
@@ -56,6 +57,7 @@ from reconciler.providers.base import (
     ProviderClient,
     ProviderError,
 )
+from reconciler.writer import LocalGuard, WriteGuard, WritesStoppedError
 
 # How many times a create whose outcome was lost (and then proven not to have happened) is
 # sent in all; also how many times a list that could not be read is asked for again to check.
@@ -67,7 +69,6 @@ OBSERVE_PAUSE_MAX_SECONDS = 4.0
 # list that lags only briefly shows it within these seven and a half seconds; a longer lag
 # leaves the create unconfirmed for the next run to settle.
 CONFIRM_PAUSES = (0.5, 1.0, 2.0, 4.0)
-DEFAULT_SETTLE_WINDOW = 300.0
 
 _T = TypeVar("_T")
 
@@ -80,40 +81,6 @@ class OutcomeKind(StrEnum):
     UNCONFIRMED = "unconfirmed"
     # A change nobody can make (a delete the provider does not offer): not an error.
     WARNING = "warning"
-
-
-class WriteGuard(Protocol):
-    """What stands between the executor and a write: the run's writer lease.
-
-    ``journal`` holds this run's creates; ``checkpoint()`` records it where every machine
-    sees it (raises ``WritesStoppedError`` when it cannot, and then nothing is sent);
-    ``stopped()`` says why no write may go out any more (the lease was lost, or expires too
-    soon for a request to finish), or ``None``.
-    """
-
-    journal: WriteJournal
-
-    def checkpoint(self) -> None: ...
-
-    def stopped(self) -> str | None: ...
-
-
-class WritesStoppedError(Exception):
-    """The writer lease can no longer vouch for a write: nothing more is sent."""
-
-
-class LocalGuard:
-    """The guard of an executor with no lease (unit tests, library use): a journal kept in
-    memory, and writes never stopped."""
-
-    def __init__(self, window: float = DEFAULT_SETTLE_WINDOW) -> None:
-        self.journal = WriteJournal((), by="this run", window=window)
-
-    def checkpoint(self) -> None:
-        return None
-
-    def stopped(self) -> str | None:
-        return None
 
 
 @dataclass(frozen=True)

@@ -203,27 +203,20 @@ def _choices(paths: tuple[str, ...], **options: Any) -> _Choices:
 def _run(
     choices: _Choices,
     *,
-    lock: bool = False,
     options: Callable[[Settings], PlanOptions] | None = None,
 ) -> Iterator[Run]:
     """``engine.open_run`` with its input errors reported the command line's way. The plan
     options are the command line's (``options`` replaces them: a saved plan's)."""
     from reconciler.diagnostics import InvalidInputError
     from reconciler.engine import open_run
-    from reconciler.lock import LockHeldError
 
     try:
         with open_run(
-            choices.paths,
-            use_sandbox=choices.use_sandbox,
-            lock=lock,
-            options=options or choices.plan_options,
+            choices.paths, use_sandbox=choices.use_sandbox, options=options or choices.plan_options
         ) as run:
             yield run
     except InvalidInputError as error:
         _report_invalid(error)
-    except LockHeldError as error:
-        _fail(str(error))
 
 
 def _show_plan(plan: Plan, choices: _Choices, root: Path) -> None:
@@ -290,11 +283,31 @@ def plan(
     type=click.Path(exists=True, dir_okay=False),
     help="Apply exactly this saved plan (refused when the world moved since it was made).",
 )
-def apply(paths: tuple[str, ...], plan_file: str | None, **options: Any) -> None:
-    """Converge: plan, then apply (the default command)."""
+@click.option(
+    "--auto-approve",
+    is_flag=True,
+    help="Do not ask before creating, replacing or deleting jobs (only a terminal is asked;"
+    " CI, pipes and --sandbox never are).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Wait this long for the writer lease when another apply holds it (default:"
+    " lock_timeout in reconciler.yaml, else 0: fail at once, naming the holder).",
+)
+def apply(
+    paths: tuple[str, ...],
+    plan_file: str | None,
+    auto_approve: bool,
+    lock_timeout: float | None,
+    **options: Any,
+) -> None:
+    """Converge: plan, ask on a terminal, take the writer lease, apply (the default command)."""
     from reconciler import render
-    from reconciler.apply import apply_plan
-    from reconciler.engine import StalePlanError, check_not_stale
+    from reconciler.converge import DeclinedError, converge
+    from reconciler.engine import StalePlanError
     from reconciler.model import PlanFileError
     from reconciler.progress import progress_for
     from reconciler.report import (
@@ -302,6 +315,7 @@ def apply(paths: tuple[str, ...], plan_file: str | None, **options: Any) -> None
         render_result_markdown,
         render_result_text,
     )
+    from reconciler.writer import WriterUnavailableError
 
     choices = _choices(paths, **options)
     saved = None
@@ -316,23 +330,36 @@ def apply(paths: tuple[str, ...], plan_file: str | None, **options: Any) -> None
         except (OSError, UnicodeDecodeError, PlanFileError) as error:
             _fail(f"{plan_file}: {error}")
     saved_options = None if saved is None else (lambda _settings: saved.options)
-    with _run(choices, lock=True, options=saved_options) as run:
-        if saved is None:
-            current = run.plan().plan
-        else:
-            now = run.plan()
-            try:
-                check_not_stale(saved, run.desired, now.observed)
-            except StalePlanError as error:
-                _fail(f"{plan_file}: {error}")
-            # Not stale: the fresh plan has the same snapshot, so the same changes, and it keeps
-            # the spec's whole {url:} (a plan file drops URL queries, where signatures live).
-            current = now.plan
-        if choices.output != "json":
-            _show_plan(current, choices, run.settings.root)
-        progress = progress_for(sys.stderr, for_people=choices.output != "json")
-        parallelism = choices.parallelism or run.settings.parallelism
-        result = apply_plan(current, run.clients, parallelism=parallelism, progress=progress)
+    for_people = choices.output != "json"
+    # Only a person at a terminal is asked; --sandbox spends nothing.
+    ask = not auto_approve and not choices.use_sandbox and sys.stdin.isatty()
+    with _run(choices, options=saved_options) as run:
+        _warn_journal(run, for_people)
+
+        def show(plan: Plan, note: str | None) -> None:
+            if for_people:
+                if note is not None:
+                    click.echo(f"\nreconcile: {note}:\n", err=True)
+                _show_plan(plan, choices, run.settings.root)
+
+        try:
+            converged = converge(
+                run,
+                parallelism=choices.parallelism or run.settings.parallelism,
+                progress=progress_for(sys.stderr, for_people=for_people),
+                saved=saved,
+                approve=_ask_before_spending if ask else None,
+                show=show,
+                say=lambda text: click.echo(f"reconcile: {text}", err=True) if for_people else None,
+                lock_wait=lock_timeout,
+            )
+        except DeclinedError:
+            _fail("apply cancelled: nothing was sent")
+        except StalePlanError as error:
+            _fail(f"{plan_file}: {error}")
+        except WriterUnavailableError as error:
+            _fail(str(error))
+    current, result = converged.plan, converged.result
     if choices.output == "json":
         click.echo(render_apply_json(current, result), nl=False)
     else:
@@ -347,6 +374,42 @@ def apply(paths: tuple[str, ...], plan_file: str | None, **options: Any) -> None
         )
     if not result.ok or current.incomplete:
         sys.exit(EXIT_ERROR)
+
+
+def _ask_before_spending(plan: Plan, again: bool) -> bool:
+    """Ask the person at the terminal whether to carry out ``plan``; only ``yes`` goes on."""
+    from reconciler.converge import spending
+    from reconciler.model import Action
+
+    counts = dict.fromkeys((Action.CREATE, Action.REPLACE, Action.DELETE), 0)
+    for action, _, _ in spending(plan):
+        counts[action] += 1
+    trains = counts[Action.CREATE] + counts[Action.REPLACE]
+    lead = "The plan changed. " if again else ""
+    click.echo(
+        f"\n{lead}Do you want to apply this plan? It starts {trains} paid training"
+        f"{'s' if trains != 1 else ''} ({counts[Action.CREATE]} to create,"
+        f" {counts[Action.REPLACE]} to replace) and deletes {counts[Action.DELETE]}"
+        f" job{'s' if counts[Action.DELETE] != 1 else ''}.\n"
+        "  Only 'yes' will be accepted to go on.",
+        err=True,
+    )
+    try:
+        answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
+    except click.exceptions.Abort:
+        return False
+    return str(answer).strip() == "yes"
+
+
+def _warn_journal(run: Run, for_people: bool) -> None:
+    """Say (on stderr) when the journal of recent writes could not be read for the plan."""
+    _, problem = run.recent_writes()
+    if problem is not None and for_people:
+        click.echo(
+            f"reconcile: warning: {problem}; this plan may show creates that another apply"
+            " sent moments ago (an apply reads it again under the writer lease)",
+            err=True,
+        )
 
 
 @cli.command()

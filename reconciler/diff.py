@@ -437,7 +437,8 @@ def _held_for_pending(change: Change, write: RecentWrite, window: float) -> Chan
         f"nothing is sent again until a list begun after {settles} (the settle window) still"
         " lacks it; run again after then (the daemon does), or wait for the job to appear"
     )
-    return replace(change, blocked=Blocker(BlockKind.UNCONFIRMED, reason, fix))
+    blocker = Blocker(BlockKind.UNCONFIRMED, reason, fix, until=write.sent_at + window)
+    return replace(change, blocked=blocker)
 
 
 def _decide_managed(

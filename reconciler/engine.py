@@ -17,6 +17,7 @@ written before every spec is valid: one invalid spec and the lists are abandoned
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -28,6 +29,8 @@ from reconciler.config import Secret, Settings, require_owner
 from reconciler.datasets import DatasetError
 from reconciler.datasets.files import list_dataset
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
+from reconciler.journal import JournalError
+from reconciler.lease import LeaseError
 from reconciler.model import (
     PROVIDERS,
     DesiredJob,
@@ -37,6 +40,7 @@ from reconciler.model import (
     PlanOptions,
     Provider,
     ProviderObservation,
+    RecentWrite,
 )
 from reconciler.observing import (
     ClientFactory,
@@ -48,6 +52,7 @@ from reconciler.observing import (
 from reconciler.providers.base import ProviderClient
 from reconciler.specs import ValidationCache, load_specs, open_validation_cache
 from reconciler.specs.cache import CACHE_DIR_NAME, listing_settled
+from reconciler.writer import Writer, hold_writer, lease_store, read_recent_writes
 
 if TYPE_CHECKING:
     from reconciler.diff import ProviderPlan
@@ -208,8 +213,10 @@ def make_plan(
     options: PlanOptions,
     *,
     listed: Mapping[Provider, Future[ProviderObservation]] | None = None,
+    recent: Sequence[RecentWrite] = (),
 ) -> Reconciliation:
-    """Observe the providers of ``clients`` and diff them against ``desired``.
+    """Observe the providers of ``clients`` and diff them against ``desired``, knowing the
+    ``recent`` writes of the journal (creates the lists may not show yet).
 
     The result is ``diff.plan(desired, observe_all(clients), options)``; each provider's
     share of it is worked out as soon as that provider has been listed (the plan's snapshot
@@ -225,6 +232,9 @@ def make_plan(
     seen: list[ProviderObservation] = []
     parts: list[ProviderPlan] = []
     for observation in observations:
+        writes = tuple(write for write in recent if write.provider == observation.provider)
+        if writes:
+            observation = replace(observation, recent=writes)
         seen.append(observation)
         mine = by_provider.get(observation.provider, [])
         parts.append(plan_provider(observation.provider, mine, observation, options))
@@ -293,19 +303,51 @@ def _sandbox_endpoint(running: RunningSandbox, provider: Provider) -> dict[str, 
 @dataclass(frozen=True)
 class Run:
     """What one command works with: the settings, the desired jobs, a client per provider,
-    the plan options, and the lists requested while the specs were validated (if any)."""
+    the plan options, the lists requested while the specs were validated (if any), and the
+    journal of recent writes being read (``None`` when the command needs none)."""
 
     settings: Settings
     desired: tuple[DesiredJob, ...]
     clients: Mapping[Provider, ProviderClient]
     options: PlanOptions
     early: EarlyLists | None
+    journal: Future[tuple[RecentWrite, ...]] | None = None
+    use_sandbox: bool = False
 
-    def plan(self) -> Reconciliation:
-        """``make_plan`` for this run. The first plan uses the lists started early; a later
-        one lists again."""
+    def recent_writes(self) -> tuple[tuple[RecentWrite, ...], str | None]:
+        """The journal read without the lease, and why it could not be (then it is empty:
+        the plan shows what the lists show, and an apply reads it again under the lease)."""
+        if self.journal is None:
+            return (), None
+        try:
+            return self.journal.result(), None
+        except (LeaseError, JournalError) as error:
+            return (), f"the journal of recent writes could not be read ({error})"
+
+    def plan(
+        self, recent: Sequence[RecentWrite] | None = None, *, fresh: bool = False
+    ) -> Reconciliation:
+        """``make_plan`` for this run, with ``recent`` writes (default: the journal read
+        without the lease). The first plan uses the lists started early (unless ``fresh``:
+        lists requested now); a later one lists again."""
         listed = self.early.take() if self.early is not None else None
-        return make_plan(self.settings, self.desired, self.clients, self.options, listed=listed)
+        if fresh:
+            listed = None
+        if recent is None:
+            recent = self.recent_writes()[0]
+        return make_plan(
+            self.settings, self.desired, self.clients, self.options, listed=listed, recent=recent
+        )
+
+    def writer(self, wait: float | None = None) -> contextlib.AbstractContextManager[Writer]:
+        """Hold the writer lease (``hold_writer``), waiting up to ``wait`` seconds (default:
+        ``lock_timeout``)."""
+        return hold_writer(
+            self.settings,
+            state_dir(self.settings),
+            wait=self.settings.lock_timeout if wait is None else wait,
+            local=self.use_sandbox,
+        )
 
 
 @contextlib.contextmanager
@@ -313,19 +355,19 @@ def open_run(
     paths: Sequence[Path],
     *,
     use_sandbox: bool = False,
-    lock: bool = False,
     options: Callable[[Settings], PlanOptions] | None = None,
     factory: ClientFactory | None = None,
+    read_journal: bool = True,
 ) -> Iterator[Run]:
     """The settings and the plan ``options`` made from them (a usage error there stops the
-    run before anything else); the apply lock when ``lock``; validated specs and
-    fingerprinted datasets; then (only if all of that is valid) the sandbox when
-    ``use_sandbox``, and the clients.
+    run before anything else); validated specs and fingerprinted datasets; then (only if all
+    of that is valid) the sandbox when ``use_sandbox``, and the clients.
 
     The lists of the providers with a key are requested while the specs are validated (not
-    under ``--sandbox``, whose endpoints are only known once it runs). Raises
-    ``InvalidInputError`` before any write, ``LockHeldError`` (before any request) when
-    another apply runs on this checkout.
+    under ``--sandbox``, whose endpoints are only known once it runs), and so is the journal of
+    recent writes (``read_journal``). Raises ``InvalidInputError`` before any request that
+    depends on the specs. No lease is taken here: an apply takes the writer lease
+    (``Run.writer``) only once it has something to write.
     """
     from reconciler.config import find_repo_root, load_settings
 
@@ -333,12 +375,7 @@ def open_run(
     plan_options = options(settings) if options is not None else PlanOptions()
     factory = factory or default_client_factory
     with contextlib.ExitStack() as stack:
-        if lock:
-            from reconciler.lock import apply_lock  # filelock: only an apply needs it
-
-            # Before the first list: an apply plans from lists read while no other apply
-            # on this checkout can write.
-            stack.enter_context(apply_lock(state_dir(settings)))
+        journal = start_journal_read(settings, use_sandbox) if read_journal else None
         early = None if use_sandbox else EarlyLists(settings, factory, _keyed(settings))
         if early is not None:
             # Building a client is mostly imports, which hold the GIL: validating meanwhile
@@ -361,7 +398,24 @@ def open_run(
             settings = stack.enter_context(sandbox_settings(settings))
             clients = open_clients(settings, providers_to_observe(settings, desired), factory)
             stack.callback(close_clients, clients)
-        yield Run(settings, desired, clients, plan_options, early)
+        yield Run(settings, desired, clients, plan_options, early, journal, use_sandbox)
+
+
+def start_journal_read(settings: Settings, local: bool) -> Future[tuple[RecentWrite, ...]]:
+    """The journal of recent writes, read on a thread of its own (finding the git remote and
+    reading its lease ref are subprocesses and a round trip, which overlap the lists)."""
+    result: Future[tuple[RecentWrite, ...]] = Future()
+
+    def read() -> None:
+        try:
+            result.set_result(
+                read_recent_writes(lease_store(settings, state_dir(settings), local=local))
+            )
+        except BaseException as error:
+            result.set_exception(error)
+
+    threading.Thread(target=read, name="journal", daemon=True).start()
+    return result
 
 
 def _keyed(settings: Settings) -> list[Provider]:

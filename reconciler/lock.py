@@ -1,10 +1,11 @@
-"""Checkout locks: one apply at a time per checkout (and one daemon), and who holds them.
+"""Checkout locks: one daemon per checkout, and who holds the lock.
 
 A ``filelock`` lock on ``<root>/.reconcile/<name>.lock``. The operating system releases it when
-the holder exits, even by SIGKILL, so a crashed apply never leaves the checkout locked. Next to
-it, ``<name>.holder`` says who took it (process id, host, command, time), so a second process
-can say whom it is waiting for; that file is only informative and may be stale after a crash.
-``apply_lock`` is the apply's; the daemon holds its own (``reconciler.watch.singleton``).
+the holder exits, even by SIGKILL, so a crashed daemon never leaves the checkout locked. Next
+to it, ``<name>.holder`` says who took it (process id, host, command, time), so a second
+process can say whom it is waiting for; that file is only informative and may be stale after a
+crash. The daemon holds one (``reconciler.watch.singleton``). Writes are guarded by the writer
+lease (``reconciler.lease``), which every machine sees, not by a lock of one checkout.
 """
 
 from __future__ import annotations
@@ -17,12 +18,6 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-
-APPLY_LOCK = "apply"
-
-
-class LockHeldError(Exception):
-    """Another apply holds the lock of this checkout."""
 
 
 def describe_holder(holder_file: Path) -> str:
@@ -70,18 +65,3 @@ def checkout_lock(
         with contextlib.suppress(OSError):
             holder_file.unlink()
         lock.release()
-
-
-def _apply_busy(holder: str, lock_path: Path) -> LockHeldError:
-    return LockHeldError(
-        f"another apply is running on this checkout: {holder};"
-        f" wait for it to finish (the lock is {lock_path})"
-    )
-
-
-def apply_lock(state_dir: Path) -> contextlib.AbstractContextManager[None]:
-    """Hold the apply lock of the checkout whose state folder is ``state_dir``.
-
-    Raises ``LockHeldError`` at once, naming the holder, when another apply has it.
-    """
-    return checkout_lock(state_dir, APPLY_LOCK, _apply_busy)

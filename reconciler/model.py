@@ -432,11 +432,14 @@ class BlockKind(StrEnum):
 
 @dataclass(frozen=True)
 class Blocker:
-    """A change the plan shows but apply will not perform, with what the user can do."""
+    """A change the plan shows but apply will not perform, with what the user can do.
+    ``until`` (seconds since the epoch) is when it lifts by itself, if it does (an unconfirmed
+    create, once its settle window has passed)."""
 
     kind: BlockKind
     reason: str
     fix: str
+    until: float | None = None
 
     @property
     def is_warning(self) -> bool:
@@ -1057,7 +1060,12 @@ def _change_to_dict(change: Change) -> dict[str, Any]:
         "delete_method": None if change.delete_method is None else change.delete_method.value,
         "blocked": None
         if blocked is None
-        else {"kind": blocked.kind.value, "reason": blocked.reason, "fix": blocked.fix},
+        else {
+            "kind": blocked.kind.value,
+            "reason": blocked.reason,
+            "fix": blocked.fix,
+            "until": blocked.until,
+        },
     }
 
 
@@ -1092,5 +1100,10 @@ def _change_from_dict(data: Mapping[str, Any]) -> Change:
         else DeleteMethod(data["delete_method"]),
         blocked=None
         if blocked is None
-        else Blocker(BlockKind(blocked["kind"]), _str(blocked["reason"]), _str(blocked["fix"])),
+        else Blocker(
+            BlockKind(blocked["kind"]),
+            _str(blocked["reason"]),
+            _str(blocked["fix"]),
+            None if blocked["until"] is None else _number(blocked["until"]),
+        ),
     )

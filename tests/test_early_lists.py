@@ -15,8 +15,7 @@ import pytest
 from reconciler import specs
 from reconciler.config import Settings
 from reconciler.diagnostics import InvalidInputError
-from reconciler.engine import open_run, state_dir
-from reconciler.lock import LockHeldError, apply_lock
+from reconciler.engine import open_run
 from reconciler.model import PlanOptions, Provider, ProviderObservation
 from reconciler.providers.base import ProviderClient
 from tests.repos import mark_repository
@@ -156,18 +155,6 @@ def test_an_invalid_spec_abandons_the_lists_and_writes_nothing(repo: Path) -> No
         assert _happens_soon(factory, provider, "closed"), factory.calls
     writes = [c for c in factory.calls if c.split()[0] not in ("build", "observe", "close")]
     assert writes == []
-
-
-def test_an_apply_takes_its_lock_before_any_list(repo: Path) -> None:
-    factory = Factory()
-    settings_dir = state_dir(engine_settings(repo))
-    with (
-        apply_lock(settings_dir),
-        pytest.raises(LockHeldError),
-        open_run([repo / "specs"], lock=True, factory=factory),
-    ):
-        pytest.fail("a held lock must stop the run")
-    assert factory.calls == []
 
 
 def test_a_usage_error_in_the_options_stops_the_run_before_any_list(repo: Path) -> None:

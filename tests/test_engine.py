@@ -3,7 +3,7 @@ apply lock."""
 
 from __future__ import annotations
 
-import json
+import os
 import subprocess
 import sys
 import threading
@@ -26,7 +26,6 @@ from reconciler.engine import (
     make_plan,
     providers_to_observe,
 )
-from reconciler.lock import LockHeldError, apply_lock
 from reconciler.model import (
     Action,
     DatasetKind,
@@ -41,6 +40,7 @@ from reconciler.model import (
 )
 from reconciler.observing import observe_all
 from reconciler.providers.base import AuthenticationError, ProviderClient
+from reconciler.writer import WriterUnavailableError, hold_writer
 from tests.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,43 +168,52 @@ def test_a_plan_is_stale_once_the_remote_or_the_specs_move(tmp_path: Path) -> No
         check_not_stale(made.plan, changed, observe_all(clients))
 
 
-def test_the_apply_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
-    with apply_lock(tmp_path / ".reconcile"):
-        holder = json.loads((tmp_path / ".reconcile" / "apply.holder").read_text())
-        with (
-            pytest.raises(LockHeldError, match=f"process {holder['pid']}"),
-            apply_lock(tmp_path / ".reconcile"),
-        ):
-            pass
-    with apply_lock(tmp_path / ".reconcile"):  # released: free again
+def test_the_writer_lease_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
+    mark_repository(tmp_path)
+    settings = load_settings(tmp_path, environ={})
+    state = tmp_path / ".reconcile"
+    with (
+        hold_writer(settings, state, wait=0, command="reconcile first"),
+        pytest.raises(WriterUnavailableError, match=f"`reconcile first` \\(process {os.getpid()}"),
+        hold_writer(settings, state, wait=0, command="reconcile second"),
+    ):
+        pass
+    with hold_writer(settings, state, wait=0):  # released: free again
         pass
 
 
-def test_the_apply_lock_is_released_when_its_holder_is_killed(tmp_path: Path) -> None:
-    state = tmp_path / ".reconcile"
+def test_the_lease_of_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    mark_repository(tmp_path)
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from reconciler.lock import apply_lock\n"
-            "with apply_lock(Path(sys.argv[1])):\n"
+            "from reconciler.config import load_settings\n"
+            "from reconciler.writer import hold_writer\n"
+            "root = Path(sys.argv[1])\n"
+            "with hold_writer(load_settings(root, environ={}), root / '.reconcile', wait=0):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(60)\n",
-            str(state),
+            str(tmp_path),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
+    settings = load_settings(tmp_path, environ={})
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(LockHeldError, match=f"process {holder.pid}"), apply_lock(state):
+        with (
+            pytest.raises(WriterUnavailableError, match=f"process {holder.pid}"),
+            hold_writer(settings, tmp_path / ".reconcile", wait=0),
+        ):
             pass
     finally:
         holder.kill()
         holder.wait()
-    with apply_lock(state):
+    # Its lease runs for minutes, but its holder is gone from this very host: taken at once.
+    with hold_writer(settings, tmp_path / ".reconcile", wait=0):
         pass
 
 

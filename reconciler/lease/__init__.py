@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.lease.git import DEFAULT_REF, GitRefStore, find_lease_remote
-from reconciler.lease.holding import Acquired, WriterLease, pid_is_alive
+from reconciler.lease.holding import Acquired, WriterLease, holder_gone_at, pid_is_alive
 from reconciler.lease.local import LocalFileStore
 from reconciler.lease.record import (
     Holder,
@@ -50,6 +50,7 @@ __all__ = [
     "WriterLease",
     "find_lease_remote",
     "format_utc",
+    "holder_gone_at",
     "is_expired",
     "open_store",
     "pid_is_alive",

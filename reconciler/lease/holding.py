@@ -6,7 +6,9 @@
   process on this same host that is no longer alive), carrying the previous journal over
   unchanged; waits up to ``wait`` seconds for a live holder, polling about once a second;
 - **renewal**, on a daemon thread, pushes ``expires_at = now + ttl`` every ``renew_every``
-  seconds; a failed renewal is retried until the expiry comes, and then the lease is lost;
+  seconds, with the journal ``journal_source`` gives at that moment (the last one written
+  when there is none); a failed renewal is retried until the expiry comes, and then the lease
+  is lost;
 - **fencing** is the caller's: before each write it checks ``seconds_left()``, which counts
   down on the monotonic clock from the start of the last write that succeeded (so a slow push
   only makes it more conservative) and is 0 once the lease is lost or released. Another
@@ -81,6 +83,27 @@ def pid_is_alive(pid: int) -> bool:
     return True
 
 
+def holder_gone_at(
+    record: LeaseRecord | None,
+    now: float,
+    *,
+    host: str,
+    is_alive: Callable[[int], bool] = pid_is_alive,
+) -> float | None:
+    """When the holder of ``record`` is known to be gone, as seen from ``host`` at ``now``:
+    its lease's expiry once that has passed, ``min(now, expiry)`` for a dead process on this
+    same host (not an anonymous one), ``None`` while it may still be at work (or when nobody
+    holds the lease)."""
+    if record is None or record.holder is None or record.expires_at is None:
+        return None
+    if is_expired(record, now):
+        return record.expires_at
+    holder = record.holder
+    if holder.host == host and host not in _ANONYMOUS_HOSTS and not is_alive(holder.pid):
+        return min(now, record.expires_at)
+    return None
+
+
 @dataclass(frozen=True)
 class Acquired:
     """What ``acquire`` found. ``previous`` is the record before ours (its ``journal`` is
@@ -108,6 +131,7 @@ class WriterLease:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         is_alive: Callable[[int], bool] = pid_is_alive,
+        journal_source: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         renew_every = ttl / 4 if renew_every is None else renew_every
         if ttl <= 0 or wait < 0 or not 0 < renew_every < ttl:
@@ -127,6 +151,7 @@ class WriterLease:
         self._monotonic = monotonic
         self._sleep = sleep
         self._is_alive = is_alive
+        self._journal_source = journal_source
 
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -295,13 +320,8 @@ class WriterLease:
         """Whether ``record`` may be taken at ``now``, and when its holder was gone at last."""
         if record is None or record.holder is None or record.expires_at is None:
             return True, None
-        if is_expired(record, now):
-            return True, record.expires_at
-        holder = record.holder
-        same_machine = holder.host == self._holder.host and holder.host not in _ANONYMOUS_HOSTS
-        if same_machine and not self._is_alive(holder.pid):
-            return True, min(now, record.expires_at)
-        return False, None
+        gone_at = holder_gone_at(record, now, host=self._holder.host, is_alive=self._is_alive)
+        return gone_at is not None, gone_at
 
     def _held_message(self, record: LeaseRecord | None, now: float) -> str:
         where = self._store.describe()
@@ -417,7 +437,8 @@ class WriterLease:
             if self._stop.is_set():
                 return None
             try:
-                self._write(self.journal)
+                source = self._journal_source
+                self._write(copy.deepcopy(source()) if source is not None else self.journal)
             except LeaseLostError:
                 return None
             except LeaseError as error:

@@ -181,6 +181,7 @@ class Daemon:
         self._statuses: dict[JobKey, str] = {}
         self._jobs_moving = False
         self._last_problems: frozenset[str] = frozenset()
+        self._warned: set[tuple[str, str, str]] = set()
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -354,15 +355,16 @@ class Daemon:
         )
 
     def _converge(self) -> tuple[RunResult, str]:
-        from reconciler.apply import OutcomeKind, apply_plan
+        from reconciler.apply import OutcomeKind
+        from reconciler.converge import converge
         from reconciler.engine import (
+            Run,
             covers_spec_paths,
             load_desired,
-            make_plan,
             providers_to_observe,
-            state_dir,
+            start_journal_read,
         )
-        from reconciler.lock import LockHeldError, apply_lock
+        from reconciler.writer import WriterUnavailableError
 
         try:
             settings = self._settings()
@@ -379,19 +381,30 @@ class Daemon:
                 "--prune needs every spec: with only some PATHs it would delete the jobs of the"
                 " specs left out; nothing was applied; run without PATHs, or without --prune"
             )
+        providers = providers_to_observe(settings, desired)
+        run = Run(
+            settings,
+            tuple(desired),
+            self._clients.clients_for(settings, providers),
+            plan_options,
+            early=None,
+            journal=start_journal_read(settings, local=self.options.use_sandbox),
+            use_sandbox=self.options.use_sandbox,
+        )
         try:
-            with apply_lock(state_dir(settings)):
-                providers = providers_to_observe(settings, desired)
-                clients = self._clients.clients_for(settings, providers)
-                plan = make_plan(settings, desired, clients, plan_options).plan
-                self._observe(plan)
-                applied = None
-                if plan.summary.has_changes:
-                    parallelism = self.options.parallelism or settings.parallelism
-                    applied = apply_plan(plan, clients, parallelism=parallelism)
-        except LockHeldError as error:
+            # Never waits for the lease: another apply holds it, and the next trigger or
+            # resync tries again from fresh lists.
+            converged = converge(
+                run,
+                parallelism=self.options.parallelism or settings.parallelism,
+                say=lambda text: self.log.info("run.settling", text),
+                lock_wait=0.0,
+            )
+        except WriterUnavailableError as error:
             self.metrics.errors.labels(kind="lock").inc()
             return RunResult.SKIPPED, str(error)
+        plan, applied = converged.plan, converged.result
+        self._observe(plan)
 
         for incomplete in plan.incomplete:
             self.metrics.errors.labels(kind="provider").inc()
@@ -402,7 +415,7 @@ class Daemon:
                 provider=incomplete.provider,
             )
         counts: Counter[str] = Counter()
-        for outcome in applied.outcomes if applied is not None else ():
+        for outcome in applied.outcomes:
             action, kind = outcome.change.action, outcome.kind
             counts[kind.value] += 1
             where = f"{outcome.provider}/{outcome.name}"
@@ -422,11 +435,19 @@ class Daemon:
                     f"{action.value} {where} failed: {outcome.message}",
                     action=action.value,
                 )
+            elif kind is OutcomeKind.UNCONFIRMED:
+                self.metrics.errors.labels(kind="unconfirmed").inc()
+                self.log.error(
+                    "change.unconfirmed",
+                    f"{action.value} {where} unconfirmed: {outcome.message}",
+                    action=action.value,
+                )
+        self._report_warnings(plan)
         blocked = [
             change
-            for change in plan.changes
+            for change in plan.errors
             if change.blocked is not None
-            and change.blocked.kind is not BlockKind.INCOMPLETE_OBSERVATION
+            and change.blocked.kind not in (BlockKind.INCOMPLETE_OBSERVATION, BlockKind.UNCONFIRMED)
         ]
         self._report_blocked(blocked)
         totals = plan.summary
@@ -441,8 +462,9 @@ class Daemon:
         if plan.incomplete:
             unread = ", ".join(incomplete.provider for incomplete in plan.incomplete)
             return RunResult.ERROR, f"{unread} could not be read; {summary} elsewhere"
-        if counts["failed"]:
-            return RunResult.ERROR, summary
+        if counts["failed"] or counts["unconfirmed"]:
+            unconfirmed = f", {counts['unconfirmed']} unconfirmed" if counts["unconfirmed"] else ""
+            return RunResult.ERROR, summary + unconfirmed
         if blocked:
             return RunResult.BLOCKED, f"{summary}, {len(blocked)} blocked"
         return RunResult.SUCCESS, summary
@@ -466,6 +488,20 @@ class Daemon:
             f"{count} problem{'s' if count != 1 else ''} in the specs; nothing was sent to any"
             " provider; fix them and save",
         )
+
+    def _report_warnings(self, plan: Plan) -> None:
+        """Each change nobody can make (a Segmind delete), once for the daemon's life: it is
+        not an error, and a warning on every resync would drown the log."""
+        for change in plan.warnings:
+            key = (change.provider, change.name, change.action.value)
+            if key in self._warned or change.blocked is None:
+                continue
+            self._warned.add(key)
+            self.log.warning(
+                "change.impossible",
+                f"{change.action.value} {change.provider}/{change.name}: {change.blocked.reason};"
+                f" {change.blocked.fix}",
+            )
 
     def _report_blocked(self, blocked: Sequence[Any]) -> None:
         for change in blocked:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reconciler.config import load_settings
 from reconciler.engine import default_client_factory, state_dir
-from reconciler.lock import apply_lock
+from reconciler.lease import Holder, LocalFileStore, WriterLease
 from reconciler.observing import EarlyLists
 from reconciler.sandbox.testing import RunningSandbox
 from tests.e2e.e2e_support import (
@@ -280,18 +280,24 @@ def test_one_invalid_spec_means_no_change_is_sent(
     assert sum(job_rows(running).values()) == 0
 
 
-def test_a_second_apply_is_refused_while_one_holds_the_lock(
+def test_an_apply_writes_nothing_while_another_holds_the_writer_lease(
     reconcile: Cli, running: RunningSandbox, repo: Path
 ) -> None:
-    from reconciler.config import load_settings
-
-    with apply_lock(state_dir(load_settings(repo, environ={}))):
+    settings = load_settings(repo, environ={})
+    other = Holder("other-apply", "ci-runner-7", 4242, "reconcile apply", 0.0)
+    with WriterLease(LocalFileStore(state_dir(settings)), other, ttl=600.0):
         running.control.clear_requests()
         result = reconcile()
         assert result.exit_code == 1
-        assert "another apply is running on this checkout" in result.stderr
-        assert running.control.request_counts() == {}
-        assert reconcile("plan").exit_code == 0  # a plan needs no lock
+        assert "the writer lease is held by `reconcile apply` (process 4242 on ci-runner-7" in (
+            result.stderr
+        )
+        assert "nothing was written" in result.stderr
+        assert "--lock-timeout" in result.stderr
+        writes = [k for k in running.control.request_counts() if not k.startswith("GET")]
+        assert writes == []
+        assert reconcile("plan").exit_code == 0  # a plan needs no lease
+    assert reconcile().exit_code == 0  # released: the next apply goes ahead
 
 
 def test_status_lists_every_managed_job_with_sync_and_health(

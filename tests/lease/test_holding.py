@@ -507,3 +507,16 @@ def test_writes_renewals_and_fencing_checks_from_many_threads(
     record = store.read()[1]
     assert record is not None and record.holder == holder("a")
     assert record.journal.get("step") == 9
+
+
+def test_renewal_writes_the_journal_its_source_gives_at_that_moment(
+    store: ObservedStore, leases: Callable[..., WriterLease]
+) -> None:
+    live = {"writes": 0}
+    lease = leases(store, holder("a"), ttl=30, renew_every=0.01, journal_source=lambda: live)
+    lease.acquire()
+    live["writes"] = 7  # changed by the apply after its last explicit journal write
+    store.wait_for_swaps(3)
+    renewed = store.read()[1]
+    assert renewed is not None and renewed.journal == {"writes": 7}
+    lease.release(live)

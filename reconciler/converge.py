@@ -1,0 +1,149 @@
+"""A converge: plan, ask, take the writer lease, plan again under it, apply.
+
+The one path from a plan to writes, for the command line's ``apply`` (and ``reconcile``) and
+for the daemon:
+
+1. plan from the lists read while the specs were validated, with the journal of recent writes
+   read without the lease. When an earlier create it must not repeat settles within
+   ``MAX_SETTLE_WAIT_SECONDS`` (a short settle window, a run that died a moment ago), wait for
+   that and plan again; then show it. Nothing to write (only noops, blocked changes,
+   warnings): stop here, without ever taking the lease;
+2. when the plan creates, replaces or deletes jobs, ``approve`` it (a person at a terminal
+   answers ``yes``; CI, the daemon and ``--auto-approve`` pass none);
+3. take the writer lease (``Run.writer``; waiting up to ``lock_timeout``), then list every
+   provider again and plan again with the journal the lease carries: only lists read while no
+   other machine can write are acted on (settling first again, as in 1). A saved plan
+   (``apply --plan``) must still match (``check_not_stale``); otherwise a plan that now spends
+   on anything the approved one did not is shown and approved again;
+4. carry out that plan (``reconciler.apply``) with the lease guarding every write, and release
+   the lease with the journal of this run's creates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from reconciler.apply import ApplyExecutor, ApplyResult, apply_plan
+from reconciler.engine import Reconciliation, Run, check_not_stale
+from reconciler.model import Action, BlockKind, Plan, RecentWrite
+from reconciler.progress import NO_PROGRESS, UploadProgress
+
+SPENDING = frozenset({Action.CREATE, Action.REPLACE, Action.DELETE})
+# A run waits this long at most for an unconfirmed create to settle before it plans without
+# it (then reported unconfirmed, for the next run to settle). Longer settle windows are left
+# to the next run: a command should not sit for minutes waiting on a lost answer.
+MAX_SETTLE_WAIT_SECONDS = 30.0
+# Past a settle deadline, a little more so that the list surely begins after it.
+_SETTLE_MARGIN_SECONDS = 0.5
+
+Say = Callable[[str], None]
+"""Tells the person (or the log) what the converge is waiting for."""
+
+Approve = Callable[[Plan, bool], bool]
+"""Asked with a plan that spends (and whether it is a second question, the first plan having
+changed under the lease); returns whether to go on."""
+
+Show = Callable[[Plan, str | None], None]
+"""Shows a plan, with a note saying why it is shown again (``None`` the first time)."""
+
+
+class DeclinedError(Exception):
+    """The plan was not approved: nothing was sent."""
+
+
+@dataclass(frozen=True)
+class Converged:
+    """What a converge did: the plan it carried out (the one made under the lease when it
+    wrote, the first one when there was nothing to write) and the result."""
+
+    plan: Plan
+    result: ApplyResult
+    wrote: bool
+
+
+def spending(plan: Plan) -> frozenset[tuple[Action, str, str]]:
+    """The creates, replaces and deletes ``plan`` would carry out."""
+    return frozenset(
+        (change.action, change.provider, change.name)
+        for change in plan.actionable
+        if change.action in SPENDING
+    )
+
+
+def converge(
+    run: Run,
+    *,
+    parallelism: int,
+    progress: UploadProgress = NO_PROGRESS,
+    saved: Plan | None = None,
+    approve: Approve | None = None,
+    show: Show | None = None,
+    say: Say | None = None,
+    lock_wait: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Converged:
+    """Converge ``run`` (see the module docstring); ``saved`` is a reviewed plan to apply
+    exactly. Raises ``DeclinedError`` when ``approve`` says no, ``StalePlanError`` when
+    ``saved`` no longer matches, ``WriterUnavailableError`` when the lease cannot be taken."""
+    first: Plan | None = None
+    if saved is None:
+        first = settled(run, run.plan(), None, say, sleep).plan
+        if show is not None:
+            show(first, None)
+        if not first.actionable:
+            # Nothing will be sent: the blocked changes and warnings are reported all the same.
+            executor = ApplyExecutor(run.clients, settle_window=first.options.settle_window)
+            return Converged(first, executor.apply(first), wrote=False)
+        if approve is not None and spending(first) and not approve(first, False):
+            raise DeclinedError("nothing was sent")
+    with run.writer(lock_wait) as writer:
+        # Listed again, now that no other machine can write: the lists read earlier may
+        # already be out of date.
+        recent = writer.journal.writes()
+        reconciliation = settled(run, run.plan(recent, fresh=True), recent, say, sleep)
+        now = reconciliation.plan
+        if saved is not None:
+            check_not_stale(saved, run.desired, reconciliation.observed)
+        elif first is not None and now.changes != first.changes:
+            if show is not None:
+                show(now, "the providers changed while the writer lease was taken; the plan is now")
+            newly_spent = not spending(now) <= spending(first)
+            if approve is not None and newly_spent and not approve(now, True):
+                raise DeclinedError("nothing was sent")
+        result = apply_plan(
+            now, run.clients, parallelism=parallelism, progress=progress, guard=writer
+        )
+    return Converged(now, result, wrote=True)
+
+
+def settled(
+    run: Run,
+    reconciliation: Reconciliation,
+    recent: Sequence[RecentWrite] | None,
+    say: Say | None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Reconciliation:
+    """``reconciliation``, or when its unconfirmed creates all settle within
+    ``MAX_SETTLE_WAIT_SECONDS``, a new plan made once they have (lists requested afresh)."""
+    until = [
+        change.blocked.until
+        for change in reconciliation.plan.changes
+        if change.blocked is not None
+        and change.blocked.kind is BlockKind.UNCONFIRMED
+        and change.blocked.until is not None
+    ]
+    if not until:
+        return reconciliation
+    wait = max(until) - time.time() + _SETTLE_MARGIN_SECONDS
+    if wait > MAX_SETTLE_WAIT_SECONDS:
+        return reconciliation
+    if say is not None:
+        say(
+            f"waiting {max(wait, 0.0):.0f} s for the providers' lists to settle"
+            f" {len(until)} earlier create{'s' if len(until) != 1 else ''} whose outcome is not"
+            " known yet, then planning again"
+        )
+    sleep(max(wait, 0.0))
+    return run.plan(recent, fresh=True)
