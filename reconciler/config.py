@@ -41,6 +41,9 @@ DEFAULT_WATCH_INTERVAL = 60.0
 DEFAULT_SETTLE_WINDOW = 300.0
 # How long an apply waits for the writer lease another apply holds (0: fail at once, naming it).
 DEFAULT_LOCK_TIMEOUT = 0.0
+# How long a request to a provider's API waits for its answer. A create that is not answered
+# in time is not sent again (its outcome is unknown), so a longer wait costs only time.
+DEFAULT_REQUEST_TIMEOUT = 60.0
 # Qubrid documents no CSV columns; this is our convention (docs/specs.md, docs/datasets.md).
 DEFAULT_QUBRID_CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "qa": ("question", "answer"),
@@ -113,6 +116,7 @@ class Settings:
     forget: frozenset[tuple[Provider, str]] = frozenset()
     settle_window: float = DEFAULT_SETTLE_WINDOW
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     lease_remote: str | None = None  # None: the branch's upstream remote, else origin
 
     def provider(self, name: str) -> ProviderSettings:
@@ -209,6 +213,7 @@ def read_settings(
         ),
         settle_window=float(config.get("settle_window", DEFAULT_SETTLE_WINDOW)),
         lock_timeout=float(config.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)),
+        request_timeout=float(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT)),
         lease_remote=config.get("lease", {}).get("remote"),
         segmind=SegmindSettings(
             base_url=base_urls["segmind"],

@@ -49,6 +49,8 @@ from reconciler.providers.base import (
     RetryableError,
 )
 from reconciler.providers.http import (
+    DEFAULT_TIMEOUT,
+    SUCCESS,
     RetryPolicy,
     bearer,
     parse_timestamp,
@@ -56,6 +58,7 @@ from reconciler.providers.http import (
     planned_file,
     provider_api,
     read_json,
+    read_write_answer,
     text_or_none,
 )
 from reconciler.redact import register_secret
@@ -102,6 +105,7 @@ class CohereClient:
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
         poll_seconds: float = VALIDATION_POLL_SECONDS,
         validation_timeout: float = VALIDATION_TIMEOUT_SECONDS,
     ) -> None:
@@ -117,6 +121,7 @@ class CohereClient:
             key_variables=KEY_VARIABLES,
             transport=transport,
             retry=retry,
+            timeout=timeout or DEFAULT_TIMEOUT,
         )
 
     # Observe ------------------------------------------------------------------------------
@@ -181,9 +186,9 @@ class CohereClient:
                 what=what,
                 job=job,
                 idempotent=False,
-                expect=(200, 201),
+                expect=SUCCESS,
             )
-        body = read_json(response, "cohere", what, job)
+        body = read_write_answer(response, "cohere", what, job)
         dataset_id = body.get("id") if isinstance(body, Mapping) else None
         if not isinstance(dataset_id, str) or not dataset_id:
             raise OutcomeUnknownError(
@@ -249,9 +254,9 @@ class CohereClient:
             what=what,
             job=job,
             idempotent=False,
-            expect=(200, 201),
+            expect=SUCCESS,
         )
-        body = read_json(response, "cohere", what, job)
+        body = read_write_answer(response, "cohere", what, job)
         model = body.get("finetuned_model") if isinstance(body, Mapping) else None
         model_id = model.get("id") if isinstance(model, Mapping) else None
         if not isinstance(model_id, str) or not model_id:

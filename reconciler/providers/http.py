@@ -7,12 +7,13 @@ request for an adapter:
 
 - it retries, with exponential backoff and full jitter (tenacity), bounded both in attempts and
   in total time, what is safe to send again: 429 (waiting at least its ``Retry-After``), 408,
-  503, connections that failed before the request went out, and, for idempotent requests,
-  every 5xx, timeout and dropped connection;
+  connections that failed before the request went out, and, for idempotent requests, every
+  5xx, timeout and dropped connection;
 - a non-idempotent request (a create, an upload that makes a new dataset) whose connection
-  failed after it was sent, or that got a 500/502/504 back, may have been carried out: it raises
-  ``OutcomeUnknownError`` instead of being sent again, so the caller lists before retrying and a
-  job is never created twice;
+  failed after it was sent, that timed out waiting for its answer, or that got any 5xx back
+  (a 502, 503 or 504 from a proxy says nothing of whether the service behind it acted) may
+  have been carried out: it raises ``OutcomeUnknownError`` instead of being sent again, so the
+  caller lists before retrying and a job is never created twice;
 - every other status becomes the error tree of ``base.py`` here and nowhere else: 401/403
   ``AuthenticationError`` (naming the environment variable to set), other 4xx
   ``PermanentError``, with the provider's own message taken from its error body.
@@ -68,6 +69,11 @@ logger = logging.getLogger("reconciler.providers")
 
 USER_AGENT = "reconcile/0.1"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=30.0)
+
+
+def timeout_reading_for(seconds: float) -> httpx.Timeout:
+    """``DEFAULT_TIMEOUT`` with answers awaited for ``seconds`` (``request_timeout``)."""
+    return httpx.Timeout(connect=10.0, read=seconds, write=60.0, pool=30.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30)
 # Provider messages are for people; a whole HTML error page is not.
 MAX_DETAIL_CHARS = 500
@@ -78,8 +84,11 @@ PROVIDER_TITLES: Mapping[Provider, str] = {
     "cohere": "Cohere",
 }
 
-# Statuses that say the request was not carried out and may be sent again as it is.
-_NOT_PROCESSED = frozenset({408, 429, 503})
+# Statuses that say the request was not carried out and may be sent again as it is. A 503 is
+# not among them: from a proxy or a load balancer, it may come after the service committed.
+_NOT_PROCESSED = frozenset({408, 429})
+# Any of these answers a create: it was accepted, whatever its body says.
+SUCCESS = range(200, 300)
 # Failures that happen before any byte of the request reaches the server.
 _BEFORE_SENDING: tuple[type[Exception], ...] = (
     httpx.ConnectError,
@@ -427,6 +436,23 @@ def read_json(response: httpx.Response, provider: Provider, what: str, job: str 
         ) from None
 
 
+def read_write_answer(
+    response: httpx.Response, provider: Provider, what: str, job: str | None
+) -> Any:
+    """The JSON body of a 2xx answer to a write that makes something (a create, an upload);
+    ``OutcomeUnknownError`` when it cannot be read: the provider accepted the write, but what
+    it made (its id) is not known, so the caller must look for it, never send it again."""
+    try:
+        return fast_json.loads(response.content)
+    except ValueError:
+        raise OutcomeUnknownError(
+            provider,
+            f"{what}: the provider accepted it (HTTP {response.status_code}) but its answer"
+            " cannot be read; list again before retrying",
+            job=job,
+        ) from None
+
+
 def parse_timestamp(value: Any) -> datetime | None:
     """An ISO-8601 time (``...Z``, ``+00:00``, or Cohere's ``2024-01-17 20:11:42.9+00:00``);
     ``None`` when absent or unreadable. A time without a zone is taken as UTC."""
@@ -458,6 +484,7 @@ def provider_api(
     key_variables: str,
     transport: httpx.BaseTransport | None = None,
     retry: RetryPolicy | None = None,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
 ) -> ProviderHttp:
     """The HTTP of one provider's API: its base URL, and its key in the header the API wants
     (``key_header``), registered for redaction before anything can print it."""
@@ -469,6 +496,7 @@ def provider_api(
             base_url=settings.base_url,
             headers=key_header(key) if key else None,
             transport=transport,
+            timeout=timeout,
         ),
         message_of=message_of,
         key_variables=key_variables,

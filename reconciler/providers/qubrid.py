@@ -40,6 +40,8 @@ from reconciler.model import (
 from reconciler.naming import may_carry_marker, parse_qubrid_dataset_name, qubrid_suffix
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
+    DEFAULT_TIMEOUT,
+    SUCCESS,
     RetryPolicy,
     bearer,
     parse_timestamp,
@@ -47,6 +49,7 @@ from reconciler.providers.http import (
     planned_file,
     provider_api,
     read_json,
+    read_write_answer,
     text_or_none,
 )
 
@@ -85,6 +88,7 @@ class QubridClient:
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
     ) -> None:
         self._http = provider_api(
             "qubrid",
@@ -94,6 +98,7 @@ class QubridClient:
             key_variables=KEY_VARIABLES,
             transport=transport,
             retry=retry,
+            timeout=timeout or DEFAULT_TIMEOUT,
         )
 
     def _get(self, path: str, what: str, params: Mapping[str, int] | None = None) -> Any:
@@ -209,9 +214,9 @@ class QubridClient:
                 what=what,
                 job=job,
                 idempotent=False,
-                expect=(200, 201),
+                expect=SUCCESS,
             )
-        return _created_id(read_json(response, "qubrid", what, job), what, job)
+        return _created_id(read_write_answer(response, "qubrid", what, job), what, job)
 
     # Create -------------------------------------------------------------------------------
 
@@ -224,9 +229,9 @@ class QubridClient:
             what=what,
             job=job,
             idempotent=False,
-            expect=(200, 201),
+            expect=SUCCESS,
         )
-        return _created_id(read_json(response, "qubrid", what, job), what, job)
+        return _created_id(read_write_answer(response, "qubrid", what, job), what, job)
 
     def update_access(self, job_id: str, access: Literal["private", "public"]) -> None:
         raise PermanentError("qubrid", "Qubrid jobs have no access setting")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from reconciler.config import Settings
+from reconciler.config import DEFAULT_REQUEST_TIMEOUT, Settings
 from reconciler.model import PROVIDERS, Provider
 from reconciler.redact import register_secret
 
@@ -42,20 +42,26 @@ def build_client(
     *,
     transport: httpx.BaseTransport | None = None,
     retry: RetryPolicy | None = None,
+    timeout: httpx.Timeout | None = None,
 ) -> ProviderClient:
-    """The adapter for ``provider``, aimed at its base URL with its key."""
+    """The adapter for ``provider``, aimed at its base URL with its key (``timeout``: the API
+    requests', instead of the default)."""
     register_settings_secrets(settings)
+    if timeout is None and settings.request_timeout != DEFAULT_REQUEST_TIMEOUT:
+        from reconciler.providers.http import timeout_reading_for
+
+        timeout = timeout_reading_for(settings.request_timeout)
     if provider == "segmind":
         from reconciler.providers.segmind import SegmindClient
 
-        return SegmindClient(settings.segmind, transport=transport, retry=retry)
+        return SegmindClient(settings.segmind, transport=transport, retry=retry, timeout=timeout)
     if provider == "qubrid":
         from reconciler.providers.qubrid import QubridClient
 
-        return QubridClient(settings.qubrid, transport=transport, retry=retry)
+        return QubridClient(settings.qubrid, transport=transport, retry=retry, timeout=timeout)
     from reconciler.providers.cohere import CohereClient
 
-    return CohereClient(settings.cohere, transport=transport, retry=retry)
+    return CohereClient(settings.cohere, transport=transport, retry=retry, timeout=timeout)
 
 
 def build_clients(

@@ -39,11 +39,14 @@ from reconciler.model import (
 from reconciler.naming import may_carry_marker, parse_segmind_dataset_url, split_remote_name
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
+    DEFAULT_TIMEOUT,
+    SUCCESS,
     ProviderHttp,
     RetryPolicy,
     make_client,
     provider_api,
     read_json,
+    read_write_answer,
     response_detail,
     text_or_none,
 )
@@ -84,6 +87,7 @@ class SegmindClient:
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
     ) -> None:
         self._default_access = settings.access
         self._api = provider_api(
@@ -94,6 +98,7 @@ class SegmindClient:
             key_variables=KEY_VARIABLES,
             transport=transport,
             retry=retry,
+            timeout=timeout or DEFAULT_TIMEOUT,
         )
         # Pre-signed URLs carry their own credentials: this client never sends the key.
         self._storage = ProviderHttp(
@@ -208,11 +213,9 @@ class SegmindClient:
             what="submitting the fine-tune",
             job=job,
             idempotent=False,
+            expect=SUCCESS,
         )
-        try:
-            body = read_json(response, "segmind", "submitting the fine-tune", job)
-        except PermanentError:
-            body = None
+        body = read_write_answer(response, "segmind", "submitting the fine-tune", job)
         job_id = None
         if isinstance(body, Mapping):
             job_id = body.get("request_id") or body.get("finetune_id") or body.get("id")

@@ -3,10 +3,14 @@
 A rule matches on method and a path glob (optionally within one provider) and fires with a
 probability (seedable, for deterministic tests) at most ``count`` times. Kinds:
 
-``error``          answer ``status`` (default 503) in the provider's error shape; no handler runs
+``error``          answer ``status`` (default 503) in the provider's error shape; no handler runs,
+                   unless ``after_commit``: then the handler runs (it commits) and its answer
+                   is replaced by the error, as a proxy that fails after the backend did
 ``rate_limit``     answer 429 with ``Retry-After: retry_after``; no handler runs
 ``drop``           close the connection before any response; no handler runs
-``slow``           wait ``delay`` seconds, then handle normally (combines with the others)
+``slow``           wait ``delay`` seconds, then handle normally (combines with the others);
+                   with ``after_commit``, handle first (it commits), then answer ``delay``
+                   seconds late: a client that gave up waiting missed a write that happened
 ``lost_response``  run the handler (it commits), then close the connection instead of answering
 ``list_lag``       handlers that list call ``SandboxContext.list_lag_cutoff`` and hide rows
                    created or changed in the last ``lag`` simulated seconds
@@ -57,6 +61,7 @@ class FaultRule:
     delay: float = 1.0
     lag: float = 30.0
     message: str = "The service is temporarily unavailable (sandbox fault)."
+    after_commit: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +78,7 @@ class FaultRule:
             "delay": self.delay,
             "lag": self.lag,
             "message": self.message,
+            "after_commit": self.after_commit,
         }
 
 
@@ -80,7 +86,7 @@ def parse_fault(spec: Mapping[str, Any], rule_id: int) -> FaultRule:
     """Build a rule from the control API's JSON, naming the bad field on error."""
     known = {
         "kind", "method", "path", "provider", "probability", "count", "seed",
-        "status", "retry_after", "delay", "lag", "message",
+        "status", "retry_after", "delay", "lag", "message", "after_commit",
     }  # fmt: skip
     unknown = sorted(set(spec) - known)
     if unknown:
@@ -108,6 +114,11 @@ def parse_fault(spec: Mapping[str, Any], rule_id: int) -> FaultRule:
     for name in ("method", "path", "provider", "message"):
         if name in spec and spec[name] is not None and not isinstance(spec[name], str):
             raise FaultSpecError(f"'{name}' must be a string; got {spec[name]!r}")
+    after_commit = spec.get("after_commit", False)
+    if not isinstance(after_commit, bool):
+        raise FaultSpecError(f"'after_commit' must be true or false; got {after_commit!r}")
+    if after_commit and kind not in ("error", "slow"):
+        raise FaultSpecError("'after_commit' applies to faults of kind 'error' or 'slow' only")
     return FaultRule(
         id=rule_id,
         kind=kind,
@@ -122,6 +133,7 @@ def parse_fault(spec: Mapping[str, Any], rule_id: int) -> FaultRule:
         delay=number("delay", 1.0, 0.0, 600.0),
         lag=number("lag", 30.0, 0.0),
         message=str(spec.get("message") or FaultRule.message),
+        after_commit=after_commit,
     )
 
 
@@ -253,15 +265,25 @@ class FaultMiddleware:
         fault_name: str | None = None
         try:
             fired = self.book.fire(method, path, _REQUEST_FAULTS)
+            late = 0.0
             for rule in fired:
                 if rule.kind == "slow":
                     fault_name = "slow"
-                    await asyncio.sleep(rule.delay)
+                    if rule.after_commit:
+                        late += rule.delay
+                    else:
+                        await asyncio.sleep(rule.delay)
             outcome = next((rule for rule in fired if rule.kind != "slow"), None)
-            if outcome is None:
+            if outcome is None and late:
+                fault_name = "late_response"
+                await _answer_late(self.app, scope, receive, recording_send, late)
+            elif outcome is None:
                 await self.app(scope, receive, recording_send)
             elif outcome.kind in ("error", "rate_limit"):
                 fault_name = outcome.kind
+                if outcome.after_commit:
+                    fault_name = "error_after_commit"
+                    await self.app(scope, receive, _discarding_send)
                 await self._answer_error(outcome, path, recording_send)
             elif outcome.kind == "drop":
                 fault_name = "drop"
@@ -302,6 +324,21 @@ def _retry_after_value(seconds: float) -> str:
 
 async def _discarding_send(message: Message) -> None:
     """Swallows a response whose delivery is to be lost."""
+
+
+async def _answer_late(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, delay: float
+) -> None:
+    """Run the request to its end (it commits), then answer ``delay`` seconds later."""
+    held: list[Message] = []
+
+    async def holding_send(message: Message) -> None:
+        held.append(message)
+
+    await app(scope, receive, holding_send)
+    await asyncio.sleep(delay)
+    for message in held:
+        await send(message)
 
 
 async def _drop_connection(send: Send) -> None:

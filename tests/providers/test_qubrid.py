@@ -406,7 +406,10 @@ def test_one_client_serves_many_threads(
     # At most 8 faults in all, so no request can exhaust its 10 attempts.
     client = client_for(sandbox, fast_policy(sleeps, attempts=10))
     specs = [qa_job(qa_csv(tmp_path, 5 + i, f"d{i}.csv"), f"bot-{i}") for i in range(12)]
-    sandbox.control.add_fault(kind="error", provider="qubrid", probability=0.3, seed=7, count=8)
+    # Rate limits: retried whatever the request (a 5xx on a create would end it unknown).
+    sandbox.control.add_fault(
+        kind="rate_limit", retry_after=0, provider="qubrid", probability=0.3, seed=7, count=8
+    )
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         dataset_ids = list(pool.map(lambda d: client.upload_dataset(upload_for(d), d), specs))

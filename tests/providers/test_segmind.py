@@ -435,13 +435,34 @@ def test_5xx_and_dropped_connections_are_retried_for_reads(
     assert lists(sandbox) == 3
 
 
-def test_503_on_submit_is_retried_into_one_job(
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_gateway_error_on_submit_is_an_unknown_outcome_never_resent(
+    sandbox: RunningSandbox, fast_retry: RetryPolicy, tmp_path: Path, status: int
+) -> None:
+    # A proxy's 502/503/504 says nothing of whether the service behind it created the job.
+    client = client_for(sandbox, fast_retry)
+    desired = flux_pro(image_folder(tmp_path))
+    s3_url = client.upload_dataset(upload_for(desired), desired)
+    sandbox.control.add_fault(
+        kind="error", status=status, provider="segmind", path="*/submit", after_commit=True
+    )
+
+    with pytest.raises(OutcomeUnknownError, match=f"HTTP {status}"):
+        client.create(desired, s3_url)
+
+    assert submits(sandbox) == 1
+    assert len(client.observe().jobs) == 1  # it was made; only its answer was an error
+
+
+def test_429_on_submit_is_retried_into_one_job(
     sandbox: RunningSandbox, fast_retry: RetryPolicy, tmp_path: Path
 ) -> None:
     client = client_for(sandbox, fast_retry)
     desired = flux_pro(image_folder(tmp_path))
     s3_url = client.upload_dataset(upload_for(desired), desired)
-    sandbox.control.add_fault(kind="error", provider="segmind", path="*/submit", count=2)
+    sandbox.control.add_fault(
+        kind="rate_limit", retry_after=0, provider="segmind", path="*/submit", count=2
+    )
 
     job_id = client.create(desired, s3_url)
 

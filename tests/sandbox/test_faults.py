@@ -81,6 +81,47 @@ def test_lost_response_commits_the_create_but_the_client_sees_a_connection_error
     ]
 
 
+def test_an_error_after_commit_answers_the_error_but_the_create_happened(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.add_fault(
+        kind="error", status=503, after_commit=True, method="POST", path="*/submit", count=1
+    )
+    response = api.post("/submit", json=JOB)
+    assert response.status_code == 503
+    assert job_names(api) == ["faulty"]
+    log = sandbox.control.request_log(limit=2)
+    assert [(entry["fault"], entry["status"]) for entry in log] == [
+        ("error_after_commit", 503),
+        (None, 200),
+    ]
+
+
+def test_a_late_answer_after_commit_reaches_a_patient_client_and_the_job_exists_anyway(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.add_fault(
+        kind="slow", delay=0.4, after_commit=True, method="POST", path="*/submit", count=2
+    )
+    started = time.perf_counter()
+    assert api.post("/submit", json=JOB).status_code == 200
+    assert time.perf_counter() - started >= 0.4
+    with pytest.raises(httpx.ReadTimeout):
+        api.post("/submit", json={**JOB, "name": "impatient"}, timeout=0.1)
+    # Committed before the answer was held back: the client that gave up missed a real job.
+    assert sorted(job_names(api)) == ["faulty", "impatient"]
+    time.sleep(0.4)  # let the held answer go out before the next test
+    log = sandbox.control.request_log(limit=10)
+    assert [entry["fault"] for entry in log].count("late_response") == 2
+
+
+def test_after_commit_is_only_for_errors_and_slow_answers(sandbox: RunningSandbox) -> None:
+    with pytest.raises(SandboxControlError, match="'after_commit' applies to faults of kind"):
+        sandbox.control.add_fault(kind="drop", after_commit=True)
+    with pytest.raises(SandboxControlError, match="'after_commit' must be true or false"):
+        sandbox.control.add_fault(kind="error", after_commit="yes")
+
+
 def test_slow_delays_the_answer(api: httpx.Client, sandbox: RunningSandbox) -> None:
     sandbox.control.add_fault(kind="slow", path="*/list", delay=0.4)
     started = time.perf_counter()
