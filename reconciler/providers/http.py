@@ -74,6 +74,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=30.0)
 def timeout_reading_for(seconds: float) -> httpx.Timeout:
     """``DEFAULT_TIMEOUT`` with answers awaited for ``seconds`` (``request_timeout``)."""
     return httpx.Timeout(connect=10.0, read=seconds, write=60.0, pool=30.0)
+
+
 DEFAULT_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30)
 # Provider messages are for people; a whole HTML error page is not.
 MAX_DETAIL_CHARS = 500
