@@ -331,6 +331,7 @@ def apply(
             _fail(f"{plan_file}: {error}")
     saved_options = None if saved is None else (lambda _settings: saved.options)
     for_people = choices.output != "json"
+    _echo_lease_messages()
     # Only a person at a terminal is asked; --sandbox spends nothing.
     ask = not auto_approve and not choices.use_sandbox and sys.stdin.isatty()
     with _run(choices, options=saved_options) as run:
@@ -374,6 +375,28 @@ def apply(
         )
     if not result.ok or current.incomplete:
         sys.exit(EXIT_ERROR)
+
+
+_ECHO_HANDLER = "reconcile-echo"
+
+
+def _echo_lease_messages() -> None:
+    """Show what the writer lease says while an apply waits for it or cannot renew it, as
+    ``reconcile: <message>`` lines on stderr (through click, so that the command line's own
+    stderr is the one written to)."""
+    # Imported here, like the library: logging would add 7 ms to `reconcile --help`.
+    import logging
+
+    lease_log = logging.getLogger("reconciler.lease")
+    lease_log.setLevel(logging.INFO)
+    if any(handler.name == _ECHO_HANDLER for handler in lease_log.handlers):
+        return
+    handler = logging.Handler()
+    handler.name = _ECHO_HANDLER
+    handler.emit = lambda record: click.echo(  # type: ignore[method-assign]
+        f"reconcile: {handler.format(record)}", err=True
+    )
+    lease_log.addHandler(handler)
 
 
 def _ask_before_spending(plan: Plan, again: bool) -> bool:

@@ -7,7 +7,8 @@ for the daemon:
    read without the lease. When an earlier create it must not repeat settles within
    ``MAX_SETTLE_WAIT_SECONDS`` (a short settle window, a run that died a moment ago), wait for
    that and plan again; then show it. Nothing to write (only noops, blocked changes,
-   warnings): stop here, without ever taking the lease;
+   warnings): stop here, without ever taking the lease, unless a create is held back because
+   another apply may be sending it right now (then the lease tells: wait for it, as in 3);
 2. when the plan creates, replaces or deletes jobs, ``approve`` it (a person at a terminal
    answers ``yes``; CI, the daemon and ``--auto-approve`` pass none);
 3. take the writer lease (``Run.writer``; waiting up to ``lock_timeout``), then list every
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 from reconciler.apply import ApplyExecutor, ApplyResult, apply_plan
 from reconciler.engine import Reconciliation, Run, check_not_stale
-from reconciler.model import Action, BlockKind, Plan, RecentWrite
+from reconciler.model import Action, BlockKind, Plan, RecentWrite, WriteState
 from reconciler.progress import NO_PROGRESS, UploadProgress
 
 SPENDING = frozenset({Action.CREATE, Action.REPLACE, Action.DELETE})
@@ -89,10 +90,11 @@ def converge(
     ``saved`` no longer matches, ``WriterUnavailableError`` when the lease cannot be taken."""
     first: Plan | None = None
     if saved is None:
-        first = settled(run, run.plan(), None, say, sleep).plan
+        planned = settled(run, run.plan(), None, say, sleep)
+        first = planned.plan
         if show is not None:
             show(first, None)
-        if not first.actionable:
+        if not first.actionable and not held_back_by_another_apply(planned):
             # Nothing will be sent: the blocked changes and warnings are reported all the same.
             executor = ApplyExecutor(run.clients, settle_window=first.options.settle_window)
             return Converged(first, executor.apply(first), wrote=False)
@@ -116,6 +118,22 @@ def converge(
             now, run.clients, parallelism=parallelism, progress=progress, guard=writer
         )
     return Converged(now, result, wrote=True)
+
+
+def held_back_by_another_apply(reconciliation: Reconciliation) -> bool:
+    """Whether a create of the plan is held back by a write another apply only intended: it
+    may be at work right now, and once it has released the lease its journal says what became
+    of them."""
+    held = {
+        (change.provider, change.name)
+        for change in reconciliation.plan.changes
+        if change.blocked is not None and change.blocked.kind is BlockKind.UNCONFIRMED
+    }
+    return any(
+        write.state is WriteState.INTENDED and (write.provider, write.name) in held
+        for observation in reconciliation.observed.providers.values()
+        for write in observation.recent
+    )
 
 
 def settled(

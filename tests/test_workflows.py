@@ -270,11 +270,13 @@ def test_permissions_are_least_privilege(reconcile_workflow: dict[str, Any]) -> 
     assert reconcile_workflow["permissions"] == {}
     jobs = reconcile_workflow["jobs"]
     assert jobs["plan"]["permissions"] == {"contents": "read", "pull-requests": "write"}
-    assert jobs["apply"]["permissions"] == {"contents": "read"}
-    for job in jobs.values():
+    # The apply pushes the writer lease ref, and nothing else: it needs write access and a
+    # checkout that keeps its token; the plan (a pull request's code) gets neither.
+    assert jobs["apply"]["permissions"] == {"contents": "write"}
+    for name, job in jobs.items():
         for step in job["steps"]:
             if "actions/checkout" in step.get("uses", ""):
-                assert step["with"]["persist-credentials"] is False
+                assert step["with"]["persist-credentials"] is (name == "apply")
 
 
 def test_provider_keys_reach_only_the_steps_that_call_a_provider(
@@ -471,7 +473,7 @@ def test_the_apply_report_goes_to_the_job_summary_and_its_exit_code_to_the_job(
     result, _ = run_step(step, tmp_path, {"FAKE_EXIT": str(exit_code)})
     assert result.returncode == exit_code, shown(result)
     calls = (tmp_path / "calls.log").read_text(encoding="utf-8").splitlines()
-    assert calls == ["apply --output markdown"]
+    assert calls == ["apply --output markdown --lock-timeout 600"]
     summary = (tmp_path / "step-summary.md").read_text(encoding="utf-8")
     assert f"reconcile apply (exit {exit_code})" in summary
     assert "stdout of reconcile apply" in summary
