@@ -118,6 +118,9 @@ class Settings:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     lease_remote: str | None = None  # None: the branch's upstream remote, else origin
+    # Where the state folder is, when not ``<root>/.reconcile``: the daemon reads specs from a
+    # snapshot of the committed tree, and keeps the writer lease with its checkout's.
+    state_dir: Path | None = None
 
     def provider(self, name: str) -> ProviderSettings:
         """The settings of provider ``name`` (segmind, qubrid or cohere)."""

@@ -78,9 +78,9 @@ class Reconciliation:
 
 
 def state_dir(settings: Settings) -> Path:
-    """``<root>/.reconcile``: validation and fingerprint caches, apply lock, ``--sandbox``
-    state."""
-    return settings.root / STATE_DIR_NAME
+    """``<root>/.reconcile`` (or ``settings.state_dir``): fingerprint caches, the local
+    writer lease, ``--sandbox`` state."""
+    return settings.state_dir or settings.root / STATE_DIR_NAME
 
 
 def desired_jobs(
