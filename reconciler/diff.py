@@ -840,10 +840,12 @@ _ACTION_NOUNS = {Action.CREATE: "create", Action.REPLACE: "replace", Action.DELE
 
 
 def guardrail_counts(changes: Iterable[Change]) -> dict[Action, int]:
-    """The creates, replaces and deletes a plan would carry out (blocked ones do not count)."""
+    """The creates, replaces and deletes a plan would carry out but for its guardrails
+    (changes blocked for another reason do not count)."""
     counts = dict.fromkeys(_LIMIT_FLAGS, 0)
     for change in changes:
-        if change.action in counts and change.blocked is None:
+        blocked = change.blocked
+        if change.action in counts and (blocked is None or blocked.kind is BlockKind.GUARDRAIL):
             counts[change.action] += 1
     return counts
 

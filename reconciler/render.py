@@ -119,8 +119,11 @@ def _detail_lines(change: Change, relative_to: Path | None) -> list[str]:
         lines.append(f"{field_change.path}: {field_change.remote!r} -> {field_change.desired!r}")
     if change.delete_method is not None and change.target_id is not None:
         lines.append(f"{change.delete_method.value.replace('_', ' ')} {change.target_id}")
-    if change.blocked is not None:
-        lines.append(f"{'to do' if change.blocked.is_warning else 'blocked'}: {change.blocked.fix}")
+    blocked = change.blocked
+    if blocked is not None:
+        # The block's own reason, when it is not the change's (a guardrail, a pending create).
+        why = f"{blocked.reason}; " if blocked.reason != change.reason else ""
+        lines.append(f"{'to do' if blocked.is_warning else 'blocked'}: {why}{blocked.fix}")
     return lines
 
 

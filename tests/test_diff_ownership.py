@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.diff import plan
+from reconciler.diff import guardrail_counts, plan
 from reconciler.model import (
     Action,
     BlockKind,
@@ -235,6 +235,8 @@ def test_a_plan_over_a_limit_is_blocked_as_a_whole(limits: Guardrails, action: A
     assert {c.action for c in acting} == {Action.CREATE, Action.REPLACE, Action.DELETE}
     for change in acting:
         assert change.blocked is not None and change.blocked.kind is BlockKind.GUARDRAIL
+    # The counts a plan shows against its limits are what it would do but for them.
+    assert guardrail_counts(result.changes) == guardrail_counts(within.changes)
     noun = {Action.CREATE: "create", Action.REPLACE: "replace", Action.DELETE: "delete"}[action]
     blocker = acting[0].blocked
     assert blocker is not None
