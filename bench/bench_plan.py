@@ -108,8 +108,12 @@ _PNG = bytes.fromhex(
 
 
 def write_specs(root: Path, count: int, tag: str) -> None:
-    """``count`` specs spread over the providers, each with a small dataset of its own."""
+    """``count`` specs spread over the providers, each with a small dataset of its own, in a
+    repository that allows a plan of them all (guardrails)."""
     (root / ".git").mkdir(parents=True, exist_ok=True)
+    (root / "reconciler.yaml").write_text(
+        f"owner: bench\nguardrails: {{max_creates: {max(count, 50)}}}\n", encoding="utf-8"
+    )
     specs, data = root / "specs", root / "datasets"
     specs.mkdir(exist_ok=True)
     data.mkdir(exist_ok=True)

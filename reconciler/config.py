@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,7 +265,7 @@ def suggested_owner(root: Path) -> str:
     """An owner id to suggest: the repository folder's name as a slug, and four random hex
     digits so that two repositories of the same name do not suggest the same id."""
     slug = "-".join(re.findall(r"[a-z0-9]+", root.name.lower()))[:11].strip("-") or "repo"
-    return f"{slug}-{secrets.token_hex(2)}"
+    return f"{slug}-{os.urandom(2).hex()}"
 
 
 def _api_key(env: Mapping[str, str], provider: str) -> Secret | None:

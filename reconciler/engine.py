@@ -29,8 +29,6 @@ from reconciler.config import Secret, Settings, require_owner
 from reconciler.datasets import DatasetError
 from reconciler.datasets.files import list_dataset
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
-from reconciler.journal import JournalError
-from reconciler.lease import LeaseError
 from reconciler.model import (
     PROVIDERS,
     DesiredJob,
@@ -52,11 +50,14 @@ from reconciler.observing import (
 from reconciler.providers.base import ProviderClient
 from reconciler.specs import ValidationCache, load_specs, open_validation_cache
 from reconciler.specs.cache import CACHE_DIR_NAME, listing_settled
-from reconciler.writer import Writer, hold_writer, lease_store, read_recent_writes
 
 if TYPE_CHECKING:
     from reconciler.diff import ProviderPlan
     from reconciler.sandbox.testing import RunningSandbox
+    from reconciler.writer import Writer
+
+JournalRead = tuple[tuple[RecentWrite, ...], str | None]
+"""The journal of recent writes read without the lease, and why it could not be (or None)."""
 
 STATE_DIR_NAME = CACHE_DIR_NAME
 # Simulated seconds per real second under ``--sandbox``: jobs train in seconds, as in a demo,
@@ -311,18 +312,15 @@ class Run:
     clients: Mapping[Provider, ProviderClient]
     options: PlanOptions
     early: EarlyLists | None
-    journal: Future[tuple[RecentWrite, ...]] | None = None
+    journal: Future[JournalRead] | None = None
     use_sandbox: bool = False
 
-    def recent_writes(self) -> tuple[tuple[RecentWrite, ...], str | None]:
+    def recent_writes(self) -> JournalRead:
         """The journal read without the lease, and why it could not be (then it is empty:
         the plan shows what the lists show, and an apply reads it again under the lease)."""
         if self.journal is None:
             return (), None
-        try:
-            return self.journal.result(), None
-        except (LeaseError, JournalError) as error:
-            return (), f"the journal of recent writes could not be read ({error})"
+        return self.journal.result()
 
     def plan(
         self, recent: Sequence[RecentWrite] | None = None, *, fresh: bool = False
@@ -342,6 +340,8 @@ class Run:
     def writer(self, wait: float | None = None) -> contextlib.AbstractContextManager[Writer]:
         """Hold the writer lease (``hold_writer``), waiting up to ``wait`` seconds (default:
         ``lock_timeout``)."""
+        from reconciler.writer import hold_writer  # only an apply with something to write
+
         return hold_writer(
             self.settings,
             state_dir(self.settings),
@@ -401,16 +401,23 @@ def open_run(
         yield Run(settings, desired, clients, plan_options, early, journal, use_sandbox)
 
 
-def start_journal_read(settings: Settings, local: bool) -> Future[tuple[RecentWrite, ...]]:
+def start_journal_read(settings: Settings, local: bool) -> Future[JournalRead]:
     """The journal of recent writes, read on a thread of its own (finding the git remote and
     reading its lease ref are subprocesses and a round trip, which overlap the lists)."""
-    result: Future[tuple[RecentWrite, ...]] = Future()
+    result: Future[JournalRead] = Future()
 
     def read() -> None:
+        # Imported on this thread: the lease's modules (git, file locks) cost a dry run about
+        # 30 ms before its first list request when imported with the engine.
+        from reconciler.journal import JournalError
+        from reconciler.lease import LeaseError
+        from reconciler.writer import lease_store, read_recent_writes
+
         try:
-            result.set_result(
-                read_recent_writes(lease_store(settings, state_dir(settings), local=local))
-            )
+            store = lease_store(settings, state_dir(settings), local=local)
+            result.set_result((read_recent_writes(store), None))
+        except (LeaseError, JournalError) as error:
+            result.set_result(((), f"the journal of recent writes could not be read ({error})"))
         except BaseException as error:
             result.set_exception(error)
 

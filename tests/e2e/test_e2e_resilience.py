@@ -1,5 +1,6 @@
 """A converge of 100 specs that survives faults of every kind in one run, and an apply killed
-with SIGKILL at random moments that a rerun finishes: exactly one job per spec either way."""
+with SIGKILL at random moments that a rerun finishes, with the writer lease on a git remote in
+play: exactly one job per spec either way."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.e2e.e2e_support import (
     sandbox_env,
     write_generated_specs,
 )
+from tests.repos import GIT_ENVIRONMENT, git, published
 
 SPECS = 100
 FAULT_SEED = 20261124
@@ -73,14 +75,18 @@ def test_a_converge_of_100_specs_survives_30_percent_faults_in_one_run(
 def test_an_apply_killed_at_random_moments_then_rerun_ends_with_one_job_per_spec(
     tmp_path: Path, running: RunningSandbox
 ) -> None:
-    root = tmp_path / "killed"
-    root.mkdir()
+    # A clone of a repository on disk: each apply takes the writer lease on that remote, and a
+    # killed one leaves it held, with its journal, for the next to take over.
+    def ignore_state(folder: Path) -> None:
+        (folder / ".gitignore").write_text(".reconcile/\n")
+
+    _, (root,) = published(tmp_path / "killed", ignore_state, clones=1)
     expected = Counter(write_generated_specs(root, SPECS))
     reconcile = Cli(root, sandbox_env(running))
     # Slow answers stretch the apply so that the kills land in the middle of it.
     running.control.add_fault(kind="slow", delay=0.05, path="*", probability=0.5, seed=7)
     chooser = random.Random(FAULT_SEED)
-    env = child_env(reconcile.env)
+    env = child_env(reconcile.env, GIT_ENVIRONMENT)
     kills = 0
     for _ in range(5):
         child = subprocess.Popen(
@@ -98,8 +104,10 @@ def test_an_apply_killed_at_random_moments_then_rerun_ends_with_one_job_per_spec
     assert kills >= 3, "the applies finished before they could be killed; slow them down"
     assert 0 < sum(job_rows(running).values()) <= SPECS
 
-    final = reconcile.subprocess("--parallelism", "4", timeout=300)
+    final = reconcile.subprocess("--parallelism", "4", timeout=300, extra_env=GIT_ENVIRONMENT)
     assert final.returncode == 0, final.stdout[-4000:] + final.stderr[-2000:]
+    # Every apply wrote through the lease on the remote, and released it at the end.
+    assert git(root, "ls-remote", "origin", "refs/reconcile/lease")
     running.control.clear_faults()
     assert sum(job_rows(running).values()) == SPECS
     assert live_jobs(running, root) == expected
