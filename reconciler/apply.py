@@ -215,8 +215,7 @@ class ApplyExecutor:
 
     ``guard`` is the run's writer lease (``LocalGuard``: none); ``settle_window`` is how long
     (seconds) a provider's list may lag behind a create; ``confirm_pauses`` are the pauses
-    between the fresh lists that look for a create whose answer was lost; ``clock`` is wall
-    time (seconds since the epoch), which the lists' start times are measured on.
+    between the fresh lists that look for a create whose answer was lost.
     """
 
     def __init__(
@@ -230,7 +229,6 @@ class ApplyExecutor:
         guard: WriteGuard | None = None,
         settle_window: float = DEFAULT_SETTLE_WINDOW,
         confirm_pauses: Sequence[float] = CONFIRM_PAUSES,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         if parallelism < 1:
             raise ValueError("parallelism must be at least 1")
@@ -242,7 +240,6 @@ class ApplyExecutor:
         self._guard: WriteGuard = guard or LocalGuard(settle_window)
         self._window = settle_window
         self._confirm_pauses = tuple(confirm_pauses)
-        self._clock = clock
         self._lists = FreshLists()
 
     @property

@@ -424,8 +424,8 @@ def _held_for_pending(change: Change, write: RecentWrite, window: float) -> Chan
     who = f" by {write.by}" if write.by else ""
     if write.state is WriteState.INTENDED:
         what = (
-            f"a run that stopped ({write.by or 'another apply'}) may have sent a"
-            f" {write.action.value} of this job up to {sent}"
+            f"another apply ({write.by or 'its holder unknown'}) was about to send a"
+            f" {write.action.value} of this job, and may have, up to {sent}"
         )
     else:
         what = (
