@@ -707,8 +707,8 @@ def desired_snapshot(desired: Sequence[DesiredJob], options: PlanOptions) -> str
 
 def observation_snapshot(observation: ProviderObservation, window: float) -> str:
     """The part of ``snapshot_of`` one provider's observation contributes (tagged lines): its
-    jobs and datasets, and its recent writes, each with whether the list began a settle
-    ``window`` after it (the moment a list can prove it never happened)."""
+    jobs and datasets, and the recent writes its list may still not show (those sent less
+    than a settle ``window`` before the list began: an older one no longer decides anything)."""
     lines = [_tagged("provider", _canonical([observation.provider, observation.complete]))]
     lines.extend(_tagged("job", line) for line in sorted(map(_job_line, observation.jobs)))
     datasets = sorted(map(_dataset_line, observation.datasets))
@@ -723,10 +723,10 @@ def observation_snapshot(observation: ProviderObservation, window: float) -> str
                 write.sent_at,
                 write.remote_id,
                 list(write.known_ids),
-                listed_at is not None and listed_at >= write.sent_at + window,
             ]
         )
         for write in observation.recent
+        if listed_at is None or listed_at < write.sent_at + window
     )
     lines.extend(_tagged("recent", line) for line in recent)
     return "".join(lines)

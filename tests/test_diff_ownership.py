@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.diff import guardrail_counts, plan
+from reconciler.diff import guardrail_counts, plan, snapshot_of
 from reconciler.model import (
     Action,
     BlockKind,
@@ -15,9 +15,12 @@ from reconciler.model import (
     Guardrails,
     Lifecycle,
     ObservedJob,
+    ObservedState,
     Plan,
     Provider,
+    RecentWrite,
     RemoteDataset,
+    WriteState,
 )
 from tests.test_diff_builders import (
     FP_A,
@@ -251,3 +254,48 @@ def test_changes_blocked_for_another_reason_do_not_count_against_a_limit() -> No
     result = plan(specs, observed(legacy), options(guardrails=Guardrails(max_creates=1)))
     kinds = {c.name: c.blocked.kind if c.blocked else None for c in result.changes}
     assert kinds == {"a": BlockKind.UNOWNED_NAMESAKE, "b": None}
+
+
+# --- recent writes -------------------------------------------------------------------------
+
+
+def _with_recent(listed_at: float, *writes: RecentWrite) -> ObservedState:
+    state = observed()
+    cohere = replace(state.providers["cohere"], started_at=listed_at, recent=writes)
+    return ObservedState({**state.providers, "cohere": cohere})
+
+
+def test_a_confirmed_recent_create_the_list_does_not_show_yet_is_not_made_again() -> None:
+    write = RecentWrite("cohere", "mascot", Action.CREATE, WriteState.CONFIRMED, 1000.0, "m-1")
+    change = only(plan([desired(spec(provider="cohere"))], _with_recent(1010.0, write), options()))
+    assert change.action is Action.NOOP
+    assert change.reason.startswith("created as m-1 at ")
+    assert change.health is not None and change.health.value == "Pending"
+
+
+def test_an_unknown_recent_create_blocks_until_a_list_a_window_later_lacks_it() -> None:
+    write = RecentWrite("cohere", "mascot", Action.CREATE, WriteState.UNKNOWN, 1000.0)
+    the_spec = desired(spec(provider="cohere"))
+    held = only(plan([the_spec], _with_recent(1010.0, write), options(settle_window=300.0)))
+    assert held.blocked is not None and held.blocked.kind is BlockKind.UNCONFIRMED
+    assert held.blocked.until == 1300.0
+    settled = only(plan([the_spec], _with_recent(1300.0, write), options(settle_window=300.0)))
+    assert settled.action is Action.CREATE and settled.blocked is None
+
+
+def test_a_listed_job_settles_a_recent_create() -> None:
+    write = RecentWrite("cohere", "mascot", Action.CREATE, WriteState.UNKNOWN, 1000.0)
+    listed = observed(job("mascot", "cohere", remote_id="m-1"))
+    cohere = replace(listed.providers["cohere"], started_at=1010.0, recent=(write,))
+    state = ObservedState({**listed.providers, "cohere": cohere})
+    assert only(plan([desired(spec(provider="cohere"))], state, options())).action is Action.NOOP
+
+
+def test_the_snapshot_sees_a_pending_write_but_not_one_past_its_window() -> None:
+    the_spec = [desired(spec(provider="cohere"))]
+    pending = RecentWrite("cohere", "mascot", Action.CREATE, WriteState.UNKNOWN, 1000.0)
+    old = RecentWrite("cohere", "other", Action.CREATE, WriteState.CONFIRMED, 100.0, "m-0")
+    chosen = options(settle_window=300.0)
+    base = snapshot_of(the_spec, _with_recent(1010.0, pending), chosen)
+    assert snapshot_of(the_spec, _with_recent(1010.0, pending, old), chosen) == base
+    assert snapshot_of(the_spec, _with_recent(1010.0), chosen) != base
