@@ -4,12 +4,14 @@
     python bench/bench_watch.py --samples 5 --resyncs 200   # quicker
 
 It serves the sandbox on a thread of this process (in memory, simulated time frozen), writes a
-repository with ``--specs`` Segmind specs in a temporary folder, and starts the daemon as a user
-runs it (the console script, in a child process, with ``--listen`` and a webhook secret). Then:
+git repository with ``--specs`` Segmind specs in a temporary folder (committed), and starts the
+daemon as a user runs it (the console script, in a child process, with ``--listen`` and a
+webhook secret): it applies commits. Then:
 
-1. **save-to-create latency**: ``--samples`` times, write a new spec file and measure the time
-   until the sandbox receives the job's submit request (this process watches the sandbox's
-   request counters every millisecond). Target: median under 1 s.
+1. **commit-to-create latency**: ``--samples`` times, write a new spec file, commit it, and
+   measure the time from the moment ``git commit`` returns until the sandbox receives the job's
+   submit request (this process watches the sandbox's request counters every millisecond).
+   Target: median under 1 s.
 2. **memory over resyncs**: drive resyncs back to back through ``POST /webhook`` (each waits
    for the run to finish, read from ``/healthz``), and compare the daemon's resident memory
    (``VmRSS`` of the child) after 10 resyncs with after ``--resyncs``. Target: under 10% growth.
@@ -57,8 +59,30 @@ def spec_text(name: str) -> str:
     )
 
 
+GIT_ENVIRONMENT = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+}
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", *args],
+        cwd=root,
+        env={**os.environ, **GIT_ENVIRONMENT},
+        check=True,
+        capture_output=True,
+    )
+
+
 def make_repo(root: Path, specs: int) -> None:
-    (root / ".git").mkdir(parents=True)
+    root.mkdir(parents=True)
+    git(root, "init", "--quiet", "--initial-branch=main")
+    (root / "reconciler.yaml").write_text("owner: bench\n")
+    (root / ".gitignore").write_text(".reconcile/\n")
     (root / "specs").mkdir()
     folder = root / "datasets" / "fox"
     folder.mkdir(parents=True)
@@ -66,6 +90,8 @@ def make_repo(root: Path, specs: int) -> None:
     (folder / "fox-1.txt").write_text("photo of TOK, a plush fox")
     for index in range(specs):
         (root / "specs" / f"base-{index:03d}.yaml").write_text(spec_text(f"base-{index:03d}"))
+    git(root, "add", "-A")
+    git(root, "commit", "--quiet", "-m", "the specs")
 
 
 def free_port() -> int:
@@ -140,8 +166,10 @@ def main() -> None:
                 runs = wait_runs(client, runs)
                 before = submits(running)
                 path = repo / "specs" / f"new-{index:03d}.yaml"
-                started = time.perf_counter()
                 path.write_text(spec_text(f"new-{index:03d}"))
+                git(repo, "add", "-A")
+                git(repo, "commit", "--quiet", "-m", f"train new-{index:03d}")
+                started = time.perf_counter()
                 while submits(running) == before:
                     if time.perf_counter() - started > 30:
                         raise TimeoutError(f"no submit for {path.name} within 30 s")
@@ -150,7 +178,7 @@ def main() -> None:
                 runs = wait_runs(client, runs + 1)
                 time.sleep(0.2)  # let the run that submitted finish before the next save
             print(
-                f"save -> submit request at the sandbox ({args.samples} samples):"
+                f"commit -> submit request at the sandbox ({args.samples} samples):"
                 f" median {statistics.median(latencies) * 1000:.0f} ms,"
                 f" p95 {percentile(latencies, 0.95) * 1000:.0f} ms,"
                 f" max {max(latencies) * 1000:.0f} ms (target: median < 1000 ms)"

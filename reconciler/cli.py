@@ -494,6 +494,20 @@ def status(paths: tuple[str, ...], **options: Any) -> None:
 )
 @click.option("--pull", is_flag=True, help="`git pull --ff-only` the checkout before each resync.")
 @click.option(
+    "--worktree",
+    is_flag=True,
+    help="In a git checkout, apply saved files too, not only commits (after --quiet-period).",
+)
+@click.option(
+    "--quiet-period",
+    type=click.FloatRange(min=0),
+    default=15.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Outside git (or with --worktree), apply saved files only once none changed for"
+    " this long, so that an editor's intermediate saves never start a training.",
+)
+@click.option(
     "--listen",
     metavar="HOST:PORT",
     default=None,
@@ -507,7 +521,8 @@ def status(paths: tuple[str, ...], **options: Any) -> None:
     help="One line per event on stderr, for people or for log shippers.",
 )
 def watch(paths: tuple[str, ...], log_format: str, **options: Any) -> None:
-    """The daemon: converge now, then on every file change, resync and webhook."""
+    """The daemon: apply every commit (in a git checkout; saved edits are only previewed),
+    resync on a timer and on webhooks."""
     from reconciler.watch import WatchOptions, run_watch
 
     gc.set_threshold(*_GC_DEFAULT_THRESHOLD)  # it runs for weeks: back to the defaults

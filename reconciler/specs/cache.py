@@ -135,7 +135,8 @@ class ValidationCache:
 
     @classmethod
     def for_settings(cls, settings: Settings, schema_file: Path) -> ValidationCache:
-        file = settings.root / CACHE_DIR_NAME / CACHE_FILE_NAME
+        state = settings.state_dir or settings.root / CACHE_DIR_NAME
+        file = state / CACHE_FILE_NAME
         return cls(file, cache_context(settings, schema_file))
 
     def _load(self) -> None:

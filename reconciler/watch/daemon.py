@@ -1,14 +1,24 @@
 """The daemon: one worker converging the checkout on every trigger, for as long as it runs.
 
-Triggers (start, file events, the resync timer, the webhook) go into one ``TriggerQueue``; a
-single worker takes them, so two converges never overlap and a burst of triggers during a run
-becomes one next run. A run re-reads ``reconciler.yaml`` and every spec, plans against fresh
-observations and applies, under the apply lock. Nothing a run meets ends the daemon: invalid
-specs are reported (once per distinct set of problems) and nothing is applied until they are
-fixed; a provider outage fails the run and the next resync backs off, up to a cap, until a run
-succeeds again. Each run's job statuses are compared with the previous run's to log
-transitions. State kept between runs is bounded: the last run, a failure count, one status
-label per managed job.
+What it applies (DESIGN, principle 8: git is the source of truth):
+
+- **In a git checkout**, the committed tree. A new commit (HEAD moved: a commit, a checkout,
+  ``--pull``) triggers a run within a second; the run applies HEAD, read from a snapshot of its
+  tree (``reconciler.watch.commits``). A file saved but not committed triggers a *preview*: the
+  working tree is planned and the plan logged, and nothing is ever applied from it.
+- **Outside git, or with ``--worktree``**, the files as saved, but only once no file changed
+  for ``quiet_period`` seconds: an editor's intermediate saves (``name: mascot-v`` then, a
+  moment later, ``mascot-v2``) must not each start a paid training.
+
+Triggers (start, commits, file events, the resync timer, the webhook) go into one
+``TriggerQueue``; a single worker takes them, so two converges never overlap and a burst of
+triggers during a run becomes one next run. A run re-reads ``reconciler.yaml`` and every spec,
+plans against fresh observations and, when there is something to write, takes the writer lease
+and applies (``reconciler.converge``). Nothing a run meets ends the daemon: invalid specs are
+reported (once per distinct set of problems) and nothing is applied until they are fixed; a
+provider outage fails the run and the next resync backs off, up to a cap, until a run succeeds
+again. Each run's job statuses are compared with the previous run's to log transitions. State
+kept between runs is bounded: the last run, a failure count, one status label per managed job.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from reconciler.model import Action, BlockKind, Health, Plan, PlanOptions, Provi
 from reconciler.providers.base import ProviderClient
 from reconciler.redact import redact
 from reconciler.watch.clients import ClientFactory, ClientPool
+from reconciler.watch.commits import GitCheckout, GitError
 from reconciler.watch.files import FileWatcher
 from reconciler.watch.gitpull import pull_checkout
 from reconciler.watch.listener import Endpoints, Listener, parse_listen
@@ -43,6 +54,10 @@ from reconciler.watch.transitions import JobKey, track_transitions
 from reconciler.watch.triggers import Trigger, TriggerQueue
 
 DEFAULT_MAX_BACKOFF = 300.0
+# How long the files must stay unchanged before saved (uncommitted) files are applied: an
+# editor's intermediate saves of a name being typed come seconds apart, and each would start a
+# paid training of its own.
+DEFAULT_QUIET_PERIOD = 15.0
 DEFAULT_UNHEALTHY_AFTER = 3
 # Without a finished run for this long (and at least this many intervals), /healthz says 503.
 MIN_STALE_AFTER = 600.0
@@ -72,6 +87,8 @@ class WatchOptions:
     unhealthy_after: int = DEFAULT_UNHEALTHY_AFTER
     stale_after: float | None = None
     watch_files: bool = True
+    worktree: bool = False  # in a git checkout, apply saved files too (after the quiet period)
+    quiet_period: float = DEFAULT_QUIET_PERIOD
 
 
 class RunResult(StrEnum):
@@ -182,6 +199,11 @@ class Daemon:
         self._jobs_moving = False
         self._last_problems: frozenset[str] = frozenset()
         self._warned: set[tuple[str, str, str]] = set()
+        self._git = GitCheckout.open(self.root)
+        # In a git checkout (unless --worktree), only commits are applied.
+        self.applies_commits = self._git is not None and not options.worktree
+        self._head: str | None = self._git.head() if self._git is not None else None
+        self._last_edit: float | None = None  # monotonic: when files were last saved
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -207,15 +229,26 @@ class Daemon:
                         "POST /webhook answers 404: RECONCILE_WEBHOOK_SECRET is not set",
                     )
             if self.options.watch_files:
-                self._watcher = FileWatcher(self.root, self._files_changed)
+                git = self._git
+                self._watcher = FileWatcher(
+                    self.root,
+                    self._files_changed,
+                    extra=git.ref_paths() if git is not None else (),
+                    accept_extra=git.is_ref_path if git is not None else None,
+                )
                 self._watcher.start()
                 self._stack.callback(self._watcher.stop)
         except BaseException:
             self._stack.close()
             raise
+        if self.applies_commits:
+            head = (self._head or "")[:12]
+            mode = f"applies commits (HEAD {head}); saved edits are previewed, never applied"
+        else:
+            mode = f"applies saved files once none changed for {self.options.quiet_period:g} s"
         self.log.info(
             "daemon.started",
-            f"watching {self.root}",
+            f"watching {self.root}: {mode}",
             interval=self.schedule.interval,
             listen=f"{self.listen_address[0]}:{self.listen_address[1]}"
             if self.listen_address
@@ -234,21 +267,35 @@ class Daemon:
         self._clients.close()
 
     def run_until(self, stop: threading.Event) -> None:
-        """Converge at once, then on every trigger and when the resync is due."""
+        """Converge at once, then on every trigger and when the resync is due; preview saved
+        edits in a git checkout; hold every run while saved files are still settling."""
         self.queue.put(Trigger.START)
         next_resync = time.monotonic()
+        held: frozenset[Trigger] = frozenset()
         while not stop.is_set() and not self.queue.closed:
-            triggers = self.queue.take(next_resync - time.monotonic())
+            wait = next_resync - time.monotonic()
+            if held:
+                wait = min(wait, self._quiet_left())
+            triggers = held | self.queue.take(wait)
+            held = frozenset()
             if stop.is_set() or self.queue.closed:
                 break
             if not triggers:
                 if time.monotonic() < next_resync:
                     continue
                 triggers = frozenset({Trigger.TIMER})
+            if self._quiet_left() > 0:
+                held = triggers  # saved files still changing: apply none of them yet
+                continue
             for trigger in triggers:
                 if trigger in (Trigger.START, Trigger.TIMER):
                     self.metrics.triggers.labels(source=trigger.value).inc()
-            self.converge_once(triggers)
+            if triggers == {Trigger.PREVIEW}:
+                self.preview_once()
+                continue
+            self.converge_once(triggers - {Trigger.PREVIEW})
+            if Trigger.PREVIEW in triggers:
+                self.preview_once()
             delay = self.schedule.next_delay(
                 consecutive_failures=self._consecutive_failures
                 if self._last_result_backs_off()
@@ -264,13 +311,47 @@ class Daemon:
 
     # -- triggers ---------------------------------------------------------------------------
 
+    def _quiet_left(self) -> float:
+        """Seconds until saved files have been quiet for ``quiet_period`` (0 when they have,
+        or when only commits are applied)."""
+        if self.applies_commits or self._last_edit is None:
+            return 0.0
+        return max(0.0, self._last_edit + self.options.quiet_period - time.monotonic())
+
     def _files_changed(self, paths: frozenset[str]) -> None:
+        git = self._git
+        refs = {p for p in paths if git is not None and git.is_ref_path(p)}
+        if refs:
+            self._head_may_have_moved()
+        saved = paths - refs
+        if not saved:
+            return
         self.metrics.triggers.labels(source=Trigger.FILE.value).inc()
         shown = sorted(
-            str(Path(p).relative_to(self.root)) for p in paths if p.startswith(str(self.root))
+            str(Path(p).relative_to(self.root)) for p in saved if p.startswith(str(self.root))
         )
-        self.log.info("files.changed", f"{len(paths)} file change(s)", files=",".join(shown[:5]))
-        self.queue.put(Trigger.FILE)
+        self.log.info("files.changed", f"{len(saved)} file change(s)", files=",".join(shown[:5]))
+        if self.applies_commits:
+            self.queue.put(Trigger.PREVIEW)
+        else:
+            self._last_edit = time.monotonic()
+            self.queue.put(Trigger.FILE)
+
+    def _head_may_have_moved(self) -> None:
+        """After a change under the git directory: a COMMIT trigger when HEAD moved."""
+        assert self._git is not None
+        try:
+            head = self._git.head()
+        except GitError as error:
+            self.log.warning("commit.unreadable", f"cannot read HEAD: {error}")
+            return
+        if head == self._head:
+            return
+        self._head = head
+        self.metrics.triggers.labels(source=Trigger.COMMIT.value).inc()
+        self.log.info("commit.seen", f"HEAD is now {head[:12]}", commit=head[:12])
+        if self.applies_commits:
+            self.queue.put(Trigger.COMMIT)
 
     def _webhook(self, event: str | None) -> None:
         self.metrics.triggers.labels(source=Trigger.WEBHOOK.value).inc()
@@ -338,11 +419,64 @@ class Daemon:
                 f"git pull --ff-only failed; still using the current checkout: {outcome.message}",
             )
 
-    def _settings(self) -> Settings:
-        settings = load_settings(self.root)
+    def _settings(self, source: Path) -> Settings:
+        """The settings of the tree at ``source`` (the checkout, or the snapshot of a commit),
+        with the checkout's state folder: the writer lease, the sandbox and the caches stay
+        those that ``reconcile apply`` in the checkout uses."""
+        from reconciler.engine import STATE_DIR_NAME
+
+        settings = replace(load_settings(source), state_dir=self.root / STATE_DIR_NAME)
         return (
             settings if self._sandboxed is None else _with_endpoints_of(settings, self._sandboxed)
         )
+
+    def _source(self) -> tuple[Path, str | None]:
+        """What this run applies: the snapshot of HEAD's tree and its commit in a git checkout
+        (unless ``--worktree``), else the checkout as saved."""
+        from reconciler.engine import STATE_DIR_NAME
+
+        if not self.applies_commits or self._git is None:
+            return self.root, None
+        head = self._git.head()
+        self._head = head
+        return self._git.snapshot(head, self.root / STATE_DIR_NAME), head
+
+    def _in(self, source: Path) -> list[Path]:
+        """The PATHs given to the daemon, in the tree at ``source``."""
+        return [source / path.relative_to(self.root) for path in self.paths]
+
+    def preview_once(self) -> None:
+        """Plan the files as saved (uncommitted edits in a git checkout) and log what they
+        would do; nothing is ever written, and it is not a run."""
+        from reconciler.engine import load_desired, make_plan, providers_to_observe
+
+        try:
+            settings = self._settings(self.root)
+            desired = load_desired(settings, list(self.paths))
+            plan_options = self._plan_options(settings)
+        except InvalidInputError as error:
+            count = len(error.diagnostics)
+            first = error.diagnostics[0] if error.diagnostics else ""
+            self.log.warning(
+                "preview.invalid",
+                f"uncommitted edits: {count} problem{'s' if count != 1 else ''} in the specs"
+                f" (first: {first}); fix them before committing",
+            )
+            return
+        clients = self._clients.clients_for(settings, providers_to_observe(settings, desired))
+        plan = make_plan(settings, desired, clients, plan_options).plan
+        acting = [change for change in plan.changes if change.action is not Action.NOOP]
+        if not acting:
+            summary = "uncommitted edits change nothing on the providers"
+        else:
+            by_action: dict[str, list[str]] = {}
+            for change in acting:
+                by_action.setdefault(change.action.value, []).append(change.name)
+            would = "; ".join(f"{action} {', '.join(names)}" for action, names in by_action.items())
+            summary = (
+                f"uncommitted edits would {would}; nothing is applied until they are committed"
+            )
+        self.log.info("preview.planned", summary, changes=len(acting))
 
     def _plan_options(self, settings: Settings) -> PlanOptions:
         from reconciler.engine import plan_options_for
@@ -367,15 +501,21 @@ class Daemon:
         from reconciler.writer import WriterUnavailableError
 
         try:
-            settings = self._settings()
-            desired = load_desired(settings, list(self.paths))
+            source, commit = self._source()
+        except GitError as error:
+            self.metrics.errors.labels(kind="git").inc()
+            return RunResult.ERROR, f"cannot read the committed tree: {error}"
+        paths = self._in(source)
+        try:
+            settings = self._settings(source)
+            desired = load_desired(settings, paths)
             plan_options = self._plan_options(settings)
         except InvalidInputError as error:
             return self._invalid(error)
         if self._last_problems:
             self.log.info("specs.fixed", "the specs are valid again")
             self._last_problems = frozenset()
-        if plan_options.prune and not covers_spec_paths(settings, self.paths):
+        if plan_options.prune and not covers_spec_paths(settings, paths):
             self.metrics.errors.labels(kind="invalid").inc()
             return RunResult.INVALID, (
                 "--prune needs every spec: with only some PATHs it would delete the jobs of the"
@@ -459,6 +599,8 @@ class Daemon:
             )
         else:
             summary = f"in sync: {totals.noop} job{'s' if totals.noop != 1 else ''} unchanged"
+        if commit is not None:
+            summary = f"commit {commit[:12]}: {summary}"
         if plan.incomplete:
             unread = ", ".join(incomplete.provider for incomplete in plan.incomplete)
             return RunResult.ERROR, f"{unread} could not be read; {summary} elsewhere"

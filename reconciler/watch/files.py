@@ -1,8 +1,10 @@
-"""File events: a thread that watches the checkout and puts one ``FILE`` trigger per burst.
+"""File events: a thread that watches the checkout and reports each burst of changes.
 
 The whole repository root is watched (specs may name datasets anywhere inside it, and a new
 spec folder must be seen too), minus the state folder ``.reconcile/`` (the daemon's own cache
 and lock writes would otherwise trigger runs forever), ``.git/`` and the usual tool folders.
+Besides it, ``extra`` folders may be watched with a filter of their own (``accept_extra``): the
+daemon watches a git checkout's git directory for the files through which HEAD moves.
 watchfiles groups a burst of saves (an editor writing a temporary file then renaming it, a
 ``git pull`` touching many files) into one yield; the trigger queue coalesces the rest.
 """
@@ -10,7 +12,7 @@ watchfiles groups a burst of saves (an editor writing a temporary file then rena
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, watch
@@ -25,27 +27,47 @@ IGNORED_DIRS = (*DefaultFilter.ignore_dirs, ".reconcile")
 
 
 class CheckoutFilter(DefaultFilter):
-    """watchfiles' default filter (editor swap files, ``.git``...) plus ``.reconcile/``.
+    """watchfiles' default filter (editor swap files, ``.git``...) plus ``.reconcile/``; a
+    path under one of the ``extra`` folders is kept when ``accept_extra`` says so.
 
     ``on_event`` is told of every event seen, kept or not: proof that the watch is installed
     even while only ignored files change (so no timeout comes to say so).
     """
 
-    def __init__(self, on_event: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        on_event: Callable[[], None],
+        extra: Sequence[Path] = (),
+        accept_extra: Callable[[str], bool] | None = None,
+    ) -> None:
         super().__init__(ignore_dirs=IGNORED_DIRS)
         self._on_event = on_event
+        self._extra = tuple(
+            f"{folder}{'' if str(folder).endswith('/') else '/'}" for folder in extra
+        )
+        self._accept_extra = accept_extra
 
     def __call__(self, change: Change, path: str) -> bool:
         self._on_event()
+        if self._extra and path.startswith(self._extra):
+            return self._accept_extra is not None and self._accept_extra(path)
         return super().__call__(change, path)
 
 
 class FileWatcher:
     """Calls ``on_change(paths)`` after each burst of changes under ``root``, on a thread."""
 
-    def __init__(self, root: Path, on_change: Callable[[frozenset[str]], None]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        on_change: Callable[[frozenset[str]], None],
+        extra: Sequence[Path] = (),
+        accept_extra: Callable[[str], bool] | None = None,
+    ) -> None:
         self._root = root
         self._on_change = on_change
+        self._extra = tuple(extra)
+        self._accept_extra = accept_extra
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="watch-files", daemon=True)
@@ -56,7 +78,8 @@ class FileWatcher:
     def _run(self) -> None:
         changes = watch(
             self._root,
-            watch_filter=CheckoutFilter(self._ready.set),
+            *(folder for folder in self._extra if not folder.is_relative_to(self._root)),
+            watch_filter=CheckoutFilter(self._ready.set, self._extra, self._accept_extra),
             debounce=DEBOUNCE_MS,
             step=STEP_MS,
             stop_event=self._stop,

@@ -1,6 +1,6 @@
 """The one queue of triggers feeding the daemon's single worker.
 
-File events, the resync timer and the webhook all ``put`` here; the worker ``take``s every
+File events, commits, the resync timer and the webhook all ``put`` here; the worker ``take``s every
 pending trigger at once. Triggers that arrive while a run is in progress therefore coalesce
 into exactly one next run, and the queue never holds more than one entry per source, so it
 cannot grow however fast triggers arrive.
@@ -17,7 +17,9 @@ class Trigger(StrEnum):
     """Why a run happens (also the ``source`` label of the triggers metric)."""
 
     START = "start"
-    FILE = "file"
+    FILE = "file"  # files saved, applied after the quiet period (no git, or --worktree)
+    COMMIT = "commit"  # HEAD moved in a git checkout: apply the new commit
+    PREVIEW = "preview"  # files saved in a git checkout: plan them, apply nothing
     TIMER = "timer"
     WEBHOOK = "webhook"
 

@@ -5,59 +5,23 @@ SIGTERM ends it cleanly within 5 s, and a second daemon on the same checkout ref
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from reconciler.sandbox.testing import RunningSandbox
-from tests.watch.watch_support import RECONCILE, child_env, segmind_jobs, wait_for, write_spec
-
-SECRET = "process-test-webhook-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class DaemonProcess:
-    def __init__(self, repo: Path, env: dict[str, str], *args: str) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [str(RECONCILE), "--watch", *args, "--listen", f"127.0.0.1:{self.port}"],
-            cwd=repo,
-            env=child_env(env, {"RECONCILE_WEBHOOK_SECRET": SECRET}),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5.0)
-
-    def health(self) -> dict[str, object] | None:
-        try:
-            document: dict[str, object] = self.http.get("/healthz").json()
-        except httpx.HTTPError:
-            return None
-        return document
-
-    def runs(self) -> int:
-        health = self.health()
-        return int(str(health["runs"])) if health else 0
-
-    def stop(self) -> tuple[int, str, float]:
-        """SIGTERM; the exit code, stderr, and how long the exit took."""
-        self.http.close()
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        _, stderr = self.process.communicate(timeout=15)
-        return self.process.returncode, stderr, time.monotonic() - started
+from tests.watch.watch_support import (
+    RECONCILE,
+    SECRET,
+    DaemonProcess,
+    child_env,
+    segmind_jobs,
+    wait_for,
+    write_spec,
+)
 
 
 @pytest.fixture

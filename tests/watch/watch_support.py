@@ -7,12 +7,17 @@ import contextlib
 import io
 import logging
 import os
+import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from reconciler.config import Settings
 from reconciler.model import Provider
@@ -148,7 +153,8 @@ def daemon_in_thread(
     """A daemon on ``repo`` run on a thread until the block ends; its first run has finished
     when the block starts. ``quick``: adapters that give up on a provider within a second
     (for outages; elsewhere the real retry policy rides out a slow moment of a busy machine)."""
-    settings: dict[str, Any] = {"interval": 60.0, **options}
+    # These repositories are not git checkouts: saved files apply after a short quiet period.
+    settings: dict[str, Any] = {"interval": 60.0, "quiet_period": 0.3, **options}
     daemon = Daemon(
         WatchOptions(**settings),
         log=EventLog(log.logger) if log is not None else EventLog(),
@@ -174,3 +180,62 @@ def daemon_in_thread(
 def child_env(env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     return {**base, **env, **(extra or {})}
+
+
+SECRET = "process-test-webhook-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class DaemonProcess:
+    """``reconcile --watch`` in a child process, as a user runs it, with ``--listen`` on a free
+    port and a webhook secret; ``extra_env`` adds to its environment."""
+
+    def __init__(
+        self,
+        repo: Path,
+        env: dict[str, str],
+        *args: str,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                str(RECONCILE),
+                "--watch",
+                "--quiet-period",
+                "0.3",
+                *args,
+                "--listen",
+                f"127.0.0.1:{self.port}",
+            ],
+            cwd=repo,
+            env=child_env(env, {"RECONCILE_WEBHOOK_SECRET": SECRET, **(extra_env or {})}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5.0)
+
+    def health(self) -> dict[str, object] | None:
+        try:
+            document: dict[str, object] = self.http.get("/healthz").json()
+        except httpx.HTTPError:
+            return None
+        return document
+
+    def runs(self) -> int:
+        health = self.health()
+        return int(str(health["runs"])) if health else 0
+
+    def stop(self) -> tuple[int, str, float]:
+        """SIGTERM; the exit code, stderr, and how long the exit took."""
+        self.http.close()
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        _, stderr = self.process.communicate(timeout=15)
+        return self.process.returncode, stderr, time.monotonic() - started
