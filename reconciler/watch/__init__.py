@@ -5,6 +5,8 @@
     files.py        file events (watchfiles) under the checkout
     schedule.py     resync interval, jitter, faster polling while jobs train, backoff
     transitions.py  job status transitions between runs
+    commits.py      the committed tree: HEAD, the refs that move it, its snapshot
+    git.py          running git: no prompt, a timeout, redacted messages
     gitpull.py      ``--pull``: git pull --ff-only before a resync
     listener.py     ``--listen``: /healthz, /metrics, /webhook
     metrics.py      the Prometheus metrics

@@ -11,19 +11,15 @@ The snapshot is written with a private index (``.reconcile/committed.index``) an
 ``git read-tree --reset -u``: only the files that differ from the previous snapshot are
 rewritten, deleted ones are removed, git's checkout filters (such as Git LFS) apply, and the
 repository's own index, work tree and metadata are never touched (no ``git worktree``, which
-would register itself in ``.git/worktrees``). Every git call has a timeout, no terminal prompt
-and ``LC_ALL=C``; its messages pass through ``redact``.
+would register itself in ``.git/worktrees``). git runs through ``reconciler.watch.git``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.redact import redact
+from reconciler.watch.git import GitError, run_git
 
 GIT_TIMEOUT_SECONDS = 60.0
 SNAPSHOT_DIR = "committed"
@@ -31,41 +27,10 @@ SNAPSHOT_INDEX = "committed.index"
 # Files under the git directory whose change may mean HEAD moved (a commit, a checkout, a pull).
 REF_FILES = ("HEAD", "packed-refs", "ORIG_HEAD", "FETCH_HEAD")
 REF_DIRS = ("refs", "logs")
-MAX_MESSAGE_CHARS = 500
-
-
-class GitError(Exception):
-    """git failed or could not be run; the message says what it said."""
 
 
 def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    git = shutil.which("git")
-    if git is None:
-        raise GitError("git is not installed (or not on PATH)")
-    environment = {
-        **os.environ,
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_ASKPASS": "true",
-        "LC_ALL": "C",
-        **(env or {}),
-    }
-    try:
-        done = subprocess.run(  # noqa: S603 (fixed git arguments; root is the checkout)
-            [git, "-C", str(root), *args],
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_SECONDS,
-            env=environment,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise GitError(f"git {args[0]} did not finish within {GIT_TIMEOUT_SECONDS:.0f} s") from None
-    except OSError as error:
-        raise GitError(f"cannot run git: {error.strerror or error}") from None
-    if done.returncode != 0:
-        said = (done.stderr or done.stdout).strip() or f"exit code {done.returncode}"
-        raise GitError(redact(said)[:MAX_MESSAGE_CHARS])
-    return done.stdout.strip()
+    return run_git(root, *args, timeout=GIT_TIMEOUT_SECONDS, env=env)
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,9 @@ from reconciler.model import Action, BlockKind, Health, Plan, PlanOptions, Provi
 from reconciler.providers.base import ProviderClient
 from reconciler.redact import redact
 from reconciler.watch.clients import ClientFactory, ClientPool
-from reconciler.watch.commits import GitCheckout, GitError
+from reconciler.watch.commits import GitCheckout
 from reconciler.watch.files import FileWatcher
+from reconciler.watch.git import GitError
 from reconciler.watch.gitpull import pull_checkout
 from reconciler.watch.listener import Endpoints, Listener, parse_listen
 from reconciler.watch.listener import Health as HealthAnswer
