@@ -8,11 +8,16 @@ git repository with ``--specs`` Segmind specs in a temporary folder (committed),
 daemon as a user runs it (the console script, in a child process, with ``--listen`` and a
 webhook secret): it applies commits. Then:
 
-1. **commit-to-create latency**: ``--samples`` times, write a new spec file, commit it, and
+1. **snapshot update**: in a second repository of ``--snapshot-specs`` specs (in this
+   process, no daemon), ``--samples`` times, commit an edit of one spec and time the update of
+   the committed tree's snapshot (``GitCheckout.snapshot``: a ``git read-tree`` with the
+   snapshot's private index, then the check for stray files). The first, full snapshot is
+   timed too. Target: milliseconds, whatever the size of the tree.
+2. **commit-to-create latency**: ``--samples`` times, write a new spec file, commit it, and
    measure the time from the moment ``git commit`` returns until the sandbox receives the job's
    submit request (this process watches the sandbox's request counters every millisecond).
    Target: median under 1 s.
-2. **memory over resyncs**: drive resyncs back to back through ``POST /webhook`` (each waits
+3. **memory over resyncs**: drive resyncs back to back through ``POST /webhook`` (each waits
    for the run to finish, read from ``/healthz``), and compare the daemon's resident memory
    (``VmRSS`` of the child) after 10 resyncs with after ``--resyncs``. Target: under 10% growth.
 
@@ -37,6 +42,7 @@ from pathlib import Path
 import httpx
 
 from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from reconciler.watch.commits import GitCheckout
 
 RECONCILE = Path(sys.executable).parent / "reconcile"
 SECRET = "bench-webhook-secret"
@@ -94,6 +100,32 @@ def make_repo(root: Path, specs: int) -> None:
     git(root, "commit", "--quiet", "-m", "the specs")
 
 
+def snapshot_updates(workdir: Path, specs: int, samples: int) -> None:
+    """Step 1: the snapshot's first write, then its update after a one-spec commit."""
+    repo = workdir / "snapshot-repo"
+    make_repo(repo, specs)
+    checkout = GitCheckout.open(repo)
+    assert checkout is not None
+    state = repo / ".reconcile"
+    started = time.perf_counter()
+    checkout.snapshot(checkout.head(), state)
+    first = time.perf_counter() - started
+    updates = []
+    for index in range(samples):
+        spec = repo / "specs" / f"base-{index % specs:03d}.yaml"
+        spec.write_text(spec.read_text().replace("access: private", "access: public"))
+        git(repo, "commit", "--quiet", "-am", f"edit {spec.name}")
+        head = checkout.head()
+        started = time.perf_counter()
+        checkout.snapshot(head, state)
+        updates.append(time.perf_counter() - started)
+    print(
+        f"snapshot of a {specs}-spec tree: first write {first * 1000:.0f} ms; after a commit"
+        f" of one spec ({samples} samples): median {statistics.median(updates) * 1000:.1f} ms,"
+        f" p95 {percentile(updates, 0.95) * 1000:.1f} ms"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -134,12 +166,16 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--resyncs", type=int, default=2000)
     parser.add_argument("--specs", type=int, default=5, help="specs in the repository at start")
+    parser.add_argument(
+        "--snapshot-specs", type=int, default=1000, help="specs in the snapshot step's tree"
+    )
     args = parser.parse_args()
 
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     workdir = Path(tempfile.mkdtemp(prefix="bench-watch-"))
+    snapshot_updates(workdir, args.snapshot_specs, args.samples)
     repo = workdir / "repo"
     make_repo(repo, args.specs)
     port = free_port()

@@ -492,11 +492,17 @@ def status(paths: tuple[str, ...], **options: Any) -> None:
     is_flag=True,
     help="Run against the embedded emulator (state under .reconcile/sandbox/).",
 )
-@click.option("--pull", is_flag=True, help="`git pull --ff-only` the checkout before each resync.")
+@click.option(
+    "--pull",
+    is_flag=True,
+    help="`git pull --ff-only` the checkout at start, before each resync and on a webhook; a"
+    " commit it brings is applied by the same run.",
+)
 @click.option(
     "--worktree",
     is_flag=True,
-    help="In a git checkout, apply saved files too, not only commits (after --quiet-period).",
+    help="In a git checkout, apply saved (uncommitted) files too, after --quiet-period, not"
+    " only commits. Outside git it changes nothing: saved files are what is applied there.",
 )
 @click.option(
     "--quiet-period",

@@ -8,7 +8,11 @@ What it applies (DESIGN, principle 8: git is the source of truth):
   working tree is planned and the plan logged, and nothing is ever applied from it.
 - **Outside git, or with ``--worktree``**, the files as saved, but only once no file changed
   for ``quiet_period`` seconds: an editor's intermediate saves (``name: mascot-v`` then, a
-  moment later, ``mascot-v2``) must not each start a paid training.
+  moment later, ``mascot-v2``) must not each start a paid training. File events start and
+  extend the quiet period, every run waits for it (a timer or webhook run too), and a run
+  checks the files' change times once it has read them, which also shows a save made just
+  before the run that the watcher had not reported yet (and, at start, one made before the
+  daemon ran).
 
 Triggers (start, commits, file events, the resync timer, the webhook) go into one
 ``TriggerQueue``; a single worker takes them, so two converges never overlap and a burst of
@@ -36,13 +40,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import Settings, find_repo_root, load_settings, read_settings
-from reconciler.diagnostics import InvalidInputError
+from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.model import Action, BlockKind, Health, Plan, PlanOptions, Provider
 from reconciler.providers.base import ProviderClient
 from reconciler.redact import redact
 from reconciler.watch.clients import ClientFactory, ClientPool
 from reconciler.watch.commits import GitCheckout
-from reconciler.watch.files import FileWatcher
+from reconciler.watch.files import FileWatcher, last_change
 from reconciler.watch.git import GitError
 from reconciler.watch.gitpull import pull_checkout
 from reconciler.watch.listener import Endpoints, Listener, parse_listen
@@ -56,9 +60,13 @@ from reconciler.watch.triggers import Trigger, TriggerQueue
 
 DEFAULT_MAX_BACKOFF = 300.0
 # How long the files must stay unchanged before saved (uncommitted) files are applied: an
-# editor's intermediate saves of a name being typed come seconds apart, and each would start a
-# paid training of its own.
+# editor's intermediate saves of a name being typed (`name: mascot-flux-dev-v`, then 1.5 s
+# later `...-v2`) come seconds apart, and each would start a paid training of its own.
 DEFAULT_QUIET_PERIOD = 15.0
+# The state folder of previews, beside the runs' own: a preview validates the files as saved
+# (rooted at the checkout), a run the snapshot, and one cache for both would be discarded
+# whole at every switch (its context names the root).
+PREVIEW_STATE_DIR = "preview"
 DEFAULT_UNHEALTHY_AFTER = 3
 # Without a finished run for this long (and at least this many intervals), /healthz says 503.
 MIN_STALE_AFTER = 600.0
@@ -201,7 +209,8 @@ class Daemon:
         self._last_problems: frozenset[str] = frozenset()
         self._warned: set[tuple[str, str, str]] = set()
         self._git = GitCheckout.open(self.root)
-        # In a git checkout (unless --worktree), only commits are applied.
+        # In a git checkout (unless --worktree), only commits are applied. Outside git,
+        # --worktree changes nothing: the files as saved are all there is to apply.
         self.applies_commits = self._git is not None and not options.worktree
         self._head: str | None = self._git.head() if self._git is not None else None
         self._last_edit: float | None = None  # monotonic: when files were last saved
@@ -247,6 +256,11 @@ class Daemon:
             mode = f"applies commits (HEAD {head}); saved edits are previewed, never applied"
         else:
             mode = f"applies saved files once none changed for {self.options.quiet_period:g} s"
+            if self._git is not None:
+                mode += " (--worktree: uncommitted edits too)"
+            else:
+                mode += " (not a git work tree with a commit"
+                mode += ": --worktree changes nothing)" if self.options.worktree else ")"
         self.log.info(
             "daemon.started",
             f"watching {self.root}: {mode}",
@@ -270,13 +284,15 @@ class Daemon:
     def run_until(self, stop: threading.Event) -> None:
         """Converge at once, then on every trigger and when the resync is due; preview saved
         edits in a git checkout; hold every run while saved files are still settling."""
+        # Files saved just before the daemon started were seen by no watcher.
+        self._hold(self._files_quiet_left())
         self.queue.put(Trigger.START)
         next_resync = time.monotonic()
         held: frozenset[Trigger] = frozenset()
         while not stop.is_set() and not self.queue.closed:
-            wait = next_resync - time.monotonic()
-            if held:
-                wait = min(wait, self._quiet_left())
+            # Held triggers run when the quiet period ends, a resync due meanwhile with them
+            # (waiting for the resync instead would spin while it is already past due).
+            wait = self._quiet_left() if held else next_resync - time.monotonic()
             triggers = held | self.queue.take(wait)
             held = frozenset()
             if stop.is_set() or self.queue.closed:
@@ -296,7 +312,7 @@ class Daemon:
                 continue
             self.converge_once(triggers - {Trigger.PREVIEW})
             if Trigger.PREVIEW in triggers:
-                self.preview_once()
+                self.preview_once()  # after the run: the saved edits, against what it made
             delay = self.schedule.next_delay(
                 consecutive_failures=self._consecutive_failures
                 if self._last_result_backs_off()
@@ -314,10 +330,26 @@ class Daemon:
 
     def _quiet_left(self) -> float:
         """Seconds until saved files have been quiet for ``quiet_period`` (0 when they have,
-        or when only commits are applied)."""
+        or when only commits are applied), as the file events tell."""
         if self.applies_commits or self._last_edit is None:
             return 0.0
         return max(0.0, self._last_edit + self.options.quiet_period - time.monotonic())
+
+    def _files_quiet_left(self) -> float:
+        """Seconds until the files under the root have been unchanged for ``quiet_period``,
+        as their change times tell (0 when only commits are applied). A change time in the
+        future (another machine's clock, on a network file system) counts as now."""
+        if self.applies_commits or self.options.quiet_period <= 0:
+            return 0.0
+        age = max(0.0, time.time() - last_change(self.root))
+        return max(0.0, self.options.quiet_period - age)
+
+    def _hold(self, seconds: float) -> None:
+        """No run applies the files as saved for the next ``seconds``."""
+        if seconds <= 0:
+            return
+        edited = time.monotonic() + seconds - self.options.quiet_period
+        self._last_edit = edited if self._last_edit is None else max(self._last_edit, edited)
 
     def _files_changed(self, paths: frozenset[str]) -> None:
         git = self._git
@@ -349,9 +381,9 @@ class Daemon:
         if head == self._head:
             return
         self._head = head
-        self.metrics.triggers.labels(source=Trigger.COMMIT.value).inc()
         self.log.info("commit.seen", f"HEAD is now {head[:12]}", commit=head[:12])
         if self.applies_commits:
+            self.metrics.triggers.labels(source=Trigger.COMMIT.value).inc()
             self.queue.put(Trigger.COMMIT)
 
     def _webhook(self, event: str | None) -> None:
@@ -448,11 +480,27 @@ class Daemon:
 
     def preview_once(self) -> None:
         """Plan the files as saved (uncommitted edits in a git checkout) and log what they
-        would do; nothing is ever written, and it is not a run."""
-        from reconciler.engine import load_desired, make_plan, providers_to_observe
-
+        would do. Nothing is ever written (no lease, no journal, only the providers' lists),
+        it is not a run, and nothing it meets fails or ends the daemon."""
         try:
-            settings = self._settings(self.root)
+            self._preview()
+        except Exception as error:  # a preview is advice: it never stops the daemon
+            self.log.warning(
+                "preview.failed",
+                f"cannot preview the uncommitted edits:"
+                f" {redact(f'{type(error).__name__}: {error}')}",
+            )
+
+    def _preview(self) -> None:
+        from reconciler.engine import STATE_DIR_NAME, load_desired, make_plan, providers_to_observe
+
+        if self._git is not None and not self._git.uncommitted():
+            return  # files rewritten by a checkout or a pull: nothing differs from HEAD
+        try:
+            settings = replace(
+                self._settings(self.root),
+                state_dir=self.root / STATE_DIR_NAME / PREVIEW_STATE_DIR,
+            )
             desired = load_desired(settings, list(self.paths))
             plan_options = self._plan_options(settings)
         except InvalidInputError as error:
@@ -512,7 +560,17 @@ class Daemon:
             desired = load_desired(settings, paths)
             plan_options = self._plan_options(settings)
         except InvalidInputError as error:
-            return self._invalid(error)
+            return self._invalid(error, source, commit)
+        # Read: now a save the watcher has not reported yet (made a moment before this run,
+        # or before the daemon started) shows in the files' change times.
+        unsettled = self._files_quiet_left()
+        if unsettled > 0:
+            self._hold(unsettled)
+            self.queue.put(Trigger.FILE)
+            return RunResult.SKIPPED, (
+                f"files changed {self.options.quiet_period - unsettled:.1f} s ago; nothing was"
+                f" applied: they are, once none changed for {self.options.quiet_period:g} s"
+            )
         if self._last_problems:
             self.log.info("specs.fixed", "the specs are valid again")
             self._last_problems = frozenset()
@@ -612,12 +670,15 @@ class Daemon:
             return RunResult.BLOCKED, f"{summary}, {len(blocked)} blocked"
         return RunResult.SUCCESS, summary
 
-    def _invalid(self, error: InvalidInputError) -> tuple[RunResult, str]:
+    def _invalid(
+        self, error: InvalidInputError, source: Path, commit: str | None
+    ) -> tuple[RunResult, str]:
         self.metrics.errors.labels(kind="invalid").inc()
-        problems = frozenset(str(diagnostic) for diagnostic in error.diagnostics)
+        diagnostics = [self._in_checkout(d, source, commit) for d in error.diagnostics]
+        problems = frozenset(str(diagnostic) for diagnostic in diagnostics)
         # The same problems are reported once, not on every resync until someone fixes them.
         if problems != self._last_problems:
-            for diagnostic in error.diagnostics:
+            for diagnostic in diagnostics:
                 self.log.error(
                     "spec.invalid",
                     str(diagnostic),
@@ -625,11 +686,28 @@ class Daemon:
                     line=diagnostic.line,
                 )
             self._last_problems = problems
-        count = len(error.diagnostics)
+        count = len(diagnostics)
+        where = f" of commit {commit[:12]}" if commit is not None else ""
+        fix = "fix them and commit" if commit is not None else "fix them and save"
         return (
             RunResult.INVALID,
-            f"{count} problem{'s' if count != 1 else ''} in the specs; nothing was sent to any"
-            " provider; fix them and save",
+            f"{count} problem{'s' if count != 1 else ''} in the specs{where}; nothing was sent"
+            f" to any provider; {fix}",
+        )
+
+    def _in_checkout(self, diagnostic: Diagnostic, source: Path, commit: str | None) -> Diagnostic:
+        """``diagnostic`` naming the file in the checkout rather than in the snapshot of
+        ``commit`` (an operator fixes the checkout's file; the snapshot is rewritten)."""
+        if commit is None:
+            return diagnostic
+        try:
+            inside = (Path.cwd() / diagnostic.file).resolve().relative_to(source.resolve())
+        except ValueError:
+            return diagnostic
+        return replace(
+            diagnostic,
+            file=display_path(self.root / inside),
+            message=f"{diagnostic.message} (in commit {commit[:12]})",
         )
 
     def _report_warnings(self, plan: Plan) -> None:

@@ -2,15 +2,21 @@
 
 The whole repository root is watched (specs may name datasets anywhere inside it, and a new
 spec folder must be seen too), minus the state folder ``.reconcile/`` (the daemon's own cache
-and lock writes would otherwise trigger runs forever), ``.git/`` and the usual tool folders.
+and lock writes would otherwise trigger runs forever; the committed tree's snapshot lives
+there too), ``.git/`` and the usual tool folders.
 Besides it, ``extra`` folders may be watched with a filter of their own (``accept_extra``): the
 daemon watches a git checkout's git directory for the files through which HEAD moves.
 watchfiles groups a burst of saves (an editor writing a temporary file then renaming it, a
 ``git pull`` touching many files) into one yield; the trigger queue coalesces the rest.
+
+``last_change`` says when the files the watcher reports on last changed, from their change
+times: a save is reported up to a debounce after it happened, so a run that applies the files
+as saved checks it once it has read them.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +58,28 @@ class CheckoutFilter(DefaultFilter):
         if self._extra and path.startswith(self._extra):
             return self._accept_extra is not None and self._accept_extra(path)
         return super().__call__(change, path)
+
+
+def last_change(root: Path) -> float:
+    """The newest change time (unix seconds) of the files and folders under ``root`` that the
+    watcher reports on. A folder's change time moves when a file in it is created, renamed or
+    deleted, so a deletion counts too. A stat per file: milliseconds for a repository of a few
+    thousand files."""
+    reported = DefaultFilter(ignore_dirs=IGNORED_DIRS)
+    newest = 0.0
+    for folder, folders, files in os.walk(root):
+        folders[:] = [name for name in folders if name not in IGNORED_DIRS]
+        here = Path(folder)
+        paths = [here, *(here / name for name in files)]
+        for path in paths:
+            if path is not here and not reported(Change.modified, str(path)):
+                continue
+            try:
+                info = path.lstat()
+            except OSError:  # gone meanwhile: its folder's change time shows it
+                continue
+            newest = max(newest, info.st_ctime, info.st_mtime)
+    return newest
 
 
 class FileWatcher:

@@ -37,7 +37,7 @@ class DaemonMetrics:
         self.errors = Counter(
             "reconcile_errors",
             "Errors by kind: provider (could not be read), apply (a change failed),"
-            " blocked, invalid (specs), lock, pull, internal.",
+            " unconfirmed, invalid (specs), lock, pull, git, internal.",
             ["kind"],
             registry=self.registry,
         )
@@ -65,7 +65,7 @@ class DaemonMetrics:
         )
         self.triggers = Counter(
             "reconcile_triggers",
-            "Triggers received, by source (start, file, timer, webhook).",
+            "Triggers received, by source (start, commit, file, timer, webhook).",
             ["source"],
             registry=self.registry,
         )

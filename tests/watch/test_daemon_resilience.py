@@ -3,6 +3,7 @@ a prune that would reach beyond its paths; and the provider clients kept between
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler.config import Settings, load_settings
@@ -19,6 +20,10 @@ from tests.watch.watch_support import (
     segmind_spec,
     write_spec,
 )
+
+# Runs called directly, on a repository written a moment ago: no quiet period to wait for
+# (these tests are about what a run meets, not about saves).
+UNHELD = WatchOptions(watch_files=False, quiet_period=0.0)
 
 
 def test_a_failed_pull_is_counted_and_the_current_checkout_still_converges(
@@ -44,7 +49,7 @@ def test_an_unexpected_error_fails_the_run_not_the_daemon(
             raise RuntimeError("surprise")
         return quick_clients(provider, settings)
 
-    daemon = Daemon(WatchOptions(watch_files=False), cwd=repo, client_factory=failing_once)
+    daemon = Daemon(UNHELD, cwd=repo, client_factory=failing_once)
     try:
         first = daemon.converge_once(frozenset({Trigger.START}))
         assert first.result is RunResult.ERROR and "RuntimeError: surprise" in first.summary
@@ -62,7 +67,7 @@ def test_prune_over_part_of_the_specs_is_refused_and_nothing_applied(
     (repo / "specs" / "team-a" / "fox-v1.yaml").write_text(
         segmind_spec("fox-v1").replace("../datasets/", "../../datasets/")
     )
-    options = WatchOptions(paths=(Path("specs/team-a"),), prune=True, watch_files=False)
+    options = replace(UNHELD, paths=(Path("specs/team-a"),), prune=True)
     daemon = Daemon(options, cwd=repo, client_factory=quick_clients)
     try:
         record = daemon.converge_once()
