@@ -135,8 +135,15 @@ class ValidationCache:
 
     @classmethod
     def for_settings(cls, settings: Settings, schema_file: Path) -> ValidationCache:
-        state = settings.state_dir or settings.root / CACHE_DIR_NAME
+        own = settings.root / CACHE_DIR_NAME
+        state = settings.state_dir or own
         file = state / CACHE_FILE_NAME
+        if state != own:
+            # A tree read from elsewhere than its state folder (the daemon's snapshot of a
+            # commit) keeps a file of its own: the context names the root, and one shared file
+            # would be thrown away at every switch between the checkout and the snapshot.
+            tree = hashlib.sha256(str(settings.root).encode()).hexdigest()[:12]
+            file = state / f"validated-{tree}.json"
         return cls(file, cache_context(settings, schema_file))
 
     def _load(self) -> None:
