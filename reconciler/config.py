@@ -2,25 +2,38 @@
 
 This module owns where the repository root is, what ``reconciler.yaml`` may say (checked
 against ``schemas/config.schema.json``, with ``file:line:col`` for every problem) and how it
-combines with the environment into one frozen ``Settings`` value. Precedence, strongest
-first: the environment (``*_BASE_URL``), ``reconciler.yaml``, the built-in defaults.
+combines with the environment into one frozen ``Settings`` value.
+
+Where keys are sent is not the repository's to choose: a pull request's author controls
+``reconciler.yaml`` while CI holds the keys. Base URLs come from the environment
+(``*_BASE_URL``) or the built-in defaults; a ``base_url`` in ``reconciler.yaml`` other than the
+default is refused unless the environment allows it (``RECONCILE_ALLOW_CONFIG_BASE_URLS=1``),
+and plain ``http://`` is accepted only for a loopback host, whatever its source.
 
 API keys come only from the environment (``SEGMIND_API_KEY``, ``QUBRID_API_KEY``,
-``COHERE_API_KEY`` or else ``CO_API_KEY``, ``WANDB_API_KEY``) and are held as ``Secret``
-values whose ``repr`` and ``str`` are masked, so printing a ``Settings`` never shows a key.
+``COHERE_API_KEY`` or else ``CO_API_KEY``, ``WANDB_API_KEY``), read once here: surrounding
+whitespace (the newline of ``echo key > file``) is removed, and a key with whitespace, control
+or non-ASCII characters inside is refused naming the variable, never the value. Keys are held
+as ``Secret`` values whose ``repr`` and ``str`` are masked, so printing a ``Settings`` never
+shows a key.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.model import PROVIDERS, Guardrails, Provider
+from reconciler.redact import register_secret
+
+if TYPE_CHECKING:
+    from reconciler.specs.yaml_source import YamlDocument
 
 CONFIG_FILE_NAME = "reconciler.yaml"
 CONFIG_SCHEMA = "config.schema.json"
@@ -54,6 +67,12 @@ _API_KEY_VARIABLES: Mapping[str, tuple[str, ...]] = {
     "cohere": ("COHERE_API_KEY", "CO_API_KEY"),
 }
 _URL = re.compile(r"https?://\S+")
+# Set to 1 where reconciler.yaml is trusted (not in a pull request's checkout) to let its
+# `base_url` entries choose where keys are sent.
+ALLOW_CONFIG_BASE_URLS_VARIABLE = "RECONCILE_ALLOW_CONFIG_BASE_URLS"
+# What an HTTP header value may carry: visible ASCII. Anything else inside a key is a copy and
+# paste gone wrong, and httpx would refuse the header quoting it.
+_KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -168,8 +187,9 @@ def read_settings(
     config_path = root / CONFIG_FILE_NAME
     config: dict[str, Any] = {}
     problems: list[Diagnostic] = []
+    document: YamlDocument | None = None
     if config_path.is_file():
-        config, problems = _read_config(config_path)
+        config, problems, document = _read_config(config_path)
     providers = config.get("providers", {})
 
     def section(name: str) -> dict[str, Any]:
@@ -177,21 +197,15 @@ def read_settings(
         return value if isinstance(value, dict) else {}
 
     base_urls = {}
+    allow_config = env.get(ALLOW_CONFIG_BASE_URLS_VARIABLE, "").strip().lower() in _TRUE
     for name, default in DEFAULT_BASE_URLS.items():
-        variable = f"{name.upper()}_BASE_URL"
-        url = env.get(variable) or section(name).get("base_url") or default
-        if variable in env and env[variable] and not _URL.fullmatch(env[variable]):
-            problems.append(
-                Diagnostic(
-                    "environment",
-                    1,
-                    1,
-                    variable,
-                    "must be an http:// or https:// URL; fix or unset the variable",
-                )
-            )
-            url = section(name).get("base_url") or default
-        base_urls[name] = str(url).rstrip("/")
+        base_urls[name], found = _base_url(name, default, env, section(name), allow_config)
+        problems.extend(
+            document.diagnostic(("providers", name, "base_url"), message)
+            if document is not None and where == "file"
+            else Diagnostic("environment", 1, 1, f"{name.upper()}_BASE_URL", message)
+            for where, message in found
+        )
 
     csv_columns = dict(DEFAULT_QUBRID_CSV_COLUMNS)
     for task, columns in section("qubrid").get("csv_columns", {}).items():
@@ -219,18 +233,18 @@ def read_settings(
         lease_remote=config.get("lease", {}).get("remote"),
         segmind=SegmindSettings(
             base_url=base_urls["segmind"],
-            api_key=_api_key(env, "segmind"),
+            api_key=_api_key(env, "segmind", problems),
             access=section("segmind").get("access"),
         ),
         qubrid=QubridSettings(
             base_url=base_urls["qubrid"],
-            api_key=_api_key(env, "qubrid"),
+            api_key=_api_key(env, "qubrid", problems),
             csv_columns=csv_columns,
         ),
         cohere=CohereSettings(
             base_url=base_urls["cohere"],
-            api_key=_api_key(env, "cohere"),
-            wandb_api_key=_secret(env.get("WANDB_API_KEY")),
+            api_key=_api_key(env, "cohere", problems),
+            wandb_api_key=_key(env, "WANDB_API_KEY", problems),
         ),
     )
     return settings, problems
@@ -268,49 +282,156 @@ def suggested_owner(root: Path) -> str:
     return f"{slug}-{os.urandom(2).hex()}"
 
 
-def _api_key(env: Mapping[str, str], provider: str) -> Secret | None:
+def _base_url(
+    provider: str,
+    default: str,
+    env: Mapping[str, str],
+    section: Mapping[str, Any],
+    allow_config: bool,
+) -> tuple[str, list[tuple[Literal["environment", "file"], str]]]:
+    """Provider ``provider``'s base URL and the problems with the ones given (each said to
+    come from the environment or the file); the default stands in for a refused one."""
+    variable = f"{provider.upper()}_BASE_URL"
+    problems: list[tuple[Literal["environment", "file"], str]] = []
+    from_env = env.get(variable)
+    if from_env:
+        problem = _url_problem(from_env)
+        if problem is None:
+            return from_env.rstrip("/"), problems
+        problems.append(("environment", f"{problem}; fix or unset the variable"))
+    from_file = section.get("base_url")
+    if from_file is None or str(from_file).rstrip("/") == default:
+        return default, problems
+    if not allow_config:
+        problems.append(
+            (
+                "file",
+                "a base URL in reconciler.yaml is not used: the repository must not choose"
+                " where API keys are sent (in CI, a pull request's author writes this file)."
+                f" Set {variable} in the environment instead, or set"
+                f" {ALLOW_CONFIG_BASE_URLS_VARIABLE}=1 where this file is trusted",
+            )
+        )
+        return default, problems
+    problem = _url_problem(str(from_file))
+    if problem is not None:
+        problems.append(("file", problem))
+        return default, problems
+    return str(from_file).rstrip("/"), problems
+
+
+_TRUE = ("1", "true", "yes")
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot receive API keys, or None: it must be https://, or http:// to a
+    loopback host (a local sandbox), since a key sent over plain HTTP can be read on the way."""
+    if not _URL.fullmatch(url):
+        return "must be an http:// or https:// URL"
+    if url.startswith("https://"):
+        return None
+    if _is_loopback(_url_host(url)):
+        return None
+    return (
+        "plain http:// is accepted only for a loopback host (127.0.0.1, ::1, localhost):"
+        " API keys would cross the network unencrypted; use https://"
+    )
+
+
+def _url_host(url: str) -> str:
+    """The host of ``url`` (``[::1]`` gives ``::1``), without importing an HTTP stack."""
+    authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    authority = authority.rpartition("@")[2]
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0]
+    return authority.partition(":")[0]
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _api_key(env: Mapping[str, str], provider: str, problems: list[Diagnostic]) -> Secret | None:
     for variable in _API_KEY_VARIABLES[provider]:
         if env.get(variable):
-            return Secret(env[variable])
+            return _key(env, variable, problems)
     return None
 
 
-def _secret(value: str | None) -> Secret | None:
-    return Secret(value) if value else None
+def _key(env: Mapping[str, str], variable: str, problems: list[Diagnostic]) -> Secret | None:
+    """The key in ``variable``, stripped of surrounding whitespace; None (and a problem naming
+    the variable, never the value) when what is left is not one token of visible ASCII."""
+    raw = env.get(variable)
+    if not raw:
+        return None
+    value = raw.strip()
+    if _KEY_CHARACTERS.fullmatch(value):
+        return Secret(value)
+    # Mask what was given wherever it could still be printed, before saying anything about it.
+    register_secret(raw)
+    register_secret(value)
+    what = "is empty" if not value else "holds a space, control or non-ASCII character inside it"
+    problems.append(
+        Diagnostic(
+            "environment",
+            1,
+            1,
+            variable,
+            f"{what} (surrounding whitespace is removed); set it to the key alone",
+        )
+    )
+    return None
 
 
-def _read_config(path: Path) -> tuple[dict[str, Any], list[Diagnostic]]:
-    """The valid content of ``reconciler.yaml`` ({} when invalid) and its problems."""
+def _read_config(
+    path: Path,
+) -> tuple[dict[str, Any], list[Diagnostic], YamlDocument | None]:
+    """The valid content of ``reconciler.yaml`` ({} when invalid), its problems and its
+    document (for the positions of later checks; None when there is none)."""
     from reconciler.specs.schema_check import schema_diagnostics
     from reconciler.specs.yaml_source import read_yaml_file
 
     display = display_path(path)
     documents, problems = read_yaml_file(path, display, allow_empty=True)
     if problems:
-        return {}, problems
+        return {}, problems, None
     if not documents:  # an empty file (or only comments) sets nothing
-        return {}, []
+        return {}, [], None
     if len(documents) > 1:
         where = documents[1].start
-        return {}, [
-            Diagnostic(
-                display,
-                where.line,
-                where.col,
-                "",
-                f"{CONFIG_FILE_NAME} holds one YAML mapping, not several documents",
-            )
-        ]
+        return (
+            {},
+            [
+                Diagnostic(
+                    display,
+                    where.line,
+                    where.col,
+                    "",
+                    f"{CONFIG_FILE_NAME} holds one YAML mapping, not several documents",
+                )
+            ],
+            None,
+        )
     document = documents[0]
     if not isinstance(document.value, dict):
-        return {}, [
-            Diagnostic(
-                display,
-                document.start.line,
-                document.start.col,
-                "",
-                f"{CONFIG_FILE_NAME} must be a mapping of settings (spec_paths, parallelism, ...)",
-            )
-        ]
+        return (
+            {},
+            [
+                Diagnostic(
+                    display,
+                    document.start.line,
+                    document.start.col,
+                    "",
+                    f"{CONFIG_FILE_NAME} must be a mapping of settings"
+                    " (spec_paths, parallelism, ...)",
+                )
+            ],
+            None,
+        )
     problems = schema_diagnostics(document, CONFIG_SCHEMA)
-    return ({} if problems else document.value), problems
+    return ({} if problems else document.value), problems, document

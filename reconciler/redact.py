@@ -2,9 +2,12 @@
 
 Two layers, because neither alone is enough. The process keeps a registry of the secret values
 it holds (API keys, the W&B key), registered where they are read, and ``redact`` replaces every
-occurrence of them; patterns then catch what was never registered: a pre-signed URL's query
-(its ``X-Amz-Signature`` or ``Signature`` is a credential, so the whole query goes), ``Bearer``
-tokens, and ``x-api-key`` / ``Authorization`` header values.
+occurrence of them in every form a message may carry them: as written, escaped as Python and JSON
+quote them (``\\n``, ``\\xe9``, ``\\u202e``), URL-encoded, and inside base64 (an HTTP Basic header
+is base64 of ``user:key``: the whole base64 token goes, at whatever offset the key starts).
+Patterns then catch what was never registered: a pre-signed URL's query (its ``X-Amz-Signature``
+or ``Signature`` is a credential, so the whole query goes), a URL's ``user:password@``,
+``Bearer`` and ``Basic`` tokens, and ``x-api-key`` / ``Authorization`` header values.
 
 Every provider error message and every log line about a request passes through ``redact``.
 ``RedactingFilter`` does the same for log records of libraries that log URLs (httpx logs every
@@ -13,16 +16,25 @@ request's full URL at INFO level); ``install_log_redaction`` attaches it to thos
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import re
 import threading
+from urllib.parse import quote, quote_plus
 
 MASK = "****"
 # Shorter values are too likely to occur by chance in ordinary text to be masked everywhere.
 MIN_SECRET_LENGTH = 6
 
+# A base64 run shorter than this could be anything; a key's base64 core is masked only when it
+# is at least this long (any key of 9 characters or more gives one at every offset).
+_MIN_BASE64_CORE = 8
+
 _lock = threading.Lock()
-_secrets: frozenset[str] = frozenset()
+_secrets: frozenset[str] = frozenset()  # every form of every secret, matched as text
+_base64_cores: frozenset[str] = frozenset()  # base64 of a secret, matched inside a token
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]+=*")
 
 # A URL whose query carries signing material loses the whole query.
 _SIGNED_URL = re.compile(r"""(?P<base>https?://[^\s?#'"<>]+)\?(?P<query>[^\s#'"<>]*)""")
@@ -37,7 +49,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         rf"\1{MASK}",
     ),
-    (re.compile(r"(?i)\b(Bearer\s+)[^\s'\",;}]+"), rf"\1{MASK}"),
+    (re.compile(r"(?i)\b((?:Bearer|Basic)\s+)[^\s'\",;}]+"), rf"\1{MASK}"),
+    # A URL's userinfo (`https://user:password@host`): the password, and the user with it.
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@'\"<>]+@"), rf"\1{MASK}@"),
     (re.compile(r"""(?i)\b(x-api-key['"]?\s*[:=]\s*['"]?)[^\s'",;}&]+"""), rf"\1{MASK}"),
     (
         re.compile(
@@ -49,12 +63,70 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def register_secret(value: str | None) -> None:
-    """Remember ``value`` as a secret: ``redact`` masks it from now on, in every thread."""
-    global _secrets
+    """Remember ``value`` as a secret: ``redact`` masks it from now on, in every form it may be
+    quoted in (see the module's docstring), in every thread."""
+    global _secrets, _base64_cores
     if value is None or len(value) < MIN_SECRET_LENGTH:
         return
+    forms = _text_forms(value)
+    cores = _base64_forms(value)
     with _lock:
-        _secrets = _secrets | {value}
+        _secrets = _secrets | forms
+        _base64_cores = _base64_cores | cores
+
+
+def _text_forms(value: str) -> frozenset[str]:
+    """``value`` as printed raw, escaped (Python ``repr`` of text and of its UTF-8 bytes, JSON)
+    and URL-encoded; its surrounding whitespace stripped too, since a header may quote it so."""
+    forms = set()
+    for text in {value, value.strip()}:
+        utf8 = text.encode()
+        forms |= {
+            text,
+            repr(text)[1:-1],
+            repr(utf8)[2:-1],
+            json.dumps(text)[1:-1],
+            json.dumps(text, ensure_ascii=False)[1:-1],
+            text.encode("unicode_escape").decode("ascii"),
+            quote(text, safe=""),
+            quote(text),
+            quote_plus(text),
+        }
+    return frozenset(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+
+
+def _base64_forms(value: str) -> frozenset[str]:
+    """The base64 characters fixed by ``value``'s bytes alone, for each of the three offsets
+    (mod 3) it may start at in the encoded bytes, in the standard and URL-safe alphabets."""
+    cores = set()
+    raw = value.strip().encode()
+    for offset in range(3):
+        padded = b"\0" * offset + raw
+        encoded = base64.b64encode(padded).decode("ascii")
+        # The first group of four mixes in bytes before the key; a last partial group, bytes
+        # after it. What lies between depends on the key alone.
+        core = encoded[4 if offset else 0 : 4 * (len(padded) // 3)]
+        if len(core) >= _MIN_BASE64_CORE:
+            cores.add(core)
+            cores.add(core.translate(_URLSAFE))
+    return frozenset(cores)
+
+
+_URLSAFE = str.maketrans("+/", "-_")
+
+
+def _mask_base64(text: str) -> str:
+    """``text`` with every base64 token that holds a registered secret replaced by the mask."""
+    if not _base64_cores:
+        return text
+
+    def mask(match: re.Match[str]) -> str:
+        token = match.group(0)
+        return MASK if any(core in token for core in _base64_cores) else token
+
+    if not any(core in text for core in _base64_cores):
+        return text
+    return _BASE64_RUN.sub(mask, text)
 
 
 def _mask_signed_url(match: re.Match[str]) -> str:
@@ -69,6 +141,7 @@ def redact(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
+    text = _mask_base64(text)
     text = _SIGNED_URL.sub(_mask_signed_url, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)

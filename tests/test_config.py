@@ -52,7 +52,8 @@ def test_reconciler_yaml_sets_everything(tmp_path: Path) -> None:
         "    csv_columns: {qa: [prompt, completion]}\n"
         "  cohere: {base_url: 'http://127.0.0.1:8765/cohere'}\n"
     )
-    settings = load_settings(tmp_path, environ={})
+    # base_url in the file counts only where the environment trusts the file.
+    settings = load_settings(tmp_path, environ={"RECONCILE_ALLOW_CONFIG_BASE_URLS": "1"})
     assert settings.config_file == tmp_path / "reconciler.yaml"
     assert settings.spec_paths == (tmp_path / "jobs", tmp_path / "more/specs")
     assert (settings.parallelism, settings.prune, settings.watch_interval) == (8, True, 30.0)
