@@ -175,8 +175,14 @@ class Marker:
 
 
 def strip_url_secrets(url: str) -> str:
-    """``url`` without its query string and fragment, where pre-signed signatures live."""
-    return url.split("#", 1)[0].split("?", 1)[0]
+    """``url`` without its query string and fragment, where pre-signed signatures live, and
+    without its ``user:password@``."""
+    url = url.split("#", 1)[0].split("?", 1)[0]
+    scheme, separator, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if separator and "@" in authority:
+        return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    return url
 
 
 @dataclass(frozen=True)
@@ -270,9 +276,12 @@ class ObservedJob:
         parameters: Mapping[str, Any] | None = None,
         error_message: str | None = None,
     ) -> None:
-        # A stored URL never keeps a pre-signed query, and a W&B key never enters a plan.
-        # (Tested before stripping: most references have neither, and lists hold thousands.)
-        if dataset_ref is not None and ("?" in dataset_ref or "#" in dataset_ref):
+        # A stored URL never keeps a pre-signed query or a password, and a W&B key never
+        # enters a plan. (Tested before stripping: most references have none of them, and lists
+        # hold thousands.)
+        if dataset_ref is not None and (
+            "?" in dataset_ref or "#" in dataset_ref or "@" in dataset_ref
+        ):
             dataset_ref = strip_url_secrets(dataset_ref)
         if wandb is not None:
             wandb = {k: v for k, v in wandb.items() if k in ("project", "entity")}
@@ -855,9 +864,10 @@ def to_json_value(value: Any) -> Any:
 
 
 def spec_to_dict(spec: FineTuneSpec) -> dict[str, Any]:
-    """The spec's JSON form. A ``{url:}`` dataset loses its query string: a plan file never
-    holds a signature, so apply takes such a URL from the loaded spec, which the stale-plan
-    check has proved unchanged (``reconciler.diff.snapshot_of`` hashes the whole URL)."""
+    """The spec's JSON form. A ``{url:}`` dataset loses its query string and its
+    ``user:password@``: a plan file never holds a signature or a password, so apply takes
+    such a URL from the loaded spec, which the stale-plan check has proved unchanged
+    (``reconciler.diff.snapshot_of`` hashes the whole URL)."""
     dataset = spec.dataset.value
     if spec.dataset.kind is DatasetKind.URL:
         dataset = strip_url_secrets(dataset)

@@ -148,3 +148,30 @@ def test_reconciler_yaml_cannot_send_the_keys_elsewhere(
         assert "SEGMIND_BASE_URL" in result.output
     assert seen == []
     assert "SENTINEL" not in all_output(reconcile.runs)
+
+
+def test_a_dataset_urls_password_stays_out_of_every_output(
+    keyed: RunningSandbox, tmp_path: Path
+) -> None:
+    repo = copy_examples(tmp_path / "repo")
+    spec = repo / "specs/segmind-qwen.yaml"
+    url = "https://alice:pw-SENTINEL-0004@data.example/mascot.zip?X-Amz-Signature=SENTINEL"
+    spec.write_text(
+        "\n".join(
+            f'dataset: {{url: "{url}"}}' if line.startswith("dataset:") else line
+            for line in spec.read_text().splitlines()
+        )
+    )
+    reconcile = Cli(repo, sandbox_env(keyed, KEYS))
+    plan_file = repo / "plan.json"
+    assert reconcile("plan", "--out", str(plan_file)).exit_code == 0
+    for output in ("text", "json", "markdown"):
+        assert reconcile("plan", "--output", output).exit_code == 0
+    applied = reconcile("apply", "--plan", str(plan_file), "--output", "json")
+    assert applied.exit_code == 0, applied.output
+    again = reconcile("plan", "--output", "json")
+    assert '"action": "create"' not in again.output  # the job made from the URL is in sync
+    assert reconcile("status", "--output", "json").exit_code == 0
+    text = all_output(reconcile.runs) + plan_file.read_text() + _state_text(repo)
+    assert "data.example/mascot.zip" in text
+    assert "SENTINEL" not in text
