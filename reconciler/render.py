@@ -6,13 +6,17 @@ symbol (``+`` create, ``~`` update, ``-/+`` replace, ``-`` delete) and its reaso
 with the dataset's size and fingerprint, then a summary line. Markdown stays under GitHub's
 comment limit by leaving out whole rows and saying how many. JSON is the versioned format of
 docs/plans.md with sorted keys, so two equal plans render to the same bytes.
+
+Names, statuses and messages come from providers and file names from the repository: each
+view passes them through ``reconciler.sanitize`` (escaped for a terminal, inert in markdown,
+ASCII-escaped in JSON), so none of them can drive a terminal, forge a line or a row, or
+mention, link or embed anything in a pull-request comment.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from reconciler.model import (
     PlanSummary,
     Upload,
 )
+from reconciler.sanitize import json_dumps, markdown_code, markdown_text, one_line
 
 MARKDOWN_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
 _CELL_LIMIT = 600  # one huge provider message must not push every other row out
@@ -41,13 +46,6 @@ _COLOURS = {
 }
 _BLOCKED_COLOUR = "\033[1;31m"
 _DIM = "\033[2m"
-# Remote names, statuses and messages are provider data: never let them drive the terminal.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _clean(text: str) -> str:
-    # Most text has no control character at all, and saying so is cheaper than a search.
-    return text if text.isprintable() else _CONTROL.sub("?", text)
 
 
 def summary_line(summary: PlanSummary) -> str:
@@ -156,7 +154,7 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
         return f"{colour}{text}{_RESET}" if color and colour else text
 
     out: list[str] = []
-    width = max((len(c.name) for c in plan.changes), default=0)
+    width = max((len(one_line(c.name)) for c in plan.changes), default=0)
     provider = None
     for change in plan.changes:
         if change.provider != provider:
@@ -165,17 +163,17 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
                 out.append("")
             out.append(f"{provider}:")
         symbol = paint(f"{change.action.symbol:>3}", _COLOURS[change.action])
+        name, reason = one_line(change.name), one_line(change.reason)
         if change.action is Action.NOOP:
             health = change.health.value if change.health else "Unknown"
-            reason = _clean(change.reason)
-            out.append(f"{symbol} {change.name:<{width}}  {paint(health, _DIM)}: {reason}")
+            out.append(f"{symbol} {name:<{width}}  {paint(health, _DIM)}: {reason}")
             continue
         label = _label(change)
         if change.blocked is not None:
             verb, _, note = label.partition(" ")
             label = f"{verb} {paint(note, _DIM if change.blocked.is_warning else _BLOCKED_COLOUR)}"
-        out.append(f"{symbol} {_clean(change.name):<{width}}  {label}: {_clean(change.reason)}")
-        out.extend(f"      {_clean(line)}" for line in _detail_lines(change, relative_to))
+        out.append(f"{symbol} {name:<{width}}  {label}: {reason}")
+        out.extend(f"      {one_line(line)}" for line in _detail_lines(change, relative_to))
     if plan.unmanaged:
         if out:
             out.append("")
@@ -184,9 +182,9 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
             name = job.remote_name or "(no name)"
             note = _unmanaged_note(job, plan)
             line = f"{job.provider} {name} {job.remote_id} {job.raw_status}{note}"
-            out.append(f"    {_clean(line)}")
+            out.append(f"    {one_line(line)}")
     for incomplete in plan.incomplete:
-        error = _clean(incomplete.error)
+        error = one_line(incomplete.error)
         out.append(paint(f"! {incomplete.provider}: not fully observed ({error})", _DIM))
     if out:
         out.append("")
@@ -198,14 +196,13 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
 
 
 def _cell(text: str) -> str:
-    """A table cell: one line, no pipes or tags that would break the table, bounded length."""
-    flat = " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
-    return flat if len(flat) <= _CELL_LIMIT else flat[: _CELL_LIMIT - 1] + "…"
+    """A table cell of prose: inert markdown, bounded length."""
+    return markdown_text(text, _CELL_LIMIT)
 
 
 def _code(text: str) -> str:
-    """A code span inside a table cell (a backtick would end it early)."""
-    return "`" + _cell(text).replace("`", "'") + "`"
+    """A name or an id in a table cell, shown exactly in a code span, bounded length."""
+    return markdown_code(text, _CELL_LIMIT)
 
 
 def _change_row(change: Change, relative_to: Path | None) -> str:
@@ -339,7 +336,7 @@ def render_markdown(
 
 def render_json(plan: Plan) -> str:
     """The versioned JSON form (docs/plans.md), keys sorted, two-space indent."""
-    return json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
 def load_plan_json(text: str) -> Plan:
