@@ -2,13 +2,17 @@
 
 Validation never stops at the first problem: every checker appends ``Diagnostic`` values to a
 list, and the command line prints them all at once (``path:line:col: field: message``), sorted,
-then exits 1. Nothing here does I/O.
+then exits 1. A diagnostic's line is one line whatever the file is called: the file name, the
+field path and the message come from the repository (a pull request names its files and keys)
+and are shown escaped as ``reconciler.sanitize.one_line`` does. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from reconciler.sanitize import one_line
 
 
 @dataclass(frozen=True, order=True)
@@ -28,9 +32,10 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.col}"
+        where = f"{one_line(self.file)}:{self.line}:{self.col}"
+        message = one_line(self.message)
         return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+            f"{where}: {one_line(self.field)}: {message}" if self.field else f"{where}: {message}"
         )
 
 

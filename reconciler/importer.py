@@ -50,6 +50,7 @@ from reconciler.model import (
     strip_url_secrets,
 )
 from reconciler.naming import MAX_NAME_LENGTH, is_valid_name
+from reconciler.sanitize import one_line
 
 DEFAULT_OUT_DIR = Path("specs/imported")
 SCHEMA_FILE = Path("schemas/finetune.schema.json")
@@ -414,12 +415,6 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _SpecDumper.add_representer(str, _represent_str)
 
 
-def one_line(text: str) -> str:
-    """``text`` from a provider made safe for one comment or output line: a line break in a
-    job id or status must not end the comment and start YAML of its own."""
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
 def schema_modeline(out_dir: Path, root: Path) -> str:
     """The yaml-language-server modeline of a spec in ``out_dir``: the schema's path relative
     to it, with forward slashes."""
@@ -429,7 +424,10 @@ def schema_modeline(out_dir: Path, root: Path) -> str:
 
 
 def render_spec(spec: ImportedSpec, modeline: str) -> str:
-    """The file's text: the modeline, a header saying where it came from, then the YAML."""
+    """The file's text: the modeline, a header saying where it came from, then the YAML.
+
+    The provider's job id and status are escaped in the header: a line break in either must
+    not end the comment and start YAML of its own."""
     header = [
         modeline,
         f"# Imported by `reconcile import` from {spec.provider} job {one_line(spec.remote_id)}"
@@ -684,7 +682,7 @@ def render_report(report: ImportReport) -> str:
         review = [note.split(":", 1)[0] for note in spec_file.spec.notes if "placeholder" in note]
         extra = f"; review the placeholder {', '.join(review)}" if review else ""
         lines.append(
-            f"wrote {display_path(spec_file.path)} ({report.provider} job"
+            f"wrote {one_line(display_path(spec_file.path))} ({report.provider} job"
             f" {one_line(spec_file.spec.remote_id)},"
             f" {one_line(spec_file.spec.raw_status) or 'status unknown'}{extra})"
         )
@@ -692,7 +690,7 @@ def render_report(report: ImportReport) -> str:
     count = len(report.written)
     summary = (
         f"Imported {count} {report.provider} job{'s' if count != 1 else ''} into"
-        f" {display_path(report.out_dir)}; skipped {len(report.skipped)}"
+        f" {one_line(display_path(report.out_dir))}; skipped {len(report.skipped)}"
     )
     if report.managed:
         summary += f"; {report.managed} already managed by the repository's specs"
@@ -701,7 +699,8 @@ def render_report(report: ImportReport) -> str:
     lines.append(summary + ".")
     if count:
         lines.append(
-            f"Next: `reconcile plan {display_path(report.out_dir)}` should show no changes for"
+            f"Next: `reconcile plan {one_line(display_path(report.out_dir))}` should show no"
+            " changes for"
             " them."
         )
     return "\n".join(lines) + "\n"

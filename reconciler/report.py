@@ -4,17 +4,19 @@ The plan itself is rendered by ``reconciler.render``; this module renders the ``
 that follows it: one line per change carried out, failed, blocked, unconfirmed or warned about
 (failures and unconfirmed creates again at the end, naming the provider, the job and the
 provider's message), then a summary line. Messages pass through
-``reconciler.redact`` once more on the way out, whatever produced them. Nothing here does I/O.
+``reconciler.redact`` once more on the way out, whatever produced them, then through
+``reconciler.sanitize`` for the view (a provider's message may carry escape sequences, line
+breaks, mentions or links). Nothing here does I/O.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from reconciler.apply import ApplyResult, Outcome, OutcomeKind
 from reconciler.model import PLAN_FORMAT_VERSION, Plan
 from reconciler.redact import redact
+from reconciler.sanitize import json_dumps, markdown_code, markdown_text, one_line
 
 _MARKS = {
     OutcomeKind.DONE: "ok",
@@ -25,10 +27,14 @@ _MARKS = {
 }
 
 
+def _said(outcome: Outcome) -> str:
+    """``provider/name: message`` for a terminal."""
+    return f"{outcome.provider}/{one_line(outcome.name)}: {one_line(redact(outcome.message))}"
+
+
 def _line(outcome: Outcome) -> str:
-    where = f"{outcome.provider}/{outcome.name}"
     action = outcome.change.action.value
-    return f"  {_MARKS[outcome.kind]:<7} {action:<7} {where}: {redact(outcome.message)}"
+    return f"  {_MARKS[outcome.kind]:<7} {action:<7} {_said(outcome)}"
 
 
 def render_result_text(result: ApplyResult) -> str:
@@ -39,7 +45,7 @@ def render_result_text(result: ApplyResult) -> str:
     if failures:
         lines.append("")
         lines.append(f"{len(failures)} failed:")
-        lines.extend(f"  {o.provider}/{o.name}: {redact(o.message)}" for o in failures)
+        lines.extend(f"  {_said(o)}" for o in failures)
     unconfirmed = result.of_kind(OutcomeKind.UNCONFIRMED)
     if unconfirmed:
         lines.append("")
@@ -47,16 +53,13 @@ def render_result_text(result: ApplyResult) -> str:
             f"{len(unconfirmed)} unconfirmed (a create whose outcome is not known yet; it is"
             " never sent again until the provider shows it does not exist):"
         )
-        lines.extend(f"  {o.provider}/{o.name}: {redact(o.message)}" for o in unconfirmed)
+        lines.extend(f"  {_said(o)}" for o in unconfirmed)
     lines.append("")
     lines.append(result.summary_line())
     return "\n".join(lines) + "\n"
 
 
 def render_result_markdown(result: ApplyResult) -> str:
-    def cell(text: str) -> str:
-        return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
-
     lines = [
         "### reconcile apply",
         "",
@@ -66,8 +69,8 @@ def render_result_markdown(result: ApplyResult) -> str:
     if result.outcomes:
         lines += ["| outcome | action | job | message |", "| --- | --- | --- | --- |"]
         lines += [
-            f"| {o.kind.value} | {o.change.action.value} | {o.provider}/`{o.name}` |"
-            f" {cell(redact(o.message))} |"
+            f"| {o.kind.value} | {o.change.action.value} | {o.provider}/{markdown_code(o.name)} |"
+            f" {markdown_text(redact(o.message))} |"
             for o in result.outcomes
         ]
     return "\n".join(lines) + "\n"
@@ -90,4 +93,4 @@ def _redacted(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_apply_json(plan: Plan, result: ApplyResult | None) -> str:
-    return json.dumps(apply_document(plan, result), indent=2, sort_keys=True) + "\n"
+    return json_dumps(apply_document(plan, result), indent=2, sort_keys=True) + "\n"

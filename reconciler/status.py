@@ -3,18 +3,19 @@
 A job is managed when a spec names it. It is ``Synced`` when the plan leaves it alone and
 ``OutOfSync`` when the plan would act on it; its health is its current remote job's, ``Missing``
 when there is none, and ``Unknown`` when its provider could not be read. Rendered as a text
-table, a markdown table or versioned JSON. Nothing here does I/O.
+table, a markdown table or versioned JSON; remote ids, statuses, details and read errors are
+provider text and pass through ``reconciler.sanitize`` for each. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from reconciler.model import Action, BlockKind, Health, IncompleteProvider, Plan, Provider
+from reconciler.sanitize import json_dumps, markdown_code, markdown_text, one_line
 
 STATUS_FORMAT_VERSION = 1
 
@@ -87,8 +88,8 @@ def _summary(statuses: list[JobStatus]) -> str:
     )
 
 
-def _unread(incomplete: Sequence[IncompleteProvider]) -> list[str]:
-    return [f"! {i.provider}: could not be read ({i.error})" for i in incomplete]
+def _unread(incomplete: Sequence[IncompleteProvider], clean: Callable[[str], str]) -> list[str]:
+    return [f"! {i.provider}: could not be read ({clean(i.error)})" for i in incomplete]
 
 
 def render_status_text(
@@ -96,7 +97,14 @@ def render_status_text(
 ) -> str:
     rows = [("PROVIDER", "JOB", "SYNC", "HEALTH", "REMOTE", "DETAIL")]
     rows += [
-        (s.provider, s.name, s.sync.value, s.health.value, s.remote_id or "-", s.detail)
+        (
+            s.provider,
+            one_line(s.name),
+            s.sync.value,
+            s.health.value,
+            one_line(s.remote_id or "-"),
+            one_line(s.detail),
+        )
         for s in statuses
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -106,15 +114,12 @@ def render_status_text(
         + row[5]
         for row in rows
     ]
-    return "\n".join([*lines, *_unread(incomplete), "", _summary(statuses)]) + "\n"
+    return "\n".join([*lines, *_unread(incomplete, one_line), "", _summary(statuses)]) + "\n"
 
 
 def render_status_markdown(
     statuses: list[JobStatus], incomplete: Sequence[IncompleteProvider] = ()
 ) -> str:
-    def cell(text: str) -> str:
-        return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
-
     lines = [
         "### reconcile status",
         "",
@@ -124,11 +129,12 @@ def render_status_markdown(
         "| --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {s.provider} | `{s.name}` | {s.sync.value} | {s.health.value} |"
-        f" {f'`{s.remote_id}`' if s.remote_id else '-'} | {cell(s.detail)} |"
+        f"| {s.provider} | {markdown_code(s.name)} | {s.sync.value} | {s.health.value} |"
+        f" {markdown_code(s.remote_id) if s.remote_id else '-'} | {markdown_text(s.detail)} |"
         for s in statuses
     ]
-    lines += ["", *(f"> {line}" for line in _unread(incomplete))] if incomplete else []
+    unread = _unread(incomplete, markdown_text)
+    lines += ["", *(f"> {line}" for line in unread)] if incomplete else []
     return "\n".join(lines) + "\n"
 
 
@@ -140,4 +146,4 @@ def render_status_json(
         "jobs": [s.to_dict() for s in statuses],
         "incomplete": [{"provider": i.provider, "error": i.error} for i in incomplete],
     }
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_dumps(document, indent=2, sort_keys=True) + "\n"

@@ -3,12 +3,14 @@
 Every line is an *event* (``run.finished``, ``job.transition``, ``pull.failed``...) with a
 human message and a few fields. ``json`` writes one object per line with ``time``, ``level``,
 ``event``, ``message`` and the fields. Every line passes through ``reconciler.redact`` before
-it is written, so no key, bearer token or pre-signed URL query reaches the log.
+it is written, so no key, bearer token or pre-signed URL query reaches the log. Messages and
+fields carry provider text and file names: ``text`` shows them escaped as
+``reconciler.sanitize.one_line`` does (an escape sequence, a line break or a bidi control
+cannot drive the viewer or forge an entry); ``json`` writes ASCII, those characters escaped.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Mapping
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 from reconciler.redact import install_log_redaction, redact
+from reconciler.sanitize import json_dumps, one_line
 
 LOGGER_NAME = "reconciler.watch"
 LogFormat = Literal["text", "json"]
@@ -35,9 +38,12 @@ class TextFormatter(logging.Formatter):
     """``2026-11-24T23:14:10.123Z INFO  run.finished: converged (result=success ...)``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        event = getattr(record, "event", record.name)
-        fields = " ".join(f"{key}={value}" for key, value in _fields(record).items())
-        line = f"{_timestamp(record)} {record.levelname:<7} {event}: {record.getMessage()}"
+        event = one_line(str(getattr(record, "event", record.name)))
+        fields = " ".join(
+            f"{one_line(str(key))}={one_line(str(value))}" for key, value in _fields(record).items()
+        )
+        message = one_line(record.getMessage())
+        line = f"{_timestamp(record)} {record.levelname:<7} {event}: {message}"
         return redact(f"{line} ({fields})" if fields else line)
 
 
@@ -53,7 +59,7 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in _fields(record).items():
             document.setdefault(key, value)
-        return redact(json.dumps(document, default=str, ensure_ascii=False))
+        return redact(json_dumps(document, default=str))
 
 
 class EventLog:
