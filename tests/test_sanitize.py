@@ -74,7 +74,7 @@ def test_one_line_is_fast_on_plain_text() -> None:
 # --- markdown ------------------------------------------------------------------------------
 
 
-def _code_spans(text: str) -> tuple[str, list[str]]:
+def code_spans(text: str) -> tuple[str, list[str]]:
     """``text`` without its code spans, and the spans, as CommonMark reads them: a run of n
     backticks (not backslash-escaped) opens one, the next run of exactly n closes it."""
     out: list[str] = []
@@ -103,7 +103,7 @@ def _code_spans(text: str) -> tuple[str, list[str]]:
     return "".join(out), spans
 
 
-def _unescaped(text: str, chars: str) -> list[str]:
+def unescaped(text: str, chars: str) -> list[str]:
     """The characters of ``chars`` in ``text`` that no backslash escapes."""
     found = []
     i = 0
@@ -117,7 +117,7 @@ def _unescaped(text: str, chars: str) -> list[str]:
     return found
 
 
-def _live_pipes(text: str) -> int:
+def live_pipes(text: str) -> int:
     """Pipes that end a table cell: GFM splits a row at every ``|`` no backslash precedes,
     before reading anything else (code spans included)."""
     return len(re.findall(r"(?<!\\)\|", text))
@@ -150,17 +150,17 @@ def test_markdown_text_opens_nothing(text: str) -> None:
     assert "\n" not in shown and "\r" not in shown
     assert "\x1b" not in shown and "\u202e" not in shown
     # Only the sanitiser's own entities; the text's are shown, not read.
-    outside, spans = _code_spans(shown)
+    outside, spans = code_spans(shown)
     outside = re.sub(r"&(lt|amp|#58|#46);", "", outside)
     # No mention or reference: `@` and `#` stand only in code spans of their own.
     assert "@" not in outside and "#" not in outside
     # No link, image, emphasis, code span, strikethrough or math of the text's own.
-    assert _unescaped(outside, "[]`*_~$") == []
+    assert unescaped(outside, "[]`*_~$") == []
     # No HTML tag or entity, no autolink.
     assert "<" not in outside and "&" not in outside
     assert "://" not in outside and "www." not in outside.lower()
     # A table row keeps its cells.
-    assert _live_pipes(shown) == 0
+    assert live_pipes(shown) == 0
     # What remains inside code spans is the single characters put there.
     assert set(spans) <= {"`@`", "`#`"}
 
@@ -199,7 +199,7 @@ def test_markdown_code_shows_the_text_exactly_in_one_span(text: str) -> None:
     if inner.startswith(" ") and inner.endswith(" ") and inner.strip():
         inner = inner[1:-1]
     assert inner.replace("\\|", "|") == " ".join(text.split())
-    assert _live_pipes(shown) == 0
+    assert live_pipes(shown) == 0
 
 
 def test_markdown_code_of_nothing_is_a_span() -> None:
