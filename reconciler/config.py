@@ -56,6 +56,10 @@ DEFAULT_LOCK_TIMEOUT = 0.0
 # How long a request to a provider's API waits for its answer. A create that is not answered
 # in time is not sent again (its outcome is unknown), so a longer wait costs only time.
 DEFAULT_REQUEST_TIMEOUT = 60.0
+# How long reading all of one provider's lists may take, every page and retry included. A list
+# that never ends (a next-page token forever, a server that trickles) must not hold a run, or
+# the daemon, for good; five minutes is hundreds of pages at a real provider's pace.
+DEFAULT_LIST_TIMEOUT = 300.0
 # Qubrid documents no CSV columns; this is our convention (docs/specs.md, docs/datasets.md).
 DEFAULT_QUBRID_CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "qa": ("question", "answer"),
@@ -135,6 +139,7 @@ class Settings:
     settle_window: float = DEFAULT_SETTLE_WINDOW
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    list_timeout: float = DEFAULT_LIST_TIMEOUT
     lease_remote: str | None = None  # None: the branch's upstream remote, else origin
     # Where the state folder is, when not ``<root>/.reconcile``: the daemon reads specs from a
     # snapshot of the committed tree, and keeps the writer lease with its checkout's.
@@ -230,6 +235,7 @@ def read_settings(
         settle_window=float(config.get("settle_window", DEFAULT_SETTLE_WINDOW)),
         lock_timeout=float(config.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)),
         request_timeout=float(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT)),
+        list_timeout=float(config.get("list_timeout", DEFAULT_LIST_TIMEOUT)),
         lease_remote=config.get("lease", {}).get("remote"),
         segmind=SegmindSettings(
             base_url=base_urls["segmind"],

@@ -22,12 +22,13 @@ written: a dataset needing it (4 GiB, 65,535 files) is refused, far above Segmin
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from reconciler.datasets.files import (
     DatasetChangedError,
@@ -35,6 +36,9 @@ from reconciler.datasets.files import (
     DatasetListing,
     list_dataset,
 )
+
+if TYPE_CHECKING:
+    from reconciler.datasets.integrity import FolderCheck
 
 READ_BLOCK = 1 << 20
 
@@ -118,11 +122,13 @@ class DatasetZip:
     members: tuple[ZipMember, ...]
     size: int
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self, check: FolderCheck | None = None) -> Iterator[bytes]:
         """The zip's bytes in blocks of at most 1 MiB; each call starts over.
 
         Raises ``DatasetChangedError`` if a file no longer matches its planned size and CRC
-        (the bytes already produced would be a corrupt zip: plan again).
+        (the bytes already produced would be a corrupt zip: plan again), or, with ``check``,
+        if the files streamed do not make up the plan's fingerprint (raised before the zip's
+        last bytes, so what was sent is never a whole zip).
         """
         central: list[bytes] = []
         offset = 0
@@ -144,7 +150,7 @@ class DatasetZip:
                 )
                 + name
             )
-            yield from _member_data(member)
+            yield from _member_data(member, check)
             central.append(
                 _CENTRAL_HEADER.pack(
                     _CENTRAL_SIGNATURE,
@@ -168,6 +174,8 @@ class DatasetZip:
                 + name
             )
             offset += _LOCAL_HEADER.size + len(name) + member.size
+        if check is not None:
+            check.verify()
         directory = b"".join(central)
         yield directory + _END_OF_CENTRAL_DIRECTORY.pack(
             _END_SIGNATURE,
@@ -189,9 +197,10 @@ class DatasetZip:
         return written
 
 
-def _member_data(member: ZipMember) -> Iterator[bytes]:
+def _member_data(member: ZipMember, check: FolderCheck | None) -> Iterator[bytes]:
     crc = 0
     size = 0
+    digest = hashlib.sha256()
     try:
         with member.path.open("rb") as handle:
             while block := handle.read(READ_BLOCK):
@@ -199,11 +208,14 @@ def _member_data(member: ZipMember) -> Iterator[bytes]:
                 if size > member.size:
                     raise _changed_since_planned(member)
                 crc = zlib.crc32(block, crc)
+                digest.update(block)
                 yield block
     except OSError as error:
         raise DatasetError(f"{member.path}: cannot read the file ({error.strerror})") from error
     if size != member.size or crc != member.crc32:
         raise _changed_since_planned(member)
+    if check is not None:
+        check.add(member.name, size, digest.hexdigest())
 
 
 def _changed_since_planned(member: ZipMember) -> DatasetChangedError:

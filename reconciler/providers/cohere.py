@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import httpx
 
-from reconciler.config import CohereSettings
+from reconciler.config import DEFAULT_LIST_TIMEOUT, CohereSettings
 from reconciler.health import cohere_health
 from reconciler.model import (
     Change,
@@ -51,6 +51,7 @@ from reconciler.providers.base import (
 from reconciler.providers.http import (
     DEFAULT_TIMEOUT,
     SUCCESS,
+    Deadline,
     RetryPolicy,
     bearer,
     parse_timestamp,
@@ -108,7 +109,9 @@ class CohereClient:
         timeout: httpx.Timeout | None = None,
         poll_seconds: float = VALIDATION_POLL_SECONDS,
         validation_timeout: float = VALIDATION_TIMEOUT_SECONDS,
+        list_timeout: float = DEFAULT_LIST_TIMEOUT,
     ) -> None:
+        self._list_timeout = list_timeout
         self._wandb_key = settings.wandb_api_key
         register_secret(self._wandb_key.reveal() if self._wandb_key else None)
         self._poll_seconds = poll_seconds
@@ -137,6 +140,7 @@ class CohereClient:
         models: dict[str, Mapping[str, Any]] = {}
         token = ""
         seen_tokens: set[str] = set()
+        deadline = Deadline.after(self._list_timeout, "list_timeout")
         for page_number in range(1, MAX_PAGES + 1):
             what = f"listing fine-tuned models (page {page_number})"
             params = {"page_size": str(PAGE_SIZE), "order_by": "created_at"}
@@ -146,7 +150,7 @@ class CohereClient:
             def build(params: dict[str, str] = params) -> httpx.Request:
                 return self._http.client.build_request("GET", MODELS_PATH, params=params)
 
-            response = self._http.send(build, what=what, idempotent=True)
+            response = self._http.send(build, what=what, idempotent=True, deadline=deadline)
             page = read_json(response, "cohere", what, None)
             items = page.get("finetuned_models") if isinstance(page, Mapping) else None
             if not isinstance(items, list):
@@ -174,7 +178,7 @@ class CohereClient:
         dataset_type = dataset_type_for(upload, desired)
         what = "uploading the dataset"
         content_type = CONTENT_TYPES.get(upload.path.suffix.lower(), "application/octet-stream")
-        with planned_file("cohere", upload.path, upload.size, what=what, job=job) as handle:
+        with planned_file("cohere", upload, what=what, job=job) as handle:
             # httpx streams the file object in blocks, from the start on every attempt.
             response = self._http.send(
                 lambda: self._http.client.build_request(

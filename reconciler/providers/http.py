@@ -16,7 +16,11 @@ request for an adapter:
   caller lists before retrying and a job is never created twice;
 - every other status becomes the error tree of ``base.py`` here and nowhere else: 401/403
   ``AuthenticationError`` (naming the environment variable to set), other 4xx
-  ``PermanentError``, with the provider's own message taken from its error body.
+  ``PermanentError``, with the provider's own message taken from its error body;
+- an answer is read up to ``MAX_RESPONSE_BYTES`` (decompressed) and no further: a provider
+  that sends more gets a ``PermanentError`` naming the limit, not the process's memory;
+- a request that is part of a longer task (every page of a list) may carry a ``Deadline``:
+  no attempt starts, no retry waits and no answer is awaited past it.
 
 Nothing that leaves this module (exception messages, log lines) carries a key, an Authorization
 header or a pre-signed query: messages are built from the provider's error text and our own
@@ -38,8 +42,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from urllib.parse import quote
 
 import httpx
@@ -48,13 +51,17 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_any,
     stop_before_delay,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from reconciler import fast_json
 from reconciler.config import ProviderSettings
-from reconciler.model import Provider
+from reconciler.datasets.files import DatasetError
+from reconciler.datasets.integrity import VerifiedReader
+from reconciler.model import Provider, Upload
 from reconciler.providers.base import (
     AuthenticationError,
     ClientClosedError,
@@ -79,6 +86,10 @@ def timeout_reading_for(seconds: float) -> httpx.Timeout:
 DEFAULT_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30)
 # Provider messages are for people; a whole HTML error page is not.
 MAX_DETAIL_CHARS = 500
+# The most one answer may hold, decompressed. A list page of 1,000 jobs is about a megabyte;
+# this leaves room for accounts far larger than any seen, and stops a broken or hostile
+# endpoint (or a compression bomb) from taking the machine's memory.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 PROVIDER_TITLES: Mapping[Provider, str] = {
     "segmind": "Segmind",
@@ -103,6 +114,8 @@ _LOCAL_FAULTS: tuple[type[Exception], ...] = (
     httpx.LocalProtocolError,
     httpx.InvalidURL,
 )
+# Headers about how the body travelled; an answer rebuilt from the bytes read has neither.
+_BODY_FRAMING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 @dataclass(frozen=True)
@@ -197,13 +210,13 @@ def response_detail(response: httpx.Response, message_of: MessageOf) -> str:
     content_type = response.headers.get("content-type", "")
     try:
         if "json" in content_type:
-            detail = message_of(response.json())
+            detail = message_of(fast_json.loads(response.content))
         elif "xml" in content_type:
             match = _XML_MESSAGE.search(response.text)
             detail = match["message"].strip() if match else None
         elif response.text.strip() and "html" not in content_type:
             detail = response.text.strip()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         detail = None
     if not detail:
         detail = response.reason_phrase or f"HTTP {response.status_code}"
@@ -216,6 +229,44 @@ def response_detail(response: httpx.Response, message_of: MessageOf) -> str:
 def _describe_transport_error(error: Exception) -> str:
     text = redact(str(error)) or "no details"
     return f"{type(error).__name__}: {text}"
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a task of many requests (reading every page of a provider's lists) must be done:
+    ``seconds`` after it began, as set by ``setting`` in ``reconciler.yaml``."""
+
+    at: float  # time.monotonic()
+    seconds: float
+    setting: str
+
+    @classmethod
+    def after(cls, seconds: float, setting: str) -> Deadline:
+        return cls(time.monotonic() + seconds, seconds, setting)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+class _StopAtDeadline(stop_base):
+    """Stops retrying when the next wait would end past the deadline (tenacity works out the
+    wait before asking whether to stop), and remembers that it did."""
+
+    def __init__(self, deadline: Deadline | None) -> None:
+        self.deadline = deadline
+        self.stopped = False
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        if self.deadline is not None:
+            self.stopped = self.deadline.remaining() <= (retry_state.upcoming_sleep or 0.0)
+        return self.stopped
+
+
+def _capped(timeout: Mapping[str, float | None], seconds: float) -> dict[str, float]:
+    """httpx's per-request timeout dict with no part longer than ``seconds``."""
+    return {
+        part: seconds if value is None else min(value, seconds) for part, value in timeout.items()
+    }
 
 
 class ProviderHttp:
@@ -264,12 +315,14 @@ class ProviderHttp:
         job: str | None = None,
         expect: Collection[int] = (200,),
         passthrough: Collection[int] = (),
+        deadline: Deadline | None = None,
     ) -> httpx.Response:
         """Send the request ``build`` makes (called again for each attempt, so a streamed
         body starts over) until it answers a status in ``expect`` or ``passthrough`` (returned
         for the caller to handle), or fails in a way the module docstring says raises.
 
-        ``what`` says what the request does ("listing fine-tunes"), for messages.
+        ``what`` says what the request does ("listing fine-tunes"), for messages. Past
+        ``deadline`` nothing more is tried: ``PermanentError`` names the limit.
         """
         if not self.has_key:
             raise AuthenticationError(
@@ -278,8 +331,13 @@ class ProviderHttp:
                 job=job,
             )
         policy = self.retry
+        stop_at_deadline = _StopAtDeadline(deadline)
         retrying = Retrying(
-            stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.total_seconds),
+            stop=stop_any(
+                stop_after_attempt(policy.attempts),
+                stop_before_delay(policy.total_seconds),
+                stop_at_deadline,
+            ),
             wait=self._wait,
             retry=retry_if_exception_type(RetryableError),
             sleep=self.pause,
@@ -296,8 +354,11 @@ class ProviderHttp:
                 idempotent,
                 frozenset(expect),
                 frozenset(passthrough),
+                deadline,
             )
         except RetryableError as error:
+            if stop_at_deadline.stopped and deadline is not None:
+                raise self._past(deadline, f"{what}: {error.message}", job) from None
             attempts = int(retrying.statistics.get("attempt_number", 1))
             if attempts <= 1 and error.retry_after is None:
                 raise
@@ -315,6 +376,14 @@ class ProviderHttp:
                 retry_after=error.retry_after,
             ) from None
 
+    def _past(self, deadline: Deadline, what: str, job: str | None) -> PermanentError:
+        return PermanentError(
+            self.provider,
+            f"{what}; gave up: the whole task may take {deadline.seconds:g} s"
+            f" (`{deadline.setting}` in reconciler.yaml) and that time is up",
+            job=job,
+        )
+
     def pause(self, seconds: float) -> None:
         """Wait ``seconds`` between attempts or polls: with the policy's ``sleep`` if it has
         one, else until the time is up or the client is closed."""
@@ -331,13 +400,20 @@ class ProviderHttp:
         idempotent: bool,
         expect: frozenset[int],
         passthrough: frozenset[int],
+        deadline: Deadline | None = None,
     ) -> httpx.Response:
         if self._closed.is_set():
             raise ClientClosedError(
                 self.provider, f"{what}: not sent, the run has stopped", job=job
             )
+        request = build()
+        if deadline is not None:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise self._past(deadline, f"{what}: not sent", job)
+            request.extensions["timeout"] = _capped(request.extensions["timeout"], remaining)
         try:
-            response = self.client.send(build())
+            response = self._receive(request, what, job, deadline)
         except _BEFORE_SENDING as error:
             raise RetryableError(
                 self.provider,
@@ -368,6 +444,48 @@ class ProviderHttp:
         if status in expect or status in passthrough:
             return response
         raise self.error_for(response, what=what, job=job, idempotent=idempotent)
+
+    def _receive(
+        self, request: httpx.Request, what: str, job: str | None, deadline: Deadline | None
+    ) -> httpx.Response:
+        """The answer to ``request``, its body read whole but never past ``MAX_RESPONSE_BYTES``
+        (decompressed) or ``deadline`` (an answer that trickles in never times out a read);
+        transport errors on the way are raised as httpx raises them."""
+        response = self.client.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+                raise self._too_large(what, job)
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise self._too_large(what, job)
+                if deadline is not None and deadline.remaining() <= 0:
+                    raise self._past(deadline, f"{what}: the answer was still coming in", job)
+                chunks.append(chunk)
+        finally:
+            response.close()
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in _BODY_FRAMING_HEADERS
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=b"".join(chunks),
+            request=request,
+            extensions=response.extensions,
+        )
+
+    def _too_large(self, what: str, job: str | None) -> PermanentError:
+        return PermanentError(
+            self.provider,
+            f"{what}: the answer is larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB, the"
+            f" most reconcile reads from {self.title}; it was not read",
+            job=job,
+        )
 
     def error_for(
         self, response: httpx.Response, *, what: str, job: str | None, idempotent: bool
@@ -429,10 +547,11 @@ class ProviderHttp:
 
 
 def read_json(response: httpx.Response, provider: Provider, what: str, job: str | None) -> Any:
-    """The JSON body of a successful answer; ``PermanentError`` when it is not JSON."""
+    """The JSON body of a successful answer; ``PermanentError`` when it is not JSON (or nested
+    too deeply to read: the standard library's reader recurses once per level)."""
     try:
         return fast_json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise PermanentError(
             provider, f"{what}: the answer is not JSON (HTTP {response.status_code})", job=job
         ) from None
@@ -446,7 +565,7 @@ def read_write_answer(
     it made (its id) is not known, so the caller must look for it, never send it again."""
     try:
         return fast_json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise OutcomeUnknownError(
             provider,
             f"{what}: the provider accepted it (HTTP {response.status_code}) but its answer"
@@ -514,10 +633,13 @@ def bearer(key: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def planned_file(
-    provider: Provider, path: Path, planned_size: int, *, what: str, job: str | None
+    provider: Provider, upload: Upload, *, what: str, job: str | None
 ) -> Iterator[BinaryIO]:
-    """Open a dataset file for a streamed upload, refusing it when its size is no longer the
-    one the plan saw (the plan's fingerprint would no longer describe what is sent)."""
+    """Open an upload's dataset file for a streamed multipart body: refused when its size is
+    no longer the one the plan saw, and stopped before its last block when its bytes do not
+    have the plan's fingerprint (``reconciler.datasets.integrity``), so the provider never
+    receives a whole file other than the one reviewed."""
+    path = upload.path
     try:
         handle = path.open("rb")
     except OSError as error:
@@ -526,11 +648,14 @@ def planned_file(
         ) from None
     with handle:
         size = os.fstat(handle.fileno()).st_size
-        if size != planned_size:
+        if size != upload.size:
             raise PermanentError(
                 provider,
-                f"{what}: {path} is {size} bytes now but {planned_size} when it was planned;"
+                f"{what}: {path} is {size} bytes now but {upload.size} when it was planned;"
                 " plan again",
                 job=job,
             )
-        yield handle
+        try:
+            yield cast(BinaryIO, VerifiedReader(handle, path, upload.fingerprint))
+        except DatasetError as error:
+            raise PermanentError(provider, f"{what}: {error}", job=job) from None

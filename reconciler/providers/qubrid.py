@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import httpx
 
-from reconciler.config import QubridSettings
+from reconciler.config import DEFAULT_LIST_TIMEOUT, QubridSettings
 from reconciler.health import qubrid_health
 from reconciler.model import (
     Change,
@@ -42,6 +42,7 @@ from reconciler.providers.base import OutcomeUnknownError, PermanentError, Provi
 from reconciler.providers.http import (
     DEFAULT_TIMEOUT,
     SUCCESS,
+    Deadline,
     RetryPolicy,
     bearer,
     parse_timestamp,
@@ -89,7 +90,9 @@ class QubridClient:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | None = None,
+        list_timeout: float = DEFAULT_LIST_TIMEOUT,
     ) -> None:
+        self._list_timeout = list_timeout
         self._http = provider_api(
             "qubrid",
             settings,
@@ -101,11 +104,18 @@ class QubridClient:
             timeout=timeout or DEFAULT_TIMEOUT,
         )
 
-    def _get(self, path: str, what: str, params: Mapping[str, int] | None = None) -> Any:
+    def _get(
+        self,
+        path: str,
+        what: str,
+        params: Mapping[str, int] | None = None,
+        deadline: Deadline | None = None,
+    ) -> Any:
         response = self._http.send(
             lambda: self._http.client.build_request("GET", path, params=params),
             what=what,
             idempotent=True,
+            deadline=deadline,
         )
         return read_json(response, "qubrid", what, None)
 
@@ -122,11 +132,12 @@ class QubridClient:
                 max_workers=PAGES_IN_FLIGHT, thread_name_prefix="qubrid-page"
             ) as pages,
         ):
-            first = lists.submit(self._page, 0)
-            datasets = lists.submit(self._list_datasets)
-            models = lists.submit(self._model_statuses)
+            deadline = Deadline.after(self._list_timeout, "list_timeout")
+            first = lists.submit(self._page, 0, deadline)
+            datasets = lists.submit(self._list_datasets, deadline)
+            models = lists.submit(self._model_statuses, deadline)
             try:
-                jobs = self._list_jobs(first.result(), pages, models)
+                jobs = self._list_jobs(first.result(), pages, models, deadline)
                 listed = datasets.result()
             except ProviderError as error:
                 return ProviderObservation("qubrid", complete=False, error=str(error))
@@ -136,16 +147,23 @@ class QubridClient:
                 pages.shutdown(cancel_futures=True)
         return ProviderObservation("qubrid", jobs=jobs, datasets=listed)
 
-    def _list_datasets(self) -> tuple[RemoteDataset, ...]:
-        return parse_datasets(self._get("/fine-tuning/datasets", "listing datasets"))
+    def _list_datasets(self, deadline: Deadline | None = None) -> tuple[RemoteDataset, ...]:
+        return parse_datasets(
+            self._get("/fine-tuning/datasets", "listing datasets", deadline=deadline)
+        )
 
-    def _model_statuses(self) -> dict[str, str]:
-        return model_statuses(self._get("/fine-tuning/models", "listing fine-tuned models"))
+    def _model_statuses(self, deadline: Deadline | None = None) -> dict[str, str]:
+        return model_statuses(
+            self._get("/fine-tuning/models", "listing fine-tuned models", deadline=deadline)
+        )
 
-    def _page(self, offset: int) -> tuple[list[Mapping[str, Any]], int]:
+    def _page(
+        self, offset: int, deadline: Deadline | None = None
+    ) -> tuple[list[Mapping[str, Any]], int]:
         """The jobs at ``offset`` and the ``total`` Qubrid reports with them."""
         what = f"listing fine-tuning jobs (offset {offset})"
-        page = self._get("/fine-tuning/jobs", what, {"limit": PAGE_LIMIT, "offset": offset})
+        params = {"limit": PAGE_LIMIT, "offset": offset}
+        page = self._get("/fine-tuning/jobs", what, params, deadline)
         data = page.get("data") if isinstance(page, Mapping) else None
         total = page.get("total") if isinstance(page, Mapping) else None
         if not isinstance(data, list) or not isinstance(total, int):
@@ -160,6 +178,7 @@ class QubridClient:
         first_page: tuple[list[Mapping[str, Any]], int],
         pool: ThreadPoolExecutor,
         models: Future[dict[str, str]],
+        deadline: Deadline,
     ) -> tuple[ObservedJob, ...]:
         """Every job: the first page (given), which tells ``total``, then the other offsets a
         few at a time (``PAGES_IN_FLIGHT``), as many requests as paging one after another.
@@ -184,7 +203,8 @@ class QubridClient:
                 )
             offsets = range(offset, total, step)[: MAX_PAGES - read]
             ended, newest_total = False, 0
-            for data, page_total in pool.map(self._page, offsets):  # in offset order
+            pages = pool.map(self._page, offsets, [deadline] * len(offsets))
+            for data, page_total in pages:  # in offset order
                 merged.add(data)
                 ended = ended or not data
                 newest_total = max(newest_total, page_total)
@@ -201,7 +221,7 @@ class QubridClient:
         """Upload the CSV at ``upload.path`` as dataset ``upload.remote_name``; returns its id."""
         job = desired.spec.name if desired else None
         what = "uploading the dataset"
-        with planned_file("qubrid", upload.path, upload.size, what=what, job=job) as handle:
+        with planned_file("qubrid", upload, what=what, job=job) as handle:
             # httpx streams a file object in blocks (seeking back to the start on every
             # attempt) and takes its Content-Length from the file's size.
             response = self._http.send(

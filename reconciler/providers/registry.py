@@ -54,14 +54,32 @@ def build_client(
     if provider == "segmind":
         from reconciler.providers.segmind import SegmindClient
 
-        return SegmindClient(settings.segmind, transport=transport, retry=retry, timeout=timeout)
+        return SegmindClient(
+            settings.segmind,
+            transport=transport,
+            retry=retry,
+            timeout=timeout,
+            list_timeout=settings.list_timeout,
+        )
     if provider == "qubrid":
         from reconciler.providers.qubrid import QubridClient
 
-        return QubridClient(settings.qubrid, transport=transport, retry=retry, timeout=timeout)
+        return QubridClient(
+            settings.qubrid,
+            transport=transport,
+            retry=retry,
+            timeout=timeout,
+            list_timeout=settings.list_timeout,
+        )
     from reconciler.providers.cohere import CohereClient
 
-    return CohereClient(settings.cohere, transport=transport, retry=retry, timeout=timeout)
+    return CohereClient(
+        settings.cohere,
+        transport=transport,
+        retry=retry,
+        timeout=timeout,
+        list_timeout=settings.list_timeout,
+    )
 
 
 def build_clients(

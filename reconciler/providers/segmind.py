@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import httpx
 
-from reconciler.config import SegmindSettings
+from reconciler.config import DEFAULT_LIST_TIMEOUT, SegmindSettings
 from reconciler.datasets.files import DatasetError
 from reconciler.health import segmind_health
 from reconciler.model import (
@@ -41,6 +41,7 @@ from reconciler.providers.base import OutcomeUnknownError, PermanentError, Provi
 from reconciler.providers.http import (
     DEFAULT_TIMEOUT,
     SUCCESS,
+    Deadline,
     ProviderHttp,
     RetryPolicy,
     make_client,
@@ -88,8 +89,10 @@ class SegmindClient:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | None = None,
+        list_timeout: float = DEFAULT_LIST_TIMEOUT,
     ) -> None:
         self._default_access = settings.access
+        self._list_timeout = list_timeout
         self._api = provider_api(
             "segmind",
             settings,
@@ -117,6 +120,7 @@ class SegmindClient:
                 lambda: self._api.client.build_request("GET", f"{PREFIX}/list"),
                 what="listing fine-tunes",
                 idempotent=True,
+                deadline=Deadline.after(self._list_timeout, "list_timeout"),
             )
             jobs = parse_job_list(response)
         except ProviderError as error:
@@ -135,7 +139,7 @@ class SegmindClient:
         job = desired.spec.name if desired else None
         public = desired is not None and desired.spec.base_model.upper() in PUBLIC_UPLOAD_MODELS
         try:
-            body = upload_body(upload.path)
+            body = upload_body(upload.path, upload.fingerprint)
         except DatasetError as error:
             raise PermanentError("segmind", str(error), job=job) from None
         if body.size != upload.size:
