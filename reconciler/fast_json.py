@@ -18,8 +18,13 @@ import orjson
 
 
 def loads(document: bytes | str) -> Any:
-    """The value of a JSON ``document``, as ``json.loads`` gives it."""
+    """The value of a JSON ``document``, as ``json.loads`` gives it; ``ValueError`` for one
+    that is not JSON, or nested deeper than ``json.loads`` can recurse (a hostile answer or
+    file must be a readable error, never a ``RecursionError`` that ends the process)."""
     try:
         return orjson.loads(document)
     except orjson.JSONDecodeError:
-        return json.loads(document)
+        try:
+            return json.loads(document)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply to read") from None

@@ -60,6 +60,9 @@ def _json_lines(path: Path, log: ProblemLog) -> Iterator[tuple[int, Any]]:
             reason = getattr(error, "msg", str(error))
             log.add(number, f"not valid JSON ({reason}); each line must be one JSON object")
             continue
+        except RecursionError:
+            log.add(number, "nested too deeply to read; each line must be one JSON object")
+            continue
         yield number, value
 
 
