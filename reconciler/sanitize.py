@@ -95,6 +95,8 @@ _MARKDOWN_ESCAPES = {
 }
 # ``:`` and ``.`` only where they would start an autolink; elsewhere they stay as they are.
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]~|$<&@#]|:(?=//)|(?<=[wW]{3})\.")
+# What most text lacks, checked first: a character class alone is the fastest scan.
+_MARKDOWN_CHARS = re.compile(r"[\\`*_\[\]~|$<&@#]")
 
 
 def _markdown_escape(match: re.Match[str]) -> str:
@@ -105,7 +107,10 @@ def markdown_text(text: str, limit: int | None = None) -> str:
     """``text`` as inert inline markdown (a table cell, or within a line): one line, no
     formatting, link, image, HTML, mention or reference of its own; at most ``limit``
     characters of it shown."""
-    return _MARKDOWN_SPECIAL.sub(_markdown_escape, _flat(text, limit))
+    flat = _flat(text, limit)
+    if _MARKDOWN_CHARS.search(flat) is None and "://" not in flat and "www." not in flat.lower():
+        return flat
+    return _MARKDOWN_SPECIAL.sub(_markdown_escape, flat)
 
 
 _BACKTICK_RUN = re.compile(r"`+")
@@ -119,7 +124,9 @@ def markdown_code(text: str, limit: int | None = None) -> str:
     flat = _flat(text, limit).replace("|", "\\|")
     if not flat:
         return "` `"
-    fence = "`" * (max((len(run) for run in _BACKTICK_RUN.findall(flat)), default=0) + 1)
+    if "`" not in flat:
+        return f"`{flat}`"
+    fence = "`" * (max(len(run) for run in _BACKTICK_RUN.findall(flat)) + 1)
     # One space on each side is stripped by the reader: added when the text would otherwise
     # touch the fence with a backtick, or lose a space it starts and ends with.
     padded = flat.startswith(("`", " ")) or flat.endswith(("`", " "))
