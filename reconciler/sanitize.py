@@ -4,7 +4,7 @@ failure messages, error bodies) and names from the repository (file names, spec 
 Every view that shows such text passes it through one function of this module, chosen by the
 view; none escapes on its own.
 
-Terminal text and text logs (``one_line``): every character ``str.isprintable`` rejects is
+Terminal text, text logs, diagnostics and comment lines (``one_line``): every character ``str.isprintable`` rejects is
 shown as the escape Python's ``repr`` would print (``\\x1b``, ``\\r``, ``\\n``, ``\\u202e``).
 That covers C0 and C1 controls (ESC, BEL, CR, line feed, tab, CSI), DEL, the format characters
 of category Cf (bidi embeddings, overrides and isolates, the Arabic letter mark, zero-width
@@ -37,8 +37,9 @@ neither break its table, nor format, link, embed, or notify anyone:
   when it meets the ``:`` before ``//`` or the ``.`` after ``www``: those characters are
   written as entities (``&#58;``, ``&#46;``), which render the same but start no link.
 
-What GitHub still links in escaped text is its own: a commit SHA and ``GH-12`` refer to this
-repository and notify no one.
+What GitHub still links in escaped text are references it resolves itself: a commit SHA,
+``GH-12`` and the repository's own autolink prefixes, which point where this repository's
+settings say and notify no one. A code span (``markdown_code``) is read by none of the above.
 
 JSON (``json_dumps``): ``json.dumps`` with ``ensure_ascii``, so every value reads back exactly
 and the bytes are ASCII: ESC, bidi controls and C1 controls appear only as ``\\u001b``,
