@@ -4,19 +4,19 @@ failure messages, error bodies) and names from the repository (file names, spec 
 Every view that shows such text passes it through one function of this module, chosen by the
 view; none escapes on its own.
 
-Terminal text, text logs, diagnostics and comment lines (``one_line``): every character ``str.isprintable`` rejects is
-shown as the escape Python's ``repr`` would print (``\\x1b``, ``\\r``, ``\\n``, ``\\u202e``).
-That covers C0 and C1 controls (ESC, BEL, CR, line feed, tab, CSI), DEL, the format characters
-of category Cf (bidi embeddings, overrides and isolates, the Arabic letter mark, zero-width
-space and joiners, the word joiner, soft hyphen), line and paragraph separators, unassigned and
-private-use code points, lone surrogates, and spaces other than U+0020 (a no-break space reads
-as a space but is not one). A field can then neither drive the terminal (colours, title, clear
-screen), nor start a line of its own (a forged ``ok`` or ``FAILED`` line, a forged log entry),
-nor reorder what follows it on the line. The zero-width joiner of emoji sequences is escaped as
-well: provider text rarely holds emoji, and the same character makes two different names look
-alike. The escapes are for reading, not reversible (a backslash is left as it is); the exact
-text is in the JSON output. Text that is all printable (nearly all of it) is returned as is,
-after a single C-level check.
+Terminal text, text logs, diagnostics and comment lines (``one_line``): every character
+``str.isprintable`` rejects is shown as the escape Python's ``repr`` would print (``\\x1b``,
+``\\r``, ``\\n``, ``\\u202e``). That covers C0 and C1 controls (ESC, BEL, CR, line feed, tab,
+CSI), DEL, the format characters of category Cf (bidi embeddings, overrides and isolates, the
+Arabic letter mark, zero-width space and joiners, the word joiner, soft hyphen), line and
+paragraph separators, unassigned and private-use code points, lone surrogates, and spaces other
+than U+0020 (a no-break space reads as a space but is not one). A field can then neither drive
+the terminal (colours, title, clear screen), nor start a line of its own (a forged ``ok`` or
+``FAILED`` line, a forged log entry), nor reorder what follows it on the line. The zero-width
+joiner of emoji sequences is escaped as well: provider text rarely holds emoji, and the same
+character makes two different names look alike. The escapes are for reading, not reversible (a
+backslash is left as it is); the exact text is in the JSON output. Text that is all printable
+(nearly all of it) is returned as is, after a single C-level check.
 
 Markdown, for GitHub (``markdown_text`` for prose, ``markdown_code`` for names and ids in
 table cells): the text is first made one line as above, with runs of whitespace (line breaks
