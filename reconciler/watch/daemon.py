@@ -16,13 +16,16 @@ What it applies (DESIGN, principle 8: git is the source of truth):
 
 Triggers (start, commits, file events, the resync timer, the webhook) go into one
 ``TriggerQueue``; a single worker takes them, so two converges never overlap and a burst of
-triggers during a run becomes one next run. A run re-reads ``reconciler.yaml`` and every spec,
-plans against fresh observations and, when there is something to write, takes the writer lease
-and applies (``reconciler.converge``). Nothing a run meets ends the daemon: invalid specs are
-reported (once per distinct set of problems) and nothing is applied until they are fixed; a
-provider outage fails the run and the next resync backs off, up to a cap, until a run succeeds
-again. Each run's job statuses are compared with the previous run's to log transitions. State
-kept between runs is bounded: the last run, a failure count, one status label per managed job.
+triggers during a run becomes one next run. Runs asked for only by webhooks start at least
+``webhook_spacing`` seconds apart, so a burst of deliveries costs a few runs however long it
+lasts; each run logs how many deliveries it answers. A run re-reads ``reconciler.yaml`` and
+every spec, plans against fresh observations and, when there is something to write, takes the
+writer lease and applies (``reconciler.converge``). Nothing a run meets ends the daemon:
+invalid specs are reported (once per distinct set of problems) and nothing is applied until
+they are fixed; a provider outage fails the run and the next resync backs off, up to a cap,
+until a run succeeds again. Each run's job statuses are compared with the previous run's to
+log transitions. State kept between runs is bounded: the last run, a failure count, one status
+label per managed job.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from reconciler.watch.listener import Endpoints, Listener, parse_listen
 from reconciler.watch.listener import Health as HealthAnswer
 from reconciler.watch.logs import EventLog
 from reconciler.watch.metrics import METRICS_CONTENT_TYPE, DaemonMetrics
-from reconciler.watch.schedule import ResyncSchedule
+from reconciler.watch.schedule import DEFAULT_WEBHOOK_SPACING, ResyncSchedule
 from reconciler.watch.singleton import daemon_lock
 from reconciler.watch.transitions import JobKey, track_transitions
 from reconciler.watch.triggers import Trigger, TriggerQueue
@@ -98,6 +101,7 @@ class WatchOptions:
     watch_files: bool = True
     worktree: bool = False  # in a git checkout, apply saved files too (after the quiet period)
     quiet_period: float = DEFAULT_QUIET_PERIOD
+    webhook_spacing: float = DEFAULT_WEBHOOK_SPACING  # least seconds between webhook runs
 
 
 class RunResult(StrEnum):
@@ -123,6 +127,7 @@ class RunRecord:
     result: RunResult
     triggers: tuple[str, ...]
     summary: str
+    webhook_deliveries: int = 0  # accepted deliveries this run answers (coalesced)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -191,7 +196,11 @@ class Daemon:
         interval = (
             options.interval if options.interval is not None else start_settings.watch_interval
         )
-        self.schedule = ResyncSchedule(interval=interval, max_backoff=options.max_backoff)
+        self.schedule = ResyncSchedule(
+            interval=interval,
+            max_backoff=options.max_backoff,
+            webhook_spacing=options.webhook_spacing,
+        )
         self.stale_after = options.stale_after or max(STALE_INTERVALS * interval, MIN_STALE_AFTER)
         self.listen_address: tuple[str, int] | None = None
         self._rng = random.Random()
@@ -214,6 +223,8 @@ class Daemon:
         self.applies_commits = self._git is not None and not options.worktree
         self._head: str | None = self._git.head() if self._git is not None else None
         self._last_edit: float | None = None  # monotonic: when files were last saved
+        self._last_webhook_run: float | None = None  # monotonic: when one last started
+        self._webhooks_answered = 0  # the queue's count of webhook puts, as of the last run
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -229,7 +240,7 @@ class Daemon:
             if self.options.use_sandbox:
                 self._sandboxed = self._stack.enter_context(sandbox_settings(start_settings))
             if address is not None:
-                listener = Listener(*address, self._endpoints())
+                listener = Listener(*address, self._endpoints(), log=self.log)
                 listener.start()
                 self._stack.callback(listener.stop)
                 self.listen_address = listener.address
@@ -283,16 +294,17 @@ class Daemon:
 
     def run_until(self, stop: threading.Event) -> None:
         """Converge at once, then on every trigger and when the resync is due; preview saved
-        edits in a git checkout; hold every run while saved files are still settling."""
+        edits in a git checkout; hold every run while saved files are still settling, and a
+        run only webhooks ask for until the webhook spacing has passed."""
         # Files saved just before the daemon started were seen by no watcher.
         self._hold(self._files_quiet_left())
         self.queue.put(Trigger.START)
         next_resync = time.monotonic()
         held: frozenset[Trigger] = frozenset()
         while not stop.is_set() and not self.queue.closed:
-            # Held triggers run when the quiet period ends, a resync due meanwhile with them
-            # (waiting for the resync instead would spin while it is already past due).
-            wait = self._quiet_left() if held else next_resync - time.monotonic()
+            # Held triggers run when the hold ends, a resync due meanwhile with them (waiting
+            # for the resync instead would spin while it is already past due).
+            wait = self._hold_left(held) if held else next_resync - time.monotonic()
             triggers = held | self.queue.take(wait)
             held = frozenset()
             if stop.is_set() or self.queue.closed:
@@ -301,8 +313,8 @@ class Daemon:
                 if time.monotonic() < next_resync:
                     continue
                 triggers = frozenset({Trigger.TIMER})
-            if self._quiet_left() > 0:
-                held = triggers  # saved files still changing: apply none of them yet
+            if self._hold_left(triggers) > 0:
+                held = triggers  # files still changing, or webhooks too soon: not yet
                 continue
             for trigger in triggers:
                 if trigger in (Trigger.START, Trigger.TIMER):
@@ -310,7 +322,9 @@ class Daemon:
             if triggers == {Trigger.PREVIEW}:
                 self.preview_once()
                 continue
-            self.converge_once(triggers - {Trigger.PREVIEW})
+            answered = self.queue.taken(Trigger.WEBHOOK)
+            deliveries, self._webhooks_answered = answered - self._webhooks_answered, answered
+            self.converge_once(triggers - {Trigger.PREVIEW}, webhook_deliveries=deliveries)
             if Trigger.PREVIEW in triggers:
                 self.preview_once()  # after the run: the saved edits, against what it made
             delay = self.schedule.next_delay(
@@ -334,6 +348,15 @@ class Daemon:
         if self.applies_commits or self._last_edit is None:
             return 0.0
         return max(0.0, self._last_edit + self.options.quiet_period - time.monotonic())
+
+    def _hold_left(self, triggers: frozenset[Trigger]) -> float:
+        """Seconds ``triggers`` must still wait: for saved files to settle (any trigger), and
+        for the webhook spacing when webhooks are all that asks for a run."""
+        quiet = self._quiet_left()
+        if triggers - {Trigger.PREVIEW} != {Trigger.WEBHOOK}:
+            return quiet
+        spacing = self.schedule.webhook_wait(self._last_webhook_run, time.monotonic())
+        return max(quiet, spacing)
 
     def _files_quiet_left(self) -> float:
         """Seconds until the files under the root have been unchanged for ``quiet_period``,
@@ -403,9 +426,17 @@ class Daemon:
 
     # -- one run ----------------------------------------------------------------------------
 
-    def converge_once(self, triggers: frozenset[Trigger] = frozenset({Trigger.TIMER})) -> RunRecord:
-        """One run: pull (if asked and due), read, plan, apply. Never raises."""
+    def converge_once(
+        self,
+        triggers: frozenset[Trigger] = frozenset({Trigger.TIMER}),
+        *,
+        webhook_deliveries: int = 0,
+    ) -> RunRecord:
+        """One run: pull (if asked and due), read, plan, apply. Never raises.
+        ``webhook_deliveries``: how many accepted deliveries it answers (for the log)."""
         started, clock = time.time(), time.monotonic()
+        if Trigger.WEBHOOK in triggers:
+            self._last_webhook_run = clock
         if self.options.pull and triggers & {Trigger.START, Trigger.TIMER, Trigger.WEBHOOK}:
             self._pull()
         try:
@@ -415,7 +446,9 @@ class Daemon:
             result, summary = RunResult.ERROR, redact(f"{type(error).__name__}: {error}")
             self.log.error("run.crashed", f"run failed unexpectedly: {summary}")
         duration = time.monotonic() - clock
-        record = RunRecord(started, duration, result, tuple(sorted(triggers)), summary)
+        record = RunRecord(
+            started, duration, result, tuple(sorted(triggers)), summary, webhook_deliveries
+        )
         self._finish(record)
         return record
 
@@ -438,6 +471,7 @@ class Daemon:
             result=record.result.value,
             duration=f"{record.duration:.2f}s",
             triggers=",".join(record.triggers),
+            **({"webhooks": record.webhook_deliveries} if record.webhook_deliveries else {}),
         )
 
     def _pull(self) -> None:

@@ -3,13 +3,15 @@
 File events, commits, the resync timer and the webhook all ``put`` here; the worker ``take``s every
 pending trigger at once. Triggers that arrive while a run is in progress therefore coalesce
 into exactly one next run, and the queue never holds more than one entry per source, so it
-cannot grow however fast triggers arrive.
+cannot grow however fast triggers arrive. It counts the puts each source made, so a run can
+say how many (webhook deliveries, say) it answers.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from enum import StrEnum
 
 
@@ -31,10 +33,13 @@ class TriggerQueue:
         self._condition = threading.Condition()
         self._pending: set[Trigger] = set()
         self._closed = False
+        self._puts: Counter[Trigger] = Counter()
+        self._taken: Counter[Trigger] = Counter()
 
     def put(self, trigger: Trigger) -> None:
         with self._condition:
             self._pending.add(trigger)
+            self._puts[trigger] += 1
             self._condition.notify_all()
 
     def close(self) -> None:
@@ -62,4 +67,12 @@ class TriggerQueue:
                 self._condition.wait(remaining)
             taken = frozenset(self._pending)
             self._pending.clear()
+            self._taken = self._puts.copy()
             return taken
+
+    def taken(self, trigger: Trigger) -> int:
+        """How many puts of ``trigger`` the takes so far have returned. Counted under the same
+        lock as ``take``: every put counted here is in the set that take (or an earlier one)
+        returned, none is still pending."""
+        with self._condition:
+            return self._taken[trigger]

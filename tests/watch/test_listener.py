@@ -1,5 +1,6 @@
-"""``--listen``: /healthz, /metrics (parsed as Prometheus text) and /webhook with and without
-the shared secret, over real HTTP against a daemon on a thread."""
+"""``--listen``: /healthz, /metrics (parsed as Prometheus text) and a signed /webhook, over real
+HTTP against a daemon on a thread. Refusals, replays, bursts and connection floods are in
+``test_listener_hardening``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.sandbox.testing import RunningSandbox
-from reconciler.watch.listener import ListenAddressError, event_type_of, parse_listen
+from reconciler.watch.listener import ListenAddressError, event_type_of, parse_listen, sign
 from tests.watch.watch_support import CapturedLog, daemon_in_thread, wait_for, write_spec
 
 SECRET = "webhook-secret-for-tests-123"
@@ -56,7 +57,7 @@ def test_healthz_and_metrics_report_the_runs(
             assert client.post("/webhook", json={"event": "AVAILABLE"}).status_code == 404
 
 
-def test_the_webhook_needs_the_secret_and_triggers_a_resync(
+def test_a_signed_webhook_triggers_a_resync_and_counts_its_event(
     sandbox: RunningSandbox, sandbox_env: dict[str, str], repo: Path
 ) -> None:
     log = CapturedLog()
@@ -66,32 +67,36 @@ def test_the_webhook_needs_the_secret_and_triggers_a_resync(
         host, port = daemon.listen_address or ("", 0)
         runs = daemon.runs
         with httpx.Client(base_url=f"http://{host}:{port}", timeout=5.0) as client:
-            assert client.post("/webhook", json={"event": "AVAILABLE"}).status_code == 401
-            wrong = client.post(
-                "/webhook", json={}, headers={"Authorization": "Bearer not-the-secret"}
-            )
-            assert wrong.status_code == 401
-            assert daemon.runs == runs
-
+            body = json.dumps({"event": "TRAINING_COMPLETED", "request_id": "r-1"}).encode()
             accepted = client.post(
                 "/webhook",
-                json={"event": "TRAINING_COMPLETED", "request_id": "r-1"},
-                headers={"Authorization": f"Bearer {SECRET}"},
+                content=body,
+                headers={"X-Hub-Signature-256": sign(SECRET, body)},
             )
             assert accepted.status_code == 202
+            assert accepted.json() == {"accepted": True}
             wait_for(lambda: daemon.runs == runs + 1, 5.0, "the resync the webhook asked for")
 
-            other = client.post(
-                "/webhook", content=b"not json", headers={"X-Reconcile-Secret": SECRET}
+            # A GitHub push: the event is named in a header, not in the body.
+            push = b'{"ref": "refs/heads/main"}'
+            github = client.post(
+                "/webhook",
+                content=push,
+                headers={
+                    "X-Hub-Signature-256": sign(SECRET, push),
+                    "X-GitHub-Event": "push",
+                    "X-GitHub-Delivery": "d-1",
+                },
             )
-            assert other.status_code == 202
-            wait_for(lambda: daemon.runs == runs + 2, 5.0, "a second resync")
+            assert github.status_code == 202
+            wait_for(lambda: daemon.runs == runs + 2, 10.0, "a second resync")
             found = samples(client.get("/metrics").text)
         assert found[("reconcile_webhook_events_total", (("event", "TRAINING_COMPLETED"),))] == 1
-        assert found[("reconcile_webhook_events_total", (("event", "none"),))] == 1
+        assert found[("reconcile_webhook_events_total", (("event", "other"),))] == 1
         assert found[("reconcile_triggers_total", (("source", "webhook"),))] == 2
     received = [json.loads(line) for line in log.lines()]
     assert any(e.get("event_type") == "TRAINING_COMPLETED" for e in received)
+    assert any(e.get("event_type") == "push" for e in received)
     assert SECRET not in log.text()
 
 
