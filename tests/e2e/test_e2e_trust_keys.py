@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
@@ -19,6 +20,7 @@ import pytest
 
 from reconciler.sandbox.testing import RunningSandbox, start_sandbox
 from tests.e2e.e2e_support import Cli, all_output, copy_examples, sandbox_env
+from tests.watch.watch_support import DaemonProcess, wait_for
 
 # Characters that URL-encoding, JSON and base64 all change, so that each form is distinct.
 KEYS = {
@@ -175,3 +177,40 @@ def test_a_dataset_urls_password_stays_out_of_every_output(
     text = all_output(reconcile.runs) + plan_file.read_text() + _state_text(repo)
     assert "data.example/mascot.zip" in text
     assert "SENTINEL" not in text
+
+
+def _daemon_output(
+    repo: Path, env: dict[str, str], log_format: str, fault: Callable[[], object]
+) -> str:
+    """What ``reconcile --watch`` prints over its first run, ``fault()``, and two runs more."""
+    daemon = DaemonProcess(repo, env, "--interval", "0.5", "--log-format", log_format)
+    try:
+        wait_for(lambda: daemon.runs() >= 1, 30.0, "the daemon's first run")
+        fault()
+        seen = daemon.runs()
+        wait_for(lambda: daemon.runs() >= seen + 2, 30.0, "two more runs")
+    finally:
+        daemon.http.close()
+        daemon.process.send_signal(signal.SIGTERM)
+        stdout, stderr = daemon.process.communicate(timeout=15)
+    return stdout + stderr
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_daemon_logs_no_key_on_its_error_paths(
+    keyed: RunningSandbox, tmp_path: Path, log_format: str
+) -> None:
+    repo = copy_examples(tmp_path / "repo")
+    accepted = sandbox_env(keyed, {p: f"{k}\n" for p, k in KEYS.items()})
+    failing = _daemon_output(
+        repo,
+        accepted,
+        log_format,
+        lambda: keyed.control.add_fault(kind="error", status=400, provider="segmind"),
+    )
+    keyed.control.clear_faults()
+    assert "400" in failing
+    wrong = sandbox_env(keyed, {p: f"{k}-wrong\r\n" for p, k in KEYS.items()})
+    refused = _daemon_output(repo, wrong, log_format, lambda: None)
+    assert "401" in refused
+    assert "SENTINEL" not in failing + refused + _state_text(repo)
