@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from reconciler import __version__
+from reconciler.sanitize import one_line
 
 if TYPE_CHECKING:
     from reconciler.config import Settings
@@ -66,8 +67,14 @@ class _ReconcileGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
+def _say(message: str) -> None:
+    """``reconcile: <message>`` on stderr, as one line: messages quote provider answers, lease
+    holders and file names, which must not drive the terminal or forge a line."""
+    click.echo(f"reconcile: {one_line(message)}", err=True)
+
+
 def _fail(message: str) -> NoReturn:
-    click.echo(f"reconcile: {message}", err=True)
+    _say(message)
     sys.exit(EXIT_ERROR)
 
 
@@ -351,7 +358,7 @@ def apply(
                 saved=saved,
                 approve=_ask_before_spending if ask else None,
                 show=show,
-                say=lambda text: click.echo(f"reconcile: {text}", err=True) if for_people else None,
+                say=lambda text: _say(text) if for_people else None,
                 lock_wait=lock_timeout,
             )
         except DeclinedError:
@@ -368,10 +375,9 @@ def apply(
         click.echo("")
         click.echo(text(result), nl=False)
     for incomplete in current.incomplete:
-        click.echo(
-            f"reconcile: {incomplete.provider} could not be read ({incomplete.error});"
-            " nothing was changed there",
-            err=True,
+        _say(
+            f"{incomplete.provider} could not be read ({incomplete.error});"
+            " nothing was changed there"
         )
     if not result.ok or current.incomplete:
         sys.exit(EXIT_ERROR)
@@ -393,9 +399,7 @@ def _echo_lease_messages() -> None:
         return
     handler = logging.Handler()
     handler.name = _ECHO_HANDLER
-    handler.emit = lambda record: click.echo(  # type: ignore[method-assign]
-        f"reconcile: {handler.format(record)}", err=True
-    )
+    handler.emit = lambda record: _say(handler.format(record))  # type: ignore[method-assign]
     lease_log.addHandler(handler)
 
 
@@ -428,10 +432,9 @@ def _warn_journal(run: Run, for_people: bool) -> None:
     """Say (on stderr) when the journal of recent writes could not be read for the plan."""
     _, problem = run.recent_writes()
     if problem is not None and for_people:
-        click.echo(
-            f"reconcile: warning: {problem}; this plan may show creates that another apply"
-            " sent moments ago (an apply reads it again under the writer lease)",
-            err=True,
+        _say(
+            f"warning: {problem}; this plan may show creates that another apply"
+            " sent moments ago (an apply reads it again under the writer lease)"
         )
 
 

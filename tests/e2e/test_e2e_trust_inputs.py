@@ -69,3 +69,20 @@ def test_deeply_nested_json_from_one_provider_stops_that_provider_only(
     # The other providers were read: their creates are planned, not blocked.
     assert "+ support-qa-v1" in planned.output
     assert "Plan: 8 to create" in planned.output and "4 blocked" in planned.output
+
+
+def test_provider_text_on_the_commands_stderr_lines_is_escaped(
+    running: RunningSandbox, tmp_path: Path
+) -> None:
+    repo = copy_examples(tmp_path / "repo")
+    reconcile = Cli(repo, sandbox_env(running))
+    hostile = "no\x1b]0;pwned\x07 \x1b[2J\r\nreconcile: ok \u202eforged"
+    running.control.add_fault(kind="error", status=400, provider="segmind", message=hostile)
+    for args in ((), ("apply",), ("plan",), ("status",)):
+        result = reconcile(*args)
+        assert result.exit_code == 1
+        text = result.stdout + result.stderr
+        assert "pwned" in text  # the provider's words are shown, escaped
+        for raw in ("\x1b", "\x07", "\r", "\u202e"):
+            assert raw not in text, (args, raw, text)
+        assert "\nreconcile: ok" not in text
