@@ -7,6 +7,7 @@ import contextlib
 import io
 import logging
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -191,9 +192,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def descriptor_limit(limit: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that gives the child at most ``limit`` open file descriptors (soft and
+    hard, as ``ulimit -n`` in a container would)."""
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    return apply
+
+
 class DaemonProcess:
     """``reconcile --watch`` in a child process, as a user runs it, with ``--listen`` on a free
-    port and a webhook secret; ``extra_env`` adds to its environment."""
+    port and a webhook secret; ``extra_env`` adds to its environment, ``fd_limit`` caps its
+    open file descriptors."""
 
     def __init__(
         self,
@@ -201,6 +213,7 @@ class DaemonProcess:
         env: dict[str, str],
         *args: str,
         extra_env: Mapping[str, str] | None = None,
+        fd_limit: int | None = None,
     ) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
@@ -218,6 +231,7 @@ class DaemonProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=descriptor_limit(fd_limit) if fd_limit is not None else None,
         )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5.0)
 
