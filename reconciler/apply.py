@@ -396,7 +396,7 @@ class ApplyExecutor:
             except PermanentError:
                 # Refused: nothing was made by this attempt; an earlier lost one may have been.
                 if lost is None:
-                    self.journal.not_sent(change)
+                    self.journal.refused(change, sent_at)
                 else:
                     self.journal.unknown(change)
                 raise

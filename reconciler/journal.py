@@ -196,6 +196,21 @@ class WriteJournal:
             if known is not None and known.state is WriteState.INTENDED and known.by == self._by:
                 del self._writes[key]
 
+    def refused(self, change: Change, sent_at: float) -> None:
+        """``change``'s create sent at ``sent_at`` was refused (a 4xx): nothing was made by it,
+        so the write it recorded is forgotten. Only that write: one of another run, or of an
+        earlier send whose answer was lost, stays."""
+        with self._lock:
+            key = (change.provider, change.name)
+            known = self._writes.get(key)
+            if (
+                known is not None
+                and known.by == self._by
+                and known.sent_at == sent_at
+                and known.state is WriteState.UNKNOWN
+            ):
+                del self._writes[key]
+
     def _update(self, change: Change, **fields: Any) -> None:
         with self._lock:
             key = (change.provider, change.name)

@@ -103,3 +103,26 @@ def test_a_create_that_never_happened_is_sent_again_once_a_list_a_window_later_l
     assert [entry["fault"] for entry in creates].count("drop") == 1
     assert len(creates) == 3  # two specs, and the one lost create sent again once
     assert live_jobs(running, repo) == Counter(EXAMPLES)
+
+
+def test_a_refused_create_is_not_held_back_as_unconfirmed_by_the_next_run(
+    reconcile: Cli, running: RunningSandbox, repo: Path
+) -> None:
+    # A 400 says the provider made nothing: the next run sends the create at once, instead of
+    # waiting out a settle window for a write that never happened.
+    running.control.add_fault(
+        kind="error",
+        status=400,
+        provider="qubrid",
+        method="POST",
+        path=CREATE_ROUTES["qubrid"],
+        message="refused",
+    )
+    first = reconcile("--output", "json")
+    assert first.exit_code == 1
+    assert unconfirmed(first.stdout) == []
+    running.control.clear_faults()
+    second = reconcile("--output", "json")
+    assert second.exit_code == 0, second.stdout
+    assert unconfirmed(second.stdout) == []
+    assert live_jobs(running, repo) == Counter(EXAMPLES)
