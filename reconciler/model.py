@@ -17,6 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from reconciler.redact import redact
+
 Provider = Literal["segmind", "qubrid", "cohere"]
 PROVIDERS: tuple[Provider, ...] = ("segmind", "qubrid", "cohere")
 
@@ -285,6 +287,9 @@ class ObservedJob:
             dataset_ref = strip_url_secrets(dataset_ref)
         if wandb is not None:
             wandb = {k: v for k, v in wandb.items() if k in ("project", "entity")}
+        # A provider's failure message may quote what it was sent (a W&B key it could not use).
+        if error_message:
+            error_message = redact(error_message)
         vars(self).update(
             provider=provider,
             remote_id=remote_id,

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -214,3 +215,21 @@ def test_the_daemon_logs_no_key_on_its_error_paths(
     refused = _daemon_output(repo, wrong, log_format, lambda: None)
     assert "401" in refused
     assert "SENTINEL" not in failing + refused + _state_text(repo)
+
+
+def test_a_key_quoted_in_a_failed_jobs_message_is_masked(
+    keyed: RunningSandbox, tmp_path: Path
+) -> None:
+    repo = copy_examples(tmp_path / "repo")
+    reconcile = Cli(repo, sandbox_env(keyed, KEYS))
+    assert reconcile("apply").exit_code == 0
+    key = KEYS["segmind"]
+    rows = keyed.sandbox.store.query("SELECT id FROM segmind_jobs")
+    message = f"training refused key {key} ({quote(key, safe='')}, {json.dumps(key)})"
+    keyed.control.fail("segmind", "jobs", rows[0]["id"], message)
+    for output in ("text", "json", "markdown"):
+        reconcile("status", "--output", output)
+        reconcile("plan", "--output", output)
+    text = all_output(reconcile.runs)
+    assert "training refused key" in text
+    assert "SENTINEL" not in text
