@@ -523,6 +523,15 @@ def status(paths: tuple[str, ...], **options: Any) -> None:
     help="Serve /healthz, /metrics and /webhook there (off by default).",
 )
 @click.option(
+    "--webhook-spacing",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Runs asked for by webhooks start at least this far apart; deliveries in between"
+    " become one run.",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
