@@ -1,14 +1,16 @@
 """``reconcile --watch``: the daemon that keeps the providers converged with the checkout.
 
     daemon.py       the worker loop: triggers -> one run at a time -> schedule the next
-    triggers.py     the one coalescing queue of triggers
+    triggers.py     the one coalescing queue of triggers, counting what each run answers
     files.py        file events (watchfiles) under the checkout
-    schedule.py     resync interval, jitter, faster polling while jobs train, backoff
+    schedule.py     resync interval, jitter, faster polling while jobs train, backoff, the
+                    spacing of webhook runs
     transitions.py  job status transitions between runs
     commits.py      the committed tree: HEAD, the refs that move it, its snapshot
     git.py          running git: no prompt, a timeout, redacted messages
     gitpull.py      ``--pull``: git pull --ff-only before a resync
-    listener.py     ``--listen``: /healthz, /metrics, /webhook
+    listener.py     ``--listen``: /healthz, /metrics, /webhook on uvicorn, its connection
+                    limits and timeouts, signed webhook deliveries and their replay window
     metrics.py      the Prometheus metrics
     logs.py         text or JSON event lines, redacted
     singleton.py    one daemon per checkout (lock under .reconcile/)

@@ -203,6 +203,7 @@ class Daemon:
         )
         self.stale_after = options.stale_after or max(STALE_INTERVALS * interval, MIN_STALE_AFTER)
         self.listen_address: tuple[str, int] | None = None
+        self.http_connections: int | None = None  # the listener's limit of open connections
         self._rng = random.Random()
         self._stack = contextlib.ExitStack()
         self._sandboxed: Settings | None = None
@@ -244,6 +245,7 @@ class Daemon:
                 listener.start()
                 self._stack.callback(listener.stop)
                 self.listen_address = listener.address
+                self.http_connections = listener.limits.max_connections
                 if self.options.webhook_secret is None:
                     self.log.warning(
                         "webhook.disabled",
@@ -279,6 +281,7 @@ class Daemon:
             listen=f"{self.listen_address[0]}:{self.listen_address[1]}"
             if self.listen_address
             else None,
+            http_connections=self.http_connections,
             pull=self.options.pull,
             sandbox=self.options.use_sandbox,
         )

@@ -61,7 +61,7 @@ def answered(log: CapturedLog) -> int:
 def open_idle_connections(port: int, count: int) -> list[socket.socket]:
     """``count`` connections that never finish a request: half send nothing, half the start
     of a request head (a slowloris)."""
-    held = []
+    held: list[socket.socket] = []
     for number in range(count):
         try:
             connection = socket.create_connection(("127.0.0.1", port), timeout=5.0)
@@ -202,6 +202,7 @@ def test_unsigned_wrongly_signed_stale_and_replayed_deliveries_are_refused(
 def test_a_burst_of_valid_deliveries_costs_a_few_runs(
     sandbox: RunningSandbox, sandbox_env: dict[str, str], repo: Path
 ) -> None:
+    write_spec(repo, "fox-v1")
     log = CapturedLog()
     with daemon_in_thread(
         repo, log, listen="127.0.0.1:0", interval=60.0, webhook_secret=SECRET
@@ -250,8 +251,12 @@ def verifier(clock: Clock) -> WebhookVerifier:
     return WebhookVerifier(SECRET, clock=clock)
 
 
-def signed(body: bytes, timestamp: int | None = None, **extra: str) -> dict[str, str]:
-    headers = {"X-Hub-Signature-256": sign(SECRET, body, timestamp), **extra}
+def signed(
+    body: bytes, timestamp: int | None = None, delivery: str | None = None
+) -> dict[str, str]:
+    headers = {"X-Hub-Signature-256": sign(SECRET, body, timestamp)}
+    if delivery is not None:
+        headers["X-GitHub-Delivery"] = delivery
     if timestamp is not None:
         headers["X-Reconcile-Timestamp"] = str(timestamp)
     return headers
@@ -310,7 +315,7 @@ def test_deliveries_are_remembered_for_a_day_and_the_memory_is_bounded(clock: Cl
     assert verifier.verify(signed(BODY), BODY).accepted
     for n in range(10):
         body = json.dumps({"n": n}).encode()
-        assert verifier.verify(signed(body, **{"X-GitHub-Delivery": f"id-{n}"}), body).accepted
+        assert verifier.verify(signed(body, delivery=f"id-{n}"), body).accepted
     assert verifier.verify(signed(BODY), BODY).accepted  # pushed out by newer deliveries
 
 
@@ -319,8 +324,8 @@ def test_a_delivery_id_seen_before_is_a_replay_whatever_the_body(
 ) -> None:
     first = b'{"n": 1}'
     second = b'{"n": 2}'
-    assert verifier.verify(signed(first, **{"X-GitHub-Delivery": "abc-1"}), first).accepted
-    again = verifier.verify(signed(second, **{"X-GitHub-Delivery": "abc-1"}), second)
+    assert verifier.verify(signed(first, delivery="abc-1"), first).accepted
+    again = verifier.verify(signed(second, delivery="abc-1"), second)
     assert (again.status, again.reason) == (409, "replayed")
 
 
