@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -441,7 +441,8 @@ def _webhook_event(headers: Mapping[str, str], body: bytes) -> str | None:
 
 
 async def _read_body(request: Request) -> bytes | None:
-    """The body, or None when it is over ``MAX_WEBHOOK_BODY`` (read no further than that)."""
+    """The body, or None when it is over ``MAX_WEBHOOK_BODY`` (read no further than that).
+    Raises ``ClientDisconnect`` when the connection closed first (its deadline passed)."""
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_WEBHOOK_BODY):
         return None
@@ -472,7 +473,12 @@ def create_app(
         verdict = verifier.precheck(request.headers)
         body: bytes | None = None
         if verdict is None:
-            body = await _read_body(request)
+            try:
+                body = await _read_body(request)
+            except ClientDisconnect:
+                # Closed by its deadline, or by the caller: there is no one to answer, and
+                # nothing worth a log line (a slow sender could otherwise write one at will).
+                return Response(status_code=400)
             verdict = TOO_LARGE if body is None else verifier.verify(request.headers, body)
         if body is None or not verdict.accepted:
             refusals.refused(verdict)

@@ -28,6 +28,7 @@ from reconciler.watch.listener import (
     WebhookVerifier,
     sign,
 )
+from reconciler.watch.logs import EventLog
 from tests.watch.test_listener import samples
 from tests.watch.watch_support import (
     CapturedLog,
@@ -344,16 +345,25 @@ def test_the_connection_budget_is_a_share_of_the_descriptor_limit(
 # -- the server's limits on their own --------------------------------------------------------
 
 
+def broken_metrics() -> tuple[bytes, str]:
+    raise RuntimeError("the registry broke")
+
+
 @pytest.fixture
-def small_listener() -> Iterator[Listener]:
+def server_log() -> CapturedLog:
+    return CapturedLog()
+
+
+@pytest.fixture
+def small_listener(server_log: CapturedLog) -> Iterator[Listener]:
     endpoints = Endpoints(
         health=lambda: Health(True, {"status": "ok"}),
-        metrics=lambda: (b"", "text/plain"),
+        metrics=broken_metrics,
         webhook=lambda event: None,
         webhook_secret=SECRET,
     )
     limits = ConnectionLimits(max_connections=4, backlog=4, request_timeout=1.0, keep_alive=1)
-    listener = Listener("127.0.0.1", 0, endpoints, limits=limits)
+    listener = Listener("127.0.0.1", 0, endpoints, log=EventLog(server_log.logger), limits=limits)
     listener.start()
     try:
         yield listener
@@ -394,7 +404,9 @@ def test_idle_connections_over_the_limit_make_room_for_a_request(
             connection.close()
 
 
-def test_a_request_that_never_completes_is_cut_off(small_listener: Listener) -> None:
+def test_a_request_that_never_completes_is_cut_off(
+    small_listener: Listener, server_log: CapturedLog
+) -> None:
     port = small_listener.address[1]
     with socket.create_connection(("127.0.0.1", port)) as silent:
         assert closed_by_the_server(silent)
@@ -402,6 +414,27 @@ def test_a_request_that_never_completes_is_cut_off(small_listener: Listener) -> 
         head = f"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n{SIGNATURE}\r\n\r\n"
         dribbling.sendall(head.encode() + b"{")  # and the other 99 bytes never come
         assert closed_by_the_server(dribbling)
+    small_listener.stop()
+    assert server_log.lines() == []  # a slow sender cannot write to the daemon's log
+
+
+def test_an_error_inside_the_server_is_a_daemon_event(
+    small_listener: Listener, server_log: CapturedLog
+) -> None:
+    answer = httpx.get(f"http://127.0.0.1:{small_listener.address[1]}/metrics", timeout=5.0)
+    assert answer.status_code == 500
+    assert "registry" not in answer.text
+    errors = events(server_log, "http.error")
+    assert len(errors) == 1
+    assert "RuntimeError: the registry broke" in str(errors[0]["message"])
+
+
+def test_other_paths_and_methods_answer_json(small_listener: Listener) -> None:
+    base = f"http://127.0.0.1:{small_listener.address[1]}"
+    missing = httpx.get(f"{base}/nothing", timeout=5.0)
+    assert (missing.status_code, missing.json()) == (404, {"error": "not found"})
+    wrong = httpx.get(f"{base}/webhook", timeout=5.0)
+    assert (wrong.status_code, wrong.json()) == (405, {"error": "not allowed"})
 
 
 def test_stop_closes_held_connections_at_once(small_listener: Listener) -> None:
