@@ -49,7 +49,7 @@ from reconciler.observing import (
 )
 from reconciler.providers.base import ProviderClient
 from reconciler.specs import ValidationCache, load_specs, open_validation_cache
-from reconciler.specs.cache import CACHE_DIR_NAME, listing_settled
+from reconciler.specs.cache import CACHE_DIR_NAME, listing_settled, state_folder_problem
 
 if TYPE_CHECKING:
     from reconciler.diff import ProviderPlan
@@ -80,8 +80,14 @@ class Reconciliation:
 
 def state_dir(settings: Settings) -> Path:
     """``<root>/.reconcile`` (or ``settings.state_dir``): fingerprint caches, the local
-    writer lease, ``--sandbox`` state."""
-    return settings.state_dir or settings.root / STATE_DIR_NAME
+    writer lease, ``--sandbox`` state; made when missing, with a ``.gitignore`` of ``*``.
+    Raises ``InvalidInputError`` when it is a symlink (a commit can hold one: nothing is
+    written through it) or a file (``specs.cache.state_folder_problem``)."""
+    folder = settings.state_dir or settings.root / STATE_DIR_NAME
+    problem = state_folder_problem(folder)
+    if problem is not None:
+        raise InvalidInputError([problem])
+    return folder
 
 
 def desired_jobs(

@@ -38,6 +38,10 @@ MARKER_LENGTH = len(MARKER_INFIX) + FINGERPRINT_CHARS  # what the marker adds to
 # A spec name the marker can carry unchanged through slugs and object keys: lower-case letters
 # and digits in runs joined by single hyphens (a slug would collapse "--" or trim a trailing "-").
 NAME_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+# The same rule in the JSON Schema, which matches with `re.search` (jsonschema) or ECMA regex
+# (editors): `$` would let "name\n" through in Python (from `name: |`), and `\Z` is no ECMA;
+# "no character follows" ends the name in both.
+NAME_SCHEMA_PATTERN = rf"^{NAME_PATTERN}(?![\s\S])"
 
 # Cohere documents dataset names as "<50 chars"; the name we give is the bare marker.
 COHERE_DATASET_NAME_MAX = 49

@@ -9,6 +9,7 @@ import pathlib
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -258,6 +259,19 @@ def cache_files(cache: Path) -> list[Path]:
     return sorted((cache / "fingerprints").glob("*.json"))
 
 
+def read_sealed(cache_file: Path) -> Any:
+    """The document of a cache file this machine sealed (``stat_cache.seal``)."""
+    body = stat_cache.unseal(b"fingerprints", cache_file.read_bytes())
+    assert body is not None, "the cache file is not sealed with this machine's key"
+    return json.loads(body)
+
+
+def write_sealed(cache_file: Path, document: Any) -> None:
+    sealed = stat_cache.seal(b"fingerprints", json.dumps(document).encode())
+    assert sealed is not None
+    cache_file.write_bytes(sealed)
+
+
 @pytest.mark.parametrize(
     "garbage",
     [
@@ -284,7 +298,7 @@ def test_a_corrupt_cache_is_ignored_and_replaced(
     cache_file.write_bytes(garbage)
 
     assert fingerprint_dataset(folder, cache_dir=cache) == expected
-    document = json.loads(cache_file.read_bytes())
+    document = read_sealed(cache_file)
     assert sorted(document["files"]) == sorted(CONTENTS)
     counter = OpenCounter(monkeypatch)
     assert fingerprint_dataset(folder, cache_dir=cache) == expected
@@ -299,9 +313,9 @@ def test_a_wrong_digest_in_a_well_formed_cache_is_trusted_only_while_stat_matche
     cache = tmp_path / ".reconcile"
     honest = fingerprint_dataset(folder, cache_dir=cache)
     [cache_file] = cache_files(cache)
-    document = json.loads(cache_file.read_bytes())
+    document = read_sealed(cache_file)
     document["files"]["a-photo.txt"][4] = "0" * 64
-    cache_file.write_text(json.dumps(document))
+    write_sealed(cache_file, document)
     assert fingerprint_dataset(folder, cache_dir=cache) != honest
 
     os.utime(folder / "a-photo.txt", ns=(1, 1))
@@ -317,7 +331,7 @@ def test_cache_forgets_deleted_files_and_leaves_no_temporary_files(
     (folder / "nested" / "deep.webp").unlink()
     fingerprint_dataset(folder, cache_dir=cache)
     [cache_file] = cache_files(cache)
-    assert "nested/deep.webp" not in json.loads(cache_file.read_bytes())["files"]
+    assert "nested/deep.webp" not in read_sealed(cache_file)["files"]
     assert sorted(p.name for p in (cache / "fingerprints").iterdir()) == [cache_file.name]
 
 
@@ -354,5 +368,5 @@ def test_concurrent_writers_leave_a_valid_cache(
         results = list(pool.map(lambda _: fingerprint_dataset(folder, cache_dir=cache), range(32)))
     assert set(results) == {expected}
     [cache_file] = cache_files(cache)
-    assert sorted(json.loads(cache_file.read_bytes())["files"]) == sorted(CONTENTS)
+    assert sorted(read_sealed(cache_file)["files"]) == sorted(CONTENTS)
     assert [p.name for p in (cache / "fingerprints").iterdir()] == [cache_file.name]

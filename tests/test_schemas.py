@@ -93,10 +93,20 @@ def test_examples_cover_every_provider_and_segmind_base_model() -> None:
 def test_the_schema_name_rule_is_the_naming_module_rule(provider: Provider) -> None:
     name_schema = load_schema("finetune.schema.json")["$defs"][provider]["properties"]["name"]
     assert name_schema["maxLength"] == naming.MAX_NAME_LENGTH[provider]
-    assert name_schema["pattern"] == f"^{naming.NAME_PATTERN}$"
+    assert name_schema["pattern"] == naming.NAME_SCHEMA_PATTERN
     pattern = re.compile(name_schema["pattern"])
-    for name in ("mascot", "mascot-flux-v1", "a1", "-x", "x-", "a--b", "A", "a_b", "a.b"):
-        assert bool(pattern.match(name)) == naming.is_valid_name(name), name
+    names = ("mascot", "mascot-flux-v1", "a1", "-x", "x-", "a--b", "A", "a_b", "a.b")
+    # jsonschema matches with re.search, where `$` also matches before a final newline.
+    for name in (*names, "foo\n", "foo\n\n", "\nfoo", "foo\r\n", "foo\u2028"):
+        assert bool(pattern.search(name)) == naming.is_valid_name(name), name
+
+
+def test_no_schema_pattern_ends_where_a_final_newline_would_pass() -> None:
+    # `$` matches before a final newline in Python (jsonschema uses re.search): `name: |`
+    # gives "foo\n", which must fail here as it fails the naming module's full match.
+    for schema_name in ("finetune.schema.json", "config.schema.json"):
+        text = json.dumps(load_schema(schema_name))
+        assert not re.search(r'"pattern": "[^"]*\$"', text), schema_name
 
 
 def test_segmind_fields_documented_ranges() -> None:

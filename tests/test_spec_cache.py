@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -292,9 +293,11 @@ def test_writes_leave_no_temporary_files_and_an_unwritable_cache_is_no_error(
     repo: Path, no_racy_window: None
 ) -> None:
     load_specs([Path("specs")])
-    assert sorted(p.name for p in (repo / ".reconcile").iterdir()) == [CACHE_FILE_NAME]
-    (repo / ".reconcile" / CACHE_FILE_NAME).unlink()
-    (repo / ".reconcile").rmdir()
+    assert sorted(p.name for p in (repo / ".reconcile").iterdir()) == [
+        ".gitignore",
+        CACHE_FILE_NAME,
+    ]
+    shutil.rmtree(repo / ".reconcile")
     (repo / ".reconcile").write_text("a file where the cache folder should be")
     assert [spec.name for spec in load_specs([Path("specs")])] == ["qa"]
 

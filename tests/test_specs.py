@@ -100,7 +100,7 @@ def test_files_found_recursively_in_sorted_order(repo: Path) -> None:
     assert files == [Path("specs/a/y.yaml"), Path("specs/a/z.yaml"), Path("specs/b.yml")]
 
 
-def test_a_symlinked_spec_file_counts_once_and_a_symlinked_folder_is_not_entered(
+def test_a_symlinked_spec_file_counts_once_and_a_folder_linked_outside_is_not_entered(
     repo: Path, tmp_path: Path
 ) -> None:
     (repo / "specs/a.yaml").write_text(
@@ -115,9 +115,12 @@ def test_a_symlinked_spec_file_counts_once_and_a_symlinked_folder_is_not_entered
     assert problems == []
     assert files == [Path("specs/a.yaml")]  # the link to it is the same file
     assert [spec.name for spec in load_specs([Path("specs")])] == ["a"]
-    # Named explicitly, a file behind a link is read where it really is.
-    [spec] = load_specs([Path("specs/linked/b.yaml")], check_datasets=False, use_cache=False)
-    assert spec.source.file == Path("specs/linked/b.yaml")
+    # Named explicitly, a file behind a link out of the repository is refused by name.
+    with pytest.raises(InvalidInputError) as caught:
+        load_specs([Path("specs/linked/b.yaml")], check_datasets=False, use_cache=False)
+    [problem] = caught.value.diagnostics
+    assert problem.file == "specs/linked/b.yaml"
+    assert "leads outside the repository" in problem.message
 
 
 def test_the_real_path_of_a_spec_is_where_its_dataset_is_found_from(repo: Path) -> None:

@@ -24,9 +24,14 @@ otherwise go unseen); a younger spec file is read and compared by content hash, 
 younger dataset is checked again. Where a spec names a local dataset, the path is resolved
 again on every run (``dataset_paths``) and must lead to the same place.
 
-The cache is an optimisation, never a source of truth: a missing, unreadable, corrupt (its
-checksum is verified) or foreign file is ignored, and a failed write is dropped. Writes go to
-a temporary file and then ``os.replace``, so a reader sees the old file or the new one.
+The cache is an optimisation, never a source of truth, and the repository is untrusted input:
+the file is sealed with this machine's key (``stat_cache.seal``: an HMAC-SHA256 kept outside
+the repository), so a file this machine did not write (a committed one, one from another
+machine, one edited by hand) is ignored whole, as are a missing, unreadable, corrupt or
+foreign one; a failed write is dropped. A ``.reconcile`` that is a symlink, or that git
+tracks (a commit put it there), is not used at all, with a warning (``state_folder_warning``).
+Writes go to a temporary file and then ``os.replace``, so a reader sees the old file or the
+new one.
 """
 
 from __future__ import annotations
@@ -34,21 +39,26 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import mmap
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 from typing import Any
 
 from reconciler import __version__, fast_json
 from reconciler.config import Settings
 from reconciler.datasets import stat_cache
 from reconciler.datasets.files import DatasetListing, list_dataset
+from reconciler.diagnostics import Diagnostic, display_path
 from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, Lifecycle, SourceLocation
+from reconciler.specs.notes import warn_once
 
-CACHE_DIR_NAME = ".reconcile"
+CACHE_DIR_NAME = stat_cache.STATE_DIR_NAME
 CACHE_FILE_NAME = "validated.json"
-_FORMAT = 1
+_FORMAT = 2  # 2: sealed
+_SEAL_PURPOSE = b"validated"
 _PACKAGE = Path(__file__).resolve().parents[1]
 # The modules whose code decides whether a spec or a dataset is valid, and what a spec holds.
 _CODE = ("specs/*.py", "datasets/*.py", "naming.py", "model.py", "config.py")
@@ -88,6 +98,126 @@ def cache_context(settings: Settings, schema_file: Path) -> str:
     ]
     digest.update(json.dumps(spec_inputs).encode())
     return digest.hexdigest()
+
+
+# The state folder ---------------------------------------------------------------------------
+
+
+def state_folder_problem(folder: Path) -> Diagnostic | None:
+    """Why the state folder ``folder`` (``<root>/.reconcile``) cannot be used, or None; it is
+    made here when missing (``stat_cache.make_folder``: with its ``.gitignore``). A symlink
+    (it, or a folder in it) is refused: a commit can hold one, and nothing may be written
+    through it to wherever it points; so is a file where the folder should be."""
+    linked = stat_cache.linked_state_folder(folder)
+    if linked is not None:
+        return Diagnostic(
+            display_path(linked),
+            1,
+            1,
+            "",
+            "is a symlink; reconcile keeps this machine's caches and state in a folder of its"
+            " own there and never writes through a link: delete the link (if it is committed,"
+            " `git rm` it)",
+        )
+    try:
+        stat_cache.make_folder(folder)
+    except FileExistsError:
+        return Diagnostic(
+            display_path(folder),
+            1,
+            1,
+            "",
+            "is not a folder; reconcile keeps this machine's caches and state in a folder"
+            " there: delete the file (if it is committed, `git rm` it)",
+        )
+    except OSError:
+        return None  # a read-only checkout: caches are not written, writers say why
+    return None
+
+
+def state_folder_warning(folder: Path) -> str | None:
+    """Why the caches in ``folder`` are not used, or None when they may be: a symlink
+    (``state_folder_problem``), or a folder git tracks: what a commit put there is the
+    author's, not this machine's (their seal would fail too, see ``stat_cache.seal``)."""
+    problem = state_folder_problem(folder)
+    if problem is not None:
+        return f"{problem.file} {problem.message}; the validation cache is not used"
+    if tracked_by_git(folder):
+        return (
+            f"{display_path(_state_anchor(folder))} is tracked by git (it was committed, or git"
+            " could not tell); it holds this machine's caches, never a commit's, so they are"
+            " not used: untrack it with `git rm -r --cached` and commit that"
+        )
+    return None
+
+
+def _state_anchor(folder: Path) -> Path:
+    """The ``.reconcile`` folder ``folder`` is in (``folder`` itself when none)."""
+    for current in (folder, *folder.parents):
+        if current.name == CACHE_DIR_NAME:
+            return current
+    return folder
+
+
+def tracked_by_git(folder: Path) -> bool:
+    """Whether git tracks anything at the state folder ``folder`` (its ``.reconcile``).
+
+    Asking git costs a process (milliseconds) on every run, so the index is looked at first:
+    a tracked ``.reconcile/x`` is written there as its path, ``reconcile/`` at least (an
+    index of version 4 may share the leading ``.`` with the entry before), or ``reconcile``
+    and a NUL for a tracked link or file. Only when such bytes occur does git say for sure
+    (``reconciler/``, a package of that name, does not match).
+    """
+    anchor = _state_anchor(folder)
+    index = _git_index(anchor.parent)
+    if index is None:
+        return False
+    name = anchor.name.lstrip(".").encode()
+    try:
+        with (
+            index.open("rb") as stream,
+            mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data,
+        ):
+            if data.find(name + b"/") < 0 and data.find(name + b"\0") < 0:
+                return False
+    except (OSError, ValueError):  # ValueError: an empty index, which tracks nothing
+        return False
+    return _git_lists(anchor)
+
+
+def _git_index(folder: Path) -> Path | None:
+    """The index file of the git work tree ``folder`` is in, or None outside one."""
+    for current in (folder, *folder.parents):
+        dot_git = current / ".git"
+        try:
+            mode = os.lstat(dot_git).st_mode
+        except OSError:
+            continue
+        if S_ISDIR(mode):
+            return dot_git / "index"
+        if S_ISREG(mode):  # a linked work tree or a submodule: "gitdir: <path>"
+            text = _read_or_empty(dot_git).decode("utf-8", "replace").strip()
+            if text.startswith("gitdir:"):
+                return current / text.removeprefix("gitdir:").strip() / "index"
+        return None
+    return None
+
+
+def _git_lists(anchor: Path) -> bool:
+    """Whether ``git ls-files`` lists anything at ``anchor``; True when git cannot say."""
+    import subprocess  # only when the index names a `.reconcile`
+
+    try:
+        listed = subprocess.run(  # noqa: S603 (fixed arguments, no shell)
+            ["git", "ls-files", "-z", "--", anchor.name],  # noqa: S607 (git from PATH)
+            cwd=anchor.parent,
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return True
+    return bool(listed.stdout)
 
 
 def _read_or_empty(path: Path) -> bytes:
@@ -134,9 +264,15 @@ class ValidationCache:
         self._load()
 
     @classmethod
-    def for_settings(cls, settings: Settings, schema_file: Path) -> ValidationCache:
+    def for_settings(cls, settings: Settings, schema_file: Path) -> ValidationCache | None:
+        """The cache of ``settings``' repository, or None when its state folder must not be
+        used (``state_folder_warning``; the warning is given once per process)."""
         own = settings.root / CACHE_DIR_NAME
         state = settings.state_dir or own
+        warning = state_folder_warning(state)
+        if warning is not None:
+            warn_once(warning)
+            return None
         file = state / CACHE_FILE_NAME
         if state != own:
             # A tree read from elsewhere than its state folder (the daemon's snapshot of a
@@ -147,12 +283,12 @@ class ValidationCache:
         return cls(file, cache_context(settings, schema_file))
 
     def _load(self) -> None:
+        body = stat_cache.unseal(_SEAL_PURPOSE, stat_cache.read_cache_file(self._file))
+        if body is None:
+            return
         try:
-            checksum, _, body = self._file.read_bytes().partition(b"\n")
-            if hashlib.sha256(body).hexdigest().encode() != checksum:
-                return
             document = fast_json.loads(body)
-        except (OSError, ValueError):
+        except ValueError:
             return
         if (
             isinstance(document, dict)
@@ -282,9 +418,11 @@ class ValidationCache:
             "datasets": self._datasets,
             "fingerprints": self._fingerprints,
         }
-        body = json.dumps(document, separators=(",", ":")).encode()
-        data = hashlib.sha256(body).hexdigest().encode() + b"\n" + body
-        stat_cache.write_cache_file(self._file, data)
+        sealed = stat_cache.seal(
+            _SEAL_PURPOSE, json.dumps(document, separators=(",", ":")).encode()
+        )
+        if sealed is not None:
+            stat_cache.write_cache_file(self._file, sealed)
         self._changed = False
 
 

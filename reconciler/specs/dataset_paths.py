@@ -1,7 +1,9 @@
 """Where a spec's local dataset path points, and the real paths of files, resolved cheaply.
 
 This module owns the rules for a dataset written as a path: relative to the spec file, inside
-the repository (lexically and after symlinks), existing, and of a kind the provider takes.
+the repository (lexically and after symlinks, and not in ``.git`` or ``.reconcile``),
+existing, a regular file or a folder (never a FIFO or a device), and of a kind the provider
+takes.
 ``resolve_dataset_path`` applies them to the raw text of the field, so that a freshly parsed
 spec and one taken from the cache are checked by the same code.
 
@@ -93,6 +95,18 @@ def is_inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+# Inside the repository, yet never specs nor data: git's own files (a checkout's credentials
+# may be in .git/config) and this tool's state.
+_TOOLING_FOLDERS = (".git", ".reconcile")
+
+
+def in_tooling_folder(path: str, folder: str) -> bool:
+    """Whether ``path``, a normalised absolute path inside ``folder``, is in (or is) one of
+    its ``.git`` or ``.reconcile`` folders, at any depth."""
+    inner = path[len(folder.rstrip(os.sep)) :] + os.sep
+    return any(f"{os.sep}{name}{os.sep}" in inner for name in _TOOLING_FOLDERS)
+
+
 def display_of(real: str, written: Path, cwd: str) -> str:
     """``reconciler.diagnostics.display_path`` for a path whose real path and the real
     working directory ``cwd`` are known: relative to ``cwd`` when inside it."""
@@ -107,7 +121,7 @@ def resolve_dataset_path(
     raw: str, spec_dir: str, root: Path, provider: str, real_paths: RealPaths
 ) -> DatasetRef | str:
     """The dataset ``raw`` names, written in a spec file in the real folder ``spec_dir``, or
-    the message saying what is wrong with it."""
+    the message saying what is wrong with it. ``root`` is the repository's real path."""
     if os.path.isabs(raw) or raw.startswith("~"):  # noqa: PTH117 (as in RealPaths)
         return (
             f"`{raw}` is an absolute path; write the path relative to the spec file"
@@ -129,18 +143,36 @@ def resolve_dataset_path(
         else:
             real = real_paths.real_in_folder(lexical)
     except OSError:
+        # Where it would be, links followed: a folder on the way may lead outside, and what
+        # is there (even the names near it) is not ours to show.
+        real = os.path.realpath(lexical)
+        if not is_inside(real, inside):
+            return _leads_outside(raw, real)
         missing = Path(lexical)
         return f"`{raw}` does not exist (looked for {display_path(missing)}){_near(missing)}"
     if not is_inside(real, inside):
+        return _leads_outside(raw, real)
+    if in_tooling_folder(real, inside):
         return (
-            f"`{raw}` leads through a symlink to {real}, outside the repository; copy the data"
-            " into the repository instead"
+            f"`{raw}` leads into .git/ or .reconcile/, which hold git's files and this tool's"
+            " state, never datasets; keep datasets in a folder of their own"
         )
+    if not stat.S_ISDIR(mode) and not stat.S_ISREG(mode):
+        from reconciler.specs.text_file import special_kind
+
+        return f"`{raw}` is {special_kind(mode)}; a dataset is a regular file or a folder"
     kind = DatasetKind.FOLDER if stat.S_ISDIR(mode) else DatasetKind.FILE
     wrong = _wrong_kind(provider, raw, _suffix(real), kind)
     if wrong:
         return wrong
     return DatasetRef(kind, real)
+
+
+def _leads_outside(raw: str, real: str) -> str:
+    return (
+        f"`{raw}` leads through a symlink to {real}, outside the repository; copy the data"
+        " into the repository instead"
+    )
 
 
 def _near(missing: Path) -> str:

@@ -26,7 +26,7 @@ from reconciler.model import (
 from reconciler.specs.dataset_paths import RealPaths, resolve_dataset_path
 from reconciler.specs.schema_check import schema_diagnostics
 from reconciler.specs.schema_files import FINETUNE_SCHEMA
-from reconciler.specs.yaml_source import YamlDocument
+from reconciler.specs.yaml_source import YamlDocument, token
 
 API_VERSION = "reconciler/v1"
 KIND = "FineTune"
@@ -62,7 +62,9 @@ def header_diagnostics(document: YamlDocument) -> list[Diagnostic]:
     """Problems with what the document *is*: a mapping, ``apiVersion``, ``kind``."""
     value = document.value
     if not isinstance(value, dict):
-        found = "a list" if isinstance(value, list) else f"the value `{value}`"
+        # Never quoted: this is no spec, and the file may be anything in the repository that a
+        # spec path leads to (a token written there by a CI step is one word).
+        found = "a list" if isinstance(value, list) else f"a single {_kind_of(value)}"
         return [
             document.diagnostic(
                 (),
@@ -85,12 +87,20 @@ def header_diagnostics(document: YamlDocument) -> list[Diagnostic]:
             problems.append(
                 document.diagnostic(
                     (field,),
-                    f"`{value[field]}` is not a {what} reconcile reads; only"
+                    f"{token(value[field])} is not a {what} reconcile reads; only"
                     f" `apiVersion: {API_VERSION}`, `kind: {KIND}` documents belong under the"
                     " spec paths",
                 )
             )
     return problems
+
+
+def _kind_of(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false value"
+    if isinstance(value, int | float):
+        return "number"
+    return "text" if isinstance(value, str) else "value"
 
 
 def parse_finetune(

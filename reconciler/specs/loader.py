@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,11 +27,28 @@ from reconciler.datasets.files import DatasetError, list_dataset
 from reconciler.datasets.problems import DatasetProblem
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.model import FineTuneSpec
-from reconciler.specs.cache import CachedSpec, ValidationCache, is_settled, listing_settled
-from reconciler.specs.dataset_paths import RealPaths, display_of, resolve_dataset_path
-from reconciler.specs.text_file import SourceBytes, read_source
+from reconciler.specs.cache import (
+    CachedSpec,
+    ValidationCache,
+    is_settled,
+    listing_settled,
+)
+from reconciler.specs.dataset_paths import (
+    RealPaths,
+    display_of,
+    in_tooling_folder,
+    is_inside,
+    resolve_dataset_path,
+)
+from reconciler.specs.notes import note
+from reconciler.specs.text_file import (
+    SourceBytes,
+    not_a_regular_file,
+    read_source,
+    special_kind,
+)
 
-SPEC_SUFFIXES = (".yaml", ".yml")
+SPEC_SUFFIXES = (".yaml", ".yml")  # compared in lower case
 
 
 @dataclass(frozen=True)
@@ -72,11 +90,12 @@ def load_specs(
 ) -> list[FineTuneSpec]:
     """Every ``FineTune`` spec under ``paths``, in file order, or ``InvalidInputError``.
 
-    ``paths`` are spec files or folders searched recursively for ``*.yaml``/``*.yml``; when
-    empty, ``settings.spec_paths`` (``reconciler.yaml``'s ``spec_paths``, default ``specs/``).
+    ``paths`` are spec files or folders searched recursively for ``*.yaml``/``*.yml`` (any
+    case), all inside the repository (``find_spec_files``); when empty,
+    ``settings.spec_paths`` (``reconciler.yaml``'s ``spec_paths``, default ``specs/``).
     Without ``settings``, the repository root is found from the first path (see
-    ``reconciler.config.find_repo_root``) and its ``reconciler.yaml`` is read; its problems are
-    reported with the specs'. ``check_datasets`` runs the dataset content checks.
+    ``reconciler.config.find_repo_root``) and its ``reconciler.yaml`` is read; its problems
+    are reported with the specs'. ``check_datasets`` runs the dataset content checks.
     ``use_cache`` reads and updates the validation cache under ``<root>/.reconcile/``
     (``cache``, when given, is the one to use: a caller that goes on to fingerprint the
     datasets shares it).
@@ -90,7 +109,9 @@ def load_specs(
     elif cache is None:
         cache = open_validation_cache(settings)
     load = _Load(settings, cache, real_paths, real_paths.real_str(Path.cwd()))
-    files, found = find_spec_files(list(paths) or list(settings.spec_paths), real_paths)
+    files, found = find_spec_files(
+        list(paths) or list(settings.spec_paths), real_paths, root=settings.root
+    )
     problems.extend(found)
     loaded: list[LoadedSpec] = []
     for file in files:
@@ -119,16 +140,24 @@ def open_validation_cache(settings: Settings) -> ValidationCache | None:
 
 
 def find_spec_files(
-    paths: Sequence[Path], real_paths: RealPaths | None = None
+    paths: Sequence[Path], real_paths: RealPaths | None = None, *, root: Path | None = None
 ) -> tuple[list[Path], list[Diagnostic]]:
-    """The spec files under ``paths``, sorted per path, each once; hidden folders skipped.
+    """The spec files under ``paths``, sorted per path, each once, and the problems of the
+    paths; what a folder search skipped that may have been meant is a note (``notes``).
 
-    A file named explicitly is taken whatever its extension; ``reconciler.yaml`` is never a
-    spec, so a walk from the repository root skips it.
+    Every path must lead, symlinks followed, to a place inside the repository ``root``
+    (default: ``find_repo_root(paths)``) and outside its ``.git`` and ``.reconcile``: a
+    repository's ``reconciler.yaml`` names the paths, and nothing outside may be read (nor
+    its content quoted in an error). A path named explicitly that is not a file or a folder
+    (a FIFO, a device) is refused by name. A file named explicitly is taken whatever its
+    extension; a folder is searched recursively (``_walk``) for ``*.yaml`` and ``*.yml``,
+    in any case. ``reconciler.yaml`` is never a spec, so a search from the root skips it.
     """
     resolver = real_paths or RealPaths()
+    top = resolver.real_str(root if root is not None else find_repo_root(paths))
     files: list[Path] = []
     problems: list[Diagnostic] = []
+    skipped: list[str] = []
     seen: set[str] = set()
 
     def add(file: Path) -> None:
@@ -138,75 +167,186 @@ def find_spec_files(
             files.append(file)
 
     for path in paths:
-        if path.is_file():
-            add(path)
-        elif path.is_dir():
-            found = _walk(path, resolver)
-            if not found:
-                problems.append(
-                    Diagnostic(
-                        display_path(path),
-                        1,
-                        1,
-                        "",
-                        "no *.yaml or *.yml spec files in this folder; give the folder that"
-                        " holds the specs",
-                    )
-                )
-            for file in found:
-                add(file)
-        else:
+        display = display_path(path)
+        real = resolver.real_str(path)
+        misplaced = _misplaced(real, top)
+        if misplaced is not None:
+            problems.append(Diagnostic(display, 1, 1, "", f"{misplaced}; {_INSIDE_ONLY}"))
+            continue
+        try:
+            mode = os.stat(path).st_mode  # noqa: PTH116 (as RealPaths, on strings)
+        except FileNotFoundError:
             problems.append(
                 Diagnostic(
-                    display_path(path),
+                    display, 1, 1, "", "no such file or folder; give spec files or folders of specs"
+                )
+            )
+            continue
+        except OSError as error:
+            problems.append(Diagnostic(display, 1, 1, "", f"cannot read it: {error.strerror}"))
+            continue
+        if stat.S_ISREG(mode):
+            add(path)
+            continue
+        if not stat.S_ISDIR(mode):
+            problems.append(not_a_regular_file(display, mode))
+            continue
+        found, unlisted = _walk(path, real, top, resolver, skipped)
+        if unlisted is not None:
+            problems.append(
+                Diagnostic(display, 1, 1, "", f"cannot list the folder: {unlisted.strerror}")
+            )
+        elif not found:
+            problems.append(
+                Diagnostic(
+                    display,
                     1,
                     1,
                     "",
-                    "no such file or folder; give spec files or folders of specs",
+                    "no *.yaml or *.yml spec files in this folder; give the folder that"
+                    " holds the specs",
                 )
             )
+        for file in found:
+            add(file)
+    for message in sorted(set(skipped)):
+        note(message)
     return files, problems
 
 
-def _walk(folder: Path, resolver: RealPaths) -> list[Path]:
-    """The spec files under ``folder``, in ``Path`` order (component by component), as
-    ``os.walk`` finds them (symlinked folders are not entered). The listing shows which files
-    are no symlinks: their real paths are told to ``resolver``, a system call saved each."""
-    found: list[tuple[str, bool]] = []  # (path, is a symlink)
-    pending = [os.fspath(folder)]
+_INSIDE_ONLY = (
+    "spec files and folders must be inside the repository (symlinks may lead only to places"
+    " inside it), and never in .git/ or .reconcile/"
+)
+
+
+def _misplaced(real: str, top: str) -> str | None:
+    """Why the real path ``real`` may not be read in the repository whose real root is
+    ``top``, or None when it may."""
+    if not is_inside(real, top):
+        return "leads outside the repository"
+    if in_tooling_folder(real, top):
+        return "leads into .git/ or .reconcile/"
+    return None
+
+
+def is_spec_name(name: str) -> bool:
+    """Whether a folder search takes a file named ``name``: ``*.yaml`` or ``*.yml`` in any
+    case (``.YAML`` is common on Windows), neither hidden nor ``reconciler.yaml``."""
+    lowered = name.lower()
+    return (
+        lowered.endswith(SPEC_SUFFIXES) and not name.startswith(".") and lowered != CONFIG_FILE_NAME
+    )
+
+
+def _walk(
+    folder: Path, real_folder: str, top: str, resolver: RealPaths, skipped: list[str]
+) -> tuple[list[Path], OSError | None]:
+    """The spec files under ``folder`` (whose real path is ``real_folder``), in ``Path``
+    order (component by component), and the error when ``folder`` itself cannot be listed.
+
+    Hidden entries are skipped silently (tooling: .git, .reconcile, .github). A symlink is
+    followed when it leads inside the repository (a folder once per real folder, so a loop
+    ends), and a spec-named file is taken when it is a regular file; each thing a search
+    passes over that may have held specs (a link leading outside, a FIFO named ``*.yaml``, a
+    sub-folder that cannot be listed) adds a line to ``skipped``, by name only. The real path
+    of every file found is told to ``resolver``: the listing shows it, a system call saved
+    each.
+    """
+    found: list[tuple[str, str]] = []  # (path, real path)
+    visited = {real_folder}
+    pending = [(os.fspath(folder), real_folder)]
     while pending:
-        directory = pending.pop()
+        directory, real_directory = pending.pop()
         try:
             with os.scandir(directory) as listing:
                 entries = list(listing)
-        except OSError:
-            continue  # as os.walk: a folder that cannot be listed holds no specs
+        except OSError as error:
+            if directory == os.fspath(folder):
+                return [], error
+            skipped.append(f"{_shown(directory)}: not searched for specs: cannot list the folder")
+            continue
         for entry in entries:
             name = entry.name
+            if name.startswith("."):
+                continue
             try:
-                is_folder = entry.is_dir()
+                is_link = entry.is_symlink()
+                is_folder = not is_link and entry.is_dir(follow_symlinks=False)
             except OSError:
-                is_folder = False
+                continue
             if is_folder:
-                # Hidden folders hold tooling (.git, .reconcile, .github), never specs.
-                if not name.startswith(".") and not entry.is_symlink():
-                    pending.append(entry.path)
-            elif (
-                name.endswith(SPEC_SUFFIXES)
-                and not name.startswith(".")
-                and name != CONFIG_FILE_NAME
-            ):
-                found.append((entry.path, entry.is_symlink()))
+                real = os.path.join(real_directory, name)  # noqa: PTH118 (strings)
+                if real not in visited:  # met before through a symlink
+                    visited.add(real)
+                    pending.append((entry.path, real))
+                continue
+            if is_link:
+                _follow(entry.path, name, top, resolver, visited, pending, found, skipped)
+                continue
+            if not is_spec_name(name):
+                continue
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            if stat.S_ISREG(mode):
+                found.append((entry.path, os.path.join(real_directory, name)))  # noqa: PTH118
+            else:
+                skipped.append(f"{_shown(entry.path)}: not read: it is {special_kind(mode)}")
     # Sorted as Path objects sort, by component, without building one per comparison.
     found.sort(key=lambda item: item[0].split(os.sep))  # noqa: PTH206 (strings: cheaper)
     files = []
-    for path, is_link in found:
+    for path, real in found:
         file = Path(path)
-        absolute = None if is_link else resolver.absolute(path)
-        if absolute is not None:
-            resolver.remember(file, resolver.real_in_folder(absolute))
+        resolver.remember(file, real)
         files.append(file)
-    return files
+    return files, None
+
+
+def _follow(
+    path: str,
+    name: str,
+    top: str,
+    resolver: RealPaths,
+    visited: set[str],
+    pending: list[tuple[str, str]],
+    found: list[tuple[str, str]],
+    skipped: list[str],
+) -> None:
+    """A symlink met in a folder search (see ``_walk``): a folder to search, a spec file, or
+    a line in ``skipped``."""
+    spec_named = is_spec_name(name)
+    real = resolver.real_str(path)
+    try:
+        mode = os.stat(path).st_mode  # noqa: PTH116 (strings)
+    except OSError:
+        if spec_named:
+            skipped.append(f"{_shown(path)}: not read: a symlink that leads nowhere")
+        return
+    is_folder = stat.S_ISDIR(mode)
+    if not is_folder and not spec_named:
+        return
+    misplaced = _misplaced(real, top)
+    if misplaced is not None:
+        what = "a symlinked folder" if is_folder else "a symlink"
+        skipped.append(f"{_shown(path)}: not read: {what} that {misplaced}")
+    elif is_folder:
+        if real not in visited:
+            visited.add(real)
+            pending.append((path, real))
+    elif stat.S_ISREG(mode):
+        found.append((path, real))
+    else:
+        skipped.append(f"{_shown(path)}: not read: it leads to {special_kind(mode)}")
+
+
+def _shown(path: str) -> str:
+    """``path`` as a note names it: relative to the working directory when it is written
+    inside it (a symlink is named where it is, not where it leads)."""
+    absolute = os.path.abspath(path)  # noqa: PTH100 (strings)
+    cwd = os.getcwd()  # noqa: PTH109 (strings)
+    return os.path.relpath(absolute, cwd) if is_inside(absolute, cwd) else absolute
 
 
 def _load_file(file: Path, load: _Load) -> tuple[list[LoadedSpec], list[Diagnostic]]:

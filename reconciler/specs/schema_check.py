@@ -68,6 +68,8 @@ def schema_diagnostics(document: YamlDocument, schema_name: str) -> list[Diagnos
     for error in errors:
         if tuple(error.absolute_path) in mistyped and error.validator != "type":
             continue
+        if tuple(error.absolute_path) in document.reported:
+            continue  # its value was found wrong reading the YAML, and said so
         for diagnostic in _translate(document, error, load_schema(schema_name)):
             found.setdefault(diagnostic, None)
     return list(found)

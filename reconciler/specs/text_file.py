@@ -1,6 +1,7 @@
 """Reading an input file's bytes safely: bounded in size, UTF-8 only, with the stat of the bytes.
 
-This module owns the step before YAML: the file's size is checked before it is read, the read
+This module owns the step before YAML: only a regular file is opened (a FIFO or a device is
+refused by name, never waited on), the file's size is checked before it is read, the read
 stops one byte past the limit, and the text must be UTF-8. ``read_source`` also says whether
 the file held still while it was read (its stat before and after), so that a cache keyed on
 that stat never remembers bytes the file no longer holds. It imports no YAML library, so a
@@ -10,6 +11,7 @@ run that finds every spec in the cache never loads one. Problems become ``Diagno
 from __future__ import annotations
 
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,9 @@ from reconciler.diagnostics import Diagnostic
 # A spec is a few dozen lines; 1 MiB is far beyond any honest one and keeps a mistaken
 # `reconcile validate /` or a generated monster from being read into memory.
 MAX_FILE_BYTES = 1024 * 1024
+# O_NONBLOCK: opening a FIFO for reading waits for a writer; with it, the open returns at once
+# (and fstat shows what was opened). It changes nothing for a regular file.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -33,21 +38,62 @@ class SourceBytes:
 
 
 def read_source(path: Path, display: str) -> tuple[SourceBytes | None, list[Diagnostic]]:
-    """The bytes of ``path`` (at most ``MAX_FILE_BYTES``), or why they cannot be used."""
+    """The bytes of ``path`` (at most ``MAX_FILE_BYTES``), or why they cannot be used.
+
+    Only a regular file is read: a FIFO would block the run for ever, a device may never end
+    or act on being opened. It is refused by its stat before it is opened, and opened without
+    blocking (in case it was swapped in between) and checked again."""
     started = time.time_ns()
     try:
-        with path.open("rb") as stream:
-            before = os.fstat(stream.fileno())
+        before = os.stat(path)  # noqa: PTH116 (the mode before any open)
+        if not stat.S_ISREG(before.st_mode):
+            return None, [not_a_regular_file(display, before.st_mode)]
+        descriptor = os.open(path, _OPEN_FLAGS)
+    except OSError as error:
+        return None, [_cannot_read(display, error)]
+    with os.fdopen(descriptor, "rb") as stream:
+        try:
+            before = os.fstat(descriptor)
+            if not stat.S_ISREG(before.st_mode):
+                return None, [not_a_regular_file(display, before.st_mode)]
             if before.st_size > MAX_FILE_BYTES:
                 return None, [_too_big(display, before.st_size)]
             # Read one byte past the limit: the file may have grown since fstat().
             data = stream.read(MAX_FILE_BYTES + 1)
-            after = os.fstat(stream.fileno())
-    except OSError as error:
-        return None, [Diagnostic(display, 1, 1, "", f"cannot read the file: {error.strerror}")]
+            after = os.fstat(descriptor)
+        except OSError as error:
+            return None, [_cannot_read(display, error)]
     if len(data) > MAX_FILE_BYTES:
         return None, [_too_big(display, len(data))]
     return SourceBytes(data, after, same_stat(before, after), started), []
+
+
+def not_a_regular_file(display: str, mode: int) -> Diagnostic:
+    """The problem of a path that names something other than a regular file or folder."""
+    return Diagnostic(
+        display,
+        1,
+        1,
+        "",
+        f"is {special_kind(mode)}, not a regular file; reconcile reads only regular files",
+    )
+
+
+def special_kind(mode: int) -> str:
+    """What a file of ``mode`` is, for a message: ``a FIFO (named pipe)``, ``a socket``..."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a special file"
+
+
+def _cannot_read(display: str, error: OSError) -> Diagnostic:
+    return Diagnostic(display, 1, 1, "", f"cannot read the file: {error.strerror}")
 
 
 def same_stat(before: os.stat_result, after: os.stat_result) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,9 @@ class YamlDocument:
 
     ``values`` maps a field path (``("parameters", "iterations")``) to where its value starts,
     ``keys`` to where its key starts; ``plain_scalars`` holds the paths written without quotes
-    (so a message can suggest quoting ``yes`` or ``0123``).
+    (so a message can suggest quoting ``yes`` or ``0123``); ``reported`` those whose value
+    was already found wrong reading the YAML (a number too long or not finite), which later
+    checks leave alone so that one mistake makes one message.
     """
 
     file: str
@@ -67,6 +70,7 @@ class YamlDocument:
     values: Mapping[FieldPath, Position] = field(default_factory=dict)
     keys: Mapping[FieldPath, Position] = field(default_factory=dict)
     plain_scalars: frozenset[FieldPath] = frozenset()
+    reported: frozenset[FieldPath] = frozenset()
 
     def value_at(self, path: FieldPath) -> Position:
         """Where the value at ``path`` starts, or its nearest written ancestor."""
@@ -144,6 +148,7 @@ def parse_yaml_text(text: str, display: str) -> tuple[list[YamlDocument], list[D
                 values=converter.values,
                 keys=converter.keys,
                 plain_scalars=frozenset(converter.plain),
+                reported=frozenset(converter.reported),
             )
         )
     return documents, problems
@@ -196,6 +201,7 @@ class _Converter:
         self.values: dict[FieldPath, Position] = {}
         self.keys: dict[FieldPath, Position] = {}
         self.plain: set[FieldPath] = set()
+        self.reported: set[FieldPath] = set()
         self.problems: list[Diagnostic] = []
         self._constructor = yaml.constructor.SafeConstructor()
 
@@ -227,17 +233,24 @@ class _Converter:
         plain = not node.style  # the pure-Python composer says None, libyaml says ""
         if plain:
             self.plain.add(path)
-        if node.tag == _STR_TAG and plain and _EXPONENT_NUMBER.fullmatch(node.value):
-            return float(node.value)
         if node.tag == _TIMESTAMP_TAG:
             return node.value  # no field is a date; keep the text the user wrote
         try:
-            value = self._constructor.construct_object(node, deep=True)
+            if node.tag == _STR_TAG and plain and _EXPONENT_NUMBER.fullmatch(node.value):
+                value = float(node.value)
+            else:
+                value = self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError:
             self._unsupported_tag(node, path)
             return node.value
-        if isinstance(value, float) and not math.isfinite(value):
-            # .inf and .nan pass every range check and cannot be sent as JSON.
+        except ValueError:
+            limit = sys.get_int_max_str_digits()  # 0: no limit
+            if not limit or sum(char.isdigit() for char in node.value) <= limit:
+                self._unsupported_tag(node, path)  # e.g. `!!int abc`
+                return node.value
+            # Python refuses to read an integer of more digits (a guard against quadratic
+            # conversion); no setting comes near, so it is the input's problem.
+            self.reported.add(path)
             where = _position(node.start_mark)
             self.problems.append(
                 Diagnostic(
@@ -245,7 +258,22 @@ class _Converter:
                     where.line,
                     where.col,
                     format_path(path),
-                    f"`{node.value}` is not a finite number; write a number",
+                    f"a number of {len(node.value):,} characters is beyond anything a spec"
+                    " takes; write a smaller number",
+                )
+            )
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            # .inf and .nan pass every range check and cannot be sent as JSON.
+            self.reported.add(path)
+            where = _position(node.start_mark)
+            self.problems.append(
+                Diagnostic(
+                    self.display,
+                    where.line,
+                    where.col,
+                    format_path(path),
+                    f"{token(node.value)} is not a finite number; write a number",
                 )
             )
         return value
@@ -292,7 +320,7 @@ class _Converter:
                         key_where.line,
                         key_where.col,
                         format_path((*path, key)),
-                        f"duplicate key `{key}` (first written at line {earlier.line});"
+                        f"duplicate key {token(key)} (first written at line {earlier.line});"
                         " keep only one",
                     )
                 )
@@ -322,6 +350,24 @@ class _Converter:
                     )
                 )
         return merged
+
+
+# Longest text a message quotes from a file: a word, a name, a number. The file may be no spec
+# at all (a PR can point a spec path anywhere in the repository), so a message never quotes
+# more than the offending token of it.
+MAX_QUOTED = 64
+
+
+def token(value: Any) -> str:
+    """``value`` quoted in backticks when it is one short token (a word, a name, a number),
+    else what it is (``a 3,000-character text``): no message copies more of a file."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | float):
+        return f"`{value}`" if len(str(value)) <= MAX_QUOTED else "a long number"
+    if isinstance(value, str):
+        if 0 < len(value) <= MAX_QUOTED and not any(c.isspace() for c in value):
+            return f"`{value}`"
+        return f"a {len(value):,}-character text"
+    return "a list" if isinstance(value, list) else "a mapping"
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
