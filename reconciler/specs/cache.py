@@ -51,8 +51,9 @@ from reconciler import __version__, fast_json
 from reconciler.config import Settings
 from reconciler.datasets import stat_cache
 from reconciler.datasets.files import DatasetListing, list_dataset
-from reconciler.diagnostics import Diagnostic, display_path
+from reconciler.diagnostics import Diagnostic
 from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, Lifecycle, SourceLocation
+from reconciler.specs.dataset_paths import lexical_display
 from reconciler.specs.notes import warn_once
 
 CACHE_DIR_NAME = stat_cache.STATE_DIR_NAME
@@ -111,7 +112,7 @@ def state_folder_problem(folder: Path) -> Diagnostic | None:
     linked = stat_cache.linked_state_folder(folder)
     if linked is not None:
         return Diagnostic(
-            display_path(linked),
+            lexical_display(linked),
             1,
             1,
             "",
@@ -123,7 +124,7 @@ def state_folder_problem(folder: Path) -> Diagnostic | None:
         stat_cache.make_folder(folder)
     except FileExistsError:
         return Diagnostic(
-            display_path(folder),
+            lexical_display(folder),
             1,
             1,
             "",
@@ -144,7 +145,7 @@ def state_folder_warning(folder: Path) -> str | None:
         return f"{problem.file} {problem.message}; the validation cache is not used"
     if tracked_by_git(folder):
         return (
-            f"{display_path(_state_anchor(folder))} is tracked by git (it was committed, or git"
+            f"{lexical_display(_state_anchor(folder))} is tracked by git (it was committed, or git"
             " could not tell); it holds this machine's caches, never a commit's, so they are"
             " not used: untrack it with `git rm -r --cached` and commit that"
         )

@@ -117,6 +117,14 @@ def display_of(real: str, written: Path, cwd: str) -> str:
     return str(written)
 
 
+def lexical_display(path: str | Path) -> str:
+    """``path`` as a message names a link: relative to the working directory when it is
+    written inside it, and named where it is, not where it leads (as ``display_path`` does)."""
+    absolute = os.path.abspath(path)  # noqa: PTH100 (strings, as in RealPaths)
+    cwd = os.getcwd()  # noqa: PTH109 (as in RealPaths)
+    return os.path.relpath(absolute, cwd) if is_inside(absolute, cwd) else absolute
+
+
 def resolve_dataset_path(
     raw: str, spec_dir: str, root: Path, provider: str, real_paths: RealPaths
 ) -> DatasetRef | str:

@@ -38,6 +38,7 @@ from reconciler.specs.dataset_paths import (
     display_of,
     in_tooling_folder,
     is_inside,
+    lexical_display,
     resolve_dataset_path,
 )
 from reconciler.specs.notes import note
@@ -264,7 +265,9 @@ def _walk(
         except OSError as error:
             if directory == os.fspath(folder):
                 return [], error
-            skipped.append(f"{_shown(directory)}: not searched for specs: cannot list the folder")
+            skipped.append(
+                f"{lexical_display(directory)}: not searched for specs: cannot list the folder"
+            )
             continue
         for entry in entries:
             name = entry.name
@@ -293,7 +296,9 @@ def _walk(
             if stat.S_ISREG(mode):
                 found.append((entry.path, os.path.join(real_directory, name)))  # noqa: PTH118
             else:
-                skipped.append(f"{_shown(entry.path)}: not read: it is {special_kind(mode)}")
+                skipped.append(
+                    f"{lexical_display(entry.path)}: not read: it is {special_kind(mode)}"
+                )
     # Sorted as Path objects sort, by component, without building one per comparison.
     found.sort(key=lambda item: item[0].split(os.sep))  # noqa: PTH206 (strings: cheaper)
     files = []
@@ -322,7 +327,7 @@ def _follow(
         mode = os.stat(path).st_mode  # noqa: PTH116 (strings)
     except OSError:
         if spec_named:
-            skipped.append(f"{_shown(path)}: not read: a symlink that leads nowhere")
+            skipped.append(f"{lexical_display(path)}: not read: a symlink that leads nowhere")
         return
     is_folder = stat.S_ISDIR(mode)
     if not is_folder and not spec_named:
@@ -330,7 +335,7 @@ def _follow(
     misplaced = _misplaced(real, top)
     if misplaced is not None:
         what = "a symlinked folder" if is_folder else "a symlink"
-        skipped.append(f"{_shown(path)}: not read: {what} that {misplaced}")
+        skipped.append(f"{lexical_display(path)}: not read: {what} that {misplaced}")
     elif is_folder:
         if real not in visited:
             visited.add(real)
@@ -338,15 +343,7 @@ def _follow(
     elif stat.S_ISREG(mode):
         found.append((path, real))
     else:
-        skipped.append(f"{_shown(path)}: not read: it leads to {special_kind(mode)}")
-
-
-def _shown(path: str) -> str:
-    """``path`` as a note names it: relative to the working directory when it is written
-    inside it (a symlink is named where it is, not where it leads)."""
-    absolute = os.path.abspath(path)  # noqa: PTH100 (strings)
-    cwd = os.getcwd()  # noqa: PTH109 (strings)
-    return os.path.relpath(absolute, cwd) if is_inside(absolute, cwd) else absolute
+        skipped.append(f"{lexical_display(path)}: not read: it leads to {special_kind(mode)}")
 
 
 def _load_file(file: Path, load: _Load) -> tuple[list[LoadedSpec], list[Diagnostic]]:
