@@ -7,9 +7,11 @@ problem of every file, each positioned ``path:line:col: field: message``. The pa
 - ``schema_check``: the JSON Schemas in ``schemas/`` and readable messages for their errors;
 - ``finetune``: one document -> one spec (header, dataset paths, defaults); job-name rules
   come from ``reconciler.naming`` and are carried by the schema;
-- ``loader``: discovery, cross-file checks (duplicates, dataset contents), the error;
+- ``loader``: discovery (only inside the repository), cross-file checks (duplicates, dataset
+  contents), the error; ``notes`` says what a search skipped;
 - ``cache``: what passed, remembered under ``.reconcile/`` so unchanged files are not parsed
-  or read again (``text_file``, ``dataset_paths`` and ``schema_files`` are the parts of the
+  or read again, sealed with this machine's key so that no committed file stands in for a
+  reviewed one (``text_file``, ``dataset_paths`` and ``schema_files`` are the parts of the
   above a cached run needs, kept free of the YAML and JSON Schema libraries).
 """
 
