@@ -290,15 +290,15 @@ def _walk(
             if not is_spec_name(name):
                 continue
             try:
+                # The listing says which entries are regular files: no system call for them.
+                if entry.is_file(follow_symlinks=False):
+                    found.append((entry.path, os.path.join(real_directory, name)))  # noqa: PTH118
+                    continue
                 mode = entry.stat(follow_symlinks=False).st_mode
             except OSError:
                 continue
-            if stat.S_ISREG(mode):
-                found.append((entry.path, os.path.join(real_directory, name)))  # noqa: PTH118
-            else:
-                skipped.append(
-                    f"{lexical_display(entry.path)}: not read: it is {special_kind(mode)}"
-                )
+            shown = lexical_display(entry.path)
+            skipped.append(f"{shown}: not read: it is {special_kind(mode)}")
     # Sorted as Path objects sort, by component, without building one per comparison.
     found.sort(key=lambda item: item[0].split(os.sep))  # noqa: PTH206 (strings: cheaper)
     files = []
