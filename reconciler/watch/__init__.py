@@ -29,6 +29,7 @@ import threading
 from dataclasses import replace
 from types import FrameType
 
+from reconciler.diagnostics import InvalidInputError
 from reconciler.watch.daemon import Daemon, RunRecord, RunResult, WatchOptions
 from reconciler.watch.listener import WEBHOOK_SECRET_VARIABLE, ListenAddressError
 from reconciler.watch.logs import EventLog, LogFormat, configure_logging
@@ -77,6 +78,10 @@ def run_watch(options: WatchOptions, log_format: LogFormat = "text") -> int:
         daemon.open()
     except (DaemonLockHeldError, ListenAddressError) as error:
         log.error("daemon.refused", str(error))
+        return 1
+    except InvalidInputError as error:  # the checkout itself: e.g. a symlinked .reconcile
+        for problem in error.diagnostics:
+            log.error("daemon.refused", str(problem))
         return 1
     except OSError as error:
         log.error("daemon.refused", f"cannot listen on {options.listen}: {error.strerror or error}")

@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from reconciler.specs.cache import state_folder_problem
 from reconciler.watch.git import GitError, run_git
 
 # Reading HEAD and writing a snapshot take milliseconds; a minute covers a slow disk and a
@@ -117,7 +118,11 @@ class GitCheckout:
     def snapshot(self, sha: str, state_dir: Path) -> Path:
         """Commit ``sha``'s tree (of ``root``'s folder) in ``<state_dir>/committed/``, with
         only what differs from the last snapshot rewritten; returns that folder. Raises
-        ``GitError`` when the commit has no such folder (the root is not committed yet)."""
+        ``GitError`` when the commit has no such folder (the root is not committed yet), or
+        when the state folder cannot be written (a pulled commit may have made it a link)."""
+        problem = state_folder_problem(state_dir)
+        if problem is not None:
+            raise GitError(str(problem))
         folder = state_dir / SNAPSHOT_DIR
         folder.mkdir(parents=True, exist_ok=True)
         ignore = state_dir / ".gitignore"
