@@ -72,15 +72,17 @@ def test_keys_with_surrounding_whitespace_work_and_never_show(
     assert "SENTINEL" not in text
 
 
-def test_a_key_with_a_newline_inside_is_refused_by_variable(
-    keyed: RunningSandbox, tmp_path: Path
+@pytest.mark.parametrize("inside", ["\n", " ", "\u00e9", "\u202e"])
+def test_a_key_with_anything_inside_is_refused_by_variable(
+    keyed: RunningSandbox, tmp_path: Path, inside: str
 ) -> None:
     repo = copy_examples(tmp_path / "repo")
-    reconcile = Cli(repo, sandbox_env(keyed, {"segmind": "sk+SENTINEL/\nseg=0001"}))
+    reconcile = Cli(repo, sandbox_env(keyed, {"segmind": f"sk+SENTINEL/{inside}seg=0001"}))
     for args in (("plan", "--output", "markdown"), ("status", "--output", "json"), ()):
         result = reconcile(*args)
         assert result.exit_code == 1
         assert "SEGMIND_API_KEY" in result.output
+        assert "internal error" not in result.output
     assert "SENTINEL" not in all_output(reconcile.runs)
     assert sum(keyed.control.request_counts().values()) == 0  # nothing was sent with it
 
