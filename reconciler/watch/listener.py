@@ -574,6 +574,7 @@ class Listener:
         self._server = uvicorn.Server(config)
         self._socket = _bind(host, port, self.limits.backlog)
         self._errors = _ForwardErrors(self._log)
+        self._propagated = True  # uvicorn.error's own setting, put back by stop()
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._socket]},
@@ -593,7 +594,12 @@ class Listener:
 
     def start(self) -> None:
         """Serve; returns once the server accepts connections."""
-        logging.getLogger("uvicorn.error").addHandler(self._errors)
+        errors = logging.getLogger("uvicorn.error")
+        errors.addHandler(self._errors)
+        # Only as the daemon's event: propagated to a root logger without handlers, Python's
+        # last-resort handler would print uvicorn's traceback on stderr.
+        self._propagated = errors.propagate
+        errors.propagate = False
         self._thread.start()
         deadline = time.monotonic() + _STARTUP_TIMEOUT
         while not self._server.started:
@@ -608,4 +614,6 @@ class Listener:
         if self._thread.is_alive():
             self._thread.join(_STOP_TIMEOUT)
         self._socket.close()
-        logging.getLogger("uvicorn.error").removeHandler(self._errors)
+        errors = logging.getLogger("uvicorn.error")
+        errors.removeHandler(self._errors)
+        errors.propagate = self._propagated

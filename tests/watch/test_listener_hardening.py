@@ -424,7 +424,8 @@ def test_an_error_inside_the_server_is_a_daemon_event(
     answer = httpx.get(f"http://127.0.0.1:{small_listener.address[1]}/metrics", timeout=5.0)
     assert answer.status_code == 500
     assert "registry" not in answer.text
-    errors = events(server_log, "http.error")
+    # uvicorn logs the error once the 500 has gone out: wait for the event, not the answer.
+    errors = wait_for(lambda: events(server_log, "http.error"), 10.0, "the http.error event")
     assert len(errors) == 1
     assert "RuntimeError: the registry broke" in str(errors[0]["message"])
 
