@@ -13,7 +13,7 @@ built, so commands that never talk to a provider do not pay for them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reconciler.config import DEFAULT_REQUEST_TIMEOUT, Settings
 from reconciler.model import PROVIDERS, Provider
@@ -51,35 +51,24 @@ def build_client(
         from reconciler.providers.http import timeout_reading_for
 
         timeout = timeout_reading_for(settings.request_timeout)
+    # What every adapter takes besides its own section of the settings.
+    common: dict[str, Any] = {
+        "transport": transport,
+        "retry": retry,
+        "timeout": timeout,
+        "list_timeout": settings.list_timeout,
+    }
     if provider == "segmind":
         from reconciler.providers.segmind import SegmindClient
 
-        return SegmindClient(
-            settings.segmind,
-            transport=transport,
-            retry=retry,
-            timeout=timeout,
-            list_timeout=settings.list_timeout,
-        )
+        return SegmindClient(settings.segmind, **common)
     if provider == "qubrid":
         from reconciler.providers.qubrid import QubridClient
 
-        return QubridClient(
-            settings.qubrid,
-            transport=transport,
-            retry=retry,
-            timeout=timeout,
-            list_timeout=settings.list_timeout,
-        )
+        return QubridClient(settings.qubrid, **common)
     from reconciler.providers.cohere import CohereClient
 
-    return CohereClient(
-        settings.cohere,
-        transport=transport,
-        retry=retry,
-        timeout=timeout,
-        list_timeout=settings.list_timeout,
-    )
+    return CohereClient(settings.cohere, **common)
 
 
 def build_clients(

@@ -250,33 +250,25 @@ class _Converter:
                 return node.value
             # Python refuses to read an integer of more digits (a guard against quadratic
             # conversion); no setting comes near, so it is the input's problem.
-            self.reported.add(path)
-            where = _position(node.start_mark)
-            self.problems.append(
-                Diagnostic(
-                    self.display,
-                    where.line,
-                    where.col,
-                    format_path(path),
-                    f"a number of {len(node.value):,} characters is beyond anything a spec"
-                    " takes; write a smaller number",
-                )
+            self._report(
+                node,
+                path,
+                f"a number of {len(node.value):,} characters is beyond anything a spec"
+                " takes; write a smaller number",
             )
             return None
         if isinstance(value, float) and not math.isfinite(value):
             # .inf and .nan pass every range check and cannot be sent as JSON.
-            self.reported.add(path)
-            where = _position(node.start_mark)
-            self.problems.append(
-                Diagnostic(
-                    self.display,
-                    where.line,
-                    where.col,
-                    format_path(path),
-                    f"{token(node.value)} is not a finite number; write a number",
-                )
-            )
+            self._report(node, path, f"{token(node.value)} is not a finite number; write a number")
         return value
+
+    def _report(self, node: yaml.Node, path: FieldPath, message: str) -> None:
+        """A problem with the value at ``path``, reported here once (not again by the schema)."""
+        self.reported.add(path)
+        where = _position(node.start_mark)
+        self.problems.append(
+            Diagnostic(self.display, where.line, where.col, format_path(path), message)
+        )
 
     def _unsupported_tag(self, node: yaml.Node, path: FieldPath) -> None:
         where = _position(node.start_mark)
