@@ -60,6 +60,9 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 # that never ends (a next-page token forever, a server that trickles) must not hold a run, or
 # the daemon, for good; five minutes is hundreds of pages at a real provider's pace.
 DEFAULT_LIST_TIMEOUT = 300.0
+# Cohere validates an upload in seconds to minutes; asking every two seconds (as its SDK's
+# co.wait() does) sees it soon after, without a burst of requests per dataset.
+DEFAULT_COHERE_VALIDATION_POLL = 2.0
 # Qubrid documents no CSV columns; this is our convention (docs/specs.md, docs/datasets.md).
 DEFAULT_QUBRID_CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "qa": ("question", "answer"),
@@ -118,6 +121,8 @@ class QubridSettings(ProviderSettings):
 @dataclass(frozen=True)
 class CohereSettings(ProviderSettings):
     wandb_api_key: Secret | None = None  # sent with specs that set `wandb`
+    # Seconds between looks at an uploaded dataset's validation status.
+    validation_poll: float = DEFAULT_COHERE_VALIDATION_POLL
 
 
 @dataclass(frozen=True)
@@ -251,6 +256,9 @@ def read_settings(
             base_url=base_urls["cohere"],
             api_key=_api_key(env, "cohere", problems),
             wandb_api_key=_key(env, "WANDB_API_KEY", problems),
+            validation_poll=float(
+                section("cohere").get("validation_poll", DEFAULT_COHERE_VALIDATION_POLL)
+            ),
         ),
     )
     return settings, problems

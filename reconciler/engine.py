@@ -63,6 +63,8 @@ STATE_DIR_NAME = CACHE_DIR_NAME
 # Simulated seconds per real second under ``--sandbox``: jobs train in seconds, as in a demo,
 # and the dataset validations an upload waits for finish at once.
 SANDBOX_SPEED = 60.0
+# The quickest look at a dataset's validation under ``--sandbox``, in real seconds.
+SANDBOX_MIN_POLL = 0.05
 
 
 class StalePlanError(Exception):
@@ -293,6 +295,10 @@ def sandbox_settings(settings: Settings) -> Iterator[Settings]:
                 settings.cohere,
                 **_sandbox_endpoint(running, "cohere"),
                 wandb_api_key=Secret("sandbox-wandb-key") if wandb_key else None,
+                # The sandbox's clock runs SANDBOX_SPEED times faster: so does the poll.
+                validation_poll=max(
+                    SANDBOX_MIN_POLL, settings.cohere.validation_poll / SANDBOX_SPEED
+                ),
             ),
         )
     finally:

@@ -11,12 +11,20 @@ from pathlib import Path
 TEST_OWNER = "test-repo"
 
 
-def mark_repository(root: Path, *, owner: str = TEST_OWNER, config: str = "") -> Path:
+# Cohere's validation is looked at this often in tests (the sandbox validates in simulated
+# seconds): the default, two real seconds, would be most of a test's time.
+TEST_COHERE_POLL = "providers:\n  cohere: {validation_poll: 0.05}\n"
+
+
+def mark_repository(
+    root: Path, *, owner: str = TEST_OWNER, config: str = "", providers: str = TEST_COHERE_POLL
+) -> Path:
     """``root`` as a repository root: a ``.git`` folder (not a real git repository: it has no
     remote, so the writer lease is the local lock file) and a ``reconciler.yaml`` with
-    ``owner`` and any further ``config`` lines."""
+    ``owner``, the ``providers`` section (by default, a quick Cohere validation poll) and any
+    further ``config`` lines."""
     (root / ".git").mkdir(parents=True, exist_ok=True)
-    (root / "reconciler.yaml").write_text(f"owner: {owner}\n{config}", encoding="utf-8")
+    (root / "reconciler.yaml").write_text(f"owner: {owner}\n{providers}{config}", encoding="utf-8")
     return root
 
 

@@ -174,3 +174,12 @@ def test_repo_root_is_the_nearest_folder_with_git_or_reconciler_yaml(tmp_path: P
 def test_repo_root_falls_back_to_the_working_directory(tmp_path: Path) -> None:
     (tmp_path / "specs").mkdir()
     assert find_repo_root([Path("specs")], cwd=tmp_path) == tmp_path
+
+
+def test_cohere_validation_poll_is_a_setting(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, environ={}).cohere.validation_poll == 2.0
+    (tmp_path / "reconciler.yaml").write_text("providers:\n  cohere: {validation_poll: 0.5}\n")
+    assert load_settings(tmp_path, environ={}).cohere.validation_poll == 0.5
+    (tmp_path / "reconciler.yaml").write_text("providers:\n  cohere: {validation_poll: 0.01}\n")
+    _, problems = read_settings(tmp_path, environ={})
+    assert [p.field for p in problems] == ["providers.cohere.validation_poll"]

@@ -68,8 +68,6 @@ KEY_VARIABLES = "COHERE_API_KEY (or CO_API_KEY)"
 MODELS_PATH = "/v1/finetuning/finetuned-models"
 PAGE_SIZE = 1000
 MAX_PAGES = 10_000
-# co.wait() polls every 2 s; validation of a large file takes minutes.
-VALIDATION_POLL_SECONDS = 2.0
 VALIDATION_TIMEOUT_SECONDS = 1800.0
 VALIDATION_FAILED = frozenset({"failed", "skipped", "unknown", "cancelled"})
 
@@ -107,14 +105,14 @@ class CohereClient:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | None = None,
-        poll_seconds: float = VALIDATION_POLL_SECONDS,
+        poll_seconds: float | None = None,
         validation_timeout: float = VALIDATION_TIMEOUT_SECONDS,
         list_timeout: float = DEFAULT_LIST_TIMEOUT,
     ) -> None:
         self._list_timeout = list_timeout
         self._wandb_key = settings.wandb_api_key
         register_secret(self._wandb_key.reveal() if self._wandb_key else None)
-        self._poll_seconds = poll_seconds
+        self._poll_seconds = settings.validation_poll if poll_seconds is None else poll_seconds
         self._validation_timeout = validation_timeout
         self._http = provider_api(
             "cohere",

@@ -135,8 +135,9 @@ def test_reconciler_yaml_cannot_send_the_keys_elsewhere(
 ) -> None:
     url, seen = capture
     repo = copy_examples(tmp_path / "repo")
-    with (repo / "reconciler.yaml").open("a") as config:
+    with (repo / "reconciler.yaml").open("w") as config:
         config.write(
+            "owner: test-repo\n"
             "providers:\n"
             f"  segmind: {{base_url: '{url}/segmind'}}\n"
             f"  qubrid: {{base_url: '{url}/qubrid'}}\n"
@@ -149,7 +150,7 @@ def test_reconciler_yaml_cannot_send_the_keys_elsewhere(
     for args in (("plan",), ("status",), ("validate",), ()):
         result = reconcile(*args)
         assert result.exit_code == 1, result.output
-        assert "reconciler.yaml:3:" in result.output
+        assert "reconciler.yaml:3:" in result.output  # segmind's base_url
         assert "SEGMIND_BASE_URL" in result.output
     assert seen == []
     assert "SENTINEL" not in all_output(reconcile.runs)
