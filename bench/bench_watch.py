@@ -27,6 +27,7 @@ Prints the machine and every figure.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -43,6 +44,7 @@ import httpx
 
 from reconciler.sandbox.testing import RunningSandbox, start_sandbox
 from reconciler.watch.commits import GitCheckout
+from reconciler.watch.listener import SIGNATURE_HEADER, sign
 
 RECONCILE = Path(sys.executable).parent / "reconcile"
 SECRET = "bench-webhook-secret"
@@ -186,7 +188,17 @@ def main() -> None:
             "RECONCILE_WEBHOOK_SECRET": SECRET,
         }
         daemon = subprocess.Popen(
-            [str(RECONCILE), "--watch", "--interval", "3600", "--listen", f"127.0.0.1:{port}"],
+            # No spacing between webhook runs: resyncs are driven back to back on purpose.
+            [
+                str(RECONCILE),
+                "--watch",
+                "--interval",
+                "3600",
+                "--webhook-spacing",
+                "0",
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
             cwd=repo,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -220,12 +232,17 @@ def main() -> None:
                 f" max {max(latencies) * 1000:.0f} ms (target: median < 1000 ms)"
             )
 
-            headers = {"Authorization": f"Bearer {SECRET}"}
             runs = wait_runs(client, runs)
             rss_at: dict[int, int] = {}
             started = time.perf_counter()
             for resync in range(1, args.resyncs + 1):
-                client.post("/webhook", json={"event": "AVAILABLE"}, headers=headers)
+                # Each delivery its own body: the daemon refuses a replayed one.
+                body = json.dumps({"event": "AVAILABLE", "resync": resync}).encode()
+                headers = {
+                    "Content-Type": "application/json",
+                    SIGNATURE_HEADER: sign(SECRET, body),
+                }
+                client.post("/webhook", content=body, headers=headers)
                 runs = wait_runs(client, runs + 1)
                 if resync in CHECKPOINTS or resync == args.resyncs:
                     rss_at[resync] = rss_kib(daemon.pid)
