@@ -33,7 +33,7 @@ from reconciler.model import PROVIDERS, Guardrails, Provider
 from reconciler.redact import register_secret
 
 if TYPE_CHECKING:
-    from reconciler.specs.yaml_source import YamlDocument
+    from reconciler.yamlio.yaml_source import YamlDocument
 
 CONFIG_FILE_NAME = "reconciler.yaml"
 CONFIG_SCHEMA = "config.schema.json"
@@ -407,8 +407,10 @@ def _read_config(
 ) -> tuple[dict[str, Any], list[Diagnostic], YamlDocument | None]:
     """The valid content of ``reconciler.yaml`` ({} when invalid), its problems and its
     document (for the positions of later checks; None when there is none)."""
-    from reconciler.specs.schema_check import schema_diagnostics
-    from reconciler.specs.yaml_source import read_yaml_file
+    # Imported here, only when there is a file to read: a run without reconciler.yaml whose
+    # specs are all cached loads neither PyYAML nor jsonschema (tests/test_spec_cache.py).
+    from reconciler.yamlio.schema_check import schema_diagnostics
+    from reconciler.yamlio.yaml_source import read_yaml_file
 
     display = display_path(path)
     documents, problems = read_yaml_file(path, display, allow_empty=True)

@@ -452,7 +452,7 @@ def check_spec_text(text: str, path: Path, settings: Settings) -> list[Diagnosti
     """What ``reconcile validate`` would report for ``text`` written at ``path`` (one
     document with a remote dataset: no file is read)."""
     from reconciler.specs.finetune import header_diagnostics, parse_finetune
-    from reconciler.specs.yaml_source import parse_yaml_text
+    from reconciler.yamlio.yaml_source import parse_yaml_text
 
     documents, problems = parse_yaml_text(text, display_path(path))
     if problems or len(documents) != 1:
@@ -496,7 +496,7 @@ def _checked_file(
 
 
 def _reads_back(text: str, document: Mapping[str, Any]) -> bool:
-    from reconciler.specs.yaml_source import parse_yaml_text
+    from reconciler.yamlio.yaml_source import parse_yaml_text
 
     documents, _ = parse_yaml_text(text, "")
     return len(documents) == 1 and documents[0].value == dict(document)

@@ -46,7 +46,7 @@ from reconciler.model import (
 )
 from reconciler.naming import parse_qubrid_dataset_name
 from reconciler.specs import load_specs
-from reconciler.specs.yaml_source import parse_yaml_text
+from reconciler.yamlio.yaml_source import parse_yaml_text
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

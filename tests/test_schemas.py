@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from reconciler import naming
 from reconciler.model import PROVIDERS, Provider
-from reconciler.specs.schema_check import load_schema, schema_path
+from reconciler.yamlio.schema_check import load_schema, schema_path
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = sorted((REPO / "schemas").glob("*.json"))
@@ -143,7 +143,7 @@ def test_schema_files_are_found_in_the_checkout() -> None:
 def test_schema_files_fall_back_to_the_installed_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reconciler.specs import schema_check
+    from reconciler.yamlio import schema_check
 
     installed = tmp_path / "reconciler" / "_schemas"
     installed.mkdir(parents=True)

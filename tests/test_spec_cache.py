@@ -19,9 +19,10 @@ from reconciler.datasets import stat_cache
 from reconciler.diagnostics import InvalidInputError
 from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, SourceLocation
 from reconciler.specs import cache as cache_module
-from reconciler.specs import dataset_paths, load_specs, loader, open_validation_cache, yaml_source
+from reconciler.specs import dataset_paths, load_specs, loader, open_validation_cache
 from reconciler.specs.cache import CACHE_FILE_NAME, CachedSpec, ValidationCache, cache_context
 from reconciler.specs.dataset_paths import RealPaths
+from reconciler.yamlio import yaml_source
 
 HEADER = "apiVersion: reconciler/v1\nkind: FineTune\n"
 QUBRID = (

@@ -16,7 +16,7 @@ from reconciler.config import read_settings
 from reconciler.diagnostics import InvalidInputError
 from reconciler.model import DatasetKind, FineTuneSpec
 from reconciler.specs import find_spec_files, load_specs
-from reconciler.specs.yaml_source import MAX_NODES_PER_DOCUMENT, parse_yaml_text
+from reconciler.yamlio.yaml_source import MAX_NODES_PER_DOCUMENT, parse_yaml_text
 
 REPO = Path(__file__).resolve().parents[1]
 

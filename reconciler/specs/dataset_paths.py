@@ -166,7 +166,7 @@ def resolve_dataset_path(
             " state, never datasets; keep datasets in a folder of their own"
         )
     if not stat.S_ISDIR(mode) and not stat.S_ISREG(mode):
-        from reconciler.specs.text_file import special_kind
+        from reconciler.yamlio.text_file import special_kind
 
         return f"`{raw}` is {special_kind(mode)}; a dataset is a regular file or a folder"
     kind = DatasetKind.FOLDER if stat.S_ISDIR(mode) else DatasetKind.FILE
@@ -184,7 +184,7 @@ def _leads_outside(raw: str, real: str) -> str:
 
 
 def _near(missing: Path) -> str:
-    from reconciler.specs.yaml_source import did_you_mean
+    from reconciler.yamlio.yaml_source import did_you_mean
 
     parent = missing.parent
     if not parent.is_dir():

@@ -24,9 +24,9 @@ from reconciler.model import (
     SourceLocation,
 )
 from reconciler.specs.dataset_paths import RealPaths, resolve_dataset_path
-from reconciler.specs.schema_check import schema_diagnostics
-from reconciler.specs.schema_files import FINETUNE_SCHEMA
-from reconciler.specs.yaml_source import YamlDocument, token
+from reconciler.yamlio.schema_check import schema_diagnostics
+from reconciler.yamlio.schema_files import FINETUNE_SCHEMA
+from reconciler.yamlio.yaml_source import YamlDocument, token
 
 API_VERSION = "reconciler/v1"
 KIND = "FineTune"

@@ -42,7 +42,7 @@ from reconciler.specs.dataset_paths import (
     resolve_dataset_path,
 )
 from reconciler.specs.notes import note
-from reconciler.specs.text_file import (
+from reconciler.yamlio.text_file import (
     SourceBytes,
     not_a_regular_file,
     read_source,
@@ -131,7 +131,7 @@ def load_specs(
 
 def open_validation_cache(settings: Settings) -> ValidationCache | None:
     """The validation cache of ``settings.root`` (see ``reconciler.specs.cache``)."""
-    from reconciler.specs.schema_files import FINETUNE_SCHEMA, schema_path
+    from reconciler.yamlio.schema_files import FINETUNE_SCHEMA, schema_path
 
     try:
         schema = schema_path(FINETUNE_SCHEMA)
@@ -431,8 +431,8 @@ def _parse(
 ) -> tuple[list[LoadedSpec], list[Diagnostic]]:
     # Imported here: a run served from the cache never loads YAML or JSON Schema.
     from reconciler.specs.finetune import header_diagnostics, parse_finetune
-    from reconciler.specs.text_file import decode_text
-    from reconciler.specs.yaml_source import parse_yaml_text
+    from reconciler.yamlio.text_file import decode_text
+    from reconciler.yamlio.yaml_source import parse_yaml_text
 
     text, problems = decode_text(source.data, display, allow_empty=False)
     if text is None:

@@ -19,8 +19,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from reconciler.diagnostics import Diagnostic
-from reconciler.specs import schema_files
-from reconciler.specs.yaml_source import FieldPath, YamlDocument, did_you_mean, format_path
+from reconciler.yamlio import schema_files
+from reconciler.yamlio.yaml_source import FieldPath, YamlDocument, did_you_mean, format_path
 
 _SCHEMA_DIRS = schema_files.SCHEMA_DIRS
 

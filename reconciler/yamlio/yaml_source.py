@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from reconciler.diagnostics import Diagnostic
-from reconciler.specs.text_file import decode_text, read_source
+from reconciler.yamlio.text_file import decode_text, read_source
 
 # Nodes one document may expand to, aliases counted at every use. A spec has well under 200;
 # the budget stops a "billion laughs" document after a few milliseconds.
