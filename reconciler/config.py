@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.model import PROVIDERS, Guardrails, Provider
@@ -77,6 +78,7 @@ _URL = re.compile(r"https?://\S+")
 # Set to 1 where reconciler.yaml is trusted (not in a pull request's checkout) to let its
 # `base_url` entries choose where keys are sent.
 ALLOW_CONFIG_BASE_URLS_VARIABLE = "RECONCILE_ALLOW_CONFIG_BASE_URLS"
+_TRUE = ("1", "true", "yes")
 # What an HTTP header value may carry: visible ASCII. Anything else inside a key is a copy and
 # paste gone wrong, and httpx would refuse the header quoting it.
 _KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
@@ -334,9 +336,6 @@ def _base_url(
     return str(from_file).rstrip("/"), problems
 
 
-_TRUE = ("1", "true", "yes")
-
-
 def _url_problem(url: str) -> str | None:
     """Why ``url`` cannot receive API keys, or None: it must be https://, or http:// to a
     loopback host (a local sandbox), since a key sent over plain HTTP can be read on the way."""
@@ -344,7 +343,7 @@ def _url_problem(url: str) -> str | None:
         return "must be an http:// or https:// URL"
     if url.startswith("https://"):
         return None
-    if _is_loopback(_url_host(url)):
+    if _is_loopback(url):
         return None
     return (
         "plain http:// is accepted only for a loopback host (127.0.0.1, ::1, localhost):"
@@ -352,17 +351,12 @@ def _url_problem(url: str) -> str | None:
     )
 
 
-def _url_host(url: str) -> str:
-    """The host of ``url`` (``[::1]`` gives ``::1``), without importing an HTTP stack."""
-    authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    authority = authority.rpartition("@")[2]
-    if authority.startswith("["):
-        return authority[1:].partition("]")[0]
-    return authority.partition(":")[0]
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
+def _is_loopback(url: str) -> bool:
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # a malformed port or bracket: not a host to trust
+        return False
+    if host in ("localhost", "localhost."):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -32,9 +32,12 @@ MIN_SECRET_LENGTH = 6
 _MIN_BASE64_CORE = 8
 
 _lock = threading.Lock()
-_secrets: frozenset[str] = frozenset()  # every form of every secret, matched as text
+# Every form of every secret, matched as text: longest first, so that a secret containing
+# another is masked whole (sorted when one is registered, not on every redaction).
+_secrets: tuple[str, ...] = ()
 _base64_cores: frozenset[str] = frozenset()  # base64 of a secret, matched inside a token
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]+=*")
+_URLSAFE = str.maketrans("+/", "-_")
 
 # A URL whose query carries signing material loses the whole query.
 _SIGNED_URL = re.compile(r"""(?P<base>https?://[^\s?#'"<>]+)\?(?P<query>[^\s#'"<>]*)""")
@@ -71,7 +74,7 @@ def register_secret(value: str | None) -> None:
     forms = _text_forms(value)
     cores = _base64_forms(value)
     with _lock:
-        _secrets = _secrets | forms
+        _secrets = tuple(sorted(set(_secrets) | forms, key=len, reverse=True))
         _base64_cores = _base64_cores | cores
 
 
@@ -112,13 +115,8 @@ def _base64_forms(value: str) -> frozenset[str]:
     return frozenset(cores)
 
 
-_URLSAFE = str.maketrans("+/", "-_")
-
-
 def _mask_base64(text: str) -> str:
     """``text`` with every base64 token that holds a registered secret replaced by the mask."""
-    if not _base64_cores:
-        return text
 
     def mask(match: re.Match[str]) -> str:
         token = match.group(0)
@@ -137,8 +135,7 @@ def _mask_signed_url(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """``text`` with every registered secret and every recognisable credential masked."""
-    # Longest first, so a secret that contains another is masked whole.
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     text = _mask_base64(text)

@@ -216,7 +216,7 @@ def response_detail(response: httpx.Response, message_of: MessageOf) -> str:
             detail = match["message"].strip() if match else None
         elif response.text.strip() and "html" not in content_type:
             detail = response.text.strip()
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except (ValueError, UnicodeDecodeError):
         detail = None
     if not detail:
         detail = response.reason_phrase or f"HTTP {response.status_code}"
@@ -547,11 +547,11 @@ class ProviderHttp:
 
 
 def read_json(response: httpx.Response, provider: Provider, what: str, job: str | None) -> Any:
-    """The JSON body of a successful answer; ``PermanentError`` when it is not JSON (or nested
-    too deeply to read: the standard library's reader recurses once per level)."""
+    """The JSON body of a successful answer; ``PermanentError`` when it is not JSON (nested too
+    deeply to read included: ``fast_json`` says so with a ``ValueError``)."""
     try:
         return fast_json.loads(response.content)
-    except (ValueError, RecursionError):
+    except ValueError:
         raise PermanentError(
             provider, f"{what}: the answer is not JSON (HTTP {response.status_code})", job=job
         ) from None
@@ -565,7 +565,7 @@ def read_write_answer(
     it made (its id) is not known, so the caller must look for it, never send it again."""
     try:
         return fast_json.loads(response.content)
-    except (ValueError, RecursionError):
+    except ValueError:
         raise OutcomeUnknownError(
             provider,
             f"{what}: the provider accepted it (HTTP {response.status_code}) but its answer"

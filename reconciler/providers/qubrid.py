@@ -203,7 +203,7 @@ class QubridClient:
                 )
             offsets = range(offset, total, step)[: MAX_PAGES - read]
             ended, newest_total = False, 0
-            pages = pool.map(self._page, offsets, [deadline] * len(offsets))
+            pages = pool.map(lambda offset: self._page(offset, deadline), offsets)
             for data, page_total in pages:  # in offset order
                 merged.add(data)
                 ended = ended or not data

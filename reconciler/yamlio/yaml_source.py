@@ -265,23 +265,18 @@ class _Converter:
     def _report(self, node: yaml.Node, path: FieldPath, message: str) -> None:
         """A problem with the value at ``path``, reported here once (not again by the schema)."""
         self.reported.add(path)
+        self._problem(node, path, message)
+
+    def _problem(self, node: yaml.Node, path: FieldPath, message: str) -> None:
+        """A problem at ``node``'s position, under the field ``path``."""
         where = _position(node.start_mark)
         self.problems.append(
             Diagnostic(self.display, where.line, where.col, format_path(path), message)
         )
 
     def _unsupported_tag(self, node: yaml.Node, path: FieldPath) -> None:
-        where = _position(node.start_mark)
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-        self.problems.append(
-            Diagnostic(
-                self.display,
-                where.line,
-                where.col,
-                format_path(path),
-                f"unsupported YAML tag `{tag}`; write a plain value",
-            )
-        )
+        self._problem(node, path, f"unsupported YAML tag `{tag}`; write a plain value")
 
     def _mapping(self, node: yaml.MappingNode, path: FieldPath, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -293,28 +288,16 @@ class _Converter:
                 merged.update(self._merge_sources(value_node, path, depth))
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                self.problems.append(
-                    Diagnostic(
-                        self.display,
-                        key_where.line,
-                        key_where.col,
-                        format_path(path),
-                        "a key must be a plain word, not a list or mapping",
-                    )
-                )
+                self._problem(key_node, path, "a key must be a plain word, not a list or mapping")
                 continue
             key = str(key_node.value)
             if key in first_seen:
                 earlier = first_seen[key]
-                self.problems.append(
-                    Diagnostic(
-                        self.display,
-                        key_where.line,
-                        key_where.col,
-                        format_path((*path, key)),
-                        f"duplicate key {token(key)} (first written at line {earlier.line});"
-                        " keep only one",
-                    )
+                self._problem(
+                    key_node,
+                    (*path, key),
+                    f"duplicate key {token(key)} (first written at line {earlier.line});"
+                    " keep only one",
                 )
                 continue
             first_seen[key] = key_where
@@ -331,15 +314,8 @@ class _Converter:
             if isinstance(value, dict):
                 merged.update(value)
             else:
-                where = _position(source.start_mark)
-                self.problems.append(
-                    Diagnostic(
-                        self.display,
-                        where.line,
-                        where.col,
-                        format_path(path),
-                        "a merge key (`<<`) takes a mapping or a list of mappings",
-                    )
+                self._problem(
+                    source, path, "a merge key (`<<`) takes a mapping or a list of mappings"
                 )
         return merged
 
