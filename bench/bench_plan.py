@@ -227,6 +227,7 @@ def bare_fetch(env: Mapping[str, str]) -> tuple[float, int]:
 def breakdown(repo: Path, env: Mapping[str, str]) -> dict[str, float]:
     """Where a dry run's time goes, measured in this process (no interpreter start-up)."""
     from reconciler.config import load_settings
+    from reconciler.core.plan import PlanOptions
     from reconciler.diff import plan
     from reconciler.engine import (
         default_client_factory,
@@ -235,7 +236,6 @@ def breakdown(repo: Path, env: Mapping[str, str]) -> dict[str, float]:
         providers_to_observe,
         state_dir,
     )
-    from reconciler.model import PlanOptions
     from reconciler.observing import observe_all
     from reconciler.render import render_text
     from reconciler.specs import load_specs, open_validation_cache

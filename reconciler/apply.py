@@ -36,19 +36,13 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from reconciler.config import DEFAULT_SETTLE_WINDOW
+from reconciler.core.action import Action
+from reconciler.core.observed import ProviderObservation
+from reconciler.core.plan import BlockKind, Change, Plan, Upload
+from reconciler.core.spec import Provider
 from reconciler.datasets import DatasetError
 from reconciler.diff import identify_jobs
 from reconciler.journal import WriteJournal
-from reconciler.model import (
-    Action,
-    BlockKind,
-    Change,
-    Plan,
-    Provider,
-    ProviderObservation,
-    Upload,
-    strip_url_secrets,
-)
 from reconciler.observing import observe
 from reconciler.progress import NO_PROGRESS, UploadProgress
 from reconciler.providers.base import (
@@ -57,6 +51,7 @@ from reconciler.providers.base import (
     ProviderClient,
     ProviderError,
 )
+from reconciler.redact import strip_url_secrets
 from reconciler.writer import LocalGuard, WriteGuard, WritesStoppedError
 
 # How many times a create whose outcome was lost (and then proven not to have happened) is

@@ -26,8 +26,8 @@ from reconciler.sanitize import one_line
 
 if TYPE_CHECKING:
     from reconciler.config import Settings
+    from reconciler.core.plan import Plan, PlanOptions
     from reconciler.engine import Run
-    from reconciler.model import Plan, PlanOptions
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -214,7 +214,7 @@ def _run(
 ) -> Iterator[Run]:
     """``engine.open_run`` with its input errors reported the command line's way. The plan
     options are the command line's (``options`` replaces them: a saved plan's)."""
-    from reconciler.diagnostics import InvalidInputError
+    from reconciler.core.diagnostics import InvalidInputError
     from reconciler.engine import open_run
 
     try:
@@ -228,9 +228,10 @@ def _run(
 
 def _show_plan(plan: Plan, choices: _Choices, root: Path) -> None:
     from reconciler import render
+    from reconciler.planfile import plan_to_json
 
     if choices.output == "json":
-        click.echo(render.render_json(plan), nl=False)
+        click.echo(plan_to_json(plan), nl=False)
     elif choices.output == "markdown":
         click.echo(render.render_markdown(plan, relative_to=root), nl=False)
     else:
@@ -260,7 +261,7 @@ def plan(
     paths: tuple[str, ...], detailed_exitcode: bool, out_file: str | None, **options: Any
 ) -> None:
     """Show what a converge would do; send no write request of any kind."""
-    from reconciler import render
+    from reconciler.planfile import plan_to_json
 
     choices = _choices(paths, **options)
     with _run(choices) as run:
@@ -268,7 +269,7 @@ def plan(
     result = reconciliation.plan
     if out_file is not None:
         try:
-            Path(out_file).write_text(render.render_json(result), encoding="utf-8")
+            Path(out_file).write_text(plan_to_json(result), encoding="utf-8")
         except OSError as error:
             _fail(f"{out_file}: cannot write the plan ({error.strerror}); choose another path")
     _show_plan(result, choices, run.settings.root)
@@ -312,10 +313,9 @@ def apply(
     **options: Any,
 ) -> None:
     """Converge: plan, ask on a terminal, take the writer lease, apply (the default command)."""
-    from reconciler import render
     from reconciler.converge import DeclinedError, converge
     from reconciler.engine import StalePlanError
-    from reconciler.model import PlanFileError
+    from reconciler.planfile import PlanFileError, plan_from_json
     from reconciler.progress import progress_for
     from reconciler.report import (
         render_apply_json,
@@ -333,7 +333,7 @@ def apply(
                 " a saved plan is applied with the options it was made with"
             )
         try:
-            saved = render.load_plan_json(Path(plan_file).read_text(encoding="utf-8"))
+            saved = plan_from_json(Path(plan_file).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, PlanFileError) as error:
             _fail(f"{plan_file}: {error}")
     saved_options = None if saved is None else (lambda _settings: saved.options)
@@ -406,7 +406,7 @@ def _echo_lease_messages() -> None:
 def _ask_before_spending(plan: Plan, again: bool) -> bool:
     """Ask the person at the terminal whether to carry out ``plan``; only ``yes`` goes on."""
     from reconciler.converge import spending
-    from reconciler.model import Action
+    from reconciler.core.action import Action
 
     counts = dict.fromkeys((Action.CREATE, Action.REPLACE, Action.DELETE), 0)
     for action, _, _ in spending(plan):
@@ -553,7 +553,7 @@ def watch(paths: tuple[str, ...], log_format: str, **options: Any) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 def validate(paths: tuple[str, ...]) -> None:
     """Check specs and their datasets offline (no network). Default PATH: specs/."""
-    from reconciler.diagnostics import InvalidInputError
+    from reconciler.core.diagnostics import InvalidInputError
     from reconciler.specs import load_specs
 
     try:
@@ -597,7 +597,7 @@ def validate(paths: tuple[str, ...]) -> None:
 )
 def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -> None:
     """Write a spec for each job that already exists on a provider (adoption)."""
-    from reconciler.diagnostics import InvalidInputError
+    from reconciler.core.diagnostics import InvalidInputError
     from reconciler.importer import ImportRefusedError, import_jobs, render_report
 
     try:

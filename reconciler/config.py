@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
-from reconciler.model import PROVIDERS, Guardrails, Provider
+from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
+from reconciler.core.plan import Guardrails
+from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.redact import register_secret
 
 if TYPE_CHECKING:

@@ -27,8 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.apply import ApplyExecutor, ApplyResult, apply_plan
+from reconciler.core.action import Action
+from reconciler.core.observed import RecentWrite, WriteState
+from reconciler.core.plan import BlockKind, Plan
 from reconciler.engine import Reconciliation, Run, check_not_stale
-from reconciler.model import Action, BlockKind, Plan, RecentWrite, WriteState
 from reconciler.progress import NO_PROGRESS, UploadProgress
 
 SPENDING = frozenset({Action.CREATE, Action.REPLACE, Action.DELETE})

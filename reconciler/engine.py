@@ -26,20 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.config import Secret, Settings, require_owner
+from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
+from reconciler.core.observed import ObservedState, ProviderObservation, RecentWrite
+from reconciler.core.plan import Plan, PlanOptions
+from reconciler.core.spec import PROVIDERS, DesiredJob, FineTuneSpec, Provider
 from reconciler.datasets import DatasetError
 from reconciler.datasets.files import list_dataset
-from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
-from reconciler.model import (
-    PROVIDERS,
-    DesiredJob,
-    FineTuneSpec,
-    ObservedState,
-    Plan,
-    PlanOptions,
-    Provider,
-    ProviderObservation,
-    RecentWrite,
-)
 from reconciler.observing import (
     ClientFactory,
     EarlyLists,

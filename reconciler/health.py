@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reconciler.model import Health, Provider
+from reconciler.core.observed import Health
+from reconciler.core.spec import Provider
 
 # Segmind's full enum is not documented; these are the values seen in its docs and webhooks.
 _SEGMIND: Mapping[str, Health] = {

@@ -38,18 +38,11 @@ from typing import Any
 import yaml
 
 from reconciler.config import Settings
-from reconciler.diagnostics import Diagnostic, display_path
-from reconciler.model import (
-    PROVIDERS,
-    DatasetKind,
-    DesiredJob,
-    FineTuneSpec,
-    ObservedJob,
-    Provider,
-    ProviderObservation,
-    strip_url_secrets,
-)
+from reconciler.core.diagnostics import Diagnostic, display_path
+from reconciler.core.observed import ObservedJob, ProviderObservation
+from reconciler.core.spec import PROVIDERS, DatasetKind, DesiredJob, FineTuneSpec, Provider
 from reconciler.naming import MAX_NAME_LENGTH, is_valid_name
+from reconciler.redact import strip_url_secrets
 from reconciler.sanitize import one_line
 
 DEFAULT_OUT_DIR = Path("specs/imported")

@@ -24,7 +24,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from reconciler.model import PROVIDERS, Action, Change, RecentWrite, WriteState
+from reconciler.core.action import Action
+from reconciler.core.observed import RecentWrite, WriteState
+from reconciler.core.plan import Change
+from reconciler.core.spec import PROVIDERS
 
 JOURNAL_FORMAT = 1
 # A journal larger than this is refused: it is read from a remote that anyone with push access

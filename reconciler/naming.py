@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from reconciler.model import Marker, Provider
+from reconciler.core.marker import Marker
+from reconciler.core.spec import Provider
 
 FINGERPRINT_CHARS = 12
 MARKER_INFIX = "-rc"

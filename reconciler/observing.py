@@ -25,7 +25,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from reconciler.model import ObservedState, Provider, ProviderObservation
+from reconciler.core.observed import ObservedState, ProviderObservation
+from reconciler.core.spec import Provider
 from reconciler.providers.base import ProviderClient, ProviderError
 
 if TYPE_CHECKING:

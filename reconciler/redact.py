@@ -12,6 +12,9 @@ or ``Signature`` is a credential, so the whole query goes), a URL's ``user:passw
 Every provider error message and every log line about a request passes through ``redact``.
 ``RedactingFilter`` does the same for log records of libraries that log URLs (httpx logs every
 request's full URL at INFO level); ``install_log_redaction`` attaches it to those loggers.
+
+A URL kept as a value (a job's dataset reference, a spec's ``{url:}`` in a plan file) is kept as
+``strip_url_secrets`` leaves it: no query, no fragment, no ``user:password@``.
 """
 
 from __future__ import annotations
@@ -143,6 +146,17 @@ def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def strip_url_secrets(url: str) -> str:
+    """``url`` without its query string and fragment, where pre-signed signatures live, and
+    without its ``user:password@``: the form in which a URL is kept in a value or a plan file."""
+    url = url.split("#", 1)[0].split("?", 1)[0]
+    scheme, separator, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if separator and "@" in authority:
+        return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    return url
 
 
 class RedactingFilter(logging.Filter):

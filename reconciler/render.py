@@ -15,23 +15,15 @@ mention, link or embed anything in a pull-request comment.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from reconciler.core.action import Action
+from reconciler.core.observed import ObservedJob
+from reconciler.core.plan import BlockKind, Change, Plan, PlanSummary, Upload
 from reconciler.diff import guardrail_counts
-from reconciler.model import (
-    Action,
-    BlockKind,
-    Change,
-    ObservedJob,
-    Plan,
-    PlanFileError,
-    PlanSummary,
-    Upload,
-)
-from reconciler.sanitize import json_dumps, markdown_code, markdown_text, one_line
+from reconciler.sanitize import markdown_code, markdown_text, one_line
 
 MARKDOWN_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
 _CELL_LIMIT = 600  # one huge provider message must not push every other row out
@@ -329,22 +321,3 @@ def render_markdown(
             " a comment; run `reconcile plan --output json` for the whole plan._"
         )
     return "\n".join(budget.lines) + "\n"
-
-
-# --- JSON ----------------------------------------------------------------------------------
-
-
-def render_json(plan: Plan) -> str:
-    """The versioned JSON form (docs/plans.md), keys sorted, two-space indent."""
-    return json_dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n"
-
-
-def load_plan_json(text: str) -> Plan:
-    """A plan from ``render_json``'s output; ``PlanFileError`` for anything else."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise PlanFileError(f"not JSON: {error}; make the plan again") from error
-    if not isinstance(data, dict):
-        raise PlanFileError("not a plan: the file holds no JSON object; make the plan again")
-    return Plan.from_dict(data)

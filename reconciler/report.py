@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.apply import ApplyResult, Outcome, OutcomeKind
-from reconciler.model import PLAN_FORMAT_VERSION, Plan
+from reconciler.core.plan import Plan
+from reconciler.planfile import PLAN_FORMAT_VERSION, plan_to_dict
 from reconciler.redact import redact
 from reconciler.sanitize import json_dumps, markdown_code, markdown_text, one_line
 
@@ -81,7 +82,7 @@ def apply_document(plan: Plan, result: ApplyResult | None) -> dict[str, Any]:
     (``null`` when nothing was applied)."""
     return {
         "format_version": PLAN_FORMAT_VERSION,
-        "plan": plan.to_dict(),
+        "plan": plan_to_dict(plan),
         "apply": None if result is None else _redacted(result.to_dict()),
     }
 

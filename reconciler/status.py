@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from reconciler.model import Action, BlockKind, Health, IncompleteProvider, Plan, Provider
+from reconciler.core.action import Action
+from reconciler.core.observed import Health
+from reconciler.core.plan import BlockKind, IncompleteProvider, Plan
+from reconciler.core.spec import Provider
 from reconciler.sanitize import json_dumps, markdown_code, markdown_text, one_line
 
 STATUS_FORMAT_VERSION = 1

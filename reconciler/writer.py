@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler.config import DEFAULT_SETTLE_WINDOW, Settings
+from reconciler.core.observed import RecentWrite
 from reconciler.journal import JournalError, WriteJournal, writes_from_json
 from reconciler.lease import (
     DEFAULT_REF,
@@ -43,7 +44,6 @@ from reconciler.lease import (
     holder_gone_at,
     open_store,
 )
-from reconciler.model import RecentWrite
 
 # The lease lives this long without a renewal, and is renewed every RENEW_SECONDS. A writer
 # that dies without releasing it blocks other machines for at most this long.

@@ -12,25 +12,24 @@ from typing import Any, Literal
 import pytest
 
 from reconciler.apply import ApplyExecutor, OutcomeKind, apply_plan
-from reconciler.diff import plan as make_plan
-from reconciler.model import (
-    Action,
-    Change,
+from reconciler.core.action import Action
+from reconciler.core.observed import (
+    Health,
+    ObservedJob,
+    ObservedState,
+    ProviderObservation,
+    WriteState,
+)
+from reconciler.core.plan import Change, Plan, PlanOptions, Upload
+from reconciler.core.spec import (
     DatasetKind,
     DatasetRef,
     DesiredJob,
     FineTuneSpec,
-    Health,
-    ObservedJob,
-    ObservedState,
-    Plan,
-    PlanOptions,
     Provider,
-    ProviderObservation,
     SourceLocation,
-    Upload,
-    WriteState,
 )
+from reconciler.diff import plan as make_plan
 from reconciler.progress import UploadProgress
 from reconciler.providers.base import (
     OutcomeUnknownError,

@@ -6,12 +6,8 @@ from __future__ import annotations
 import json
 
 from reconciler.apply import ApplyResult, Outcome, OutcomeKind
-from reconciler.model import (
-    Action,
-    Change,
-    Plan,
-    PlanOptions,
-)
+from reconciler.core.action import Action
+from reconciler.core.plan import Change, Plan, PlanOptions
 from reconciler.redact import register_secret
 from reconciler.report import (
     render_apply_json,

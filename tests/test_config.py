@@ -13,7 +13,7 @@ from reconciler.config import (
     load_settings,
     read_settings,
 )
-from reconciler.diagnostics import InvalidInputError
+from reconciler.core.diagnostics import InvalidInputError
 
 KEYS = {
     "SEGMIND_API_KEY": "sg-secret-0001",

@@ -8,24 +8,18 @@ from typing import Any
 
 import pytest
 
-from reconciler.diff import compare_job, identify_jobs, normalise_value, plan
-from reconciler.model import (
-    Action,
-    BlockKind,
-    Change,
-    DatasetKind,
-    DatasetRef,
-    DeleteMethod,
-    DesiredJob,
+from reconciler.core.action import Action
+from reconciler.core.observed import (
     Health,
     ObservedJob,
     ObservedState,
-    Plan,
-    PlanOptions,
-    Provider,
     ProviderObservation,
     RemoteDataset,
 )
+from reconciler.core.plan import BlockKind, Change, DeleteMethod, Plan, PlanOptions
+from reconciler.core.spec import DatasetKind, DatasetRef, DesiredJob, Provider
+from reconciler.diff import identify_jobs, plan
+from reconciler.diff.compare import compare_job, normalise_value
 from reconciler.naming import dataset_marker, marker_for
 from tests.test_diff_builders import (
     DATASET_DIR,

@@ -12,21 +12,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.health import health_of
-from reconciler.model import (
+from reconciler.core.observed import ObservedJob, ObservedState, ProviderObservation, RemoteDataset
+from reconciler.core.plan import PlanOptions
+from reconciler.core.spec import (
     PROVIDERS,
     DatasetKind,
     DatasetRef,
     DesiredJob,
     FineTuneSpec,
-    ObservedJob,
-    ObservedState,
-    PlanOptions,
     Provider,
-    ProviderObservation,
-    RemoteDataset,
     SourceLocation,
 )
+from reconciler.health import health_of
 from reconciler.naming import marker_for, parse_qubrid_dataset_name
 
 OWNER = "team"

@@ -7,21 +7,17 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.diff import guardrail_counts, plan, snapshot_of
-from reconciler.model import (
-    Action,
-    BlockKind,
-    Change,
-    Guardrails,
-    Lifecycle,
+from reconciler.core.action import Action
+from reconciler.core.observed import (
     ObservedJob,
     ObservedState,
-    Plan,
-    Provider,
     RecentWrite,
     RemoteDataset,
     WriteState,
 )
+from reconciler.core.plan import BlockKind, Change, Guardrails, Plan
+from reconciler.core.spec import Lifecycle, Provider
+from reconciler.diff import guardrail_counts, plan, snapshot_of
 from tests.test_diff_builders import (
     FP_A,
     FP_B,

@@ -22,31 +22,19 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.core.action import Action
+from reconciler.core.observed import ObservedJob, ObservedState, ProviderObservation, RemoteDataset
+from reconciler.core.plan import Change, DeleteMethod, Plan, PlanOptions
+from reconciler.core.spec import PROVIDERS, DatasetKind, DatasetRef, DesiredJob, Provider
 from reconciler.diff import identify_jobs, plan
 from reconciler.health import health_of
-from reconciler.model import (
-    PROVIDERS,
-    Action,
-    Change,
-    DatasetKind,
-    DatasetRef,
-    DeleteMethod,
-    DesiredJob,
-    ObservedJob,
-    ObservedState,
-    Plan,
-    PlanOptions,
-    Provider,
-    ProviderObservation,
-    RemoteDataset,
-)
 from reconciler.naming import (
     dataset_marker,
     parse_cohere_dataset_name,
     parse_marker,
     parse_qubrid_dataset_name,
 )
-from reconciler.render import load_plan_json, render_json
+from reconciler.planfile import plan_from_json, plan_to_json
 from tests.test_diff_builders import BASE_MODELS, FP_A, FP_B, OWNER, spec
 
 NAMES = ("a", "b", "c")
@@ -300,9 +288,9 @@ def test_a_plan_reads_back_from_its_json(
     desired: list[DesiredJob], model: RemoteModel, chosen: PlanOptions
 ) -> None:
     result = plan(desired, model.observe(), chosen)
-    text = render_json(result)
-    assert load_plan_json(text) == result
-    assert render_json(load_plan_json(text)) == text
+    text = plan_to_json(result)
+    assert plan_from_json(text) == result
+    assert plan_to_json(plan_from_json(text)) == text
     assert "X-Amz-Signature" not in text
     assert json.loads(text)["format_version"] == 2
 

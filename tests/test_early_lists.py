@@ -14,9 +14,11 @@ import pytest
 
 from reconciler import specs
 from reconciler.config import Settings
-from reconciler.diagnostics import InvalidInputError
+from reconciler.core.diagnostics import InvalidInputError
+from reconciler.core.observed import ProviderObservation
+from reconciler.core.plan import PlanOptions
+from reconciler.core.spec import Provider
 from reconciler.engine import open_run
-from reconciler.model import PlanOptions, Provider, ProviderObservation
 from reconciler.providers.base import ProviderClient
 from tests.repos import mark_repository
 

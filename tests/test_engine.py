@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 
 from reconciler.config import Secret, load_settings
+from reconciler.core.action import Action
+from reconciler.core.diagnostics import InvalidInputError
+from reconciler.core.observed import Health, ObservedJob, ProviderObservation
+from reconciler.core.plan import PlanOptions
+from reconciler.core.spec import DatasetKind, DatasetRef, FineTuneSpec, Provider, SourceLocation
 from reconciler.datasets.archive import zip_size
 from reconciler.datasets.fingerprint import fingerprint_dataset
-from reconciler.diagnostics import InvalidInputError
 from reconciler.engine import (
     StalePlanError,
     check_not_stale,
@@ -25,18 +29,6 @@ from reconciler.engine import (
     load_desired,
     make_plan,
     providers_to_observe,
-)
-from reconciler.model import (
-    Action,
-    DatasetKind,
-    DatasetRef,
-    FineTuneSpec,
-    Health,
-    ObservedJob,
-    PlanOptions,
-    Provider,
-    ProviderObservation,
-    SourceLocation,
 )
 from reconciler.observing import observe_all
 from reconciler.providers.base import AuthenticationError, ProviderClient

@@ -5,21 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reconciler.diff import plan
-from reconciler.model import (
+from reconciler.core.observed import Health, ObservedJob, ObservedState, ProviderObservation
+from reconciler.core.plan import IncompleteProvider, PlanOptions
+from reconciler.core.spec import (
     DatasetKind,
     DatasetRef,
     DesiredJob,
     FineTuneSpec,
-    Health,
-    IncompleteProvider,
-    ObservedJob,
-    ObservedState,
-    PlanOptions,
     Provider,
-    ProviderObservation,
     SourceLocation,
 )
+from reconciler.diff import plan
 from reconciler.status import (
     Sync,
     job_statuses,

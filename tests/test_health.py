@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler.core.observed import Health, worst_health
 from reconciler.health import cohere_health, health_of, qubrid_health, segmind_health
-from reconciler.model import Health, worst_health
 
 H = Health
 

@@ -17,6 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.config import load_settings
+from reconciler.core.action import Action
+from reconciler.core.observed import ObservedJob, ObservedState, ProviderObservation, RemoteDataset
+from reconciler.core.plan import PlanOptions
+from reconciler.core.spec import Provider
 from reconciler.diff import plan
 from reconciler.engine import desired_jobs
 from reconciler.health import health_of
@@ -34,15 +38,6 @@ from reconciler.importer import (
     select_jobs,
     spec_document,
     write_files,
-)
-from reconciler.model import (
-    Action,
-    ObservedJob,
-    ObservedState,
-    PlanOptions,
-    Provider,
-    ProviderObservation,
-    RemoteDataset,
 )
 from reconciler.naming import parse_qubrid_dataset_name
 from reconciler.specs import load_specs

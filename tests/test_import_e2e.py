@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
-from reconciler.model import PROVIDERS
+from reconciler.core.spec import PROVIDERS
 from reconciler.sandbox.testing import RunningSandbox, start_sandbox
 from tests.repos import mark_repository
 

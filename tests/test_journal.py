@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from reconciler.core.action import Action
+from reconciler.core.observed import Health as H
+from reconciler.core.observed import ObservedJob, RecentWrite, WriteState
+from reconciler.core.plan import Change
 from reconciler.journal import JournalError, WriteJournal, writes_from_json, writes_to_json
-from reconciler.model import Action, Change, ObservedJob, RecentWrite, WriteState
-from reconciler.model import Health as H
 
 
 class Clock:

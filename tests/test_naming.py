@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.model import Marker
+from reconciler.core.marker import Marker
 from reconciler.naming import (
     COHERE_DATASET_NAME_MAX,
     MARKER_LENGTH,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from reconciler.core.plan import Plan, PlanOptions
 from reconciler.diff import plan, snapshot_of
-from reconciler.model import Plan, PlanOptions
+from reconciler.planfile import plan_from_dict, plan_to_dict
 from tests.test_plan_parts import desired, observed, reference_snapshot
 
 
@@ -32,8 +33,8 @@ def test_the_plan_s_snapshot_is_the_full_one_and_survives_the_plan_file() -> Non
     expected = reference_snapshot(desired(), observed(), options)
     assert snapshot_of(desired(), observed(), options) == expected
     assert made.snapshot == expected
-    saved = json.loads(json.dumps(made.to_dict()))
+    saved = json.loads(json.dumps(plan_to_dict(made)))
     assert saved["snapshot"] == expected
-    reread = Plan.from_dict(saved)
+    reread = plan_from_dict(saved)
     assert reread.snapshot == expected
-    assert reread.to_dict() == saved
+    assert plan_to_dict(reread) == saved

@@ -15,28 +15,33 @@ from typing import Any
 import httpx
 
 from reconciler.config import load_settings
-from reconciler.diff import identify_jobs, plan, reusable_datasets, snapshot_of
-from reconciler.engine import make_plan
-from reconciler.model import (
+from reconciler.core.marker import Marker
+from reconciler.core.observed import (
+    Health,
+    ObservedJob,
+    ObservedState,
+    ProviderObservation,
+    RemoteDataset,
+)
+from reconciler.core.plan import PlanOptions
+from reconciler.core.spec import (
     DatasetKind,
     DatasetRef,
     DesiredJob,
     FineTuneSpec,
-    Health,
-    Marker,
-    ObservedJob,
-    ObservedState,
-    PlanOptions,
     Provider,
-    ProviderObservation,
-    RemoteDataset,
     SourceLocation,
+)
+from reconciler.diff import identify_jobs, plan, snapshot_of
+from reconciler.diff.decide import reusable_datasets
+from reconciler.engine import make_plan
+from reconciler.observing import observe_all
+from reconciler.planfile import (
     observed_job_to_dict,
     options_to_dict,
     remote_dataset_to_dict,
     spec_to_dict,
 )
-from reconciler.observing import observe_all
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.segmind import parse_job_list
 

@@ -14,25 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.core.action import Action
+from reconciler.core.observed import RemoteDataset
+from reconciler.core.plan import Plan
+from reconciler.core.spec import DatasetKind, DatasetRef
 from reconciler.diff import plan
-from reconciler.model import (
-    Action,
-    DatasetKind,
-    DatasetRef,
-    Plan,
-    PlanFileError,
-    RemoteDataset,
-)
 from reconciler.naming import marker_for
-from reconciler.render import (
-    MARKDOWN_LIMIT,
-    human_size,
-    load_plan_json,
-    render_json,
-    render_markdown,
-    render_text,
-    summary_line,
-)
+from reconciler.planfile import PlanFileError, plan_from_json, plan_to_json
+from reconciler.render import MARKDOWN_LIMIT, human_size, render_markdown, render_text, summary_line
 from tests.test_diff_builders import (
     DATASET_DIR,
     FP_A,
@@ -146,7 +135,7 @@ def test_golden_markdown() -> None:
 
 
 def test_golden_json() -> None:
-    check_golden("plan.json", render_json(representative_plan()))
+    check_golden("plan.json", plan_to_json(representative_plan()))
 
 
 def test_no_colour_codes_without_colour_and_some_with_it() -> None:
@@ -159,7 +148,7 @@ def test_no_colour_codes_without_colour_and_some_with_it() -> None:
 
 def test_no_signature_reaches_any_rendering() -> None:
     result = representative_plan()
-    for text in (render_text(result, color=False), render_markdown(result), render_json(result)):
+    for text in (render_text(result, color=False), render_markdown(result), plan_to_json(result)):
         assert "SECRET" not in text
         assert "X-Amz" not in text
 
@@ -254,11 +243,11 @@ def test_a_huge_provider_message_is_cut_in_its_cell() -> None:
 
 def test_a_saved_plan_reads_back_equal() -> None:
     result = representative_plan()
-    assert load_plan_json(render_json(result)) == result
+    assert plan_from_json(plan_to_json(result)) == result
 
 
 def test_json_keys_are_sorted_and_always_present() -> None:
-    data = json.loads(render_json(representative_plan()))
+    data = json.loads(plan_to_json(representative_plan()))
     assert list(data) == sorted(data)
     assert set(data) == {
         "changes",
@@ -285,14 +274,14 @@ def test_json_keys_are_sorted_and_always_present() -> None:
 )
 def test_a_bad_plan_file_is_refused_with_a_clear_message(text: str, message: str) -> None:
     with pytest.raises(PlanFileError, match=message):
-        load_plan_json(text)
+        plan_from_json(text)
 
 
 def test_a_tampered_plan_file_is_refused() -> None:
-    data = json.loads(render_json(representative_plan()))
+    data = json.loads(plan_to_json(representative_plan()))
     data["changes"][0]["action"] = "explode"
     with pytest.raises(PlanFileError, match="explode"):
-        load_plan_json(json.dumps(data))
+        plan_from_json(json.dumps(data))
 
 
 def test_upload_lines_show_size_and_fingerprint() -> None:
@@ -307,7 +296,7 @@ def test_upload_lines_show_size_and_fingerprint() -> None:
 def test_the_documented_example_is_a_real_plan_excerpt() -> None:
     docs = (Path(__file__).parents[1] / "docs" / "plans.md").read_text(encoding="utf-8")
     example = json.loads(docs.split("```json\n", 1)[1].split("```", 1)[0])
-    whole = json.loads(render_json(representative_plan()))
+    whole = json.loads(plan_to_json(representative_plan()))
     assert example["changes"] == [
         c for c in whole["changes"] if c["name"] == example["changes"][0]["name"]
     ]
@@ -321,7 +310,7 @@ def test_a_spec_urls_query_stays_out_of_the_plan_file_but_not_out_of_the_snapsho
     signed = "https://bucket.test/mascot.zip?X-Amz-Signature=SECRET"
     the_spec = spec(dataset=DatasetRef(DatasetKind.URL, signed))
     result = plan([desired(the_spec)], observed(), options())
-    text = render_json(result)
+    text = plan_to_json(result)
     assert "SECRET" not in text
     assert "https://bucket.test/mascot.zip" in text
     other = spec(dataset=DatasetRef(DatasetKind.URL, "https://bucket.test/mascot.zip?v=2"))

@@ -12,7 +12,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from reconciler import naming
-from reconciler.model import PROVIDERS, Provider
+from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.yamlio.schema_check import load_schema, schema_path
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from reconciler.config import read_settings
+from reconciler.core.diagnostics import InvalidInputError
+from reconciler.core.spec import DatasetKind, DatasetRef, FineTuneSpec, SourceLocation
 from reconciler.datasets import checks as dataset_checks
 from reconciler.datasets import stat_cache
-from reconciler.diagnostics import InvalidInputError
-from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, SourceLocation
 from reconciler.specs import cache as cache_module
 from reconciler.specs import dataset_paths, load_specs, loader, open_validation_cache
 from reconciler.specs.cache import CACHE_FILE_NAME, CachedSpec, ValidationCache, cache_context

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.config import read_settings
-from reconciler.diagnostics import InvalidInputError
-from reconciler.model import DatasetKind, FineTuneSpec
+from reconciler.core.diagnostics import InvalidInputError
+from reconciler.core.spec import DatasetKind, FineTuneSpec
 from reconciler.specs import find_spec_files, load_specs
 from reconciler.yamlio.yaml_source import MAX_NODES_PER_DOCUMENT, parse_yaml_text
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.config import DEFAULT_BASE_URLS, load_settings, read_settings
-from reconciler.diagnostics import InvalidInputError
+from reconciler.core.diagnostics import InvalidInputError
 from reconciler.redact import redact
 
 SENTINEL = "sk-SENTINEL-trust-0001"

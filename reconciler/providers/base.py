@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from reconciler.model import Change, DesiredJob, Provider, ProviderObservation, Upload
+from reconciler.core.observed import ProviderObservation
+from reconciler.core.plan import Change, Upload
+from reconciler.core.spec import DesiredJob, Provider
 
 
 class ProviderError(Exception):

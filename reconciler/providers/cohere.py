@@ -32,15 +32,10 @@ from typing import Any, Literal
 import httpx
 
 from reconciler.config import DEFAULT_LIST_TIMEOUT, CohereSettings
+from reconciler.core.observed import ObservedJob, ProviderObservation
+from reconciler.core.plan import Change, Upload
+from reconciler.core.spec import DesiredJob, Provider
 from reconciler.health import cohere_health
-from reconciler.model import (
-    Change,
-    DesiredJob,
-    ObservedJob,
-    Provider,
-    ProviderObservation,
-    Upload,
-)
 from reconciler.naming import may_carry_marker, parse_cohere_dataset_id, split_remote_name
 from reconciler.providers.base import (
     OutcomeUnknownError,

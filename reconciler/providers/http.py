@@ -59,9 +59,10 @@ from tenacity.stop import stop_base
 
 from reconciler import fast_json
 from reconciler.config import ProviderSettings
+from reconciler.core.plan import Upload
+from reconciler.core.spec import Provider
 from reconciler.datasets.files import DatasetError
 from reconciler.datasets.integrity import VerifiedReader
-from reconciler.model import Provider, Upload
 from reconciler.providers.base import (
     AuthenticationError,
     ClientClosedError,

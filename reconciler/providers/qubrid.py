@@ -26,17 +26,10 @@ from typing import Any, Literal
 import httpx
 
 from reconciler.config import DEFAULT_LIST_TIMEOUT, QubridSettings
+from reconciler.core.observed import ObservedJob, ProviderObservation, RemoteDataset
+from reconciler.core.plan import Change, DeleteMethod, Upload
+from reconciler.core.spec import DesiredJob, Provider
 from reconciler.health import qubrid_health
-from reconciler.model import (
-    Change,
-    DeleteMethod,
-    DesiredJob,
-    ObservedJob,
-    Provider,
-    ProviderObservation,
-    RemoteDataset,
-    Upload,
-)
 from reconciler.naming import may_carry_marker, parse_qubrid_dataset_name, qubrid_suffix
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (

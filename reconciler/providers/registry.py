@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from reconciler.config import DEFAULT_REQUEST_TIMEOUT, Settings
-from reconciler.model import PROVIDERS, Provider
+from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.redact import register_secret
 
 if TYPE_CHECKING:

@@ -24,18 +24,12 @@ from typing import Any, Literal
 import httpx
 
 from reconciler.config import DEFAULT_LIST_TIMEOUT, SegmindSettings
+from reconciler.core.marker import Marker
+from reconciler.core.observed import ObservedJob, ProviderObservation
+from reconciler.core.plan import Change, Upload
+from reconciler.core.spec import DesiredJob, Provider
 from reconciler.datasets.files import DatasetError
 from reconciler.health import segmind_health
-from reconciler.model import (
-    Change,
-    DesiredJob,
-    Marker,
-    ObservedJob,
-    Provider,
-    ProviderObservation,
-    Upload,
-    strip_url_secrets,
-)
 from reconciler.naming import may_carry_marker, parse_segmind_dataset_url, split_remote_name
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
@@ -51,6 +45,7 @@ from reconciler.providers.http import (
     response_detail,
     text_or_none,
 )
+from reconciler.redact import strip_url_secrets
 
 PREFIX = "/finetune/request"
 KEY_VARIABLES = "SEGMIND_API_KEY"

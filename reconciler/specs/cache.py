@@ -49,10 +49,10 @@ from typing import Any
 
 from reconciler import __version__, fast_json
 from reconciler.config import Settings
+from reconciler.core.diagnostics import Diagnostic
+from reconciler.core.spec import DatasetKind, DatasetRef, FineTuneSpec, Lifecycle, SourceLocation
 from reconciler.datasets import stat_cache
 from reconciler.datasets.files import DatasetListing, list_dataset
-from reconciler.diagnostics import Diagnostic
-from reconciler.model import DatasetKind, DatasetRef, FineTuneSpec, Lifecycle, SourceLocation
 from reconciler.specs.dataset_paths import lexical_display
 from reconciler.specs.notes import warn_once
 

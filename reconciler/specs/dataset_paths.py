@@ -19,8 +19,8 @@ import os
 import stat
 from pathlib import Path
 
-from reconciler.diagnostics import display_path
-from reconciler.model import DatasetKind, DatasetRef
+from reconciler.core.diagnostics import display_path
+from reconciler.core.spec import DatasetKind, DatasetRef
 
 
 class RealPaths:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from reconciler.config import Settings
-from reconciler.diagnostics import Diagnostic
-from reconciler.model import (
+from reconciler.core.diagnostics import Diagnostic
+from reconciler.core.spec import (
     DatasetKind,
     DatasetRef,
     FineTuneSpec,

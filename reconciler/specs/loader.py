@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.config import CONFIG_FILE_NAME, Settings, find_repo_root, read_settings
+from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
+from reconciler.core.spec import FineTuneSpec
 from reconciler.datasets.files import DatasetError, list_dataset
 from reconciler.datasets.problems import DatasetProblem
-from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
-from reconciler.model import FineTuneSpec
 from reconciler.specs.cache import (
     CachedSpec,
     ValidationCache,

@@ -29,7 +29,7 @@ import threading
 from dataclasses import replace
 from types import FrameType
 
-from reconciler.diagnostics import InvalidInputError
+from reconciler.core.diagnostics import InvalidInputError
 from reconciler.watch.daemon import Daemon, RunRecord, RunResult, WatchOptions
 from reconciler.watch.listener import WEBHOOK_SECRET_VARIABLE, ListenAddressError
 from reconciler.watch.logs import EventLog, LogFormat, configure_logging

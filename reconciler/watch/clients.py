@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from reconciler.config import ProviderSettings, Settings
-from reconciler.model import Provider
+from reconciler.core.spec import Provider
 from reconciler.providers.base import ProviderClient
 
 ClientFactory = Callable[[Provider, Settings], ProviderClient]

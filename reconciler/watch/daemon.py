@@ -43,8 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import Settings, find_repo_root, load_settings, read_settings
-from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
-from reconciler.model import Action, BlockKind, Health, Plan, PlanOptions, Provider
+from reconciler.core.action import Action
+from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
+from reconciler.core.observed import Health
+from reconciler.core.plan import BlockKind, Plan, PlanOptions
+from reconciler.core.spec import Provider
 from reconciler.providers.base import ProviderClient
 from reconciler.redact import redact
 from reconciler.watch.clients import ClientFactory, ClientPool

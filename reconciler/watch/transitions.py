@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.model import Health, Provider
+from reconciler.core.observed import Health
+from reconciler.core.spec import Provider
 from reconciler.status import JobStatus
 
 JobKey = tuple[Provider, str]

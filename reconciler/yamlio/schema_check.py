@@ -18,7 +18,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
-from reconciler.diagnostics import Diagnostic
+from reconciler.core.diagnostics import Diagnostic
 from reconciler.yamlio import schema_files
 from reconciler.yamlio.yaml_source import FieldPath, YamlDocument, did_you_mean, format_path
 

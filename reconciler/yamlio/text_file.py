@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.diagnostics import Diagnostic
+from reconciler.core.diagnostics import Diagnostic
 
 # A spec is a few dozen lines; 1 MiB is far beyond any honest one and keeps a mistaken
 # `reconcile validate /` or a generated monster from being read into memory.

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.diagnostics import Diagnostic
+from reconciler.core.diagnostics import Diagnostic
 from reconciler.yamlio.text_file import decode_text, read_source
 
 # Nodes one document may expand to, aliases counted at every use. A spec has well under 200;

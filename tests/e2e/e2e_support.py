@@ -17,9 +17,9 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
 from reconciler.config import load_settings
+from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.diff import identify_jobs
 from reconciler.engine import default_client_factory
-from reconciler.model import PROVIDERS, Provider
 from reconciler.sandbox.testing import RunningSandbox
 from tests.repos import mark_repository
 

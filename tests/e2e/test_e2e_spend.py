@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.model import PROVIDERS, Provider
+from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.sandbox.testing import RunningSandbox
 from tests.e2e.e2e_support import Cli, example_spec_names, job_rows, live_jobs
 

@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import CohereSettings, QubridSettings, Secret, SegmindSettings
-from reconciler.datasets.fingerprint import fingerprint_dataset
-from reconciler.datasets.upload import upload_body
-from reconciler.model import (
+from reconciler.core.plan import Upload
+from reconciler.core.spec import (
     DatasetKind,
     DatasetRef,
     DesiredJob,
     FineTuneSpec,
     Provider,
     SourceLocation,
-    Upload,
 )
+from reconciler.datasets.fingerprint import fingerprint_dataset
+from reconciler.datasets.upload import upload_body
 from reconciler.naming import dataset_marker, upload_names
 from reconciler.providers.http import RetryPolicy
 from reconciler.sandbox.testing import RunningSandbox

@@ -9,8 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.core.action import Action
+from reconciler.core.observed import Health
+from reconciler.core.plan import Change, DeleteMethod
+from reconciler.core.spec import DesiredJob
 from reconciler.diff import identify_jobs
-from reconciler.model import Action, Change, DeleteMethod, DesiredJob, Health
 from reconciler.naming import marker_for
 from reconciler.providers.base import (
     AuthenticationError,

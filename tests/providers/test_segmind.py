@@ -12,8 +12,11 @@ import httpx
 import pytest
 
 from reconciler.config import SegmindSettings
+from reconciler.core.action import Action
+from reconciler.core.observed import Health
+from reconciler.core.plan import Change
+from reconciler.core.spec import DesiredJob
 from reconciler.datasets.upload import upload_body
-from reconciler.model import Action, Change, DesiredJob, Health
 from reconciler.naming import marker_for
 from reconciler.providers.base import (
     AuthenticationError,

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from reconciler.config import CohereSettings, QubridSettings, Secret, SegmindSettings
-from reconciler.model import ProviderObservation
+from reconciler.core.observed import ProviderObservation
 from reconciler.providers.cohere import CohereClient
 from reconciler.providers.http import MAX_RESPONSE_BYTES, RetryPolicy
 from reconciler.providers.qubrid import QubridClient

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.config import Settings, load_settings
-from reconciler.model import Provider
+from reconciler.core.spec import Provider
 from reconciler.providers.base import ProviderClient
 from reconciler.sandbox.testing import RunningSandbox
 from reconciler.watch import Daemon, RunResult, WatchOptions

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.model import Health
+from reconciler.core.observed import Health
 from reconciler.redact import register_secret
 from reconciler.status import JobStatus, Sync
 from reconciler.watch.gitpull import pull_checkout

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from reconciler.config import Settings
-from reconciler.model import Provider
+from reconciler.core.spec import Provider
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.registry import build_client

@@ -8,7 +8,8 @@ import pickle
 
 import pytest
 
-from reconciler.model import Health, Marker, ObservedJob
+from reconciler.core.marker import Marker
+from reconciler.core.observed import Health, ObservedJob
 
 
 def listed(**fields: object) -> ObservedJob:

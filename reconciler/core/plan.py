@@ -1,0 +1,275 @@
+"""The plan as a value: one ``Change`` per job (its ``Action``, why, and everything apply needs
+to take it, or the ``Blocker`` that stops it), the options a plan is made with (``PlanOptions``,
+``Guardrails``) and the ``Plan`` itself with its summary. A plan carries everything an apply
+needs, so one saved by ``reconcile plan --out`` (``reconciler.planfile``) is applied later as
+it was reviewed. Frozen values; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, overload
+
+from reconciler.core.action import Action
+from reconciler.core.observed import Health, ObservedJob, RemoteDataset
+from reconciler.core.spec import DesiredJob, Provider
+
+
+class BlockKind(StrEnum):
+    """Why a change will not be applied."""
+
+    NEEDS_ALLOW_REPLACE = "needs_allow_replace"  # replace without --allow-replace
+    NOT_SUPPORTED = "not_supported"  # the provider has no way to do it (Segmind delete): a warning
+    INCOMPLETE_OBSERVATION = "incomplete_observation"  # the provider's list was not fully read
+    UNOWNED_NAMESAKE = "unowned_namesake"  # a job of this name without our owner: adopt or rename
+    UNCONFIRMED = "unconfirmed"  # an earlier create's outcome is not known yet
+    GUARDRAIL = "guardrail"  # the plan creates, replaces or deletes more than the limits allow
+    PREVENT_DESTROY = "prevent_destroy"  # the spec's lifecycle forbids replacing or deleting
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """A change the plan shows but apply will not perform, with what the user can do.
+    ``until`` (seconds since the epoch) is when it lifts by itself, if it does (an unconfirmed
+    create, once its settle window has passed)."""
+
+    kind: BlockKind
+    reason: str
+    fix: str
+    until: float | None = None
+
+    @property
+    def is_warning(self) -> bool:
+        """A change nobody can make (a delete the provider does not offer): reported with what
+        to do, but not an error, or every run would fail until someone acts in a console."""
+        return self.kind is BlockKind.NOT_SUPPORTED
+
+
+class DeleteMethod(StrEnum):
+    """How a delete is carried out on its provider (Segmind has none)."""
+
+    CANCEL_JOB = "cancel_job"  # Qubrid, queued or running: POST .../jobs/{id}/cancel
+    DELETE_MODEL = "delete_model"  # Qubrid completed: DELETE .../models/{id}; Cohere: DELETE model
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One compared field that differs: its dotted path and both sides, as JSON values."""
+
+    path: str
+    remote: Any
+    desired: Any
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A local dataset to upload before a create: where it is, what it weighs, what it is,
+    and the names it takes remotely (``remote_name`` is the dataset name the provider stores
+    and lists, ``file_name`` the file name sent with it)."""
+
+    path: Path
+    size: int
+    fingerprint: str
+    remote_name: str
+    file_name: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """The one action a plan takes for one job, and everything apply needs to take it.
+
+    - create/replace: ``desired`` is the job to submit; its dataset comes from ``upload``
+      (upload first), ``reuse`` (an already uploaded dataset with the same marker) or, when
+      both are ``None``, the spec's own ``{url:}``/``{id:}``. A replace submits a new job under
+      the same name; the job it supersedes (``current``) stays as history.
+    - update: ``target_id`` is the job whose access flips to ``desired.spec.access``.
+    - delete: ``target_id`` is what ``delete_method`` addresses (job id or model id).
+    - noop: ``current`` and ``health`` say how the job is doing.
+
+    ``reason`` is for display only; apply acts on the other fields. ``blocked`` set means
+    apply skips the change and reports it.
+    """
+
+    action: Action
+    provider: Provider
+    name: str
+    reason: str
+    field_changes: tuple[FieldChange, ...] = ()
+    desired: DesiredJob | None = None
+    current: ObservedJob | None = None
+    history: tuple[str, ...] = ()  # remote ids of older jobs of the same name
+    health: Health | None = None
+    upload: Upload | None = None
+    reuse: RemoteDataset | None = None
+    target_id: str | None = None
+    delete_method: DeleteMethod | None = None
+    blocked: Blocker | None = None
+
+    @property
+    def in_sync(self) -> bool:
+        """``reconcile status``'s Synced (true) or OutOfSync (false)."""
+        return self.action is Action.NOOP
+
+    @property
+    def sort_key(self) -> tuple[str, str, str]:
+        remote = self.current.remote_id if self.current else ""
+        return (self.provider, self.name, remote)
+
+
+# Default limits on what one plan may do (``guardrails`` in reconciler.yaml). A reviewed pull
+# request rarely adds more than a few dozen jobs; a plan far larger is more likely a mistake (a
+# copied folder, a changed owner, a renamed spec tree) than intent, and each create is a paid
+# training. Replaces and deletes are rarer still and cannot be undone.
+DEFAULT_MAX_CREATES = 50
+DEFAULT_MAX_REPLACES = 10
+DEFAULT_MAX_DELETES = 10
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """The most creates, replaces and deletes one plan may hold; a plan over any of them is
+    blocked as a whole."""
+
+    max_creates: int = DEFAULT_MAX_CREATES
+    max_replaces: int = DEFAULT_MAX_REPLACES
+    max_deletes: int = DEFAULT_MAX_DELETES
+
+    def limit_of(self, action: Action) -> int | None:
+        return {
+            Action.CREATE: self.max_creates,
+            Action.REPLACE: self.max_replaces,
+            Action.DELETE: self.max_deletes,
+        }.get(action)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What shapes a plan besides the specs and the providers: ``owner`` is the repository's
+    owner id (only jobs carrying it are its own); ``prune`` deletes its jobs no spec names,
+    ``allow_replace`` lets a replace through, ``retry_failed`` resubmits failed jobs;
+    ``guardrails`` bound what one plan may do; ``forget`` names jobs (provider, spec name) the
+    repository stops tracking; ``settle_window`` is how long (seconds) after a create the
+    providers' lists may still not show it."""
+
+    owner: str | None = None
+    prune: bool = False
+    allow_replace: bool = False
+    retry_failed: bool = False
+    guardrails: Guardrails = Guardrails()
+    forget: frozenset[tuple[Provider, str]] = frozenset()
+    settle_window: float = 300.0
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """Counts for the summary line. ``blocked`` counts changes of any action that will not be
+    applied, and the action counts include them; ``warnings`` counts what nobody can do (a
+    delete the provider does not offer), which neither the action counts nor ``blocked``
+    include."""
+
+    create: int
+    update: int
+    replace: int
+    delete: int
+    noop: int
+    blocked: int
+    warnings: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        return self.create + self.update + self.replace + self.delete > 0
+
+
+@dataclass(frozen=True)
+class IncompleteProvider:
+    """A provider whose observation was incomplete, and why."""
+
+    provider: Provider
+    error: str
+
+
+class LazyText:
+    """A dataclass field holding a string given as it is or as a function that makes it,
+    called on the first read (and only then).
+
+    For a value that is costly to compute and seldom read: ``Plan.snapshot`` hashes every
+    observed job, but only a saved plan, JSON output and ``apply --plan`` read it. The field
+    stays a plain ``str`` to its readers, and equality, ``repr`` and ``replace`` see the
+    string.
+    """
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._attribute = f"_{name}_value"
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> LazyText: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[Any]) -> str: ...
+
+    def __get__(self, instance: object | None, owner: type[Any]) -> LazyText | str:
+        if instance is None:
+            # What a dataclass asks to find a default: there is none.
+            raise AttributeError(self._attribute)
+        value: str | Callable[[], str] = instance.__dict__[self._attribute]
+        if not isinstance(value, str):
+            value = value()
+            instance.__dict__[self._attribute] = value
+        return value
+
+    def __set__(self, instance: object, value: str | Callable[[], str]) -> None:
+        # Reached only from the dataclass's own __init__: a frozen instance refuses setattr.
+        instance.__dict__[self._attribute] = value
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A reconciliation as a value: one ``Change`` per managed job (sorted by provider, name,
+    remote id), the remote jobs no spec names (``unmanaged``), the options it was made with,
+    and ``snapshot``: a sha256 over the specs, their dataset fingerprints and the observed
+    remote state, which ``apply --plan`` recomputes to refuse a stale plan. ``snapshot`` may
+    be given as a function that computes it: it is then computed when first read."""
+
+    changes: tuple[Change, ...]
+    unmanaged: tuple[ObservedJob, ...]
+    options: PlanOptions
+    snapshot: LazyText = LazyText()
+    incomplete: tuple[IncompleteProvider, ...] = ()
+
+    @property
+    def summary(self) -> PlanSummary:
+        counts = dict.fromkeys(Action, 0)
+        blocked = warnings = 0
+        for change in self.changes:
+            if change.blocked is not None and change.blocked.is_warning:
+                warnings += 1
+                continue
+            counts[change.action] += 1
+            blocked += change.blocked is not None
+        return PlanSummary(
+            create=counts[Action.CREATE],
+            update=counts[Action.UPDATE],
+            replace=counts[Action.REPLACE],
+            delete=counts[Action.DELETE],
+            noop=counts[Action.NOOP],
+            blocked=blocked,
+            warnings=warnings,
+        )
+
+    @property
+    def warnings(self) -> tuple[Change, ...]:
+        """The changes nobody can make, reported with what to do (``Blocker.is_warning``)."""
+        return tuple(c for c in self.changes if c.blocked is not None and c.blocked.is_warning)
+
+    @property
+    def errors(self) -> tuple[Change, ...]:
+        """The changes that will not be applied for a reason someone must act on (exit 1)."""
+        return tuple(c for c in self.changes if c.blocked is not None and not c.blocked.is_warning)
+
+    @property
+    def actionable(self) -> tuple[Change, ...]:
+        """The changes apply performs: not noops, not blocked."""
+        return tuple(c for c in self.changes if c.action is not Action.NOOP and c.blocked is None)
