@@ -1,5 +1,6 @@
 """The three renderers: golden text/markdown/JSON of a representative plan, colour only when
-asked, markdown truncation under the comment limit, and reading saved plans back.
+asked, markdown truncation under the comment limit (reading saved plans back:
+tests/test_planfile.py).
 
 Regenerate the golden files after an intended change with
 ``RECONCILE_UPDATE_GOLDEN=1 pytest tests/test_render.py`` and review the diff.
@@ -20,7 +21,7 @@ from reconciler.core.plan import Plan
 from reconciler.core.spec import DatasetKind, DatasetRef
 from reconciler.diff import plan
 from reconciler.naming import marker_for
-from reconciler.planfile import PlanFileError, plan_from_json, plan_to_json
+from reconciler.planfile import plan_to_json
 from reconciler.render import MARKDOWN_LIMIT, human_size, render_markdown, render_text, summary_line
 from tests.test_diff_builders import (
     DATASET_DIR,
@@ -236,52 +237,6 @@ def test_a_huge_provider_message_is_cut_in_its_cell() -> None:
     text = render_markdown(big_plan(2))
     assert "x" * 700 not in text
     assert "…" in text
-
-
-# --- reading a saved plan back -------------------------------------------------------------
-
-
-def test_a_saved_plan_reads_back_equal() -> None:
-    result = representative_plan()
-    assert plan_from_json(plan_to_json(result)) == result
-
-
-def test_json_keys_are_sorted_and_always_present() -> None:
-    data = json.loads(plan_to_json(representative_plan()))
-    assert list(data) == sorted(data)
-    assert set(data) == {
-        "changes",
-        "format_version",
-        "incomplete",
-        "options",
-        "snapshot",
-        "summary",
-        "unmanaged",
-    }
-    keys = {frozenset(change) for change in data["changes"]}
-    assert len(keys) == 1
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("not json", "not JSON"),
-        ("[]", "holds no JSON object"),
-        ('{"format_version": 3}', "plan format version 3 is not supported"),
-        ('{"format_version": 1}', r"plan format version 1 is not supported \(this reconcile reads"),
-        ('{"format_version": 2}', "not a plan file of format version 2"),
-    ],
-)
-def test_a_bad_plan_file_is_refused_with_a_clear_message(text: str, message: str) -> None:
-    with pytest.raises(PlanFileError, match=message):
-        plan_from_json(text)
-
-
-def test_a_tampered_plan_file_is_refused() -> None:
-    data = json.loads(plan_to_json(representative_plan()))
-    data["changes"][0]["action"] = "explode"
-    with pytest.raises(PlanFileError, match="explode"):
-        plan_from_json(json.dumps(data))
 
 
 def test_upload_lines_show_size_and_fingerprint() -> None:
