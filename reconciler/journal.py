@@ -7,7 +7,7 @@ with what became of it: ``confirmed`` (the provider answered with the job's id),
 (the answer was lost), or ``intended`` (a run was about to send it and may have stopped before
 or after). It lives with the writer lease (``reconciler.lease``), on the repository's git
 remote, so every machine that applies sees it; the diff holds back a create while an earlier
-one of the same job is unsettled (``reconciler.diff.pending_write``).
+one of the same job is unsettled (``reconciler.diff.decide.pending_write``).
 
 ``WriteJournal`` is the journal while an apply runs: the executor tells it, from several
 threads, when a create is about to be sent, was answered, or lost its answer, and the run

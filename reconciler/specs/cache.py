@@ -62,7 +62,7 @@ _FORMAT = 2  # 2: sealed
 _SEAL_PURPOSE = b"validated"
 _PACKAGE = Path(__file__).resolve().parents[1]
 # The modules whose code decides whether a spec or a dataset is valid, and what a spec holds.
-_CODE = ("specs/*.py", "yamlio/*.py", "datasets/*.py", "naming.py", "model.py", "config.py")
+_CODE = ("specs/*.py", "yamlio/*.py", "datasets/*.py", "naming.py", "core/*.py", "config.py")
 _SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(FineTuneSpec))
 _SPEC_FIELD_SET = frozenset(_SPEC_FIELDS)
 _DATASET_KINDS = {kind.value: kind for kind in DatasetKind}
