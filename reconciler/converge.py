@@ -26,9 +26,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from reconciler.apply import ApplyExecutor, ApplyResult, apply_plan
+from reconciler.apply import ApplyExecutor, apply_plan
 from reconciler.engine import Reconciliation, Run, check_not_stale
 from reconciler.model import Action, BlockKind, Plan, RecentWrite, WriteState
+from reconciler.outcomes import ApplyResult
 from reconciler.progress import NO_PROGRESS, UploadProgress
 
 SPENDING = frozenset({Action.CREATE, Action.REPLACE, Action.DELETE})

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pytest
 
-from reconciler.apply import ApplyExecutor, OutcomeKind, apply_plan
+from reconciler.apply import ApplyExecutor, apply_plan
 from reconciler.diff import plan as make_plan
 from reconciler.model import (
     Action,
@@ -31,6 +31,7 @@ from reconciler.model import (
     Upload,
     WriteState,
 )
+from reconciler.outcomes import OutcomeKind
 from reconciler.progress import UploadProgress
 from reconciler.providers.base import (
     OutcomeUnknownError,

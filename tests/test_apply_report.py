@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 
-from reconciler.apply import ApplyResult, Outcome, OutcomeKind
 from reconciler.model import (
     Action,
     Change,
     Plan,
     PlanOptions,
 )
+from reconciler.outcomes import ApplyResult, Outcome, OutcomeKind
 from reconciler.redact import register_secret
-from reconciler.report import (
+from reconciler.views.apply_report import (
     render_apply_json,
     render_result_markdown,
     render_result_text,

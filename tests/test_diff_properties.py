@@ -46,7 +46,7 @@ from reconciler.naming import (
     parse_marker,
     parse_qubrid_dataset_name,
 )
-from reconciler.render import load_plan_json, render_json
+from reconciler.views.plan import load_plan_json, render_json
 from tests.test_diff_builders import BASE_MODELS, FP_A, FP_B, OWNER, spec
 
 NAMES = ("a", "b", "c")

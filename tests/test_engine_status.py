@@ -20,9 +20,8 @@ from reconciler.model import (
     ProviderObservation,
     SourceLocation,
 )
-from reconciler.status import (
-    Sync,
-    job_statuses,
+from reconciler.status import Sync, job_statuses
+from reconciler.views.status import (
     render_status_json,
     render_status_markdown,
     render_status_text,

@@ -24,15 +24,15 @@ from reconciler.model import (
     RemoteDataset,
 )
 from reconciler.naming import marker_for
-from reconciler.render import (
+from reconciler.views.plan import (
     MARKDOWN_LIMIT,
-    human_size,
     load_plan_json,
     render_json,
     render_markdown,
     render_text,
     summary_line,
 )
+from reconciler.views.sizes import human_size
 from tests.test_diff_builders import (
     DATASET_DIR,
     FP_A,

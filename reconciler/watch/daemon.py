@@ -45,6 +45,7 @@ from typing import Any
 from reconciler.config import Settings, find_repo_root, load_settings, read_settings
 from reconciler.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.model import Action, BlockKind, Health, Plan, PlanOptions, Provider
+from reconciler.outcomes import OutcomeKind
 from reconciler.providers.base import ProviderClient
 from reconciler.redact import redact
 from reconciler.watch.clients import ClientFactory, ClientPool
@@ -575,7 +576,6 @@ class Daemon:
         )
 
     def _converge(self) -> tuple[RunResult, str]:
-        from reconciler.apply import OutcomeKind
         from reconciler.converge import converge
         from reconciler.engine import (
             Run,
