@@ -4,11 +4,12 @@ exit code.
 Nothing else lives here. An option that several commands take is declared once, as a
 decorator (``_paths_argument``, ``_output_option``, ``_change_options``, ``_sandbox_option``,
 ``_plan_options``), and every result is shown through one dispatch, ``_render``: (kind of
-result, format) -> its view in ``reconciler.views``. Imports of the library and of the views
-happen inside each command (and each branch of ``_render``) so that ``reconcile --help`` stays
-fast. ``reconcile [PATH...]`` with no sub-command converges (the same as ``reconcile apply``);
-``--dry-run`` and ``--watch`` select ``plan`` and ``watch``. Exit codes: 0 success or no
-changes, 1 any error, 2 changes present (``plan`` with ``--detailed-exitcode``).
+result, format) -> its view in ``reconciler.views``. The library and the views are imported
+inside the functions that use them (each command, each branch of ``_render``) so that
+``reconcile --help`` stays fast. ``reconcile [PATH...]`` with no sub-command converges (the
+same as ``reconcile apply``); ``--dry-run`` and ``--watch`` select ``plan`` and ``watch``.
+Exit codes: 0 success or no changes, 1 any error, 2 changes present (``plan`` with
+``--detailed-exitcode``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, assert_never
 
 import click
 
@@ -282,6 +283,8 @@ class _StatusShown:
 
 @dataclass(frozen=True)
 class _ImportShown:
+    """The spec files an import wrote, and the jobs it skipped."""
+
     report: ImportReport
 
 
@@ -302,13 +305,13 @@ def _render(shown: _Shown, output: str) -> str:
     # Each branch imports its own view, like the library in each command: `reconcile --help`
     # loads none, and a command only the views it shows.
     if isinstance(shown, _PlanShown):
-        from reconciler.views import plan
+        from reconciler.views import plan as plan_view
 
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         views = {
-            "text": lambda: plan.render_text(shown.plan, color=colour, relative_to=shown.root),
-            "markdown": lambda: plan.render_markdown(shown.plan, relative_to=shown.root),
-            "json": lambda: plan.render_json(shown.plan),
+            "text": lambda: plan_view.render_text(shown.plan, color=colour, relative_to=shown.root),
+            "markdown": lambda: plan_view.render_markdown(shown.plan, relative_to=shown.root),
+            "json": lambda: plan_view.render_json(shown.plan),
         }
     elif isinstance(shown, _ApplyShown):
         from reconciler.views import apply_report
@@ -320,21 +323,25 @@ def _render(shown: _Shown, output: str) -> str:
             "json": lambda: apply_report.render_apply_json(shown.plan, shown.result),
         }
     elif isinstance(shown, _StatusShown):
-        from reconciler.views import status
+        from reconciler.views import status as status_view
 
         views = {
-            "text": lambda: status.render_status_text(shown.statuses, shown.incomplete),
-            "markdown": lambda: status.render_status_markdown(shown.statuses, shown.incomplete),
-            "json": lambda: status.render_status_json(shown.statuses, shown.incomplete),
+            "text": lambda: status_view.render_status_text(shown.statuses, shown.incomplete),
+            "markdown": lambda: status_view.render_status_markdown(
+                shown.statuses, shown.incomplete
+            ),
+            "json": lambda: status_view.render_status_json(shown.statuses, shown.incomplete),
         }
     elif isinstance(shown, _ImportShown):
         from reconciler.views import import_report
 
         views = {"text": lambda: import_report.render_report(shown.report)}
-    else:
+    elif isinstance(shown, _ValidShown):
         from reconciler.views import validation
 
         views = {"text": lambda: validation.render_valid(shown.specs)}
+    else:
+        assert_never(shown)
     return views[output]()
 
 
