@@ -237,8 +237,8 @@ def breakdown(repo: Path, env: Mapping[str, str]) -> dict[str, float]:
         state_dir,
     )
     from reconciler.observing import observe_all
-    from reconciler.render import render_text
     from reconciler.specs import load_specs, open_validation_cache
+    from reconciler.views.plan import render_text
 
     times: dict[str, float] = {}
     started = time.perf_counter()

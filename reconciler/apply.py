@@ -21,7 +21,8 @@ Before the first create goes out, this run's creates are recorded in the journal
 and the ``WriteGuard`` makes that record visible to every other machine (the writer lease);
 before each write the guard is asked whether writes may still go out (the lease may be lost or
 about to expire), and a write that may not is never sent. Blocked changes are skipped and
-reported; the result says whether anything failed, was blocked or is unconfirmed (exit 1).
+reported; the result (``reconciler.core.outcome``) says whether anything failed, was blocked or is
+unconfirmed (exit 1).
 """
 
 from __future__ import annotations
@@ -30,14 +31,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from reconciler.config import DEFAULT_SETTLE_WINDOW
 from reconciler.core.action import Action
 from reconciler.core.observed import ProviderObservation
+from reconciler.core.outcome import ApplyResult, Outcome, OutcomeKind
 from reconciler.core.plan import BlockKind, Change, Plan, Upload
 from reconciler.core.spec import Provider
 from reconciler.datasets import DatasetError
@@ -66,85 +66,6 @@ OBSERVE_PAUSE_MAX_SECONDS = 4.0
 CONFIRM_PAUSES = (0.5, 1.0, 2.0, 4.0)
 
 _T = TypeVar("_T")
-
-
-class OutcomeKind(StrEnum):
-    DONE = "done"
-    FAILED = "failed"
-    BLOCKED = "blocked"
-    # A create that went out and whose outcome is not known yet: it may or may not exist.
-    UNCONFIRMED = "unconfirmed"
-    # A change nobody can make (a delete the provider does not offer): not an error.
-    WARNING = "warning"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one change. ``message`` says what was done, the provider's message for
-    a failure, or the blocker's reason; ``remote_id`` is the job a create produced."""
-
-    change: Change
-    kind: OutcomeKind
-    message: str
-    remote_id: str | None = None
-
-    @property
-    def provider(self) -> Provider:
-        return self.change.provider
-
-    @property
-    def name(self) -> str:
-        return self.change.name
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.change.action.value,
-            "provider": self.provider,
-            "name": self.name,
-            "outcome": self.kind.value,
-            "message": self.message,
-            "remote_id": self.remote_id,
-        }
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    """Every outcome of one apply, in plan order."""
-
-    outcomes: tuple[Outcome, ...]
-
-    def of_kind(self, kind: OutcomeKind) -> tuple[Outcome, ...]:
-        return tuple(o for o in self.outcomes if o.kind is kind)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing failed, nothing was blocked and no create is unconfirmed."""
-        return all(o.kind in (OutcomeKind.DONE, OutcomeKind.WARNING) for o in self.outcomes)
-
-    def summary_line(self) -> str:
-        """``Apply: 2 done, 0 failed, 0 blocked`` (``, 1 unconfirmed`` and ``; 1 warning``
-        when there are any)."""
-        done = len(self.of_kind(OutcomeKind.DONE))
-        failed = len(self.of_kind(OutcomeKind.FAILED))
-        blocked = len(self.of_kind(OutcomeKind.BLOCKED))
-        line = f"Apply: {done} done, {failed} failed, {blocked} blocked"
-        unconfirmed = len(self.of_kind(OutcomeKind.UNCONFIRMED))
-        if unconfirmed:
-            line += f", {unconfirmed} unconfirmed"
-        warnings = len(self.of_kind(OutcomeKind.WARNING))
-        if warnings:
-            line += f"; {warnings} warning{'s' if warnings != 1 else ''}"
-        return line
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "done": len(self.of_kind(OutcomeKind.DONE)),
-            "failed": len(self.of_kind(OutcomeKind.FAILED)),
-            "blocked": len(self.of_kind(OutcomeKind.BLOCKED)),
-            "unconfirmed": len(self.of_kind(OutcomeKind.UNCONFIRMED)),
-            "warnings": len(self.of_kind(OutcomeKind.WARNING)),
-            "outcomes": [o.to_dict() for o in self.outcomes],
-        }
 
 
 class FreshLists:

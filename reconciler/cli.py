@@ -1,6 +1,11 @@
-"""The command line: parse options, call the library, render, map the outcome to an exit code.
+"""The command line: parse options, call the library, show the result, map the outcome to an
+exit code.
 
-Nothing else lives here. Imports of the library happen inside each command so that
+Nothing else lives here. An option that several commands take is declared once, as a
+decorator (``_paths_argument``, ``_output_option``, ``_change_options``, ``_sandbox_option``,
+``_plan_options``), and every result is shown through one dispatch, ``_render``: (kind of
+result, format) -> its view in ``reconciler.views``. The library and the views are imported
+inside the functions that use them (each command, each branch of ``_render``) so that
 ``reconcile --help`` stays fast. ``reconcile [PATH...]`` with no sub-command converges (the
 same as ``reconcile apply``); ``--dry-run`` and ``--watch`` select ``plan`` and ``watch``.
 Exit codes: 0 success or no changes, 1 any error, 2 changes present (``plan`` with
@@ -17,7 +22,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, assert_never
 
 import click
 
@@ -26,8 +31,13 @@ from reconciler.sanitize import one_line
 
 if TYPE_CHECKING:
     from reconciler.config import Settings
-    from reconciler.core.plan import Plan, PlanOptions
+    from reconciler.core.diagnostics import InvalidInputError
+    from reconciler.core.outcome import ApplyResult
+    from reconciler.core.plan import IncompleteProvider, Plan, PlanOptions
+    from reconciler.core.spec import FineTuneSpec
     from reconciler.engine import Run
+    from reconciler.importer import ImportReport
+    from reconciler.status import JobStatus
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -78,17 +88,11 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
-def _report_invalid(error: Any) -> NoReturn:
-    """Print every diagnostic of an ``InvalidInputError`` and exit 1."""
-    for diagnostic in error.diagnostics:
-        click.echo(str(diagnostic), err=True)
-    count = len(error.diagnostics)
-    files = len({d.file for d in error.diagnostics})
-    click.echo(
-        f"{count} problem{'s' if count != 1 else ''} in {files} file{'s' if files != 1 else ''};"
-        " no change was sent to any provider.",
-        err=True,
-    )
+def _report_invalid(error: InvalidInputError) -> NoReturn:
+    """Print every diagnostic of an ``InvalidInputError`` (on stderr) and exit 1."""
+    from reconciler.views.validation import render_problems
+
+    click.echo(render_problems(error.diagnostics), err=True, nl=False)
     sys.exit(EXIT_ERROR)
 
 
@@ -107,61 +111,86 @@ def cli() -> None:
     """
 
 
-_LIMIT_OPTIONS = [
+# --- Options declared once ------------------------------------------------------------------
+
+_Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _stacked(*decorators: _Decorator) -> _Decorator:
+    """One decorator applying ``decorators`` in the order written: options show in ``--help``
+    in that order."""
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+_paths_argument = click.argument("paths", nargs=-1, type=click.Path())
+
+_output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="How to show the result: for people, for a PR comment, or for machines.",
+)
+
+# What a run may change, for the commands that plan (plan, apply, status) and the daemon.
+_change_options = _stacked(
     click.option(
-        f"--max-{noun}s",
-        f"max_{noun}s",
-        type=click.IntRange(min=0),
+        "--prune/--no-prune",
         default=None,
-        metavar="N",
-        help=f"Allow up to N {noun}s in this run's plan (default: guardrails.max_{noun}s in"
-        f" reconciler.yaml, else {default}); a plan over a limit is blocked as a whole.",
+        help="Delete marked jobs no spec names (default: reconciler.yaml's prune, else no).",
+    ),
+    click.option(
+        "--allow-replace",
+        is_flag=True,
+        help="Let a change to an immutable field submit a new job under the same name.",
+    ),
+    click.option("--retry-failed", is_flag=True, help="Resubmit jobs whose last run failed."),
+    click.option(
+        "--parallelism",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Requests in flight at once while applying (default: reconciler.yaml, else 4).",
+    ),
+)
+
+
+def _sandbox_option(verb: str = "Run against") -> _Decorator:
+    """``--sandbox``, its help starting with ``verb`` (``Import from``)."""
+    return click.option(
+        "--sandbox",
+        "use_sandbox",
+        is_flag=True,
+        help=f"{verb} the embedded emulator (state under .reconcile/sandbox/);"
+        " the API keys in the environment are not used.",
     )
-    for noun, default in (("create", 50), ("replace", 10), ("delete", 10))
-]
 
 
-def _plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every planning command shares (DESIGN.md, Command line)."""
-    options = [
-        click.argument("paths", nargs=-1, type=click.Path()),
+_limit_options = _stacked(
+    *(
         click.option(
-            "--output",
-            "-o",
-            type=click.Choice(["text", "markdown", "json"]),
-            default="text",
-            show_default=True,
-            help="How to show the result: for people, for a PR comment, or for machines.",
-        ),
-        click.option(
-            "--prune/--no-prune",
+            f"--max-{noun}s",
+            f"max_{noun}s",
+            type=click.IntRange(min=0),
             default=None,
-            help="Delete marked jobs no spec names (default: reconciler.yaml's prune, else no).",
-        ),
-        click.option(
-            "--allow-replace",
-            is_flag=True,
-            help="Let a change to an immutable field submit a new job under the same name.",
-        ),
-        click.option("--retry-failed", is_flag=True, help="Resubmit jobs whose last run failed."),
-        click.option(
-            "--parallelism",
-            type=click.IntRange(min=1),
-            default=None,
-            help="Requests in flight at once while applying (default: reconciler.yaml, else 4).",
-        ),
-        click.option(
-            "--sandbox",
-            "use_sandbox",
-            is_flag=True,
-            help="Run against the embedded emulator (state under .reconcile/sandbox/);"
-            " the API keys in the environment are not used.",
-        ),
-        *_LIMIT_OPTIONS,
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+            metavar="N",
+            help=f"Allow up to N {noun}s in this run's plan (default: guardrails.max_{noun}s in"
+            f" reconciler.yaml, else {default}); a plan over a limit is blocked as a whole.",
+        )
+        for noun, default in (("create", 50), ("replace", 10), ("delete", 10))
+    )
+)
+
+# The options every planning command shares (DESIGN.md, Command line).
+_plan_options = _stacked(
+    _paths_argument, _output_option, _change_options, _sandbox_option(), _limit_options
+)
 
 
 @dataclass(frozen=True)
@@ -226,17 +255,101 @@ def _run(
         _report_invalid(error)
 
 
-def _show_plan(plan: Plan, choices: _Choices, root: Path) -> None:
-    from reconciler import render
-    from reconciler.planfile import plan_to_json
+# --- One output dispatch ---------------------------------------------------------------------
 
-    if choices.output == "json":
-        click.echo(plan_to_json(plan), nl=False)
-    elif choices.output == "markdown":
-        click.echo(render.render_markdown(plan, relative_to=root), nl=False)
+
+@dataclass(frozen=True)
+class _PlanShown:
+    """A plan, its paths shown relative to the repository's ``root``."""
+
+    plan: Plan
+    root: Path
+
+
+@dataclass(frozen=True)
+class _ApplyShown:
+    """What an apply did, and the plan it carried out (the JSON holds both)."""
+
+    plan: Plan
+    result: ApplyResult
+
+
+@dataclass(frozen=True)
+class _StatusShown:
+    """Every managed job's status, and the providers that could not be read."""
+
+    statuses: list[JobStatus]
+    incomplete: Sequence[IncompleteProvider]
+
+
+@dataclass(frozen=True)
+class _ImportShown:
+    """The spec files an import wrote, and the jobs it skipped."""
+
+    report: ImportReport
+
+
+@dataclass(frozen=True)
+class _ValidShown:
+    """Specs found valid (``reconcile validate``)."""
+
+    specs: list[FineTuneSpec]
+
+
+_Shown = _PlanShown | _ApplyShown | _StatusShown | _ImportShown | _ValidShown
+
+
+def _render(shown: _Shown, output: str) -> str:
+    """The one output dispatch: (kind of result, format) -> its view's text. ``import`` and
+    ``validate`` have a text view only (they take no ``--output``)."""
+    views: dict[str, Callable[[], str]]
+    # Each branch imports its own view, like the library in each command: `reconcile --help`
+    # loads none, and a command only the views it shows.
+    if isinstance(shown, _PlanShown):
+        from reconciler.planfile import plan_to_json
+        from reconciler.views import plan as plan_view
+
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        views = {
+            "text": lambda: plan_view.render_text(shown.plan, color=colour, relative_to=shown.root),
+            "markdown": lambda: plan_view.render_markdown(shown.plan, relative_to=shown.root),
+            "json": lambda: plan_to_json(shown.plan),
+        }
+    elif isinstance(shown, _ApplyShown):
+        from reconciler.views import apply_report
+
+        # The text and markdown views follow the plan shown before them, after a blank line.
+        views = {
+            "text": lambda: "\n" + apply_report.render_result_text(shown.result),
+            "markdown": lambda: "\n" + apply_report.render_result_markdown(shown.result),
+            "json": lambda: apply_report.render_apply_json(shown.plan, shown.result),
+        }
+    elif isinstance(shown, _StatusShown):
+        from reconciler.views import status as status_view
+
+        views = {
+            "text": lambda: status_view.render_status_text(shown.statuses, shown.incomplete),
+            "markdown": lambda: status_view.render_status_markdown(
+                shown.statuses, shown.incomplete
+            ),
+            "json": lambda: status_view.render_status_json(shown.statuses, shown.incomplete),
+        }
+    elif isinstance(shown, _ImportShown):
+        from reconciler.views import import_report
+
+        views = {"text": lambda: import_report.render_report(shown.report)}
+    elif isinstance(shown, _ValidShown):
+        from reconciler.views import validation
+
+        views = {"text": lambda: validation.render_valid(shown.specs)}
     else:
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        click.echo(render.render_text(plan, color=color, relative_to=root), nl=False)
+        assert_never(shown)
+    return views[output]()
+
+
+def _show(shown: _Shown, output: str = "text") -> None:
+    """``shown`` in ``output``'s format on stdout."""
+    click.echo(_render(shown, output), nl=False)
 
 
 def _has_errors(plan: Plan) -> bool:
@@ -272,7 +385,7 @@ def plan(
             Path(out_file).write_text(plan_to_json(result), encoding="utf-8")
         except OSError as error:
             _fail(f"{out_file}: cannot write the plan ({error.strerror}); choose another path")
-    _show_plan(result, choices, run.settings.root)
+    _show(_PlanShown(result, run.settings.root), choices.output)
     if out_file is not None and choices.output != "json":
         click.echo(
             f"Saved the plan to {out_file}; apply it with `reconcile apply --plan {out_file}`."
@@ -316,12 +429,7 @@ def apply(
     from reconciler.converge import DeclinedError, converge
     from reconciler.engine import StalePlanError
     from reconciler.planfile import PlanFileError, plan_from_json
-    from reconciler.progress import progress_for
-    from reconciler.report import (
-        render_apply_json,
-        render_result_markdown,
-        render_result_text,
-    )
+    from reconciler.views.progress import progress_for
     from reconciler.writer import WriterUnavailableError
 
     choices = _choices(paths, **options)
@@ -348,7 +456,7 @@ def apply(
             if for_people:
                 if note is not None:
                     click.echo(f"\nreconcile: {note}:\n", err=True)
-                _show_plan(plan, choices, run.settings.root)
+                _show(_PlanShown(plan, run.settings.root), choices.output)
 
         try:
             converged = converge(
@@ -368,12 +476,7 @@ def apply(
         except WriterUnavailableError as error:
             _fail(str(error))
     current, result = converged.plan, converged.result
-    if choices.output == "json":
-        click.echo(render_apply_json(current, result), nl=False)
-    else:
-        text = render_result_markdown if choices.output == "markdown" else render_result_text
-        click.echo("")
-        click.echo(text(result), nl=False)
+    _show(_ApplyShown(current, result), choices.output)
     for incomplete in current.incomplete:
         _say(
             f"{incomplete.provider} could not be read ({incomplete.error});"
@@ -442,29 +545,18 @@ def _warn_journal(run: Run, for_people: bool) -> None:
 @_plan_options
 def status(paths: tuple[str, ...], **options: Any) -> None:
     """Every managed job: sync (Synced/OutOfSync) and health."""
-    from reconciler.status import (
-        job_statuses,
-        render_status_json,
-        render_status_markdown,
-        render_status_text,
-    )
+    from reconciler.status import job_statuses
 
     choices = _choices(paths, **options)
     with _run(choices) as run:
         result = run.plan().plan
-    statuses = job_statuses(result)
-    renderer = {
-        "json": render_status_json,
-        "markdown": render_status_markdown,
-        "text": render_status_text,
-    }[choices.output]
-    click.echo(renderer(statuses, result.incomplete), nl=False)
+    _show(_StatusShown(job_statuses(result), result.incomplete), choices.output)
     if result.incomplete:
         sys.exit(EXIT_ERROR)
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+@_paths_argument
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.1),
@@ -472,29 +564,8 @@ def status(paths: tuple[str, ...], **options: Any) -> None:
     help="Seconds between resyncs, jittered (default: watch_interval in reconciler.yaml);"
     " jobs still training are polled four times as often.",
 )
-@click.option(
-    "--prune/--no-prune",
-    default=None,
-    help="Delete marked jobs no spec names (default: reconciler.yaml's prune, else no).",
-)
-@click.option(
-    "--allow-replace",
-    is_flag=True,
-    help="Let a change to an immutable field submit a new job under the same name.",
-)
-@click.option("--retry-failed", is_flag=True, help="Resubmit jobs whose last run failed.")
-@click.option(
-    "--parallelism",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Requests in flight at once while applying (default: reconciler.yaml, else 4).",
-)
-@click.option(
-    "--sandbox",
-    "use_sandbox",
-    is_flag=True,
-    help="Run against the embedded emulator (state under .reconcile/sandbox/).",
-)
+@_change_options
+@_sandbox_option()
 @click.option(
     "--pull",
     is_flag=True,
@@ -550,7 +621,7 @@ def watch(paths: tuple[str, ...], log_format: str, **options: Any) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+@_paths_argument
 def validate(paths: tuple[str, ...]) -> None:
     """Check specs and their datasets offline (no network). Default PATH: specs/."""
     from reconciler.core.diagnostics import InvalidInputError
@@ -560,11 +631,7 @@ def validate(paths: tuple[str, ...]) -> None:
         specs = load_specs([Path(p) for p in paths])
     except InvalidInputError as error:
         _report_invalid(error)
-    files = len({spec.source.file for spec in specs})
-    click.echo(
-        f"ok: {len(specs)} spec{'s' if len(specs) != 1 else ''} in {files}"
-        f" file{'s' if files != 1 else ''} valid"
-    )
+    _show(_ValidShown(specs))
 
 
 @cli.command("import")
@@ -588,17 +655,11 @@ def validate(paths: tuple[str, ...]) -> None:
     type=click.Path(file_okay=False),
     help="Folder to write <name>.yaml into; existing files are never overwritten.",
 )
-@click.option(
-    "--sandbox",
-    "use_sandbox",
-    is_flag=True,
-    help="Import from the embedded emulator (state under .reconcile/sandbox/);"
-    " the API keys in the environment are not used.",
-)
+@_sandbox_option("Import from")
 def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -> None:
     """Write a spec for each job that already exists on a provider (adoption)."""
     from reconciler.core.diagnostics import InvalidInputError
-    from reconciler.importer import ImportRefusedError, import_jobs, render_report
+    from reconciler.importer import ImportRefusedError, import_jobs
 
     try:
         report = import_jobs(provider, out_dir=Path(out_dir), match=match, use_sandbox=use_sandbox)
@@ -606,7 +667,7 @@ def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -
         _report_invalid(error)
     except ImportRefusedError as error:
         _fail(str(error))
-    click.echo(render_report(report), nl=False)
+    _show(_ImportShown(report))
 
 
 @cli.command()

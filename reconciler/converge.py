@@ -26,9 +26,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from reconciler.apply import ApplyExecutor, ApplyResult, apply_plan
+from reconciler.apply import ApplyExecutor, apply_plan
 from reconciler.core.action import Action
 from reconciler.core.observed import RecentWrite, WriteState
+from reconciler.core.outcome import ApplyResult
 from reconciler.core.plan import BlockKind, Plan
 from reconciler.engine import Reconciliation, Run, check_not_stale
 from reconciler.progress import NO_PROGRESS, UploadProgress

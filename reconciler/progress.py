@@ -1,17 +1,13 @@
-"""Upload progress: a one-line bar on a terminal's stderr, and nothing anywhere else.
+"""The seam apply reports upload progress to: ``UploadProgress``, and ``NO_PROGRESS`` that
+shows nothing.
 
-Apply reports bytes as each dataset finishes uploading; the bar shows datasets done, bytes
-done of the total, and a percentage. It is drawn only when stderr is a terminal and the output
-is meant for people (the command line never passes one with ``--output json``), so logs and
-pipes never see carriage returns. Thread-safe: uploads finish on several threads at once.
+Apply reports bytes as each dataset finishes uploading, from several threads at once. What is
+shown of it is a view's (``reconciler.views.progress``: a bar on a terminal's stderr).
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Protocol, TextIO
-
-_BAR_WIDTH = 30
+from typing import Protocol
 
 
 class UploadProgress(Protocol):
@@ -38,55 +34,3 @@ class NoProgress:
 
 
 NO_PROGRESS = NoProgress()
-
-
-def _size(size: int) -> str:
-    from reconciler.render import human_size
-
-    return human_size(size)
-
-
-class TerminalProgress:
-    """A bar redrawn in place on ``stream`` (a terminal's stderr)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-        self._total = 0
-        self._count = 0
-        self._done_bytes = 0
-        self._done = 0
-
-    def begin(self, total_bytes: int, count: int) -> None:
-        with self._lock:
-            self._total, self._count, self._done_bytes, self._done = total_bytes, count, 0, 0
-            self._draw()
-
-    def advance(self, done_bytes: int) -> None:
-        with self._lock:
-            self._done_bytes += done_bytes
-            self._done += 1
-            self._draw()
-
-    def end(self) -> None:
-        with self._lock:
-            self._stream.write("\n")
-            self._stream.flush()
-
-    def _draw(self) -> None:
-        fraction = self._done_bytes / self._total if self._total else 1.0
-        filled = int(fraction * _BAR_WIDTH)
-        bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
-        self._stream.write(
-            f"\ruploading [{bar}] {self._done}/{self._count} datasets,"
-            f" {_size(self._done_bytes)} of {_size(self._total)} ({fraction:.0%})"
-        )
-        self._stream.flush()
-
-
-def progress_for(stream: TextIO, *, for_people: bool) -> UploadProgress:
-    """A terminal bar when ``stream`` is a terminal and the output is for people, else none."""
-    isatty = getattr(stream, "isatty", None)
-    if for_people and isatty is not None and isatty():
-        return TerminalProgress(stream)
-    return NO_PROGRESS

@@ -2,25 +2,21 @@
 
 A job is managed when a spec names it. It is ``Synced`` when the plan leaves it alone and
 ``OutOfSync`` when the plan would act on it; its health is its current remote job's, ``Missing``
-when there is none, and ``Unknown`` when its provider could not be read. Rendered as a text
-table, a markdown table or versioned JSON; remote ids, statuses, details and read errors are
-provider text and pass through ``reconciler.sanitize`` for each. Nothing here does I/O.
+when there is none, and ``Unknown`` when its provider could not be read. The command line shows
+the statuses through ``reconciler.views.status``; the daemon follows their transitions. Nothing
+here does I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from reconciler.core.action import Action
 from reconciler.core.observed import Health
-from reconciler.core.plan import BlockKind, IncompleteProvider, Plan
+from reconciler.core.plan import BlockKind, Plan
 from reconciler.core.spec import Provider
-from reconciler.sanitize import json_dumps, markdown_code, markdown_text, one_line
-
-STATUS_FORMAT_VERSION = 1
 
 
 class Sync(StrEnum):
@@ -80,73 +76,3 @@ def job_statuses(plan: Plan) -> list[JobStatus]:
             )
         )
     return statuses
-
-
-def _summary(statuses: list[JobStatus]) -> str:
-    synced = sum(1 for s in statuses if s.sync is Sync.SYNCED)
-    healthy = sum(1 for s in statuses if s.health is Health.HEALTHY)
-    return (
-        f"Status: {len(statuses)} managed jobs; {synced} synced,"
-        f" {len(statuses) - synced} out of sync; {healthy} healthy"
-    )
-
-
-def _unread(incomplete: Sequence[IncompleteProvider], clean: Callable[[str], str]) -> list[str]:
-    return [f"! {i.provider}: could not be read ({clean(i.error)})" for i in incomplete]
-
-
-def render_status_text(
-    statuses: list[JobStatus], incomplete: Sequence[IncompleteProvider] = ()
-) -> str:
-    rows = [("PROVIDER", "JOB", "SYNC", "HEALTH", "REMOTE", "DETAIL")]
-    rows += [
-        (
-            s.provider,
-            one_line(s.name),
-            s.sync.value,
-            s.health.value,
-            one_line(s.remote_id or "-"),
-            one_line(s.detail),
-        )
-        for s in statuses
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))
-        + "  "
-        + row[5]
-        for row in rows
-    ]
-    return "\n".join([*lines, *_unread(incomplete, one_line), "", _summary(statuses)]) + "\n"
-
-
-def render_status_markdown(
-    statuses: list[JobStatus], incomplete: Sequence[IncompleteProvider] = ()
-) -> str:
-    lines = [
-        "### reconcile status",
-        "",
-        f"**{_summary(statuses)}**",
-        "",
-        "| provider | job | sync | health | remote id | detail |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    lines += [
-        f"| {s.provider} | {markdown_code(s.name)} | {s.sync.value} | {s.health.value} |"
-        f" {markdown_code(s.remote_id) if s.remote_id else '-'} | {markdown_text(s.detail)} |"
-        for s in statuses
-    ]
-    unread = _unread(incomplete, markdown_text)
-    lines += ["", *(f"> {line}" for line in unread)] if incomplete else []
-    return "\n".join(lines) + "\n"
-
-
-def render_status_json(
-    statuses: list[JobStatus], incomplete: Sequence[IncompleteProvider] = ()
-) -> str:
-    document = {
-        "format_version": STATUS_FORMAT_VERSION,
-        "jobs": [s.to_dict() for s in statuses],
-        "incomplete": [{"provider": i.provider, "error": i.error} for i in incomplete],
-    }
-    return json_dumps(document, indent=2, sort_keys=True) + "\n"

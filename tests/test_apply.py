@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pytest
 
-from reconciler.apply import ApplyExecutor, OutcomeKind, apply_plan
+from reconciler.apply import ApplyExecutor, apply_plan
 from reconciler.core.action import Action
 from reconciler.core.observed import (
     Health,
@@ -20,6 +20,7 @@ from reconciler.core.observed import (
     ProviderObservation,
     WriteState,
 )
+from reconciler.core.outcome import OutcomeKind
 from reconciler.core.plan import Change, Plan, PlanOptions, Upload
 from reconciler.core.spec import (
     DatasetKind,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 
-from reconciler.progress import NO_PROGRESS, TerminalProgress, progress_for
+from reconciler.progress import NO_PROGRESS
+from reconciler.views.progress import TerminalProgress, progress_for
 
 
 class FakeTerminal(io.StringIO):

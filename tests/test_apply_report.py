@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 
-from reconciler.apply import ApplyResult, Outcome, OutcomeKind
 from reconciler.core.action import Action
+from reconciler.core.outcome import ApplyResult, Outcome, OutcomeKind
 from reconciler.core.plan import Change, Plan, PlanOptions
 from reconciler.redact import register_secret
-from reconciler.report import (
+from reconciler.views.apply_report import (
     render_apply_json,
     render_result_markdown,
     render_result_text,
 )
+from reconciler.views.markdown import CELL_LIMIT
 
 KEY = "sk-REPORT-test-key-0001"
 SIGNED = "https://objects.invalid/b/k.zip?X-Amz-Signature=abcdef0123&X-Amz-Expires=60"
@@ -55,3 +56,14 @@ def test_markdown_and_json_carry_no_secret_either() -> None:
 
 def test_nothing_to_apply_says_so() -> None:
     assert render_result_text(ApplyResult(())) == "Nothing to apply: every job matches its spec.\n"
+
+
+def test_a_huge_message_is_cut_in_markdown_and_kept_whole_in_json() -> None:
+    # The apply report is posted as a pull-request comment too: a cell is bounded there as in
+    # the plan's, while JSON keeps the exact message.
+    huge = ApplyResult((outcome("bad-job", OutcomeKind.FAILED, "x" * 10_000),))
+    (row,) = [line for line in render_result_markdown(huge).splitlines() if "bad-job" in line]
+    assert f"| {'x' * (CELL_LIMIT - 1)}… |" in row
+    plan = Plan(changes=(), unmanaged=(), options=PlanOptions(), snapshot="0" * 64)
+    document = json.loads(render_apply_json(plan, huge))
+    assert document["apply"]["outcomes"][0]["message"] == "x" * 10_000

@@ -16,9 +16,9 @@ from reconciler.core.spec import (
     SourceLocation,
 )
 from reconciler.diff import plan
-from reconciler.status import (
-    Sync,
-    job_statuses,
+from reconciler.status import Sync, job_statuses
+from reconciler.views.markdown import CELL_LIMIT
+from reconciler.views.status import (
     render_status_json,
     render_status_markdown,
     render_status_text,
@@ -112,3 +112,9 @@ def test_the_three_renderings() -> None:
         "remote_status": "AVAILABLE",
         "detail": "in sync; AVAILABLE",
     }
+
+
+def test_markdown_bounds_a_huge_read_error_as_the_plan_does() -> None:
+    markdown = render_status_markdown([], [IncompleteProvider("qubrid", "y" * 10_000)])
+    assert f"> ! qubrid: could not be read ({'y' * (CELL_LIMIT - 1)}…)" in markdown
+    assert "y" * CELL_LIMIT not in markdown

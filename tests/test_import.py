@@ -32,7 +32,6 @@ from reconciler.importer import (
     SpecFile,
     derived_qubrid_name,
     prepare_files,
-    render_report,
     render_spec,
     schema_modeline,
     select_jobs,
@@ -41,6 +40,7 @@ from reconciler.importer import (
 )
 from reconciler.naming import parse_qubrid_dataset_name
 from reconciler.specs import load_specs
+from reconciler.views.import_report import render_report
 from reconciler.yamlio.yaml_source import parse_yaml_text
 
 REPO = Path(__file__).resolve().parents[1]

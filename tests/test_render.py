@@ -22,7 +22,8 @@ from reconciler.core.spec import DatasetKind, DatasetRef
 from reconciler.diff import plan
 from reconciler.naming import marker_for
 from reconciler.planfile import plan_to_json
-from reconciler.render import MARKDOWN_LIMIT, human_size, render_markdown, render_text, summary_line
+from reconciler.views.plan import MARKDOWN_LIMIT, render_markdown, render_text, summary_line
+from reconciler.views.sizes import human_size
 from tests.test_diff_builders import (
     DATASET_DIR,
     FP_A,

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from reconciler.sanitize import json_dumps, markdown_code, markdown_text, one_line
+from reconciler.sanitize import json_dumps, one_line
+from reconciler.views.markdown import markdown_code, markdown_text
 
 # Characters that drive a terminal, break a line, or reorder what follows them.
 UNSAFE = [

@@ -46,6 +46,7 @@ from reconciler.config import Settings, find_repo_root, load_settings, read_sett
 from reconciler.core.action import Action
 from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.core.observed import Health
+from reconciler.core.outcome import OutcomeKind
 from reconciler.core.plan import BlockKind, Plan, PlanOptions
 from reconciler.core.spec import Provider
 from reconciler.providers.base import ProviderClient
@@ -578,7 +579,6 @@ class Daemon:
         )
 
     def _converge(self) -> tuple[RunResult, str]:
-        from reconciler.apply import OutcomeKind
         from reconciler.converge import converge
         from reconciler.engine import (
             Run,

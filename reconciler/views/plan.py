@@ -8,9 +8,9 @@ comment limit by leaving out whole rows and saying how many. JSON is the version
 docs/plans.md with sorted keys, so two equal plans render to the same bytes.
 
 Names, statuses and messages come from providers and file names from the repository: each
-view passes them through ``reconciler.sanitize`` (escaped for a terminal, inert in markdown,
-ASCII-escaped in JSON), so none of them can drive a terminal, forge a line or a row, or
-mention, link or embed anything in a pull-request comment.
+view passes them through ``reconciler.sanitize`` (escaped for a terminal, ASCII-escaped in
+JSON) or ``reconciler.views.markdown`` (inert in markdown), so none of them can drive a
+terminal, forge a line or a row, or mention, link or embed anything in a pull-request comment.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from reconciler.core.action import Action
 from reconciler.core.observed import ObservedJob
 from reconciler.core.plan import BlockKind, Change, Plan, PlanSummary, Upload
 from reconciler.diff import guardrail_counts
-from reconciler.sanitize import markdown_code, markdown_text, one_line
+from reconciler.sanitize import one_line
+from reconciler.views.markdown import code_cell, text_cell
+from reconciler.views.sizes import human_size
 
 MARKDOWN_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
-_CELL_LIMIT = 600  # one huge provider message must not push every other row out
 
 _RESET = "\033[0m"
 _COLOURS = {
@@ -62,16 +63,6 @@ def guardrails_line(plan: Plan) -> str:
         f" {counts[Action.REPLACE]} of {limits.max_replaces} replaces,"
         f" {counts[Action.DELETE]} of {limits.max_deletes} deletes"
     )
-
-
-def human_size(size: int) -> str:
-    """Bytes in decimal units, as upload tools print them: ``12.3 MB``."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def _shown_path(path: Path, relative_to: Path | None) -> str:
@@ -187,34 +178,24 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
 # --- Markdown ------------------------------------------------------------------------------
 
 
-def _cell(text: str) -> str:
-    """A table cell of prose: inert markdown, bounded length."""
-    return markdown_text(text, _CELL_LIMIT)
-
-
-def _code(text: str) -> str:
-    """A name or an id in a table cell, shown exactly in a code span, bounded length."""
-    return markdown_code(text, _CELL_LIMIT)
-
-
 def _change_row(change: Change, relative_to: Path | None) -> str:
     verb, _, note = _label(change).partition(" ")
     action = f"{verb} **{note.strip('()')}**" if note else verb
-    notes = "<br>".join(_cell(line) for line in _detail_lines(change, relative_to))
-    reason = _cell(change.reason) + (f"<br>{notes}" if notes else "")
-    return f"| `{change.action.symbol}` | {_code(change.name)} | {action} | {reason} |"
+    notes = "<br>".join(text_cell(line) for line in _detail_lines(change, relative_to))
+    reason = text_cell(change.reason) + (f"<br>{notes}" if notes else "")
+    return f"| `{change.action.symbol}` | {code_cell(change.name)} | {action} | {reason} |"
 
 
 def _noop_row(change: Change) -> str:
     health = change.health.value if change.health else "Unknown"
-    return f"| {_code(change.name)} | {health} | {_cell(change.reason)} |"
+    return f"| {code_cell(change.name)} | {health} | {text_cell(change.reason)} |"
 
 
 def _unmanaged_row(job: ObservedJob, plan: Plan) -> str:
-    name = _code(job.remote_name) if job.remote_name else "(no name)"
+    name = code_cell(job.remote_name) if job.remote_name else "(no name)"
     note = _unmanaged_note(job, plan).strip(" ()")
-    status = _cell(job.raw_status)
-    return f"| {job.provider} | {name} | {_code(job.remote_id)} | {status} | {note} |"
+    status = text_cell(job.raw_status)
+    return f"| {job.provider} | {name} | {code_cell(job.remote_id)} | {status} | {note} |"
 
 
 class _Budget:
@@ -274,7 +255,7 @@ def render_markdown(
     budget.add("")
     for incomplete in plan.incomplete:
         budget.add(
-            f"> **{incomplete.provider}** was not fully observed ({_cell(incomplete.error)});"
+            f"> **{incomplete.provider}** was not fully observed ({text_cell(incomplete.error)});"
             " nothing will change there."
         )
         budget.add("")

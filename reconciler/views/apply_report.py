@@ -1,23 +1,24 @@
 """What an apply did, for people (text, markdown) and machines (JSON).
 
-The plan itself is rendered by ``reconciler.render``; this module renders the ``ApplyResult``
-that follows it: one line per change carried out, failed, blocked, unconfirmed or warned about
-(failures and unconfirmed creates again at the end, naming the provider, the job and the
-provider's message), then a summary line. Messages pass through
+The plan itself is rendered by ``reconciler.views.plan``; this module renders the
+``ApplyResult`` that follows it: one line per change carried out, failed, blocked, unconfirmed
+or warned about (failures and unconfirmed creates again at the end, naming the provider, the
+job and the provider's message), then a summary line. Messages pass through
 ``reconciler.redact`` once more on the way out, whatever produced them, then through
-``reconciler.sanitize`` for the view (a provider's message may carry escape sequences, line
-breaks, mentions or links). Nothing here does I/O.
+``reconciler.sanitize`` or ``reconciler.views.markdown`` for the view (a provider's message may
+carry escape sequences, line breaks, mentions or links). Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from reconciler.apply import ApplyResult, Outcome, OutcomeKind
+from reconciler.core.outcome import ApplyResult, Outcome, OutcomeKind
 from reconciler.core.plan import Plan
 from reconciler.planfile import PLAN_FORMAT_VERSION, plan_to_dict
 from reconciler.redact import redact
-from reconciler.sanitize import json_dumps, markdown_code, markdown_text, one_line
+from reconciler.sanitize import json_dumps, one_line
+from reconciler.views.markdown import code_cell, text_cell
 
 _MARKS = {
     OutcomeKind.DONE: "ok",
@@ -70,8 +71,8 @@ def render_result_markdown(result: ApplyResult) -> str:
     if result.outcomes:
         lines += ["| outcome | action | job | message |", "| --- | --- | --- | --- |"]
         lines += [
-            f"| {o.kind.value} | {o.change.action.value} | {o.provider}/{markdown_code(o.name)} |"
-            f" {markdown_text(redact(o.message))} |"
+            f"| {o.kind.value} | {o.change.action.value} | {o.provider}/{code_cell(o.name)} |"
+            f" {text_cell(redact(o.message))} |"
             for o in result.outcomes
         ]
     return "\n".join(lines) + "\n"

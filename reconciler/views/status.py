@@ -1,0 +1,90 @@
+"""``reconcile status`` shown: a text table, a markdown table or versioned JSON of every
+managed job's sync and health (``reconciler.status``), and of the providers that could not be
+read.
+
+Remote ids, statuses, details and read errors are provider text: they pass through
+``reconciler.sanitize`` (terminal, JSON) or ``reconciler.views.markdown`` for each view.
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from reconciler.core.observed import Health
+from reconciler.core.plan import IncompleteProvider
+from reconciler.sanitize import json_dumps, one_line
+from reconciler.status import JobStatus, Sync
+from reconciler.views.markdown import code_cell, text_cell
+
+STATUS_FORMAT_VERSION = 1
+
+
+def _summary(statuses: list[JobStatus]) -> str:
+    synced = sum(1 for s in statuses if s.sync is Sync.SYNCED)
+    healthy = sum(1 for s in statuses if s.health is Health.HEALTHY)
+    return (
+        f"Status: {len(statuses)} managed jobs; {synced} synced,"
+        f" {len(statuses) - synced} out of sync; {healthy} healthy"
+    )
+
+
+def _unread(incomplete: Sequence[IncompleteProvider], clean: Callable[[str], str]) -> list[str]:
+    return [f"! {i.provider}: could not be read ({clean(i.error)})" for i in incomplete]
+
+
+def render_status_text(
+    statuses: list[JobStatus], incomplete: Sequence[IncompleteProvider] = ()
+) -> str:
+    rows = [("PROVIDER", "JOB", "SYNC", "HEALTH", "REMOTE", "DETAIL")]
+    rows += [
+        (
+            s.provider,
+            one_line(s.name),
+            s.sync.value,
+            s.health.value,
+            one_line(s.remote_id or "-"),
+            one_line(s.detail),
+        )
+        for s in statuses
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))
+        + "  "
+        + row[5]
+        for row in rows
+    ]
+    return "\n".join([*lines, *_unread(incomplete, one_line), "", _summary(statuses)]) + "\n"
+
+
+def render_status_markdown(
+    statuses: list[JobStatus], incomplete: Sequence[IncompleteProvider] = ()
+) -> str:
+    lines = [
+        "### reconcile status",
+        "",
+        f"**{_summary(statuses)}**",
+        "",
+        "| provider | job | sync | health | remote id | detail |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {s.provider} | {code_cell(s.name)} | {s.sync.value} | {s.health.value} |"
+        f" {code_cell(s.remote_id) if s.remote_id else '-'} | {text_cell(s.detail)} |"
+        for s in statuses
+    ]
+    unread = _unread(incomplete, text_cell)
+    lines += ["", *(f"> {line}" for line in unread)] if incomplete else []
+    return "\n".join(lines) + "\n"
+
+
+def render_status_json(
+    statuses: list[JobStatus], incomplete: Sequence[IncompleteProvider] = ()
+) -> str:
+    document = {
+        "format_version": STATUS_FORMAT_VERSION,
+        "jobs": [s.to_dict() for s in statuses],
+        "incomplete": [{"provider": i.provider, "error": i.error} for i in incomplete],
+    }
+    return json_dumps(document, indent=2, sort_keys=True) + "\n"
