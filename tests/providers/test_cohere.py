@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.model import Action, Change, DeleteMethod, DesiredJob, Health
 from reconciler.naming import marker_for
 from reconciler.providers.base import (
@@ -19,7 +20,6 @@ from reconciler.providers.base import (
 )
 from reconciler.providers.cohere import CohereClient
 from reconciler.providers.http import RetryPolicy
-from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import (
     OWNER,
     SENTINEL_KEYS,
