@@ -36,7 +36,7 @@ import httpx
 SERVER_CODE = """
 import sys
 from pathlib import Path
-from reconciler.sandbox import server
+from reconcile_sandbox import server
 if sys.argv[2] == "plain":
     make_config = server._uvicorn_config
     def plain_config(sandbox):

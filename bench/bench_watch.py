@@ -42,7 +42,7 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from reconcile_sandbox.testing import RunningSandbox, start_sandbox
 from reconciler.watch.commits import GitCheckout
 from reconciler.watch.listener import SIGNATURE_HEADER, sign
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -86,6 +87,24 @@ def _say(message: str) -> None:
 def _fail(message: str) -> NoReturn:
     _say(message)
     sys.exit(EXIT_ERROR)
+
+
+def _require_sandbox(what: str) -> None:
+    """Exit 1 saying what to install when the emulator, a distribution of its own (the
+    ``sandbox`` extra), is missing: found without being imported, so nothing has run yet."""
+    if importlib.util.find_spec("reconcile_sandbox") is None:
+        _fail(
+            f"{what} needs the provider emulator (the reconcile-sandbox distribution), which is"
+            " not installed; install it from a clone of the reconcile repository:"
+            " pip install ./packaging/sandbox"
+        )
+
+
+def _sandbox_flag(ctx: click.Context, param: click.Parameter, use_sandbox: bool) -> bool:
+    """The callback of every ``--sandbox`` flag."""
+    if use_sandbox:
+        _require_sandbox("--sandbox")
+    return use_sandbox
 
 
 def _report_invalid(error: InvalidInputError) -> NoReturn:
@@ -167,6 +186,7 @@ def _sandbox_option(verb: str = "Run against") -> _Decorator:
         "--sandbox",
         "use_sandbox",
         is_flag=True,
+        callback=_sandbox_flag,
         help=f"{verb} the embedded emulator (state under .reconcile/sandbox/);"
         " the API keys in the environment are not used.",
     )
@@ -690,7 +710,9 @@ def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -
 )
 def sandbox(host: str, port: int, data_dir: str, speed: float) -> None:
     """Serve the embedded Segmind/Qubrid/Cohere emulator until interrupted."""
-    from reconciler.sandbox.server import serve_forever
+    _require_sandbox("the sandbox command")
+    # Imported here: an optional distribution, checked just above.
+    from reconcile_sandbox.server import serve_forever
 
     gc.set_threshold(*_GC_DEFAULT_THRESHOLD)  # it serves until stopped: back to the defaults
 

@@ -44,8 +44,8 @@ from reconciler.specs import ValidationCache, load_specs, open_validation_cache
 from reconciler.specs.cache import CACHE_DIR_NAME, listing_settled, state_folder_problem
 
 if TYPE_CHECKING:
+    from reconcile_sandbox.server import ServerThread
     from reconciler.diff import ProviderPlan
-    from reconciler.sandbox.testing import RunningSandbox
     from reconciler.writer import Writer
 
 JournalRead = tuple[tuple[RecentWrite, ...], str | None]
@@ -274,9 +274,15 @@ def sandbox_settings(settings: Settings) -> Iterator[Settings]:
     """``settings`` pointed at the embedded sandbox, served on a thread for the ``with`` block
     with its state under ``<root>/.reconcile/sandbox``. The keys in the environment are not
     used: each provider gets the sandbox's own key."""
-    from reconciler.sandbox.testing import start_running_sandbox
+    # Imported here, and only here in the product: reconcile_sandbox is a distribution of its
+    # own (the `sandbox` extra) that an installation may lack; the command line says what to
+    # install before it gets this far (cli._require_sandbox).
+    from reconcile_sandbox.app import SandboxConfig
+    from reconcile_sandbox.server import start_in_thread
 
-    running = start_running_sandbox(data_dir=state_dir(settings) / "sandbox", speed=SANDBOX_SPEED)
+    running = start_in_thread(
+        SandboxConfig(data_dir=state_dir(settings) / "sandbox", speed=SANDBOX_SPEED)
+    )
     try:
         wandb_key = settings.cohere.wandb_api_key
         yield replace(
@@ -297,7 +303,7 @@ def sandbox_settings(settings: Settings) -> Iterator[Settings]:
         running.stop()
 
 
-def _sandbox_endpoint(running: RunningSandbox, provider: Provider) -> dict[str, Any]:
+def _sandbox_endpoint(running: ServerThread, provider: Provider) -> dict[str, Any]:
     if provider not in running.keys:
         # A provider the sandbox does not emulate is pointed at a closed port, never at the
         # real service with the sandbox's key.

@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.sandbox import pytest_plugin
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.watch.logs import JsonFormatter, TextFormatter
 from tests.e2e.e2e_support import Cli
 from tests.test_sanitize import code_spans, live_pipes, unescaped
@@ -36,10 +35,6 @@ from tests.watch.watch_support import (
     wait_for,
     write_spec,
 )
-
-# The sandbox fixtures: one server for the session, reset for each test.
-sandbox_server = pytest_plugin.sandbox_server
-sandbox = pytest_plugin.sandbox
 
 HOSTILE = (
     "boom\x1b[2J\x1b]0;pwned\x07 bell\x07"

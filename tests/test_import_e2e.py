@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from reconcile_sandbox.testing import RunningSandbox, start_sandbox
 from reconciler.cli import cli
 from reconciler.core.spec import PROVIDERS
-from reconciler.sandbox.testing import RunningSandbox, start_sandbox
 from tests.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[1]

@@ -394,6 +394,48 @@ def test_the_sandbox_variable_plans_against_the_emulator(
     assert calls == ["plan --output markdown --detailed-exitcode --sandbox"]
 
 
+FAKE_PYTHON = """\
+#!/usr/bin/env bash
+# Stand-in for the interpreter of an install step: records the pip command it was given.
+printf '%s\\n' "$*" >> "$FAKE_LOG"
+"""
+
+
+@pytest.mark.parametrize("job_id", ["plan", "apply"])
+@pytest.mark.parametrize(("use_sandbox", "with_emulator"), [("", False), ("true", True)])
+def test_the_install_step_adds_the_emulator_only_for_sandbox_runs(
+    reconcile_workflow: dict[str, Any],
+    tmp_path: Path,
+    job_id: str,
+    use_sandbox: str,
+    with_emulator: bool,
+) -> None:
+    env = reconcile_workflow["env"]
+    # This repository's own setting: the folder that packages the emulator.
+    assert (REPO / env["RECONCILE_SANDBOX_PACKAGE"] / "pyproject.toml").is_file()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python"
+    fake.write_text(FAKE_PYTHON, encoding="utf-8")
+    fake.chmod(0o755)
+    step = step_named(reconcile_workflow["jobs"][job_id], "Install")
+    result, _ = run_step(
+        step,
+        tmp_path,
+        {
+            "RECONCILE_PACKAGE": env["RECONCILE_PACKAGE"],
+            "RECONCILE_SANDBOX_PACKAGE": env["RECONCILE_SANDBOX_PACKAGE"],
+            "RECONCILE_SANDBOX": use_sandbox,
+        },
+    )
+    assert result.returncode == 0, shown(result)
+    packages = [env["RECONCILE_PACKAGE"]]
+    if with_emulator:
+        packages.append(env["RECONCILE_SANDBOX_PACKAGE"])
+    calls = (tmp_path / "calls.log").read_text(encoding="utf-8").splitlines()
+    assert calls == [" ".join(["-m pip install --disable-pip-version-check", *packages])]
+
+
 def test_the_plan_step_with_the_real_cli_reports_changes_as_exit_2(
     reconcile_workflow: dict[str, Any], tmp_path: Path
 ) -> None:

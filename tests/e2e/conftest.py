@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from reconcile_sandbox.testing import RunningSandbox, start_sandbox
 from tests.e2e.e2e_support import Cli, copy_examples, sandbox_env
 
 # Simulated seconds per real second: dataset validations an upload waits for finish in

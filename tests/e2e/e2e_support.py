@@ -15,12 +15,12 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.cli import cli
 from reconciler.config import load_settings
 from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.diff import identify_jobs
 from reconciler.engine import default_client_factory
-from reconciler.sandbox.testing import RunningSandbox
 from tests.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[2]

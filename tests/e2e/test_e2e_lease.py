@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.e2e.e2e_support import (
     RECONCILE,
     REPO,

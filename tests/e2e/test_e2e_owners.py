@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.e2e.e2e_support import (
     Cli,
     copy_examples,

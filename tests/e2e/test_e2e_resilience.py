@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.e2e.e2e_support import (
     RECONCILE,
     Cli,

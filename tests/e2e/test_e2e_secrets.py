@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from reconcile_sandbox.testing import RunningSandbox, start_sandbox
 from reconciler import engine
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.registry import build_client
-from reconciler.sandbox.testing import RunningSandbox, start_sandbox
 from tests.e2e.e2e_support import Cli, all_output, copy_examples, sandbox_env
 
 SENTINEL_KEYS = {

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.core.spec import PROVIDERS, Provider
-from reconciler.sandbox.testing import RunningSandbox
 from tests.e2e.e2e_support import Cli, example_spec_names, job_rows, live_jobs
 
 EXAMPLES = example_spec_names()

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.e2e.e2e_support import (
     RECONCILE,
     Cli,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.e2e.e2e_support import Cli, copy_examples, sandbox_env
 
 DEEP = 100_000

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from reconcile_sandbox.testing import RunningSandbox, start_sandbox
 from tests.e2e.e2e_support import Cli, all_output, copy_examples, sandbox_env
 from tests.watch.watch_support import DaemonProcess, wait_for
 

@@ -1,8 +1,9 @@
 """Fixtures for the adapter contract tests: the sandbox over real HTTP, and clients aimed at it.
 
-``sandbox`` is the shared sandbox (reset before each test, time frozen). ``sentinel_sandbox``
-is a second one whose keys are the sentinel values, so tests can prove a key that the provider
-accepts never shows up in an error. Retries use ``fast_retry``: tiny waits, recorded.
+``sandbox`` is the shared sandbox of the sandbox's pytest plugin (reset before each test, time
+frozen). ``sentinel_sandbox`` is a second one whose keys are the sentinel values, so tests can
+prove a key that the provider accepts never shows up in an error. Retries use ``fast_retry``:
+tiny waits, recorded.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from reconcile_sandbox.testing import RunningSandbox, start_sandbox
 from reconciler.providers.http import RetryPolicy
-from reconciler.sandbox.pytest_plugin import sandbox, sandbox_server
-from reconciler.sandbox.testing import RunningSandbox, start_sandbox
 from tests.providers.provider_support import SENTINEL_KEYS, RecordingSleep, fast_policy
-
-__all__ = ["sandbox", "sandbox_server"]
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.config import CohereSettings, QubridSettings, Secret, SegmindSettings
 from reconciler.core.plan import Upload
 from reconciler.core.spec import (
@@ -22,7 +23,6 @@ from reconciler.datasets.fingerprint import fingerprint_dataset
 from reconciler.datasets.upload import upload_body
 from reconciler.naming import dataset_marker, upload_names
 from reconciler.providers.http import RetryPolicy
-from reconciler.sandbox.testing import RunningSandbox
 
 SENTINEL_KEYS: Mapping[str, str] = {
     "segmind": "sk-SENTINEL-123",

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.core.action import Action
 from reconciler.core.observed import Health
 from reconciler.core.plan import Change, DeleteMethod
@@ -22,7 +23,6 @@ from reconciler.providers.base import (
 )
 from reconciler.providers.cohere import CohereClient
 from reconciler.providers.http import RetryPolicy
-from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import (
     OWNER,
     SENTINEL_KEYS,

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.qubrid import PAGE_LIMIT, QubridClient
-from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import qubrid_settings
 
 BASE = "/qubrid/api/v1/fine-tuning"

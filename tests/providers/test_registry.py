@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.config import load_settings
 from reconciler.observing import observe_all
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.registry import build_clients, close_clients
 from reconciler.redact import redact
-from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import SENTINEL_KEYS
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.config import SegmindSettings
 from reconciler.core.action import Action
 from reconciler.core.observed import Health
@@ -26,7 +27,6 @@ from reconciler.providers.base import (
 )
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.segmind import SegmindClient
-from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import (
     OWNER,
     SENTINEL_KEYS,

@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.config import CohereSettings
 from reconciler.providers.base import PermanentError
 from reconciler.providers.cohere import CohereClient
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.qubrid import QubridClient
 from reconciler.providers.segmind import SegmindClient
-from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import (
     chat_jsonl,
     cohere_settings,

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.sandbox.openapi_check import OpenApiDocument, provider_document
 
 COHERE_DOCUMENT_FILE = "cohere-openapi-finetuning.yaml"

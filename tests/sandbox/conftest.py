@@ -1,6 +1,7 @@
 """Fixtures for the sandbox tests: the real sandbox, and a toy provider to test the framework.
 
-``sandbox`` / ``sandbox_server`` come from ``reconciler.sandbox.pytest_plugin`` (every
+``sandbox`` / ``sandbox_server`` come from the sandbox's pytest plugin,
+``reconcile_sandbox.pytest_plugin``, which its distribution registers with pytest (every
 registered provider, in memory, speed 0, reset before each test). ``toy_sandbox`` serves only
 the toy provider below, which exercises the framework without depending on any real API.
 """
@@ -18,13 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.sandbox.context import SandboxContext
-from reconciler.sandbox.lifecycle import LIFECYCLE_COLUMNS, Lifecycle, Stage
-from reconciler.sandbox.provider import ApiKeyAuth, ObjectKind, Provider, ProviderError
-from reconciler.sandbox.pytest_plugin import sandbox, sandbox_server
-from reconciler.sandbox.testing import RunningSandbox, start_sandbox
-
-__all__ = ["sandbox", "sandbox_server"]
+from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.lifecycle import LIFECYCLE_COLUMNS, Lifecycle, Stage
+from reconcile_sandbox.provider import ApiKeyAuth, ObjectKind, Provider, ProviderError
+from reconcile_sandbox.testing import RunningSandbox, start_sandbox
 
 TOY_LIFECYCLE = Lifecycle(
     stages=(Stage("queued", 10.0), Stage("running", 20.0)), done="done", failed="failed"

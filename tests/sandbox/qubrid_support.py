@@ -12,12 +12,12 @@ from typing import Any
 
 import httpx
 
-from reconciler.sandbox.qubrid_lifecycle import (
+from reconcile_sandbox.qubrid.lifecycle import (
     DEPLOYING_SECONDS,
     QUEUED_SECONDS,
     TRAINING_SECONDS,
 )
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.sandbox.openapi_check import OpenApiDocument, provider_document
 
 __all__ = [

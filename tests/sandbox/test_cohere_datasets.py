@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.sandbox.cohere_support import (
     DATASET_VALIDATION_SECONDS,
     chat_jsonl,

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox, SandboxControlError, start_sandbox
+from reconcile_sandbox.testing import RunningSandbox, SandboxControlError, start_sandbox
 from tests.sandbox.cohere_support import (
     DATASET_VALIDATION_SECONDS,
     MODEL_READY_SECONDS,

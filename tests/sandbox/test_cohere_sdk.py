@@ -13,7 +13,7 @@ import cohere
 import pytest
 from cohere.finetuning import BaseModel, FinetunedModel, Hyperparameters, Settings
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.sandbox.cohere_support import chat_jsonl
 
 FAST_CLOCK = 200.0  # simulated seconds per real second: validation (7 s) takes ~35 ms

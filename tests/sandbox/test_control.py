@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from reconciler.sandbox import segmind
-from reconciler.sandbox.provider import Provider
-from reconciler.sandbox.testing import RunningSandbox, SandboxControlError, start_sandbox
+from reconcile_sandbox.provider import Provider
+from reconcile_sandbox.segmind import api as segmind
+from reconcile_sandbox.testing import RunningSandbox, SandboxControlError, start_sandbox
 
 JOB = {
     "name": "controlled",

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox, SandboxControlError
+from reconcile_sandbox.testing import RunningSandbox, SandboxControlError
 
 JOB = {
     "name": "faulty",

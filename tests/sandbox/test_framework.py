@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox, SandboxControlError
+from reconcile_sandbox.testing import RunningSandbox, SandboxControlError
 
 
 def toy_client(running: RunningSandbox, key: str | None = None) -> httpx.Client:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.sandbox.testing import start_sandbox
+from reconcile_sandbox.testing import start_sandbox
 
 
 def test_jobs_objects_and_urls_survive_a_restart(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.sandbox.qubrid_csv import (
+from reconcile_sandbox.qubrid.csv_inspection import (
     CsvSummary,
     MalformedCsvError,
     has_csv_extension,

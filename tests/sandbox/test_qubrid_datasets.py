@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.sandbox.qubrid_support import (
     QA_CSV,
     QUEUED_SECONDS,

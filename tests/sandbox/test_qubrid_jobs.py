@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox, SandboxControlError
+from reconcile_sandbox.testing import RunningSandbox, SandboxControlError
 from tests.sandbox.qubrid_support import (
     BASE_MODEL,
     QUEUED_SECONDS,

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.sandbox.qubrid_support import (
     BASE_MODEL,
     DEPLOYING_SECONDS,

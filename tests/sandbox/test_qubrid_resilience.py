@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.sandbox.qubrid import PROVIDER
-from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from reconcile_sandbox.qubrid.api import PROVIDER
+from reconcile_sandbox.testing import RunningSandbox, start_sandbox
 from tests.sandbox.qubrid_support import (
     QUEUED_SECONDS,
     TRAINING_SECONDS,

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 
 LIST_ITEM_KEYS = {
     "data_source_path", "name", "status", "error_message", "segmind_model_path",
@@ -129,7 +129,7 @@ def test_requests_without_the_x_api_key_get_401(
 
 
 def test_a_configured_key_replaces_the_default() -> None:
-    from reconciler.sandbox.testing import start_sandbox
+    from reconcile_sandbox.testing import start_sandbox
 
     with start_sandbox(keys={"segmind": "my-own-key"}) as running:
         url = f"{running.base_url('segmind')}/finetune/request/list"

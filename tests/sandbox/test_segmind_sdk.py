@@ -7,7 +7,7 @@ import pytest
 import segmind
 import segmind.finetune
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Fixtures for the daemon's tests: the sandbox over real HTTP on a thread (speed 0, reset
-per test), a small repository, and the environment pointing reconcile at the sandbox."""
+"""Fixtures for the daemon's tests: a small repository, and the environment pointing reconcile
+at the sandbox (``sandbox`` / ``sandbox_server``, over real HTTP on a thread, speed 0, reset per
+test, come from the sandbox's pytest plugin)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.sandbox.pytest_plugin import sandbox, sandbox_server
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.watch.watch_support import SCRUBBED, make_repo
-
-__all__ = ["sandbox", "sandbox_server"]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.watch import Daemon, RunRecord, RunResult, WatchOptions
 from reconciler.watch.commits import GitCheckout
 from reconciler.watch.git import GitError

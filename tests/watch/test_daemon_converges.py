@@ -9,7 +9,7 @@ import json
 import time
 from pathlib import Path
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.watch import Daemon, RunResult
 from tests.watch.watch_support import (
     CapturedLog,

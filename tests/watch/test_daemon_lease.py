@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.watch import RunResult
 from tests.repos import GIT_ENVIRONMENT, TEST_OWNER, published
 from tests.watch.watch_support import (

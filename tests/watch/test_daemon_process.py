@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from tests.watch.watch_support import (
     RECONCILE,
     SECRET,

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.config import Settings, load_settings
 from reconciler.core.spec import Provider
 from reconciler.providers.base import ProviderClient
-from reconciler.sandbox.testing import RunningSandbox
 from reconciler.watch import Daemon, RunResult, WatchOptions
 from reconciler.watch.clients import ClientPool
 from reconciler.watch.triggers import Trigger

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.watch.listener import ListenAddressError, event_type_of, parse_listen, sign
 from tests.watch.watch_support import CapturedLog, daemon_in_thread, wait_for, write_spec
 

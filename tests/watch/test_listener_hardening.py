@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.watch.listener import (
     DELIVERY_MEMORY,
     MAX_WEBHOOK_BODY,

@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 
+from reconcile_sandbox.testing import RunningSandbox
 from reconciler.config import Settings
 from reconciler.core.spec import Provider
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.registry import build_client
-from reconciler.sandbox.testing import RunningSandbox
 from reconciler.watch import Daemon, WatchOptions
 from reconciler.watch.logs import LOGGER_NAME, EventLog, JsonFormatter
 from tests.repos import TEST_OWNER, mark_repository

@@ -14,12 +14,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.faults import FaultBook
-from reconciler.sandbox.lifecycle import JobState
-from reconciler.sandbox.objects import ObjectStore
-from reconciler.sandbox.provider import Provider, ProviderError
-from reconciler.sandbox.store import Store
+from reconcile_sandbox.clock import SimClock
+from reconcile_sandbox.faults import FaultBook
+from reconcile_sandbox.lifecycle import JobState
+from reconcile_sandbox.objects import ObjectStore
+from reconcile_sandbox.provider import Provider, ProviderError
+from reconcile_sandbox.store import Store
 
 
 @dataclass(frozen=True)

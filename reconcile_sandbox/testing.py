@@ -1,4 +1,4 @@
-"""Starting a sandbox for tests (and ``reconcile --sandbox``), and driving its control API.
+"""Starting a sandbox for tests, and driving its control API.
 
     with start_sandbox(speed=0) as running:
         client = httpx.Client(base_url=running.base_url("segmind"),
@@ -8,7 +8,8 @@
         running.control.add_fault(kind="drop", method="POST", path="*/submit", count=1)
         assert running.control.request_counts()["POST /segmind/finetune/request/submit"] == 2
 
-The pytest fixtures built on it are in ``reconciler.sandbox.pytest_plugin``.
+The pytest fixtures built on it are in ``reconcile_sandbox.pytest_plugin``. A program that
+embeds the sandbox (``reconcile --sandbox``) needs none of this: ``server.start_in_thread``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from typing import Any
 
 import httpx
 
-from reconciler.sandbox.app import SandboxConfig
-from reconciler.sandbox.provider import Provider
-from reconciler.sandbox.server import ServerThread, exports, start_in_thread
+from reconcile_sandbox.app import SandboxConfig
+from reconcile_sandbox.provider import Provider
+from reconcile_sandbox.server import ServerThread, exports, start_in_thread
 
 
 class SandboxControl:
@@ -55,7 +56,7 @@ class SandboxControl:
         self._call("PUT", "/clock", {"speed": speed})
 
     def add_fault(self, **rule: Any) -> int:
-        """Add a fault rule (fields as in ``reconciler.sandbox.faults``); returns its id."""
+        """Add a fault rule (fields as in ``reconcile_sandbox.faults``); returns its id."""
         return int(self._call("POST", "/faults", rule)["id"])
 
     def faults(self) -> list[dict[str, Any]]:
@@ -133,7 +134,7 @@ class RunningSandbox:
     def __init__(self, server: ServerThread) -> None:
         self._server = server
         self.url = server.root_url
-        self.keys: dict[str, str] = server.sandbox.keys
+        self.keys: dict[str, str] = server.keys
         self.control = SandboxControl(self.url)
 
     @property
@@ -147,7 +148,7 @@ class RunningSandbox:
 
     def base_url(self, provider: str) -> str:
         """E.g. ``http://127.0.0.1:PORT/segmind``: what ``SEGMIND_BASE_URL`` should be."""
-        return f"{self.url}{self._server.sandbox.providers[provider].mount}"
+        return self._server.base_url(provider)
 
     def env(self) -> dict[str, str]:
         """Environment variables pointing clients at this sandbox (base URLs and keys)."""
@@ -173,27 +174,9 @@ def start_sandbox(
     ``data_dir=None`` keeps state in memory. ``speed=0`` (the default here) freezes simulated
     time so tests move it explicitly; pass a positive speed for jobs that progress by themselves.
     """
-    running = start_running_sandbox(
-        data_dir=data_dir, speed=speed, keys=keys, host=host, port=port, providers=providers
-    )
+    config = SandboxConfig(data_dir=data_dir, speed=speed, keys=dict(keys or {}))
+    running = RunningSandbox(start_in_thread(config, host=host, port=port, providers=providers))
     try:
         yield running
     finally:
         running.stop()
-
-
-def start_running_sandbox(
-    *,
-    data_dir: Path | None = None,
-    speed: float = 1.0,
-    keys: Mapping[str, str] | None = None,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    providers: Sequence[Provider] | None = None,
-) -> RunningSandbox:
-    """Like ``start_sandbox`` without the ``with``: the caller calls ``.stop()``.
-
-    This is the in-process entry for ``reconcile --sandbox`` (``data_dir=.reconcile/sandbox``).
-    """
-    config = SandboxConfig(data_dir=data_dir, speed=speed, keys=dict(keys or {}))
-    return RunningSandbox(start_in_thread(config, host=host, port=port, providers=providers))

@@ -1,9 +1,9 @@
 """What a provider module hands the sandbox: one ``Provider`` value describing its emulator.
 
-A provider module (``segmind.py``, ``qubrid.py``, ``cohere.py``) exposes ``PROVIDER``; ``app.py``
-lists those modules in its registry and mounts each one. Everything provider-specific (mount
-path, auth header, error body shape, SQL schema, routes, lifecycle tables, seeding) is here, so
-the framework never names a provider.
+A provider module (``segmind/api.py``, ``qubrid/api.py``, ``cohere/api.py``) exposes
+``PROVIDER``; ``app.py`` lists those modules in its registry and mounts each one. Everything
+provider-specific (mount path, auth header, error body shape, SQL schema, routes, lifecycle
+tables, seeding) is here, so the framework never names a provider.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.routing import BaseRoute
 
-from reconciler.sandbox.lifecycle import Lifecycle
+from reconcile_sandbox.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
-    from reconciler.sandbox.context import SandboxContext
+    from reconcile_sandbox.context import SandboxContext
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.sandbox.provider import ProviderError
+from reconcile_sandbox.provider import ProviderError
 
 TASK_TYPES = ("qa", "not_qa")
 MAX_SUFFIX_LENGTH = 64

@@ -33,7 +33,7 @@ from typing import Any, Literal, get_args
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reconciler.sandbox.requestlog import RequestLog
+from reconcile_sandbox.requestlog import RequestLog
 
 FaultKind = Literal["error", "rate_limit", "drop", "slow", "lost_response", "list_lag"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)

@@ -1,8 +1,7 @@
 """pytest fixtures for tests that talk to the sandbox over real HTTP.
 
-Use them from any conftest.py:
-
-    from reconciler.sandbox.pytest_plugin import sandbox, sandbox_server  # noqa: F401
+Installing the ``reconcile-sandbox`` distribution registers this module with pytest (its
+``pytest11`` entry point), so any test may ask for ``sandbox`` or ``sandbox_server``.
 
 ``sandbox_server`` serves one in-memory sandbox (speed 0: time moves only when a test advances
 it) for the whole session; ``sandbox`` hands it to a test after a reset, so every test starts
@@ -15,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler.sandbox.testing import RunningSandbox, start_sandbox
+from reconcile_sandbox.testing import RunningSandbox, start_sandbox
 
 
 @pytest.fixture(scope="session")

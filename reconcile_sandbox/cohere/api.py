@@ -5,8 +5,8 @@ takes it as ``cohere.Client(base_url=...)`` or reads ``CO_API_URL`` when importe
 ``Authorization: Bearer <key>`` (default key ``sandbox-cohere-key``). Errors answer
 ``{"message": ...}``; a missing or wrong key answers 401.
 
-The routes live in ``cohere_finetuning`` and ``cohere_datasets``, the tables and lifecycles in
-``cohere_tables``. Cohere deprecated its fine-tuning API in September 2025; the sandbox keeps
+The routes live in ``finetuning.py`` and ``datasets.py``, the tables and lifecycles in
+``tables.py``. Cohere deprecated its fine-tuning API in September 2025; the sandbox keeps
 emulating it as documented. A model that reaches STATUS_READY is usable under the inference id
 ``<id>-ft``.
 
@@ -32,14 +32,14 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from reconciler.sandbox.cohere_dataset_validation import REQUIRED_FIELDS
-from reconciler.sandbox.cohere_datasets import dataset_routes, new_dataset_id
-from reconciler.sandbox.cohere_finetune_requests import (
+from reconcile_sandbox.cohere.dataset_validation import REQUIRED_FIELDS
+from reconcile_sandbox.cohere.datasets import dataset_routes, new_dataset_id
+from reconcile_sandbox.cohere.finetune_requests import (
     BASE_MODEL_VERSIONS,
     CHAT_HYPERPARAMETERS,
 )
-from reconciler.sandbox.cohere_finetuning import finetuning_routes
-from reconciler.sandbox.cohere_tables import (
+from reconcile_sandbox.cohere.finetuning import finetuning_routes
+from reconcile_sandbox.cohere.tables import (
     DATASET_LIFECYCLE,
     DATASET_RETENTION_SECONDS,
     DATASETS,
@@ -51,8 +51,8 @@ from reconciler.sandbox.cohere_tables import (
     SANDBOX_USER_ID,
     SCHEMA,
 )
-from reconciler.sandbox.context import SandboxContext
-from reconciler.sandbox.provider import ApiKeyAuth, ObjectKind, Provider
+from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.provider import ApiKeyAuth, ObjectKind, Provider
 
 # Seeded rows are created this many simulated seconds apart, so their order is well defined.
 SEED_SPACING_SECONDS = 0.001

@@ -26,9 +26,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.sandbox.clock import iso_z
-from reconciler.sandbox.lifecycle import LIFECYCLE_COLUMNS
-from reconciler.sandbox.qubrid_lifecycle import (
+from reconcile_sandbox.clock import iso_z
+from reconcile_sandbox.lifecycle import LIFECYCLE_COLUMNS
+from reconcile_sandbox.qubrid.lifecycle import (
     COMPLETED,
     FAILED,
     JOB_LIFECYCLE,

@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.store import Store
+from reconcile_sandbox.clock import SimClock
+from reconcile_sandbox.store import Store
 
 MOUNT = "/_objects"
 DEFAULT_MAX_UPLOAD_BYTES = 100_000_000

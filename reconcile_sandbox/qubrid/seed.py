@@ -22,8 +22,8 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from reconciler.sandbox.context import SandboxContext
-from reconciler.sandbox.qubrid_lifecycle import (
+from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.qubrid.lifecycle import (
     CANCELLED,
     COMPLETED,
     DEPLOYING_SECONDS,
@@ -34,8 +34,8 @@ from reconciler.sandbox.qubrid_lifecycle import (
     TRAINING_SECONDS,
     training_shape,
 )
-from reconciler.sandbox.qubrid_requests import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE
-from reconciler.sandbox.qubrid_tables import INSERT_DATASET, INSERT_JOB, new_model_id
+from reconcile_sandbox.qubrid.requests import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE
+from reconcile_sandbox.qubrid.tables import INSERT_DATASET, INSERT_JOB, new_model_id
 
 SEED_STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
 MIXED = "mixed"

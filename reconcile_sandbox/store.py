@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from reconciler.sandbox.clock import ClockAnchor
+from reconcile_sandbox.clock import ClockAnchor
 
 DATABASE_FILE = "sandbox.sqlite3"
 

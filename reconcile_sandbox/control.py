@@ -37,14 +37,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.sandbox.clock import iso_micro
-from reconciler.sandbox.context import SandboxContext
-from reconciler.sandbox.faults import FaultSpecError
-from reconciler.sandbox.lifecycle import JobState
-from reconciler.sandbox.provider import ObjectKind
+from reconcile_sandbox.clock import iso_micro
+from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.faults import FaultSpecError
+from reconcile_sandbox.lifecycle import JobState
+from reconcile_sandbox.provider import ObjectKind
 
 if TYPE_CHECKING:
-    from reconciler.sandbox.app import Sandbox
+    from reconcile_sandbox.app import Sandbox
 
 
 class ControlError(Exception):

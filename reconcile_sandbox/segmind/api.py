@@ -35,10 +35,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.sandbox.clock import iso_z
-from reconciler.sandbox.context import SandboxContext
-from reconciler.sandbox.lifecycle import LIFECYCLE_COLUMNS, Lifecycle, Stage
-from reconciler.sandbox.provider import ApiKeyAuth, ObjectKind, Provider, ProviderError
+from reconcile_sandbox.clock import iso_z
+from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.lifecycle import LIFECYCLE_COLUMNS, Lifecycle, Stage
+from reconcile_sandbox.provider import ApiKeyAuth, ObjectKind, Provider, ProviderError
 
 LIFECYCLE = Lifecycle(
     stages=(

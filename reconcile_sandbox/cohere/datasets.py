@@ -5,7 +5,7 @@ string and the file in the multipart field ``data`` (``eval_data`` optional), an
 ``{"id": "<name slug>-<6 characters>"}`` at once. The content check runs at upload, but its
 verdict shows only when the asynchronous validation would end: ``queued``, then
 ``processing``, then ``validated`` or ``failed`` with ``validation_error`` (see
-``cohere_tables``). Validated fine-tuning datasets carry ``metrics.finetune_dataset_metrics``.
+``tables.py``). Validated fine-tuning datasets carry ``metrics.finetune_dataset_metrics``.
 
 Limits from Cohere's documentation: a name under 50 characters, 1.5 GB per dataset, 10 GB per
 organisation ("You have exceeded capacity."), deletion 30 days after creation.
@@ -27,14 +27,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.sandbox.cohere_dataset_validation import (
+from reconcile_sandbox.cohere.dataset_validation import (
     REQUIRED_FIELDS,
     ParseOptions,
     UploadedFile,
     ValidationOutcome,
     validate_dataset,
 )
-from reconciler.sandbox.cohere_tables import (
+from reconcile_sandbox.cohere.tables import (
     DATASET_LIFECYCLE,
     DATASETS_TABLE,
     dataset_status,
@@ -42,8 +42,8 @@ from reconciler.sandbox.cohere_tables import (
     retention_cutoff,
     timestamp,
 )
-from reconciler.sandbox.context import SandboxContext
-from reconciler.sandbox.provider import ProviderError
+from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.provider import ProviderError
 
 DATASET_TYPES = (
     "embed-input",

@@ -1,12 +1,12 @@
 """The Cohere emulator's stored state: tables, lifecycles, and reading rows as the API shows them.
 
-Two tables, both with lifecycles computed on read (``lifecycle.py``):
+Two tables, both with lifecycles computed on read (the framework's ``lifecycle.py``):
 
 - ``cohere_finetuned_models``: STATUS_QUEUED -> STATUS_FINETUNING -> STATUS_DEPLOYING_API ->
   STATUS_READY, or STATUS_FAILED when the control API fails the model. ``settings`` is the
   stored JSON object returned as is.
 - ``cohere_datasets``: ``queued`` -> ``processing`` -> ``validated``; a file that fails the
-  content check (``cohere_dataset_validation``) carries its ``validation_error`` from upload
+  content check (``dataset_validation.py``) carries its ``validation_error`` from upload
   and shows ``failed`` once processing ends. ``unknown`` is never shown: the SDK's ``wait``
   treats it as a failure.
 
@@ -20,9 +20,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from reconciler.sandbox.clock import iso_micro
-from reconciler.sandbox.context import SandboxContext
-from reconciler.sandbox.lifecycle import LIFECYCLE_COLUMNS, Lifecycle, Stage
+from reconcile_sandbox.clock import iso_micro
+from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.lifecycle import LIFECYCLE_COLUMNS, Lifecycle, Stage
 
 MODELS = "finetuned-models"
 DATASETS = "datasets"

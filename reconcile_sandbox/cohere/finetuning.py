@@ -26,21 +26,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.sandbox.cohere_finetune_requests import (
+from reconcile_sandbox.cohere.finetune_requests import (
     DATASET_TYPES_BY_BASE_TYPE,
     ModelRequest,
     RequestInvalid,
     parse_create_body,
     parse_update_body,
 )
-from reconciler.sandbox.cohere_paging import (
+from reconcile_sandbox.cohere.paging import (
     PageRequest,
     PagingInvalid,
     encode_token,
     offset_of,
     parse_page_request,
 )
-from reconciler.sandbox.cohere_tables import (
+from reconcile_sandbox.cohere.tables import (
     DATASET_LIFECYCLE,
     FINETUNING_SECONDS,
     MODEL_LIFECYCLE,
@@ -54,8 +54,8 @@ from reconciler.sandbox.cohere_tables import (
     load_model,
     timestamp,
 )
-from reconciler.sandbox.context import SandboxContext
-from reconciler.sandbox.provider import ProviderError
+from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.provider import ProviderError
 
 EVALUATIONS_PER_TRAINING = 10
 STEPS_PER_EVALUATION = 9

@@ -1,13 +1,13 @@
 """The sandbox ASGI app: the provider registry, and the wiring of state, clock, faults and routes.
 
 ``PROVIDER_MODULES`` is the registry: each listed module exposes ``PROVIDER`` (a
-``reconciler.sandbox.provider.Provider``). Adding a provider is one line there.
+``reconcile_sandbox.provider.Provider``). Adding a provider is one line there.
 
 Layout of the app (all on one port):
 
-    /segmind/...          Segmind (``segmind.py``)
-    /qubrid/api/v1/...    Qubrid (``qubrid.py``)
-    /cohere/...           Cohere (``cohere.py``)
+    /segmind/...          Segmind (``segmind/api.py``)
+    /qubrid/api/v1/...    Qubrid (``qubrid/api.py``)
+    /cohere/...           Cohere (``cohere/api.py``)
     /_objects/...         the pre-signed object store (``objects.py``)
     /_sandbox/...         the control API (``control.py``), never faulted or authenticated
 """
@@ -27,18 +27,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reconciler.sandbox.clock import SimClock
-from reconciler.sandbox.context import SandboxContext
-from reconciler.sandbox.faults import FaultBook, FaultMiddleware, json_error_renderer
-from reconciler.sandbox.objects import DEFAULT_MAX_UPLOAD_BYTES, ObjectStore
-from reconciler.sandbox.provider import Provider, ProviderError
-from reconciler.sandbox.requestlog import RequestLog
-from reconciler.sandbox.store import Store
+from reconcile_sandbox.clock import SimClock
+from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.faults import FaultBook, FaultMiddleware, json_error_renderer
+from reconcile_sandbox.objects import DEFAULT_MAX_UPLOAD_BYTES, ObjectStore
+from reconcile_sandbox.provider import Provider, ProviderError
+from reconcile_sandbox.requestlog import RequestLog
+from reconcile_sandbox.store import Store
 
 PROVIDER_MODULES: tuple[str, ...] = (
-    "reconciler.sandbox.segmind",
-    "reconciler.sandbox.qubrid",
-    "reconciler.sandbox.cohere",
+    "reconcile_sandbox.segmind.api",
+    "reconcile_sandbox.qubrid.api",
+    "reconcile_sandbox.cohere.api",
 )
 """The emulated providers, in mount order: one module path per provider, one per line."""
 
@@ -64,9 +64,7 @@ def load_providers(modules: Sequence[str] | None = None) -> list[Provider]:
     for module_name in PROVIDER_MODULES if modules is None else modules:
         provider = importlib.import_module(module_name).PROVIDER
         if not isinstance(provider, Provider):
-            raise TypeError(
-                f"{module_name}.PROVIDER must be a reconciler.sandbox.provider.Provider"
-            )
+            raise TypeError(f"{module_name}.PROVIDER must be a reconcile_sandbox.provider.Provider")
         providers.append(provider)
     return providers
 
@@ -130,7 +128,7 @@ class Sandbox:
 
     def _build_app(self) -> ASGIApp:
         # Imported here: control routes need the whole Sandbox, which needs this module.
-        from reconciler.sandbox.control import control_app
+        from reconcile_sandbox.control import control_app
 
         routes: list[BaseRoute] = [
             Mount(provider.mount, app=_provider_app(self.contexts[provider.name]))

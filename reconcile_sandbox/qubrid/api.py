@@ -21,16 +21,16 @@ Errors are Qubrid's ``{"error": {"message", "type", "code"}}``; ``type`` follows
 Choices the document leaves open (Qubrid's fine-tuning API is unverified, see CONTRACTS.md):
 lists are newest first; a create naming an unknown dataset is a 400 (the only documented client
 error of that operation); any non-empty ``base_model`` is accepted; missing ``epochs`` and
-``learning_rate`` are filled with defaults (see ``qubrid_requests``); cancelling a job that has
+``learning_rate`` are filled with defaults (see ``requests.py``); cancelling a job that has
 already finished answers 200 with the job unchanged; deleting a deleted model is a 404; an empty
 dataset ``name`` falls back to the file name. A failed job carries an ``error`` object, which
 the document does not have.
 
-Lifecycle (``qubrid_lifecycle``): ``queued`` 30 s, ``running`` 600 s with ``training_metrics``
+Lifecycle (``lifecycle.py``): ``queued`` 30 s, ``running`` 600 s with ``training_metrics``
 filling in, then ``completed`` with ``fine_tuned_model`` and ``completed_at``; the model is
 ``deploying`` for 60 s, then ``available`` (all simulated seconds). Seeding options (``prefix``,
 ``status``, ``base_model``, ``age_seconds``, ``spacing_seconds``) are described in
-``qubrid_seed``; CSV checks in ``qubrid_csv``; request validation in ``qubrid_requests``.
+``seed.py``; CSV checks in ``csv_inspection.py``; request validation in ``requests.py``.
 
 Control routes under ``/_sandbox/qubrid/`` (besides the generic ones for kinds ``jobs`` and
 ``datasets``):
@@ -55,24 +55,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.sandbox.context import SandboxContext
-from reconciler.sandbox.provider import ApiKeyAuth, ObjectKind, Provider, ProviderError
-from reconciler.sandbox.qubrid_csv import MalformedCsvError, has_csv_extension, inspect_csv
-from reconciler.sandbox.qubrid_lifecycle import (
+from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.provider import ApiKeyAuth, ObjectKind, Provider, ProviderError
+from reconcile_sandbox.qubrid.csv_inspection import (
+    MalformedCsvError,
+    has_csv_extension,
+    inspect_csv,
+)
+from reconcile_sandbox.qubrid.lifecycle import (
     ACTIVE_STATUSES,
     CANCELLED,
     COMPLETED,
     JOB_LIFECYCLE,
     training_shape,
 )
-from reconciler.sandbox.qubrid_requests import (
+from reconcile_sandbox.qubrid.requests import (
     check_dataset_name,
     invalid,
     parse_job_request,
     parse_page,
 )
-from reconciler.sandbox.qubrid_seed import seed_jobs
-from reconciler.sandbox.qubrid_tables import (
+from reconcile_sandbox.qubrid.seed import seed_jobs
+from reconcile_sandbox.qubrid.tables import (
     INSERT_DATASET,
     INSERT_JOB,
     NEWEST_FIRST,

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.sandbox.lifecycle import JobState, Lifecycle, Stage
+from reconcile_sandbox.lifecycle import JobState, Lifecycle, Stage
 
 QUEUED_SECONDS = 30.0
 TRAINING_SECONDS = 600.0

@@ -2,7 +2,8 @@
 
 ``serve_forever`` prints the environment to export and serves until Ctrl-C.
 ``start_in_thread`` serves on a background thread (tests, ``reconcile --sandbox``) and returns
-a ``ServerThread`` that knows its port and stops cleanly.
+a ``ServerThread`` that knows its port, each provider's base URL and key, and stops cleanly:
+all that an embedding program such as ``reconcile --sandbox`` needs.
 
 uvicorn's access log stays off: request lines would carry pre-signed URLs, whose query string is
 a credential. uvicorn uses httptools and uvloop when they are installed (``http="auto"``).
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import uvicorn
 
-from reconciler.sandbox.app import Sandbox, SandboxConfig, create_app
-from reconciler.sandbox.provider import Provider
+from reconcile_sandbox.app import Sandbox, SandboxConfig, create_app
+from reconcile_sandbox.provider import Provider
 
 _STARTUP_TIMEOUT_SECONDS = 10.0
 
@@ -102,6 +103,15 @@ class ServerThread:
     @property
     def root_url(self) -> str:
         return f"http://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """The API key each emulated provider accepts, by provider name."""
+        return self.sandbox.keys
+
+    def base_url(self, provider: str) -> str:
+        """E.g. ``http://127.0.0.1:PORT/segmind``: what ``SEGMIND_BASE_URL`` should be."""
+        return f"{self.root_url}{self.sandbox.providers[provider].mount}"
 
     def stop(self) -> None:
         """Stop serving, wait for the thread, close the database. Idempotent."""

@@ -1,0 +1,1 @@
+"""The emulated Segmind fine-tuning API (``api.py``: its routes and its ``PROVIDER``)."""
