@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.health import health_of
 from reconciler.model import (
     PROVIDERS,
     DatasetKind,
@@ -27,7 +26,9 @@ from reconciler.model import (
     RemoteDataset,
     SourceLocation,
 )
-from reconciler.naming import marker_for, parse_qubrid_dataset_name
+from reconciler.naming import marker_for
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.profile import parse_qubrid_dataset_name
 
 OWNER = "team"
 FP_A = hashlib.sha256(b"dataset a").hexdigest()
@@ -151,7 +152,7 @@ def job(
         name=None if provider == "qubrid" else name,
         owner=None if provider == "qubrid" or name is None else owner,
         raw_status=status,
-        health=health_of(provider, status),
+        health=PROFILES[provider].health(status),
         created_at=None if created is None else datetime(2026, 1, 1, 0, created, tzinfo=UTC),
         dataset_ref=dataset_ref,
         base_model=fields.pop("base_model", BASE_MODELS[provider]),

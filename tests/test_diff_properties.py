@@ -23,7 +23,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.diff import identify_jobs, plan
-from reconciler.health import health_of
 from reconciler.model import (
     PROVIDERS,
     Action,
@@ -40,12 +39,10 @@ from reconciler.model import (
     ProviderObservation,
     RemoteDataset,
 )
-from reconciler.naming import (
-    dataset_marker,
-    parse_cohere_dataset_name,
-    parse_marker,
-    parse_qubrid_dataset_name,
-)
+from reconciler.naming import parse_marker
+from reconciler.providers.cohere.profile import parse_cohere_dataset_name
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.profile import parse_qubrid_dataset_name
 from reconciler.render import load_plan_json, render_json
 from tests.test_diff_builders import BASE_MODELS, FP_A, FP_B, OWNER, spec
 
@@ -131,7 +128,7 @@ class RemoteModel:
                 name=None if the_spec.provider == "qubrid" else the_spec.name,
                 owner=None if the_spec.provider == "qubrid" else change.desired.owner,
                 raw_status=status,
-                health=health_of(the_spec.provider, status),
+                health=PROFILES[the_spec.provider].health(status),
                 created_at=EPOCH + timedelta(seconds=number),
                 access=(the_spec.access or "private") if the_spec.provider == "segmind" else None,
                 dataset_ref=self._dataset_ref(change),
@@ -159,8 +156,8 @@ class RemoteModel:
             replace(
                 j,
                 raw_status=j.raw_status if model_status else status,
-                health=health_of(
-                    j.provider, j.raw_status if model_status else status, model_status
+                health=PROFILES[j.provider].health(
+                    j.raw_status if model_status else status, model_status
                 ),
             )
             if j.remote_id == change.current.remote_id
@@ -206,7 +203,7 @@ def remote_models(draw: st.DrawFn) -> RemoteModel:
         marked = draw(st.booleans())
         owner = draw(st.sampled_from(OWNERS))
         fingerprint = draw(st.sampled_from(FINGERPRINTS))
-        marker = dataset_marker(provider, name, fingerprint, owner)
+        marker = PROFILES[provider].dataset_marker(name, fingerprint, owner)
         if provider == "segmind":
             ref = (
                 f"https://s3.test/uploads/u/{index}-{marker}.zip"
@@ -228,7 +225,7 @@ def remote_models(draw: st.DrawFn) -> RemoteModel:
                 name=None if provider == "qubrid" else name,
                 owner=None if provider == "qubrid" else owner,
                 raw_status=status,
-                health=health_of(provider, status),
+                health=PROFILES[provider].health(status),
                 created_at=EPOCH + timedelta(seconds=draw(st.integers(0, 5))),
                 sequence=index,
                 access=draw(st.sampled_from(["private", "public"]))
@@ -345,7 +342,7 @@ def test_an_unchanged_snapshot_means_unchanged_actions(
         replace(
             j,
             raw_status=SAME_STATE.get(j.raw_status, j.raw_status),
-            health=health_of(j.provider, SAME_STATE.get(j.raw_status, j.raw_status)),
+            health=PROFILES[j.provider].health(SAME_STATE.get(j.raw_status, j.raw_status)),
             error_message="a new message",
         )
         for j in model.jobs

@@ -19,14 +19,12 @@ from hypothesis import strategies as st
 from reconciler.config import load_settings
 from reconciler.diff import plan
 from reconciler.engine import desired_jobs
-from reconciler.health import health_of
 from reconciler.importer import (
     ImportedSpec,
     ImportRefusedError,
     ImportReport,
     SkippedJob,
     SpecFile,
-    derived_qubrid_name,
     prepare_files,
     render_report,
     render_spec,
@@ -44,7 +42,8 @@ from reconciler.model import (
     ProviderObservation,
     RemoteDataset,
 )
-from reconciler.naming import parse_qubrid_dataset_name
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.profile import derived_qubrid_name, parse_qubrid_dataset_name
 from reconciler.specs import load_specs
 from reconciler.yamlio.yaml_source import parse_yaml_text
 
@@ -87,7 +86,7 @@ def job(provider: Provider, remote_id: str, name: str | None, **fields: Any) -> 
         remote_id=remote_id,
         name=name,
         raw_status=status,
-        health=health_of(provider, status),
+        health=PROFILES[provider].health(status),
         **{**defaults, **fields},
     )
 

@@ -38,7 +38,7 @@ from reconciler.model import (
 )
 from reconciler.observing import observe_all
 from reconciler.providers.base import ProviderClient
-from reconciler.providers.segmind import parse_job_list
+from reconciler.providers.segmind.adapter import parse_job_list
 
 FP = "0123456789ab" + "c" * 52
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)

@@ -13,12 +13,14 @@ from reconciler.diff import identify_jobs
 from reconciler.model import Action, Change, DeleteMethod, DesiredJob, Health
 from reconciler.naming import marker_for
 from reconciler.providers.base import (
+    AccessUpdater,
     AuthenticationError,
     OutcomeUnknownError,
     PermanentError,
 )
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.qubrid import QubridClient
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.adapter import QubridClient
 from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import (
     OWNER,
@@ -353,8 +355,9 @@ def test_delete_a_completed_job_s_model_once_even_if_asked_twice(
 
 
 def test_access_update_is_not_supported(sandbox: RunningSandbox, fast_retry: RetryPolicy) -> None:
-    with pytest.raises(PermanentError):
-        client_for(sandbox, fast_retry).update_access("ftjob-1", "public")
+    # Declared, and so not offered: apply refuses an update before any request (test_apply).
+    assert not PROFILES["qubrid"].capabilities.updates_access
+    assert not isinstance(client_for(sandbox, fast_retry), AccessUpdater)
 
 
 # Keys -------------------------------------------------------------------------------------

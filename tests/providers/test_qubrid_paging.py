@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.qubrid import PAGE_LIMIT, QubridClient
+from reconciler.providers.qubrid.adapter import PAGE_LIMIT, QubridClient
 from reconciler.sandbox.testing import RunningSandbox
 from tests.providers.provider_support import qubrid_settings
 
