@@ -105,7 +105,8 @@ class ProviderSettings(Generic[OptionsT]):
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything configurable, resolved. ``spec_paths`` are absolute."""
+    """Everything configurable, resolved. ``spec_paths`` are absolute; ``providers`` holds
+    every provider's part, read as its profile says."""
 
     root: Path
     config_file: Path | None

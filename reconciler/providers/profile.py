@@ -6,7 +6,8 @@ datasets it trains on, how the names of the datasets we upload are formed and re
 how its statuses map to ``Health``, what it can do to a job besides creating it (flip access,
 delete), its own settings in ``reconciler.yaml``, and how a listed job becomes a spec
 (``reconcile import``). Each provider's profile is built in ``providers/<name>/profile.py``;
-``providers/profiles.py`` gathers them in ``PROFILES``.
+``providers/profiles.py`` gathers them in ``PROFILES``. ``DatasetUse`` is what a provider's
+dataset checks (``providers/<name>/checks.py``) are told of the spec a dataset is for.
 
 This module is low and pure: it imports only the values of ``reconciler.model`` and the
 generic marker rules of ``reconciler.naming``, never an adapter, HTTP or the dataset checks,
@@ -27,6 +28,7 @@ from reconciler.model import (
     Health,
     Marker,
     ObservedJob,
+    Provider,
 )
 from reconciler.naming import marker_for
 
@@ -172,7 +174,7 @@ class ProviderProfile(Generic[OptionsT]):
     """Every fact of one provider (see the module docstring). ``OptionsT`` is the type of its
     own settings (``providers.<name>`` in ``reconciler.yaml``)."""
 
-    name: str
+    name: Provider
     title: str  # as people write it: "Segmind"
     # Where the API is and what authenticates it.
     default_base_url: str
