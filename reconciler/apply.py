@@ -46,11 +46,14 @@ from reconciler.journal import WriteJournal
 from reconciler.observing import observe
 from reconciler.progress import NO_PROGRESS, UploadProgress
 from reconciler.providers.base import (
+    AccessUpdater,
+    JobDeleter,
     OutcomeUnknownError,
     PermanentError,
     ProviderClient,
     ProviderError,
 )
+from reconciler.providers.profiles import PROFILES
 from reconciler.redact import strip_url_secrets
 from reconciler.writer import LocalGuard, WriteGuard, WritesStoppedError
 
@@ -372,6 +375,9 @@ class ApplyExecutor:
         if change.target_id is None or change.desired is None or change.desired.spec.access is None:
             raise _Failed("the plan gives no job or access for this update")
         client = self._client(change)
+        profile = PROFILES[change.provider]
+        if not profile.capabilities.updates_access or not isinstance(client, AccessUpdater):
+            raise _Failed(f"{profile.title} jobs cannot change their access in place")
         target, access = change.target_id, change.desired.spec.access
         self._may_write()
         # Setting access to a value is idempotent: a lost answer is simply sent again.
@@ -380,6 +386,12 @@ class ApplyExecutor:
 
     def _delete(self, change: Change) -> Outcome:
         client = self._client(change)
+        profile = PROFILES[change.provider]
+        if not profile.capabilities.deletes_jobs or not isinstance(client, JobDeleter):
+            raise _Failed(
+                f"{profile.title} has no delete; delete the job in the {profile.title} console"
+                " if it is no longer wanted"
+            )
         for _ in range(self._attempts):
             self._may_write()
             try:

@@ -44,15 +44,6 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 
-# Where API keys come from (reconciler.config); scrubbed from any unexpected error's text.
-_SECRET_VARIABLES = (
-    "SEGMIND_API_KEY",
-    "QUBRID_API_KEY",
-    "COHERE_API_KEY",
-    "CO_API_KEY",
-    "WANDB_API_KEY",
-)
-
 # Allocations between collections of young objects in a one-shot command (default 700).
 _GC_YOUNG_THRESHOLD = 10_000
 _GC_DEFAULT_THRESHOLD = gc.get_threshold()
@@ -76,6 +67,22 @@ class _ReconcileGroup(click.Group):
         if not args or args[0] not in self.commands:
             args = ["apply", *args]
         return super().parse_args(ctx, args)
+
+
+class _ProviderChoice(click.Choice[str]):
+    """The names of ``PROFILES``, looked up when a command that takes a provider is parsed or
+    its help shown: importing the profiles (and the values under them) at start-up would slow
+    down every ``reconcile --help``."""
+
+    def __init__(self) -> None:
+        # Not click.Choice's, which takes its choices when it is made.
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        from reconciler.providers.profiles import PROFILES
+
+        return tuple(PROFILES)
 
 
 def _say(message: str) -> None:
@@ -658,7 +665,7 @@ def validate(paths: tuple[str, ...]) -> None:
 @click.option(
     "--provider",
     required=True,
-    type=click.Choice(["segmind", "qubrid", "cohere"]),
+    type=_ProviderChoice(),
     help="The provider whose existing jobs to adopt.",
 )
 @click.option(
@@ -762,10 +769,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as error:  # the last line of defence; each command handles its own errors
         if os.environ.get("RECONCILE_DEBUG"):
             raise
+        from reconciler.providers.profiles import key_variables
         from reconciler.redact import redact, register_secret
 
         # An unexpected error's text may quote a URL, a header or a key: scrub it.
-        for variable in _SECRET_VARIABLES:
+        for variable in key_variables():
             register_secret(os.environ.get(variable))
         _fail(
             redact(f"internal error: {type(error).__name__}: {error}")

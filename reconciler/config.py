@@ -10,6 +10,11 @@ Where keys are sent is not the repository's to choose: a pull request's author c
 default is refused unless the environment allows it (``RECONCILE_ALLOW_CONFIG_BASE_URLS=1``),
 and plain ``http://`` is accepted only for a loopback host, whatever its source.
 
+Each provider's part (``Settings.providers``) is read as its profile says
+(``reconciler.providers.profiles``): its base URL variable and default, the variables its key is
+read from, the keys of other services it is handed, and its own options under
+``providers.<name>``.
+
 API keys come only from the environment (``SEGMIND_API_KEY``, ``QUBRID_API_KEY``,
 ``COHERE_API_KEY`` or else ``CO_API_KEY``, ``WANDB_API_KEY``), read once here: surrounding
 whitespace (the newline of ``echo key > file``) is removed, and a key with whitespace, control
@@ -26,24 +31,23 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.core.plan import Guardrails
 from reconciler.core.spec import PROVIDERS, Provider
+from reconciler.providers.profile import ProviderProfile
+from reconciler.providers.profiles import PROFILES
 from reconciler.redact import register_secret
 
 if TYPE_CHECKING:
     from reconciler.yamlio.yaml_source import YamlDocument
 
+OptionsT = TypeVar("OptionsT")
+
 CONFIG_FILE_NAME = "reconciler.yaml"
 CONFIG_SCHEMA = "config.schema.json"
-DEFAULT_BASE_URLS: Mapping[str, str] = {
-    "segmind": "https://api.segmind.com",
-    "qubrid": "https://platform.qubrid.com/api/v1",
-    "cohere": "https://api.cohere.com",
-}
 DEFAULT_SPEC_PATHS = ("specs",)
 DEFAULT_PARALLELISM = 4
 DEFAULT_WATCH_INTERVAL = 60.0
@@ -62,19 +66,6 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 # that never ends (a next-page token forever, a server that trickles) must not hold a run, or
 # the daemon, for good; five minutes is hundreds of pages at a real provider's pace.
 DEFAULT_LIST_TIMEOUT = 300.0
-# Cohere validates an upload in seconds to minutes; asking every two seconds (as its SDK's
-# co.wait() does) sees it soon after, without a burst of requests per dataset.
-DEFAULT_COHERE_VALIDATION_POLL = 2.0
-# Qubrid documents no CSV columns; this is our convention (docs/specs.md, docs/datasets.md).
-DEFAULT_QUBRID_CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "qa": ("question", "answer"),
-    "not_qa": ("text",),
-}
-_API_KEY_VARIABLES: Mapping[str, tuple[str, ...]] = {
-    "segmind": ("SEGMIND_API_KEY",),
-    "qubrid": ("QUBRID_API_KEY",),
-    "cohere": ("COHERE_API_KEY", "CO_API_KEY"),
-}
 _URL = re.compile(r"https?://\S+")
 # Set to 1 where reconciler.yaml is trusted (not in a pull request's checkout) to let its
 # `base_url` entries choose where keys are sent.
@@ -101,43 +92,27 @@ class Secret:
         return "****"
 
 
-@dataclass(frozen=True)
-class ProviderSettings:
-    """What every provider adapter needs: where the API is and the key (None when unset)."""
+@dataclass(frozen=True, kw_only=True)
+class ProviderSettings(Generic[OptionsT]):
+    """One provider's settings: where its API is, its key (None when unset), the keys of other
+    services it is handed (``service_keys``, by the names its profile gives them, only those
+    set) and its own ``options`` (its profile's type, from ``providers.<name>``)."""
 
     base_url: str
+    options: OptionsT
     api_key: Secret | None = None
-
-
-@dataclass(frozen=True)
-class SegmindSettings(ProviderSettings):
-    access: Literal["private", "public"] | None = None  # for specs that do not set `access`
-
-
-@dataclass(frozen=True)
-class QubridSettings(ProviderSettings):
-    csv_columns: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: dict(DEFAULT_QUBRID_CSV_COLUMNS)
-    )
-
-
-@dataclass(frozen=True)
-class CohereSettings(ProviderSettings):
-    wandb_api_key: Secret | None = None  # sent with specs that set `wandb`
-    # Seconds between looks at an uploaded dataset's validation status.
-    validation_poll: float = DEFAULT_COHERE_VALIDATION_POLL
+    service_keys: Mapping[str, Secret] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything configurable, resolved. ``spec_paths`` are absolute."""
+    """Everything configurable, resolved. ``spec_paths`` are absolute; ``providers`` holds
+    every provider's part, read as its profile says."""
 
     root: Path
     config_file: Path | None
     spec_paths: tuple[Path, ...]
-    segmind: SegmindSettings
-    qubrid: QubridSettings
-    cohere: CohereSettings
+    providers: Mapping[Provider, ProviderSettings[Any]]  # every provider, as PROFILES orders them
     parallelism: int = DEFAULT_PARALLELISM
     prune: bool = False
     watch_interval: float = DEFAULT_WATCH_INTERVAL
@@ -152,15 +127,6 @@ class Settings:
     # Where the state folder is, when not ``<root>/.reconcile``: the daemon reads specs from a
     # snapshot of the committed tree, and keeps the writer lease with its checkout's.
     state_dir: Path | None = None
-
-    def provider(self, name: str) -> ProviderSettings:
-        """The settings of provider ``name`` (segmind, qubrid or cohere)."""
-        found: ProviderSettings = {
-            "segmind": self.segmind,
-            "qubrid": self.qubrid,
-            "cohere": self.cohere,
-        }[name]
-        return found
 
 
 def find_repo_root(paths: Sequence[Path] = (), cwd: Path | None = None) -> Path:
@@ -203,26 +169,35 @@ def read_settings(
     document: YamlDocument | None = None
     if config_path.is_file():
         config, problems, document = _read_config(config_path)
-    providers = config.get("providers", {})
+    sections = config.get("providers", {})
 
     def section(name: str) -> dict[str, Any]:
-        value = providers.get(name, {})
+        value = sections.get(name, {})
         return value if isinstance(value, dict) else {}
 
     base_urls = {}
     allow_config = env.get(ALLOW_CONFIG_BASE_URLS_VARIABLE, "").strip().lower() in _TRUE
-    for name, default in DEFAULT_BASE_URLS.items():
-        base_urls[name], found = _base_url(name, default, env, section(name), allow_config)
+    for name, profile in PROFILES.items():
+        base_urls[name], found = _base_url(profile, env, section(name), allow_config)
         problems.extend(
             document.diagnostic(("providers", name, "base_url"), message)
             if document is not None and where == "file"
-            else Diagnostic("environment", 1, 1, f"{name.upper()}_BASE_URL", message)
+            else Diagnostic("environment", 1, 1, profile.base_url_variable, message)
             for where, message in found
         )
-
-    csv_columns = dict(DEFAULT_QUBRID_CSV_COLUMNS)
-    for task, columns in section("qubrid").get("csv_columns", {}).items():
-        csv_columns[task] = tuple(columns)
+    providers = {
+        name: ProviderSettings(
+            base_url=base_urls[name],
+            api_key=_api_key(env, profile, problems),
+            service_keys={
+                key_name: key
+                for key_name, variable in profile.service_key_variables.items()
+                if (key := _key(env, variable, problems)) is not None
+            },
+            options=profile.read_options(section(name)),
+        )
+        for name, profile in PROFILES.items()
+    }
 
     spec_paths = tuple(root / p for p in config.get("spec_paths", DEFAULT_SPEC_PATHS))
     limits = config.get("guardrails", {})
@@ -245,24 +220,7 @@ def read_settings(
         request_timeout=float(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT)),
         list_timeout=float(config.get("list_timeout", DEFAULT_LIST_TIMEOUT)),
         lease_remote=config.get("lease", {}).get("remote"),
-        segmind=SegmindSettings(
-            base_url=base_urls["segmind"],
-            api_key=_api_key(env, "segmind", problems),
-            access=section("segmind").get("access"),
-        ),
-        qubrid=QubridSettings(
-            base_url=base_urls["qubrid"],
-            api_key=_api_key(env, "qubrid", problems),
-            csv_columns=csv_columns,
-        ),
-        cohere=CohereSettings(
-            base_url=base_urls["cohere"],
-            api_key=_api_key(env, "cohere", problems),
-            wandb_api_key=_key(env, "WANDB_API_KEY", problems),
-            validation_poll=float(
-                section("cohere").get("validation_poll", DEFAULT_COHERE_VALIDATION_POLL)
-            ),
-        ),
+        providers=providers,
     )
     return settings, problems
 
@@ -300,15 +258,14 @@ def suggested_owner(root: Path) -> str:
 
 
 def _base_url(
-    provider: str,
-    default: str,
+    profile: ProviderProfile[Any],
     env: Mapping[str, str],
     section: Mapping[str, Any],
     allow_config: bool,
 ) -> tuple[str, list[tuple[Literal["environment", "file"], str]]]:
-    """Provider ``provider``'s base URL and the problems with the ones given (each said to
-    come from the environment or the file); the default stands in for a refused one."""
-    variable = f"{provider.upper()}_BASE_URL"
+    """The provider's base URL and the problems with the ones given (each said to come from
+    the environment or the file); the default stands in for a refused one."""
+    variable, default = profile.base_url_variable, profile.default_base_url
     problems: list[tuple[Literal["environment", "file"], str]] = []
     from_env = env.get(variable)
     if from_env:
@@ -365,8 +322,10 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-def _api_key(env: Mapping[str, str], provider: str, problems: list[Diagnostic]) -> Secret | None:
-    for variable in _API_KEY_VARIABLES[provider]:
+def _api_key(
+    env: Mapping[str, str], profile: ProviderProfile[Any], problems: list[Diagnostic]
+) -> Secret | None:
+    for variable in profile.key_variables:
         if env.get(variable):
             return _key(env, variable, problems)
     return None

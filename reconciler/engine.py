@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.config import Secret, Settings, require_owner
+from reconciler.config import ProviderSettings, Secret, Settings, require_owner
 from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.core.observed import ObservedState, ProviderObservation, RecentWrite
 from reconciler.core.plan import Plan, PlanOptions
@@ -40,6 +40,7 @@ from reconciler.observing import (
     start_observing,
 )
 from reconciler.providers.base import ProviderClient
+from reconciler.providers.profiles import PROFILES
 from reconciler.specs import ValidationCache, load_specs, open_validation_cache
 from reconciler.specs.cache import CACHE_DIR_NAME, listing_settled, state_folder_problem
 
@@ -55,8 +56,6 @@ STATE_DIR_NAME = CACHE_DIR_NAME
 # Simulated seconds per real second under ``--sandbox``: jobs train in seconds, as in a demo,
 # and the dataset validations an upload waits for finish at once.
 SANDBOX_SPEED = 60.0
-# The quickest look at a dataset's validation under ``--sandbox``, in real seconds.
-SANDBOX_MIN_POLL = 0.05
 
 
 class StalePlanError(Exception):
@@ -186,7 +185,7 @@ def providers_to_observe(settings: Settings, desired: Sequence[DesiredJob]) -> l
     """Providers a spec names, and those with an API key (so ``--prune`` and ``status`` see
     them); a provider with neither is of no concern to this repository."""
     named = {job.spec.provider for job in desired}
-    return [p for p in PROVIDERS if p in named or settings.provider(p).api_key is not None]
+    return [p for p in PROVIDERS if p in named or settings.providers[p].api_key is not None]
 
 
 def load_desired(settings: Settings, paths: Sequence[Path]) -> list[DesiredJob]:
@@ -284,31 +283,36 @@ def sandbox_settings(settings: Settings) -> Iterator[Settings]:
         SandboxConfig(data_dir=state_dir(settings) / "sandbox", speed=SANDBOX_SPEED)
     )
     try:
-        wandb_key = settings.cohere.wandb_api_key
         yield replace(
             settings,
-            segmind=replace(settings.segmind, **_sandbox_endpoint(running, "segmind")),
-            qubrid=replace(settings.qubrid, **_sandbox_endpoint(running, "qubrid")),
-            cohere=replace(
-                settings.cohere,
-                **_sandbox_endpoint(running, "cohere"),
-                wandb_api_key=Secret("sandbox-wandb-key") if wandb_key else None,
-                # The sandbox's clock runs SANDBOX_SPEED times faster: so does the poll.
-                validation_poll=max(
-                    SANDBOX_MIN_POLL, settings.cohere.validation_poll / SANDBOX_SPEED
-                ),
-            ),
+            providers={
+                provider: _sandboxed(provider, own, running)
+                for provider, own in settings.providers.items()
+            },
         )
     finally:
         running.stop()
 
 
-def _sandbox_endpoint(running: ServerThread, provider: Provider) -> dict[str, Any]:
-    if provider not in running.keys:
+def _sandboxed(
+    provider: Provider, settings: ProviderSettings[Any], running: ServerThread
+) -> ProviderSettings[Any]:
+    """A provider's settings aimed at the sandbox, with its keys and a stand-in for each key
+    of another service, and its options as they are where the clock runs SANDBOX_SPEED times
+    faster."""
+    if provider in running.keys:
+        base_url, key = running.base_url(provider), running.keys[provider]
+    else:
         # A provider the sandbox does not emulate is pointed at a closed port, never at the
         # real service with the sandbox's key.
-        return {"base_url": "http://127.0.0.1:9", "api_key": Secret(f"sandbox-{provider}-key")}
-    return {"base_url": running.base_url(provider), "api_key": Secret(running.keys[provider])}
+        base_url, key = "http://127.0.0.1:9", f"sandbox-{provider}-key"
+    return replace(
+        settings,
+        base_url=base_url,
+        api_key=Secret(key),
+        service_keys={name: Secret(f"sandbox-{name}-key") for name in settings.service_keys},
+        options=PROFILES[provider].options_under_sandbox(settings.options, SANDBOX_SPEED),
+    )
 
 
 @dataclass(frozen=True)
@@ -438,7 +442,7 @@ def start_journal_read(settings: Settings, local: bool) -> Future[JournalRead]:
 def _keyed(settings: Settings) -> list[Provider]:
     """The providers with an API key: ``providers_to_observe`` lists them whatever the specs
     say, so their lists can be requested before the specs are read."""
-    return [p for p in PROVIDERS if settings.provider(p).api_key is not None]
+    return [p for p in PROVIDERS if settings.providers[p].api_key is not None]
 
 
 def _keep_needed(

@@ -6,16 +6,18 @@ name, written so that a dry run right after shows no change for it. The work is 
 steps, each usable on its own:
 
 1. ``select_jobs`` (pure): which jobs become specs. Jobs are named as the diff names them
-   (Qubrid jobs have no name: the marker in their dataset's name, else ``qubrid-<job id>``),
+   (Qubrid jobs have no name: the marker in their dataset's name, else a name the profile
+   derives from the job id, ``qubrid-<job id>``),
    the newest live job of a name is the one imported (as the diff pairs it), deleted or
    cancelled jobs are skipped, jobs that carry another repository's owner id are never
    imported, and ``--match`` filters names. A job without an owner id is adopted explicitly:
    its spec lists it under ``adopt``; a job carrying this repository's own owner id (whose spec
    was removed) needs no adoption.
-2. ``spec_document`` (pure): one ``ObservedJob`` -> the spec's fields, in a fixed order. Only
-   what the list reveals is written, exactly as the list shows it; fields the schema requires
-   but the list never shows (Segmind's trigger word) get a placeholder that the file's header
-   points out; those fields are not compared by the diff, so the placeholder makes no change.
+2. ``spec_document`` (pure): one ``ObservedJob`` -> the spec's fields, in a fixed order; the
+   provider's fields come from its profile (``ProviderProfile.import_fields``). Only what the
+   list reveals is written, exactly as the list shows it; fields the schema requires but the
+   list never shows (Segmind's trigger word) get a placeholder that the file's header points
+   out; those fields are not compared by the diff, so the placeholder makes no change.
 3. ``prepare_files`` and ``write_files``: each document is rendered (modeline, header, YAML),
    checked by the same code as ``reconcile validate``, and written only if no target exists.
    An optional field that fails validation (a parameter this version does not know) is left
@@ -42,8 +44,9 @@ from reconciler.config import Settings
 from reconciler.core.diagnostics import Diagnostic, display_path
 from reconciler.core.observed import ObservedJob, ProviderObservation
 from reconciler.core.spec import PROVIDERS, DatasetKind, DesiredJob, FineTuneSpec, Provider
-from reconciler.naming import MAX_NAME_LENGTH, is_valid_name
-from reconciler.redact import strip_url_secrets
+from reconciler.naming import is_valid_name
+from reconciler.providers.profile import NotImportable
+from reconciler.providers.profiles import PROFILES
 from reconciler.sanitize import one_line
 
 DEFAULT_OUT_DIR = Path("specs/imported")
@@ -74,12 +77,6 @@ FIELD_ORDER = (
 OPTIONAL_FIELDS = frozenset(
     {"access", "theme", "machine_type", "train_type", "wandb", "parameters"}
 )
-# Segmind's documented list sample echoes the instance prompt and the theme inside
-# ``advance_parameters``; they are the job's own fields, not training parameters.
-SEGMIND_ECHOED_PARAMETERS = ("prompt", "theme")
-# Segmind's default trigger word for FLUX_PRO (documented); the placeholder elsewhere.
-SEGMIND_PLACEHOLDER_TRIGGER = "TOK"
-SEGMIND_PLACEHOLDER_PROMPT = "photo of TOK"
 
 
 @dataclass(frozen=True)
@@ -151,13 +148,6 @@ class ImportRefusedError(Exception):
 # --- 1. Selection ---------------------------------------------------------------------------
 
 
-def derived_qubrid_name(job_id: str) -> str:
-    """``qubrid-<job id>`` made a valid Qubrid spec name: lower case, runs of other characters
-    turned into one hyphen, cut to the Qubrid length limit."""
-    slug = re.sub(r"[^a-z0-9]+", "-", f"qubrid-{job_id}".lower()).strip("-")
-    return slug[: MAX_NAME_LENGTH["qubrid"]].rstrip("-")
-
-
 def _named_jobs(
     observation: ProviderObservation, managed: Sequence[FineTuneSpec], owner: str | None
 ) -> tuple[list[ObservedJob], list[SkippedJob]]:
@@ -179,30 +169,30 @@ def _named_jobs(
             skipped.append(SkippedJob(job.provider, job.remote_id, job.remote_name, reason))
         else:
             identified.append(job)
-    if observation.provider != "qubrid":
-        named = [job for job in identified if job.name]
+    named = [job for job in identified if job.name]
+    name_for = PROFILES[observation.provider].name_for_nameless_job
+    if name_for is None:
         skipped.extend(
             SkippedJob(job.provider, job.remote_id, None, "the list shows no name for it")
             for job in identified
             if not job.name
         )
         return named, skipped
-    # A Qubrid job without a marked dataset pairs with the one spec whose {id: ...} is its
-    # dataset: jobs sharing a dataset are one name, named after the job that is imported (the
-    # newest live one; the newest of all when none is live).
-    named = [job for job in identified if job.name]
+    # A job of a provider that keeps no names (Qubrid) without a marked dataset pairs with the
+    # one spec whose {id: ...} is its dataset: jobs sharing a dataset are one name, named
+    # after the job that is imported (the newest live one; the newest of all when none is).
     by_dataset: dict[str, list[ObservedJob]] = defaultdict(list)
     for job in identified:
         if job.name:
             continue
         if job.dataset_ref is None:
             reason = "the list shows no dataset id, so no spec could be paired with it"
-            skipped.append(SkippedJob("qubrid", job.remote_id, None, reason))
+            skipped.append(SkippedJob(job.provider, job.remote_id, None, reason))
         else:
             by_dataset[job.dataset_ref].append(job)
     for group in by_dataset.values():
         newest = max(group, key=lambda j: (j.health.is_live, j.age_key))
-        name = derived_qubrid_name(newest.remote_id)
+        name = name_for(newest.remote_id)
         named.extend(replace(job, name=name) for job in group)
     return named, skipped
 
@@ -282,7 +272,8 @@ def spec_document(job: ObservedJob) -> ImportedSpec | SkippedJob:
     def skip(reason: str) -> SkippedJob:
         return SkippedJob(job.provider, job.remote_id, job.name, reason)
 
-    limit = MAX_NAME_LENGTH[job.provider]
+    profile = PROFILES[job.provider]
+    limit = profile.max_name_length
     if not is_valid_name(name) or len(name) > limit:
         return skip(
             f"its name `{name}` is not a valid {job.provider} spec name (1–{limit} lower-case"
@@ -291,8 +282,9 @@ def spec_document(job: ObservedJob) -> ImportedSpec | SkippedJob:
         )
     if not job.dataset_ref:
         return skip("the list shows no dataset for it")
-    if not job.base_model and job.provider != "cohere":
-        return skip("the list shows no base model for it")
+    imported = profile.import_fields(job)
+    if isinstance(imported, NotImportable):
+        return skip(imported.reason)
     document: dict[str, Any] = {
         "apiVersion": "reconciler/v1",
         "kind": "FineTune",
@@ -302,64 +294,9 @@ def spec_document(job: ObservedJob) -> ImportedSpec | SkippedJob:
     if job.owner is None:
         # Made before the repository had an owner, or outside reconcile: adopting it is said.
         document["adopt"] = [job.remote_id]
-    if job.provider == "segmind":
-        return _segmind_document(job, document)
-    if job.provider == "qubrid":
-        if not job.task_type:
-            return skip("the list shows no task_type (qa or not_qa) for it")
-        document["base_model"] = job.base_model
-        document["dataset"] = {"id": job.dataset_ref}
-        document["task_type"] = job.task_type
-        _add_parameters(document, job.parameters)
-        return _imported(job, document, ())
-    if not job.base_type:
-        return skip("the list shows no base_model.base_type for it")
-    base_model: dict[str, Any] = {"base_type": job.base_type}
-    if job.base_model:
-        base_model["name"] = job.base_model
-    document["base_model"] = base_model
-    document["dataset"] = {"id": job.dataset_ref}
-    if job.wandb and job.wandb.get("project"):
-        document["wandb"] = {k: job.wandb[k] for k in ("project", "entity") if job.wandb.get(k)}
-    _add_parameters(document, job.parameters)
-    return _imported(job, document, ())
-
-
-def _segmind_document(job: ObservedJob, document: dict[str, Any]) -> ImportedSpec:
-    notes: list[str] = []
-    parameters = dict(job.parameters or {})
-    echoed_prompt = parameters.get("prompt")
-    for key in SEGMIND_ECHOED_PARAMETERS:
-        parameters.pop(key, None)
-    base_model = (job.base_model or "").upper()
-    kontext = (job.theme or "").upper() == "KONTEXT"
-    document["base_model"] = job.base_model
-    # Never a pre-signed signature: the URL without its query (ObservedJob strips it too).
-    document["dataset"] = {"url": strip_url_secrets(job.dataset_ref or "")}
-    if job.access is not None:
-        document["access"] = job.access
-    if base_model not in ("FLUX_PRO",) and not kontext:
-        document["trigger_word"] = SEGMIND_PLACEHOLDER_TRIGGER
-        notes.append(
-            f"trigger_word: Segmind's job list does not show it; {SEGMIND_PLACEHOLDER_TRIGGER}"
-            " is a placeholder. Set the word the job was trained with before a retrain; it is"
-            " not compared with the remote job."
-        )
-    if isinstance(echoed_prompt, str) and echoed_prompt.strip():
-        document["instance_prompt"] = echoed_prompt
-    else:
-        document["instance_prompt"] = SEGMIND_PLACEHOLDER_PROMPT
-        notes.append(
-            "instance_prompt: Segmind's job list does not show it for this job;"
-            f" `{SEGMIND_PLACEHOLDER_PROMPT}` is a placeholder. Set the job's prompt before a"
-            " retrain; it is not compared with the remote job."
-        )
-    if job.theme is not None:
-        document["theme"] = job.theme
-    if job.train_type is not None:
-        document["train_type"] = job.train_type
-    _add_parameters(document, parameters)
-    return _imported(job, document, tuple(notes))
+    document.update(imported.fields)
+    _add_parameters(document, imported.parameters)
+    return _imported(job, document, imported.notes)
 
 
 def _add_parameters(document: dict[str, Any], parameters: Mapping[str, Any] | None) -> None:

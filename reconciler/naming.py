@@ -17,20 +17,19 @@ There is no state file, so what must be remembered is written where every machin
 
 Names use ``a-z``, ``0-9`` and single inner hyphens only, so both survive the places a provider
 rewrites them: Cohere turns a dataset name into a dataset id ``<slug>-<6 chars>``, and Segmind
-stores an upload at ``uploads/<user>/<file id>-<file name>``. This module formats them, parses
-them back from each of those forms, and states the name lengths each provider's limits leave
-for a spec name. Nothing here does I/O.
+stores an upload at ``uploads/<user>/<file id>-<file name>``. This module formats names and
+markers and parses them back from those forms; which form a provider uses, its name lengths and
+whether its dataset names have room for the owner are facts of its profile
+(``reconciler/providers/<name>/profile.py``). Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from reconciler.core.marker import Marker
-from reconciler.core.spec import Provider
 
 FINGERPRINT_CHARS = 12
 MARKER_INFIX = "-rc"
@@ -43,22 +42,6 @@ NAME_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 # (editors): `$` would let "name\n" through in Python (from `name: |`), and `\Z` is no ECMA;
 # "no character follows" ends the name in both.
 NAME_SCHEMA_PATTERN = rf"^{NAME_PATTERN}(?![\s\S])"
-
-# Cohere documents dataset names as "<50 chars"; the name we give is the bare marker.
-COHERE_DATASET_NAME_MAX = 49
-# Qubrid documents `suffix` as at most 64 characters; we send the marker as the suffix.
-QUBRID_SUFFIX_MAX = 64
-# Segmind documents no limit on job or file names; 64 (80 with the owner) keeps the job name and
-# the uploaded file name (the marker plus ".zip") short and URL-safe.
-SEGMIND_MAX_NAME_LENGTH = 64
-QUBRID_MAX_NAME_LENGTH = QUBRID_SUFFIX_MAX - MARKER_LENGTH  # 49
-COHERE_MAX_NAME_LENGTH = COHERE_DATASET_NAME_MAX - MARKER_LENGTH  # 34
-
-MAX_NAME_LENGTH: Mapping[Provider, int] = {
-    "segmind": SEGMIND_MAX_NAME_LENGTH,
-    "qubrid": QUBRID_MAX_NAME_LENGTH,
-    "cohere": COHERE_MAX_NAME_LENGTH,
-}
 
 # A repository's owner id: the same characters as a name, short, since it prefixes every job
 # name; ``--`` joins it to the name (neither may hold ``--``, so it splits one way only).
@@ -73,12 +56,12 @@ _MARKER = re.compile(
     rf"(?:(?P<owner>{NAME_PATTERN}){OWNER_SEPARATOR})?(?P<name>{NAME_PATTERN})"
     rf"{MARKER_INFIX}(?P<fp>{_FP})"
 )
-# Anything, then the marker's tail: where a Segmind object key's file name ends.
+# Anything, then the marker's tail: where a stored file name that ends in ours ends.
 _MARKER_TAIL = re.compile(rf"(?P<head>.*){MARKER_INFIX}(?P<fp>{_FP})")
-# Extensions a stored file name may carry after the marker (Segmind may add ".zip" to ours).
+# Extensions a stored file name may carry after the marker (a provider may add ".zip" to ours).
 _EXTENSION = re.compile(r"\.(?:zip|csv|jsonl|json)$", re.IGNORECASE)
-# Cohere's dataset id: the slug of the dataset name, "-", and six characters.
-_COHERE_ID = re.compile(r"(?P<slug>.+)-[a-z0-9]{6}")
+# What a provider appends to our name to make an id.
+_ID_SUFFIX = re.compile(r"[a-z0-9]+")
 
 
 def is_valid_name(name: str) -> bool:
@@ -130,34 +113,8 @@ def marker_for(name: str, fingerprint: str, owner: str | None = None) -> Marker:
     return Marker(name, short, owner)
 
 
-def dataset_marker(
-    provider: Provider, name: str, fingerprint: str, owner: str | None = None
-) -> Marker:
-    """The marker the name of a dataset uploaded for spec ``name`` of repository ``owner``
-    carries on ``provider``: Cohere keeps dataset names under 50 characters, which leaves no
-    room for the owner (a Cohere job carries the owner in its own name)."""
-    return marker_for(name, fingerprint, None if provider == "cohere" else owner)
-
-
-def upload_names(provider: Provider, marker: Marker, local_suffix: str) -> tuple[str, str]:
-    """``(remote_name, file_name)`` of an upload of a dataset marked ``marker``
-    (``dataset_marker``): the dataset name the provider stores and lists, and the file name
-    sent with the bytes. ``local_suffix`` is the local file's extension (``""`` for a folder,
-    which is uploaded as a zip)."""
-    extension = (local_suffix or ".zip").lower()
-    file_name = f"{marker}{extension}"
-    # Cohere keeps a dataset name apart from the file; the bare marker is the name.
-    remote_name = str(marker) if provider == "cohere" else file_name
-    return remote_name, file_name
-
-
-def qubrid_suffix(name: str, fingerprint: str | None) -> str:
-    """The ``suffix`` a Qubrid create sends: the marker, or the bare name without a local
-    dataset (``{id: ...}``), so the fine-tuned model's name still says where it came from."""
-    return str(marker_for(name, fingerprint)) if fingerprint else name
-
-
-def _strip_extensions(text: str) -> str:
+def strip_extensions(text: str) -> str:
+    """``text`` without the file extensions a stored name may end in (``.csv``, ``.zip.zip``)."""
     while (stripped := _EXTENSION.sub("", text)) != text:
         text = stripped
     return text
@@ -165,52 +122,35 @@ def _strip_extensions(text: str) -> str:
 
 def parse_marker(text: str) -> Marker | None:
     """The marker ``text`` is, optionally followed by file extensions; ``None`` otherwise."""
-    match = _MARKER.fullmatch(_strip_extensions(text))
+    match = _MARKER.fullmatch(strip_extensions(text))
     return Marker(match["name"], match["fp"], match["owner"]) if match else None
 
 
-def parse_qubrid_dataset_name(name: str) -> Marker | None:
-    """The marker in a Qubrid dataset's ``name`` (``<marker>.csv``)."""
-    return parse_marker(name)
+def marker_in_id(text: str, suffix_chars: int) -> Marker | None:
+    """The marker in an id a provider makes of our dataset name: the name (a slug already),
+    ``-``, and ``suffix_chars`` lower-case letters and digits of its own."""
+    slug, separator, suffix = text.rpartition("-")
+    if not separator or len(suffix) != suffix_chars or _ID_SUFFIX.fullmatch(suffix) is None:
+        return None
+    return parse_marker(slug)
 
 
-def parse_cohere_dataset_name(name: str) -> Marker | None:
-    """The marker in a Cohere dataset's ``name`` (the bare marker)."""
-    return parse_marker(name)
-
-
-def parse_cohere_dataset_id(dataset_id: str) -> Marker | None:
-    """The marker in a Cohere dataset id ``<slug of the name>-<6 chars>``."""
-    match = _COHERE_ID.fullmatch(dataset_id)
-    return parse_marker(match["slug"]) if match else None
-
-
-def parse_segmind_dataset_url(url: str, job_name: str) -> Marker | None:
+def marker_in_stored_file_url(url: str, job_name: str) -> Marker | None:
     """The marker for the job whose remote name is ``job_name`` (``<owner>--<name>``, or a bare
-    name) in a Segmind ``data_source_path`` or ``s3_url``.
+    name) in the URL of a file a provider stored under a name ending in the one we gave it
+    (``.../<its own prefix>-<our file name>``).
 
-    The object key ends in ``<file id>-<file name>``; the file id's format is not documented,
-    so the marker is recognised by the job's own name rather than by position.
+    The prefix's format is the provider's, so the marker is recognised by the job's own name
+    rather than by position.
     """
     owner, name = split_remote_name(job_name)
     if not is_valid_name(name):
         return None
     last = PurePosixPath(unquote(urlsplit(url).path)).name
-    match = _MARKER_TAIL.fullmatch(_strip_extensions(last))
+    match = _MARKER_TAIL.fullmatch(strip_extensions(last))
     if match is None:
         return None
     head = match["head"]
     if head == job_name or head.endswith(f"-{job_name}"):
         return Marker(name, match["fp"], owner)
-    return None
-
-
-def marker_from_dataset_ref(provider: Provider, ref: str, job_name: str | None) -> Marker | None:
-    """The marker a job's dataset reference carries by itself, without the dataset list:
-    Segmind's URL (given the job's name) and Cohere's dataset id. Qubrid dataset ids carry
-    nothing; their names come from the dataset list."""
-    if provider == "segmind":
-        return parse_segmind_dataset_url(ref, job_name) if job_name else None
-    if provider == "cohere":
-        return parse_cohere_dataset_id(ref)
     return None

@@ -431,6 +431,33 @@ def test_a_provider_without_a_client_fails_its_changes_only() -> None:
     assert by_name == {"a": OutcomeKind.DONE, "b": OutcomeKind.FAILED}
 
 
+def test_a_change_its_profile_declares_impossible_is_refused_without_a_request() -> None:
+    # Only a plan file edited by hand holds one: Qubrid jobs have no access to flip, and
+    # Segmind has no delete (its profile declares neither capability).
+    qubrid, segmind = FakeProvider("qubrid"), FakeProvider("segmind")
+    flip, old = qubrid.add("flip-me"), segmind.add("old-one")
+    flip_spec = replace(spec("flip-me", "qubrid"), access="public")
+    changes = (
+        Change(
+            Action.UPDATE,
+            "qubrid",
+            "flip-me",
+            "by hand",
+            desired=desired(flip_spec),
+            target_id=flip,
+        ),
+        Change(
+            Action.DELETE, "segmind", "old-one", "by hand", current=segmind.jobs[old], target_id=old
+        ),
+    )
+    plan = Plan(changes, (), PlanOptions(owner=OWNER), snapshot="edited")
+    result = apply_plan(plan, clients(qubrid, segmind))
+    messages = {o.provider: o.message for o in result.of_kind(OutcomeKind.FAILED)}
+    assert "Qubrid jobs cannot change their access in place" in messages["qubrid"]
+    assert "Segmind has no delete" in messages["segmind"]
+    assert qubrid.calls == segmind.calls == []
+
+
 class RecordingProgress:
     def __init__(self) -> None:
         self.events: list[tuple[str, int]] = []

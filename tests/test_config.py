@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from reconciler.config import (
-    DEFAULT_BASE_URLS,
     Secret,
     find_repo_root,
     load_settings,
     read_settings,
 )
 from reconciler.core.diagnostics import InvalidInputError
+from reconciler.core.spec import PROVIDERS
+from reconciler.providers.profiles import PROFILES
 
 KEYS = {
     "SEGMIND_API_KEY": "sg-secret-0001",
@@ -31,12 +32,18 @@ def test_defaults_without_reconciler_yaml(tmp_path: Path) -> None:
     assert settings.parallelism == 4
     assert settings.prune is False
     assert settings.watch_interval == 60.0
-    assert settings.segmind.base_url == "https://api.segmind.com"
-    assert settings.qubrid.base_url == "https://platform.qubrid.com/api/v1"
-    assert settings.cohere.base_url == "https://api.cohere.com"
-    assert settings.segmind.api_key is None and settings.segmind.access is None
-    assert settings.qubrid.csv_columns == {"qa": ("question", "answer"), "not_qa": ("text",)}
-    assert settings.provider("cohere") is settings.cohere
+    assert settings.providers["segmind"].base_url == "https://api.segmind.com"
+    assert settings.providers["qubrid"].base_url == "https://platform.qubrid.com/api/v1"
+    assert settings.providers["cohere"].base_url == "https://api.cohere.com"
+    assert (
+        settings.providers["segmind"].api_key is None
+        and settings.providers["segmind"].options.access is None
+    )
+    assert settings.providers["qubrid"].options.csv_columns == {
+        "qa": ("question", "answer"),
+        "not_qa": ("text",),
+    }
+    assert tuple(settings.providers) == PROVIDERS
 
 
 def test_reconciler_yaml_sets_everything(tmp_path: Path) -> None:
@@ -57,10 +64,15 @@ def test_reconciler_yaml_sets_everything(tmp_path: Path) -> None:
     assert settings.config_file == tmp_path / "reconciler.yaml"
     assert settings.spec_paths == (tmp_path / "jobs", tmp_path / "more/specs")
     assert (settings.parallelism, settings.prune, settings.watch_interval) == (8, True, 30.0)
-    assert settings.segmind.base_url == "http://127.0.0.1:8765/segmind"  # trailing / dropped
-    assert settings.segmind.access == "public"
-    assert settings.qubrid.csv_columns == {"qa": ("prompt", "completion"), "not_qa": ("text",)}
-    assert settings.cohere.base_url == "http://127.0.0.1:8765/cohere"
+    assert (
+        settings.providers["segmind"].base_url == "http://127.0.0.1:8765/segmind"
+    )  # trailing / dropped
+    assert settings.providers["segmind"].options.access == "public"
+    assert settings.providers["qubrid"].options.csv_columns == {
+        "qa": ("prompt", "completion"),
+        "not_qa": ("text",),
+    }
+    assert settings.providers["cohere"].base_url == "http://127.0.0.1:8765/cohere"
 
 
 def test_environment_base_urls_win_over_reconciler_yaml(tmp_path: Path) -> None:
@@ -71,29 +83,30 @@ def test_environment_base_urls_win_over_reconciler_yaml(tmp_path: Path) -> None:
         tmp_path,
         environ={"QUBRID_BASE_URL": "http://127.0.0.1:9/q", "SEGMIND_BASE_URL": ""},
     )
-    assert settings.qubrid.base_url == "http://127.0.0.1:9/q"
-    assert settings.segmind.base_url == DEFAULT_BASE_URLS["segmind"]
+    assert settings.providers["qubrid"].base_url == "http://127.0.0.1:9/q"
+    assert settings.providers["segmind"].base_url == PROFILES["segmind"].default_base_url
 
 
 def test_api_keys_come_from_the_environment(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ=KEYS)
-    assert settings.segmind.api_key is not None
-    assert settings.segmind.api_key.reveal() == "sg-secret-0001"
-    assert settings.qubrid.api_key == Secret("qb-secret-0002")
-    assert settings.cohere.api_key == Secret("co-secret-0003")
-    assert settings.cohere.wandb_api_key == Secret("wb-secret-0004")
+    assert settings.providers["segmind"].api_key is not None
+    assert settings.providers["segmind"].api_key.reveal() == "sg-secret-0001"
+    assert settings.providers["qubrid"].api_key == Secret("qb-secret-0002")
+    assert settings.providers["cohere"].api_key == Secret("co-secret-0003")
+    assert settings.providers["cohere"].service_keys.get("wandb") == Secret("wb-secret-0004")
 
 
 def test_cohere_key_falls_back_to_co_api_key(tmp_path: Path) -> None:
     only_co = load_settings(tmp_path, environ={"CO_API_KEY": "co-fallback"})
-    assert only_co.cohere.api_key == Secret("co-fallback")
+    assert only_co.providers["cohere"].api_key == Secret("co-fallback")
     both = load_settings(tmp_path, environ={"CO_API_KEY": "b", "COHERE_API_KEY": "a"})
-    assert both.cohere.api_key == Secret("a")
+    assert both.providers["cohere"].api_key == Secret("a")
 
 
 def test_keys_never_appear_in_repr_or_str(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ=KEYS)
-    shown = f"{settings!r} {settings!s} {settings.segmind} {settings.cohere.api_key}"
+    providers = settings.providers
+    shown = f"{settings!r} {settings!s} {providers['segmind']} {providers['cohere'].api_key}"
     for value in KEYS.values():
         assert value not in shown
     assert "****" in shown
@@ -156,7 +169,7 @@ def test_bad_base_url_in_the_environment(tmp_path: Path) -> None:
         "environment:1:1: COHERE_BASE_URL: must be an http:// or https:// URL;"
         " fix or unset the variable"
     ]
-    assert settings.cohere.base_url == DEFAULT_BASE_URLS["cohere"]
+    assert settings.providers["cohere"].base_url == PROFILES["cohere"].default_base_url
 
 
 def test_repo_root_is_the_nearest_folder_with_git_or_reconciler_yaml(tmp_path: Path) -> None:
@@ -177,9 +190,9 @@ def test_repo_root_falls_back_to_the_working_directory(tmp_path: Path) -> None:
 
 
 def test_cohere_validation_poll_is_a_setting(tmp_path: Path) -> None:
-    assert load_settings(tmp_path, environ={}).cohere.validation_poll == 2.0
+    assert load_settings(tmp_path, environ={}).providers["cohere"].options.validation_poll == 2.0
     (tmp_path / "reconciler.yaml").write_text("providers:\n  cohere: {validation_poll: 0.5}\n")
-    assert load_settings(tmp_path, environ={}).cohere.validation_poll == 0.5
+    assert load_settings(tmp_path, environ={}).providers["cohere"].options.validation_poll == 0.5
     (tmp_path / "reconciler.yaml").write_text("providers:\n  cohere: {validation_poll: 0.01}\n")
     _, problems = read_settings(tmp_path, environ={})
     assert [p.field for p in problems] == ["providers.cohere.validation_poll"]

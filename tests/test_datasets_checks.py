@@ -11,19 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.datasets import (
-    DatasetProblem,
+from reconciler.core.spec import Provider
+from reconciler.datasets import DatasetProblem, write_zip
+from reconciler.datasets import lines as lines_module
+from reconciler.datasets.problems import MAX_PROBLEMS_PER_FILE
+from reconciler.providers.cohere.checks import (
     check_cohere_chat,
     check_cohere_classification,
     check_cohere_rerank,
-    check_dataset,
-    check_qubrid_csv,
-    check_segmind_folder,
-    check_segmind_zip,
-    write_zip,
 )
-from reconciler.datasets import lines as lines_module
-from reconciler.datasets.problems import MAX_PROBLEMS_PER_FILE
+from reconciler.providers.dataset_checks import check_dataset
+from reconciler.providers.qubrid.checks import check_qubrid_csv
+from reconciler.providers.segmind.checks import check_segmind_folder, check_segmind_zip
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,7 +74,7 @@ def only(problems: list[DatasetProblem]) -> DatasetProblem:
         ),
     ],
 )
-def test_the_example_datasets_pass(provider: str, path: str, options: dict[str, str]) -> None:
+def test_the_example_datasets_pass(provider: Provider, path: str, options: dict[str, str]) -> None:
     assert check_dataset(provider, REPO / path, **options) == []
 
 
@@ -522,7 +521,7 @@ def test_cohere_unknown_type_and_extension(tmp_path: Path) -> None:
 def test_missing_dataset_and_unknown_provider(tmp_path: Path) -> None:
     assert "does not exist" in only(check_dataset("qubrid", tmp_path / "nope.csv")).message
     path = write(tmp_path, "x.csv", "text\nx\n")
-    assert "unknown provider" in only(check_dataset("openai", path)).message
+    assert "unknown provider" in only(check_dataset("openai", path)).message  # type: ignore[arg-type]
 
 
 def test_problem_renders_with_and_without_a_line() -> None:

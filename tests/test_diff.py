@@ -20,7 +20,8 @@ from reconciler.core.plan import BlockKind, Change, DeleteMethod, Plan, PlanOpti
 from reconciler.core.spec import DatasetKind, DatasetRef, DesiredJob, Provider
 from reconciler.diff import identify_jobs, plan
 from reconciler.diff.compare import compare_job, normalise_value
-from reconciler.naming import dataset_marker, marker_for
+from reconciler.naming import marker_for
+from reconciler.providers.profiles import PROFILES
 from tests.test_diff_builders import (
     DATASET_DIR,
     FP_A,
@@ -83,9 +84,11 @@ def test_create_uploads_the_dataset_under_its_marker(
 
 @pytest.mark.parametrize("provider", ["qubrid", "cohere"])
 def test_create_reuses_a_listed_dataset_with_the_same_marker(provider: Provider) -> None:
-    marker = dataset_marker(provider, "mascot", FP_A, OWNER)
+    marker = PROFILES[provider].dataset_marker("mascot", FP_A, OWNER)
     listed = RemoteDataset(provider, "ds-1", str(marker), marker=marker)
-    other = RemoteDataset(provider, "ds-2", "x", marker=dataset_marker(provider, "mascot", FP_B))
+    other = RemoteDataset(
+        provider, "ds-2", "x", marker=PROFILES[provider].dataset_marker("mascot", FP_B)
+    )
     change = only(
         plan([desired(spec(provider=provider))], observed(datasets=[listed, other]), NO_OPTIONS)
     )

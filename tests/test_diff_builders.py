@@ -23,8 +23,9 @@ from reconciler.core.spec import (
     Provider,
     SourceLocation,
 )
-from reconciler.health import health_of
-from reconciler.naming import marker_for, parse_qubrid_dataset_name
+from reconciler.naming import marker_for
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.profile import parse_qubrid_dataset_name
 
 OWNER = "team"
 FP_A = hashlib.sha256(b"dataset a").hexdigest()
@@ -148,7 +149,7 @@ def job(
         name=None if provider == "qubrid" else name,
         owner=None if provider == "qubrid" or name is None else owner,
         raw_status=status,
-        health=health_of(provider, status),
+        health=PROFILES[provider].health(status),
         created_at=None if created is None else datetime(2026, 1, 1, 0, created, tzinfo=UTC),
         dataset_ref=dataset_ref,
         base_model=fields.pop("base_model", BASE_MODELS[provider]),

@@ -27,14 +27,11 @@ from reconciler.core.observed import ObservedJob, ObservedState, ProviderObserva
 from reconciler.core.plan import Change, DeleteMethod, Plan, PlanOptions
 from reconciler.core.spec import PROVIDERS, DatasetKind, DatasetRef, DesiredJob, Provider
 from reconciler.diff import identify_jobs, plan
-from reconciler.health import health_of
-from reconciler.naming import (
-    dataset_marker,
-    parse_cohere_dataset_name,
-    parse_marker,
-    parse_qubrid_dataset_name,
-)
+from reconciler.naming import parse_marker
 from reconciler.planfile import plan_from_json, plan_to_json
+from reconciler.providers.cohere.profile import parse_cohere_dataset_name
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.profile import parse_qubrid_dataset_name
 from tests.test_diff_builders import BASE_MODELS, FP_A, FP_B, OWNER, spec
 
 NAMES = ("a", "b", "c")
@@ -119,7 +116,7 @@ class RemoteModel:
                 name=None if the_spec.provider == "qubrid" else the_spec.name,
                 owner=None if the_spec.provider == "qubrid" else change.desired.owner,
                 raw_status=status,
-                health=health_of(the_spec.provider, status),
+                health=PROFILES[the_spec.provider].health(status),
                 created_at=EPOCH + timedelta(seconds=number),
                 access=(the_spec.access or "private") if the_spec.provider == "segmind" else None,
                 dataset_ref=self._dataset_ref(change),
@@ -147,8 +144,8 @@ class RemoteModel:
             replace(
                 j,
                 raw_status=j.raw_status if model_status else status,
-                health=health_of(
-                    j.provider, j.raw_status if model_status else status, model_status
+                health=PROFILES[j.provider].health(
+                    j.raw_status if model_status else status, model_status
                 ),
             )
             if j.remote_id == change.current.remote_id
@@ -194,7 +191,7 @@ def remote_models(draw: st.DrawFn) -> RemoteModel:
         marked = draw(st.booleans())
         owner = draw(st.sampled_from(OWNERS))
         fingerprint = draw(st.sampled_from(FINGERPRINTS))
-        marker = dataset_marker(provider, name, fingerprint, owner)
+        marker = PROFILES[provider].dataset_marker(name, fingerprint, owner)
         if provider == "segmind":
             ref = (
                 f"https://s3.test/uploads/u/{index}-{marker}.zip"
@@ -216,7 +213,7 @@ def remote_models(draw: st.DrawFn) -> RemoteModel:
                 name=None if provider == "qubrid" else name,
                 owner=None if provider == "qubrid" else owner,
                 raw_status=status,
-                health=health_of(provider, status),
+                health=PROFILES[provider].health(status),
                 created_at=EPOCH + timedelta(seconds=draw(st.integers(0, 5))),
                 sequence=index,
                 access=draw(st.sampled_from(["private", "public"]))
@@ -333,7 +330,7 @@ def test_an_unchanged_snapshot_means_unchanged_actions(
         replace(
             j,
             raw_status=SAME_STATE.get(j.raw_status, j.raw_status),
-            health=health_of(j.provider, SAME_STATE.get(j.raw_status, j.raw_status)),
+            health=PROFILES[j.provider].health(SAME_STATE.get(j.raw_status, j.raw_status)),
             error_message="a new message",
         )
         for j in model.jobs

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import Secret, load_settings
+from reconciler.config import Secret, Settings, load_settings
 from reconciler.core.action import Action
 from reconciler.core.diagnostics import InvalidInputError
 from reconciler.core.observed import Health, ObservedJob, ProviderObservation
@@ -100,12 +100,14 @@ def test_providers_to_observe_are_those_named_or_keyed(tmp_path: Path) -> None:
     csv.write_text("question,answer\nq,a\n")
     jobs = desired_jobs([local_spec("a", csv, "qubrid")], None)
     assert providers_to_observe(settings, jobs) == ["qubrid", "cohere"]
-    assert (
-        providers_to_observe(replace(settings, cohere=replace(settings.cohere, api_key=None)), [])
-        == []
-    )
-    keyed = replace(settings, segmind=replace(settings.segmind, api_key=Secret("s" * 10)))
+    assert providers_to_observe(with_key(settings, "cohere", None), []) == []
+    keyed = with_key(settings, "segmind", Secret("s" * 10))
     assert providers_to_observe(keyed, []) == ["segmind", "cohere"]
+
+
+def with_key(settings: Settings, provider: Provider, key: Secret | None) -> Settings:
+    own = replace(settings.providers[provider], api_key=key)
+    return replace(settings, providers={**settings.providers, provider: own})
 
 
 class SlowObserver:

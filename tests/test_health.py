@@ -7,7 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.core.observed import Health, worst_health
-from reconciler.health import cohere_health, health_of, qubrid_health, segmind_health
+from reconciler.providers.cohere.profile import cohere_health
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.profile import qubrid_health
+from reconciler.providers.segmind.profile import segmind_health
 
 H = Health
 
@@ -79,14 +82,14 @@ def test_cohere(status: str, health: Health) -> None:
 
 
 def test_dispatch_by_provider() -> None:
-    assert health_of("segmind", "AVAILABLE") is H.HEALTHY
-    assert health_of("qubrid", "completed", "deleted") is H.MISSING
-    assert health_of("cohere", "STATUS_FAILED") is H.DEGRADED
+    assert PROFILES["segmind"].health("AVAILABLE") is H.HEALTHY
+    assert PROFILES["qubrid"].health("completed", "deleted") is H.MISSING
+    assert PROFILES["cohere"].health("STATUS_FAILED") is H.DEGRADED
 
 
 @given(st.sampled_from(["segmind", "qubrid", "cohere"]), st.text(), st.none() | st.text())
 def test_any_status_maps_to_some_health(provider: str, status: str, model: str | None) -> None:
-    assert isinstance(health_of(provider, status, model), Health)  # type: ignore[arg-type]
+    assert isinstance(PROFILES[provider].health(status, model), Health)  # type: ignore[index]
 
 
 def test_health_is_ordered_best_to_worst() -> None:

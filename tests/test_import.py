@@ -23,14 +23,12 @@ from reconciler.core.plan import PlanOptions
 from reconciler.core.spec import Provider
 from reconciler.diff import plan
 from reconciler.engine import desired_jobs
-from reconciler.health import health_of
 from reconciler.importer import (
     ImportedSpec,
     ImportRefusedError,
     ImportReport,
     SkippedJob,
     SpecFile,
-    derived_qubrid_name,
     prepare_files,
     render_spec,
     schema_modeline,
@@ -38,7 +36,8 @@ from reconciler.importer import (
     spec_document,
     write_files,
 )
-from reconciler.naming import parse_qubrid_dataset_name
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.profile import derived_qubrid_name, parse_qubrid_dataset_name
 from reconciler.specs import load_specs
 from reconciler.views.import_report import render_report
 from reconciler.yamlio.yaml_source import parse_yaml_text
@@ -82,7 +81,7 @@ def job(provider: Provider, remote_id: str, name: str | None, **fields: Any) -> 
         remote_id=remote_id,
         name=name,
         raw_status=status,
-        health=health_of(provider, status),
+        health=PROFILES[provider].health(status),
         **{**defaults, **fields},
     )
 

@@ -11,22 +11,24 @@ from hypothesis import strategies as st
 
 from reconciler.core.marker import Marker
 from reconciler.naming import (
-    COHERE_DATASET_NAME_MAX,
     MARKER_LENGTH,
-    MAX_NAME_LENGTH,
     NAME_PATTERN,
-    QUBRID_SUFFIX_MAX,
     is_valid_name,
     marker_for,
-    marker_from_dataset_ref,
+    parse_marker,
+)
+from reconciler.providers.cohere.profile import (
+    COHERE_DATASET_NAME_MAX,
     parse_cohere_dataset_id,
     parse_cohere_dataset_name,
-    parse_marker,
-    parse_qubrid_dataset_name,
-    parse_segmind_dataset_url,
-    qubrid_suffix,
-    upload_names,
 )
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.profile import (
+    QUBRID_SUFFIX_MAX,
+    parse_qubrid_dataset_name,
+    qubrid_suffix,
+)
+from reconciler.providers.segmind.profile import parse_segmind_dataset_url
 
 FP = hashlib.sha256(b"x").hexdigest()
 
@@ -65,16 +67,20 @@ def test_a_fingerprint_must_be_hex() -> None:
     ],
 )
 def test_upload_names(provider: str, suffix: str, remote_name: str, file_name: str) -> None:
-    assert upload_names(provider, marker_for("m", FP), suffix) == (remote_name, file_name)  # type: ignore[arg-type]
+    assert PROFILES[provider].upload_names(marker_for("m", FP), suffix) == (remote_name, file_name)  # type: ignore[index]
 
 
 def test_the_longest_names_fit_each_providers_limits() -> None:
-    cohere = marker_for("a" * MAX_NAME_LENGTH["cohere"], FP)
-    assert len(upload_names("cohere", cohere, ".jsonl")[0]) == COHERE_DATASET_NAME_MAX < 50
-    qubrid = "q" * MAX_NAME_LENGTH["qubrid"]
+    cohere = marker_for("a" * PROFILES["cohere"].max_name_length, FP)
+    assert len(PROFILES["cohere"].upload_names(cohere, ".jsonl")[0]) == COHERE_DATASET_NAME_MAX < 50
+    qubrid = "q" * PROFILES["qubrid"].max_name_length
     assert len(qubrid_suffix(qubrid, FP)) == QUBRID_SUFFIX_MAX
-    assert len(upload_names("qubrid", marker_for(qubrid, FP), ".csv")[0]) <= 256
-    assert MAX_NAME_LENGTH == {"segmind": 64, "qubrid": 49, "cohere": 34}
+    assert len(PROFILES["qubrid"].upload_names(marker_for(qubrid, FP), ".csv")[0]) <= 256
+    assert {p: profile.max_name_length for p, profile in PROFILES.items()} == {
+        "segmind": 64,
+        "qubrid": 49,
+        "cohere": 34,
+    }
     assert MARKER_LENGTH == 15
 
 
@@ -105,7 +111,7 @@ def test_round_trip_through_a_segmind_object_key(
     marker = marker_for(name, fingerprint)
     url = f"https://finetune-pipeline.s3.amazonaws.com/uploads/u1/{file_id}-{marker}{extension}{query}"
     assert parse_segmind_dataset_url(url, name) == marker
-    assert marker_from_dataset_ref("segmind", url, name) == marker
+    assert PROFILES["segmind"].marker_in_dataset_ref(url, name) == marker
 
 
 @given(st.text(alphabet="abcr-0123456789.xyz_", max_size=60))
@@ -150,6 +156,7 @@ def test_a_name_that_itself_looks_like_a_marker_still_parses() -> None:
 
 
 def test_qubrid_dataset_ids_carry_no_marker() -> None:
-    assert marker_from_dataset_ref("qubrid", f"m-rc{FP[:12]}", "m") is None
-    assert marker_from_dataset_ref("segmind", f"https://x/m-rc{FP[:12]}.zip", None) is None
-    assert marker_from_dataset_ref("cohere", f"m-rc{FP[:12]}-abc123", None) == Marker("m", FP[:12])
+    assert PROFILES["qubrid"].marker_in_dataset_ref(f"m-rc{FP[:12]}", "m") is None
+    assert PROFILES["segmind"].marker_in_dataset_ref(f"https://x/m-rc{FP[:12]}.zip", None) is None
+    cohere_id = f"m-rc{FP[:12]}-abc123"
+    assert PROFILES["cohere"].marker_in_dataset_ref(cohere_id, None) == Marker("m", FP[:12])

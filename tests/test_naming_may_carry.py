@@ -8,13 +8,9 @@ from urllib.parse import quote
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.naming import (
-    marker_for,
-    may_carry_marker,
-    parse_cohere_dataset_id,
-    parse_marker,
-    parse_segmind_dataset_url,
-)
+from reconciler.naming import marker_for, may_carry_marker, parse_marker
+from reconciler.providers.cohere.profile import parse_cohere_dataset_id
+from reconciler.providers.segmind.profile import parse_segmind_dataset_url
 
 NAMES = st.from_regex(r"[a-z0-9]{1,8}(?:-[a-z0-9]{1,8}){0,3}", fullmatch=True)
 FINGERPRINTS = st.from_regex(r"[0-9a-f]{64}", fullmatch=True)

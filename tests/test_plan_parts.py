@@ -43,7 +43,7 @@ from reconciler.planfile import (
     spec_to_dict,
 )
 from reconciler.providers.base import ProviderClient
-from reconciler.providers.segmind import parse_job_list
+from reconciler.providers.segmind.adapter import parse_job_list
 
 FP = "0123456789ab" + "c" * 52
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)

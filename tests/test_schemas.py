@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 
 from reconciler import naming
 from reconciler.core.spec import PROVIDERS, Provider
+from reconciler.providers.profiles import PROFILES
 from reconciler.yamlio.schema_check import load_schema, schema_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,7 +93,7 @@ def test_examples_cover_every_provider_and_segmind_base_model() -> None:
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_the_schema_name_rule_is_the_naming_module_rule(provider: Provider) -> None:
     name_schema = load_schema("finetune.schema.json")["$defs"][provider]["properties"]["name"]
-    assert name_schema["maxLength"] == naming.MAX_NAME_LENGTH[provider]
+    assert name_schema["maxLength"] == PROFILES[provider].max_name_length
     assert name_schema["pattern"] == naming.NAME_SCHEMA_PATTERN
     pattern = re.compile(name_schema["pattern"])
     names = ("mascot", "mascot-flux-v1", "a1", "-x", "x-", "a--b", "A", "a_b", "a.b")

@@ -16,8 +16,8 @@ import pytest
 from reconciler.config import read_settings
 from reconciler.core.diagnostics import InvalidInputError
 from reconciler.core.spec import DatasetKind, DatasetRef, FineTuneSpec, SourceLocation
-from reconciler.datasets import checks as dataset_checks
 from reconciler.datasets import stat_cache
+from reconciler.providers import dataset_checks
 from reconciler.specs import cache as cache_module
 from reconciler.specs import dataset_paths, load_specs, loader, open_validation_cache
 from reconciler.specs.cache import CACHE_FILE_NAME, CachedSpec, ValidationCache, cache_context
@@ -117,7 +117,7 @@ def test_a_warm_run_imports_neither_yaml_nor_jsonschema(repo: Path, no_racy_wind
         "from reconciler.config import load_settings\n"
         "from reconciler.engine import load_desired\n"
         "assert load_desired(load_settings(Path.cwd()), [])\n"
-        "heavy = ('yaml', 'jsonschema', 'reconciler.datasets.checks',"
+        "heavy = ('yaml', 'jsonschema', 'reconciler.providers.dataset_checks',"
         " 'reconciler.datasets.fingerprint')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )

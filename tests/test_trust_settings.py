@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import DEFAULT_BASE_URLS, load_settings, read_settings
+from reconciler.config import load_settings, read_settings
 from reconciler.core.diagnostics import InvalidInputError
+from reconciler.providers.profiles import PROFILES
 from reconciler.redact import redact
 
 SENTINEL = "sk-SENTINEL-trust-0001"
@@ -21,18 +22,18 @@ def test_surrounding_whitespace_is_stripped_from_every_key(tmp_path: Path, raw: 
     variables = ("SEGMIND_API_KEY", "QUBRID_API_KEY", "COHERE_API_KEY", "WANDB_API_KEY")
     settings = load_settings(tmp_path, environ=dict.fromkeys(variables, raw))
     keys = (
-        settings.segmind.api_key,
-        settings.qubrid.api_key,
-        settings.cohere.api_key,
-        settings.cohere.wandb_api_key,
+        settings.providers["segmind"].api_key,
+        settings.providers["qubrid"].api_key,
+        settings.providers["cohere"].api_key,
+        settings.providers["cohere"].service_keys.get("wandb"),
     )
     assert [key.reveal() if key else None for key in keys] == [SENTINEL] * 4
 
 
 def test_cohere_falls_back_to_co_api_key_stripped(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ={"CO_API_KEY": f"{SENTINEL}\n"})
-    assert settings.cohere.api_key is not None
-    assert settings.cohere.api_key.reveal() == SENTINEL
+    assert settings.providers["cohere"].api_key is not None
+    assert settings.providers["cohere"].api_key.reveal() == SENTINEL
 
 
 @pytest.mark.parametrize(
@@ -50,7 +51,7 @@ def test_a_key_with_anything_inside_is_refused_naming_the_variable_only(
     tmp_path: Path, raw: str
 ) -> None:
     settings, problems = read_settings(tmp_path, environ={"QUBRID_API_KEY": raw})
-    assert settings.qubrid.api_key is None
+    assert settings.providers["qubrid"].api_key is None
     assert [(p.file, p.field) for p in problems] == [("environment", "QUBRID_API_KEY")]
     message = str(problems[0])
     assert "SENTINEL" not in message and "inner" not in message and "ner-" not in message
@@ -61,7 +62,7 @@ def test_a_key_with_anything_inside_is_refused_naming_the_variable_only(
 
 def test_a_key_of_only_whitespace_is_refused(tmp_path: Path) -> None:
     settings, problems = read_settings(tmp_path, environ={"SEGMIND_API_KEY": " \n"})
-    assert settings.segmind.api_key is None
+    assert settings.providers["segmind"].api_key is None
     assert [str(p) for p in problems] == [
         "environment:1:1: SEGMIND_API_KEY: is empty (surrounding whitespace is removed);"
         " set it to the key alone"
@@ -73,7 +74,7 @@ def test_a_base_url_in_reconciler_yaml_is_refused_at_its_line(tmp_path: Path) ->
         "owner: acme\nproviders:\n  cohere:\n    base_url: http://127.0.0.1:9/capture\n"
     )
     settings, problems = read_settings(tmp_path, environ={})
-    assert settings.cohere.base_url == DEFAULT_BASE_URLS["cohere"]
+    assert settings.providers["cohere"].base_url == PROFILES["cohere"].default_base_url
     assert [(p.line, p.col, p.field) for p in problems] == [(4, 15, "providers.cohere.base_url")]
     assert "COHERE_BASE_URL" in problems[0].message
     assert "RECONCILE_ALLOW_CONFIG_BASE_URLS=1" in problems[0].message
@@ -86,7 +87,7 @@ def test_the_default_base_url_written_out_is_not_a_problem(tmp_path: Path) -> No
         "providers:\n  segmind: {base_url: 'https://api.segmind.com/'}\n"
     )
     settings = load_settings(tmp_path, environ={})
-    assert settings.segmind.base_url == DEFAULT_BASE_URLS["segmind"]
+    assert settings.providers["segmind"].base_url == PROFILES["segmind"].default_base_url
 
 
 def test_the_environment_may_trust_reconciler_yaml_base_urls(tmp_path: Path) -> None:
@@ -94,7 +95,7 @@ def test_the_environment_may_trust_reconciler_yaml_base_urls(tmp_path: Path) -> 
         "providers:\n  qubrid: {base_url: 'https://qubrid.internal.example/api/v1'}\n"
     )
     settings = load_settings(tmp_path, environ={"RECONCILE_ALLOW_CONFIG_BASE_URLS": "1"})
-    assert settings.qubrid.base_url == "https://qubrid.internal.example/api/v1"
+    assert settings.providers["qubrid"].base_url == "https://qubrid.internal.example/api/v1"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +106,7 @@ def test_plain_http_is_refused_off_loopback_even_from_the_environment(
     tmp_path: Path, url: str
 ) -> None:
     settings, problems = read_settings(tmp_path, environ={"SEGMIND_BASE_URL": url})
-    assert settings.segmind.base_url == DEFAULT_BASE_URLS["segmind"]
+    assert settings.providers["segmind"].base_url == PROFILES["segmind"].default_base_url
     assert [(p.file, p.field) for p in problems] == [("environment", "SEGMIND_BASE_URL")]
     assert "loopback" in problems[0].message
 
@@ -131,4 +132,4 @@ def test_plain_http_off_loopback_is_refused_in_a_trusted_file_too(tmp_path: Path
 )
 def test_loopback_and_https_base_urls_are_accepted(tmp_path: Path, url: str) -> None:
     settings = load_settings(tmp_path, environ={"SEGMIND_BASE_URL": url})
-    assert settings.segmind.base_url == url
+    assert settings.providers["segmind"].base_url == url

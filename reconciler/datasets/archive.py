@@ -17,7 +17,7 @@ The bytes depend only on the dataset's file set (``files.py``) and contents:
 The format is written here rather than through ``zipfile`` because ``zipfile`` decides header
 details (data descriptors when the output cannot seek, version fields, extra fields) by itself
 and from one Python version to the next, and offers no size before writing. Zip64 is not
-written: a dataset needing it (4 GiB, 65,535 files) is refused, far above Segmind's 100 MB.
+written: a dataset needing it (4 GiB, 65,535 files) is refused, far above what a provider accepts.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def _check_limits(listing: DatasetListing, size: int) -> None:
     if len(listing.files) > _MAX_MEMBERS or size > _ZIP32_LIMIT:
         raise DatasetError(
             f"{listing.root}: too large to zip ({len(listing.files)} files, {size} bytes);"
-            " a Segmind dataset must stay under 100 MB"
+            " a zipped dataset must stay under 4 GiB and 65,535 files (ZIP32)"
         )
 
 

@@ -21,9 +21,6 @@ from reconciler.naming import FINGERPRINT_CHARS
 from reconciler.planfile import to_json_value
 from reconciler.redact import strip_url_secrets
 
-# Top-level spec fields compared with what a list reveals. Everything but ``access`` is fixed
-# once a job is submitted; changing it needs a new job (CONTRACTS.md §D).
-MUTABLE_FIELDS = frozenset({"access"})
 COMPARED_FIELDS = (
     "base_model",
     "base_type",

@@ -35,11 +35,12 @@ from reconciler.core.observed import (
     RemoteDataset,
     WriteState,
 )
-from reconciler.core.plan import Blocker, BlockKind, Change, DeleteMethod, PlanOptions, Upload
+from reconciler.core.plan import Blocker, BlockKind, Change, PlanOptions, Upload
 from reconciler.core.spec import DatasetKind, DesiredJob, Provider
-from reconciler.diff.compare import MUTABLE_FIELDS, compare_job
+from reconciler.diff.compare import compare_job
 from reconciler.diff.pair import Pairing, identify_jobs, pair
-from reconciler.naming import dataset_marker, upload_names
+from reconciler.providers.profile import NoDelete
+from reconciler.providers.profiles import PROFILES
 
 REPLACE_FIX = (
     "rename the spec to train a new version, or pass --allow-replace (or set"
@@ -81,13 +82,14 @@ def _dataset_source(
             f"{spec.provider} job {spec.name!r}: a local dataset needs its fingerprint and"
             " upload size before planning"
         )
-    marker = dataset_marker(spec.provider, spec.name, desired.dataset_fingerprint, desired.owner)
+    profile = PROFILES[spec.provider]
+    marker = profile.dataset_marker(spec.name, desired.dataset_fingerprint, desired.owner)
     newest = reusable.get(marker)
     if newest is not None:
         return None, newest
     path = spec.dataset.path
     suffix = path.suffix if spec.dataset.kind is DatasetKind.FILE else ""
-    remote_name, file_name = upload_names(spec.provider, marker, suffix)
+    remote_name, file_name = profile.upload_names(marker, suffix)
     upload = Upload(
         path=path,
         size=desired.upload_size,
@@ -212,7 +214,8 @@ def _decide(
         return change(Action.CREATE, reason, upload=upload, reuse=reuse, blocked=blocked)
 
     differences = compare_job(desired, current)
-    immutable = [d for d in differences if d.path not in MUTABLE_FIELDS]
+    mutable = PROFILES[desired.spec.provider].capabilities.mutable_fields
+    immutable = [d for d in differences if d.path not in mutable]
     if immutable or (current.health is Health.DEGRADED and options.retry_failed):
         upload, reuse = _dataset_source(desired, reusable)
         if immutable:
@@ -279,8 +282,11 @@ def _forget_hint(job: ObservedJob) -> str:
 
 
 def _delete_for(job: ObservedJob) -> Change | None:
-    """The delete of this repository's job no spec names, or ``None`` when there is nothing
-    to delete (a failed Qubrid job holds no model and cannot itself be deleted)."""
+    """The delete of this repository's job no spec names, as its provider's profile plans it
+    (``ProviderProfile.plan_delete``), or ``None`` when there is nothing to delete."""
+    planned = PROFILES[job.provider].plan_delete(job)
+    if planned is None:
+        return None
     base = Change(
         action=Action.DELETE,
         provider=job.provider,
@@ -289,24 +295,11 @@ def _delete_for(job: ObservedJob) -> Change | None:
         current=job,
         health=job.health,
     )
-    if job.provider == "segmind":
-        reason = "no spec names it, but Segmind has no delete endpoint"
-        fix = f"delete it in the Segmind console if it is no longer wanted, {_forget_hint(job)}"
-        return replace(base, reason=reason, blocked=Blocker(BlockKind.NOT_SUPPORTED, reason, fix))
-    if job.provider == "cohere":
-        return replace(base, target_id=job.remote_id, delete_method=DeleteMethod.DELETE_MODEL)
-    status = job.raw_status.strip().lower()
-    if status in ("queued", "running"):
-        return replace(base, target_id=job.remote_id, delete_method=DeleteMethod.CANCEL_JOB)
-    if status == "failed":
-        return None
-    if status == "completed" and job.model_id:
-        return replace(base, target_id=job.model_id, delete_method=DeleteMethod.DELETE_MODEL)
-    reason = f"no spec names it, but Qubrid shows status {job.raw_status!r} and no model to delete"
-    fix = (
-        f"cancel or delete it in the Qubrid console if it is no longer wanted, {_forget_hint(job)}"
-    )
-    return replace(base, reason=reason, blocked=Blocker(BlockKind.NOT_SUPPORTED, reason, fix))
+    if isinstance(planned, NoDelete):
+        fix = f"{planned.fix}, {_forget_hint(job)}"
+        blocked = Blocker(BlockKind.NOT_SUPPORTED, planned.reason, fix)
+        return replace(base, reason=planned.reason, blocked=blocked)
+    return replace(base, target_id=planned.target_id, delete_method=planned.method)
 
 
 def _latest_writes(writes: Iterable[RecentWrite]) -> dict[str, RecentWrite]:

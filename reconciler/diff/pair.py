@@ -18,7 +18,8 @@ from operator import attrgetter
 
 from reconciler.core.observed import ObservedJob, ProviderObservation
 from reconciler.core.spec import DatasetKind, DesiredJob, Provider
-from reconciler.naming import marker_from_dataset_ref, may_carry_marker
+from reconciler.naming import may_carry_marker
+from reconciler.providers.profiles import PROFILES
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def identify_jobs(
             listed = datasets.get(ref)
             marker = listed.marker if listed is not None else None
             if marker is None and may_carry_marker(ref):
-                marker = marker_from_dataset_ref(job.provider, ref, job.remote_name)
+                marker = PROFILES[job.provider].marker_in_dataset_ref(ref, job.remote_name)
         name, job_owner = job.name, job.owner
         if name is None and marker is not None:
             name, job_owner = marker.name, marker.owner

@@ -39,6 +39,7 @@ from reconciler.planfile import (
     spec_to_dict,
     to_json_value,
 )
+from reconciler.providers.profiles import PROFILES
 
 
 def _decision_state(job: ObservedJob) -> str:
@@ -47,10 +48,7 @@ def _decision_state(job: ObservedJob) -> str:
         return "gone"
     if job.health is Health.DEGRADED:
         return "failed"
-    if job.provider == "qubrid":
-        status = job.raw_status.strip().lower()
-        return "active" if status in ("queued", "running") else status
-    return "live"
+    return PROFILES[job.provider].decision_state(job)
 
 
 # The fields of a job and of a dataset the snapshot covers: every field (under the names of

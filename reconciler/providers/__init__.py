@@ -1,7 +1,17 @@
-"""Provider adapters: one module per provider behind the ``ProviderClient`` protocol.
+"""Providers: one folder per provider, and what they all share.
 
-``base.py`` holds the protocol and the error tree every adapter raises; ``segmind.py``,
-``qubrid.py`` and ``cohere.py`` speak their provider's HTTP API exactly as
-``shared/providers/CONTRACTS.md`` documents it. Side effects of the reconciler live here, in
-``apply.py`` and in ``watch.py`` only.
+Each of ``segmind/``, ``qubrid/`` and ``cohere/`` holds the provider's adapter
+(``adapter.py``: its HTTP API exactly as ``shared/providers/CONTRACTS.md`` documents it,
+behind the ``ProviderClient`` protocol), its profile (``profile.py``: every other fact of the
+provider, as a ``ProviderProfile`` value) and the checks of its datasets (``checks.py``).
+
+Shared: ``base.py`` (the protocol, the capabilities an adapter may add to it, and the error
+tree), ``http.py`` (transport and retries), ``profile.py`` (the ``ProviderProfile`` type),
+``profiles.py`` (``PROFILES``, every provider's profile), ``dataset_checks.py`` (a local
+dataset checked for its provider) and ``registry.py`` (adapters built from ``Settings``).
+
+Layers (``.importlinter``): the profiles are light values that config, specs and the diff
+read; the dataset checks sit above ``reconciler.datasets``; the adapters above the profiles,
+HTTP and the protocol. Side effects of the reconciler live in the adapters, in ``apply.py``
+and in ``watch/`` only.
 """

@@ -1,5 +1,8 @@
 """The seam between the reconciler and a provider's API, and the errors that cross it.
 
+``ProviderClient`` is what every adapter does; ``AccessUpdater`` and ``JobDeleter`` are the
+capabilities some add, as their profiles declare.
+
 Error tree (each carries the provider, the job name where there is one, the HTTP status where
 there is one, and the provider's own message; none ever carries a key, an Authorization header
 or a pre-signed URL's query string)::
@@ -16,7 +19,7 @@ or a pre-signed URL's query string)::
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from reconciler.core.observed import ProviderObservation
 from reconciler.core.plan import Change, Upload
@@ -79,11 +82,13 @@ class ClientClosedError(ProviderError):
 
 
 class ProviderClient(Protocol):
-    """What the reconciler needs from a provider. Each adapter implements it over httpx.
+    """What the reconciler needs from every provider. Each adapter implements it over httpx.
 
     Every method is synchronous and thread-safe (apply runs several at once). Retries of
     transient failures happen inside the adapter, bounded in count and time; what escapes is
-    a ``ProviderError``.
+    a ``ProviderError``. What only some providers can do is a capability of its own
+    (``AccessUpdater``, ``JobDeleter``), which an adapter implements exactly when its profile
+    declares it (``ProviderProfile.capabilities``).
     """
 
     name: Provider
@@ -106,17 +111,28 @@ class ProviderClient(Protocol):
         request went out and its answer was lost."""
         ...
 
-    def update_access(self, job_id: str, access: Literal["private", "public"]) -> None:
-        """Flip a job's access (Segmind only; other providers raise ``PermanentError``)."""
-        ...
-
-    def delete(self, change: Change) -> None:
-        """Carry out a delete change (cancel, or delete the model) as its ``delete_method``
-        says; Segmind raises ``PermanentError`` (it has no delete)."""
-        ...
-
     def close(self) -> None:
         """Release the HTTP connections. Safe to call while another thread is in a request:
         what that thread has not yet sent, and any retry it would make, fails at once with
         ``ClientClosedError``."""
+        ...
+
+
+@runtime_checkable
+class AccessUpdater(Protocol):
+    """The capability to flip a submitted job between public and private in place
+    (``Capabilities.updates_access``: Segmind)."""
+
+    def update_access(self, job_id: str, access: Literal["private", "public"]) -> None:
+        """Set the access of job ``job_id``; setting it to what it is already is harmless."""
+        ...
+
+
+@runtime_checkable
+class JobDeleter(Protocol):
+    """The capability to delete a job (``Capabilities.deletes_jobs``: Qubrid, Cohere)."""
+
+    def delete(self, change: Change) -> None:
+        """Carry out a delete change (cancel, or delete the model) as its ``delete_method``
+        says; deleting what is already gone is harmless."""
         ...

@@ -71,6 +71,7 @@ from reconciler.providers.base import (
     ProviderError,
     RetryableError,
 )
+from reconciler.providers.profiles import PROFILES
 from reconciler.redact import install_log_redaction, redact, register_secret
 
 logger = logging.getLogger("reconciler.providers")
@@ -91,12 +92,6 @@ MAX_DETAIL_CHARS = 500
 # this leaves room for accounts far larger than any seen, and stops a broken or hostile
 # endpoint (or a compression bomb) from taking the machine's memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-
-PROVIDER_TITLES: Mapping[Provider, str] = {
-    "segmind": "Segmind",
-    "qubrid": "Qubrid",
-    "cohere": "Cohere",
-}
 
 # Statuses that say the request was not carried out and may be sent again as it is. A 503 is
 # not among them: from a proxy or a load balancer, it may come after the service committed.
@@ -305,7 +300,7 @@ class ProviderHttp:
 
     @property
     def title(self) -> str:
-        return PROVIDER_TITLES[self.provider]
+        return PROFILES[self.provider].title
 
     def send(
         self,
@@ -599,7 +594,7 @@ def path_segment(value: str) -> str:
 
 def provider_api(
     provider: Provider,
-    settings: ProviderSettings,
+    settings: ProviderSettings[Any],
     *,
     key_header: Callable[[str], dict[str, str]],
     message_of: MessageOf,

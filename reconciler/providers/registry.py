@@ -1,4 +1,4 @@
-"""Building the provider adapters from ``Settings``: the one place that knows all three.
+"""Building the provider adapters from ``Settings``: the one place that knows every adapter.
 
 ``build_client(provider, settings)`` returns the ``ProviderClient`` of one provider and
 ``build_clients(settings)`` one per provider, keyed by name. Every key in the settings is
@@ -13,7 +13,7 @@ built, so commands that never talk to a provider do not pay for them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from reconciler.config import DEFAULT_REQUEST_TIMEOUT, Settings
 from reconciler.core.spec import PROVIDERS, Provider
@@ -28,12 +28,11 @@ if TYPE_CHECKING:
 
 def register_settings_secrets(settings: Settings) -> None:
     """Make every credential in ``settings`` known to the redaction of the whole process."""
-    for provider in PROVIDERS:
-        key = settings.provider(provider).api_key
-        if key is not None:
-            register_secret(key.reveal())
-    if settings.cohere.wandb_api_key is not None:
-        register_secret(settings.cohere.wandb_api_key.reveal())
+    for provider_settings in settings.providers.values():
+        keys = (provider_settings.api_key, *provider_settings.service_keys.values())
+        for key in keys:
+            if key is not None:
+                register_secret(key.reveal())
 
 
 def build_client(
@@ -58,17 +57,22 @@ def build_client(
         "timeout": timeout,
         "list_timeout": settings.list_timeout,
     }
-    if provider == "segmind":
-        from reconciler.providers.segmind import SegmindClient
+    own = settings.providers[provider]
+    match provider:
+        case "segmind":
+            from reconciler.providers.segmind.adapter import SegmindClient
 
-        return SegmindClient(settings.segmind, **common)
-    if provider == "qubrid":
-        from reconciler.providers.qubrid import QubridClient
+            return SegmindClient(own, **common)
+        case "qubrid":
+            from reconciler.providers.qubrid.adapter import QubridClient
 
-        return QubridClient(settings.qubrid, **common)
-    from reconciler.providers.cohere import CohereClient
+            return QubridClient(own, **common)
+        case "cohere":
+            from reconciler.providers.cohere.adapter import CohereClient
 
-    return CohereClient(settings.cohere, **common)
+            return CohereClient(own, **common)
+        case _:
+            assert_never(provider)
 
 
 def build_clients(
@@ -78,7 +82,7 @@ def build_clients(
     transport: httpx.BaseTransport | None = None,
     retry: RetryPolicy | None = None,
 ) -> dict[Provider, ProviderClient]:
-    """One adapter per provider in ``providers`` (all three by default). Close them with
+    """One adapter per provider in ``providers`` (every provider by default). Close them with
     ``close_clients`` (or each ``.close()``) when done."""
     return {
         provider: build_client(provider, settings, transport=transport, retry=retry)

@@ -62,7 +62,19 @@ _FORMAT = 2  # 2: sealed
 _SEAL_PURPOSE = b"validated"
 _PACKAGE = Path(__file__).resolve().parents[1]
 # The modules whose code decides whether a spec or a dataset is valid, and what a spec holds.
-_CODE = ("specs/*.py", "yamlio/*.py", "datasets/*.py", "naming.py", "core/*.py", "config.py")
+_CODE = (
+    "specs/*.py",
+    "yamlio/*.py",
+    "datasets/*.py",
+    "naming.py",
+    "core/*.py",
+    "config.py",
+    # The providers' profiles (dataset kinds, spec fields) and dataset checks.
+    "providers/profile*.py",
+    "providers/dataset_checks.py",
+    "providers/*/profile.py",
+    "providers/*/checks.py",
+)
 _SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(FineTuneSpec))
 _SPEC_FIELD_SET = frozenset(_SPEC_FIELDS)
 _DATASET_KINDS = {kind.value: kind for kind in DatasetKind}
@@ -94,10 +106,10 @@ def cache_context(settings: Settings, schema_file: Path) -> str:
     spec_inputs = [
         str(settings.root),
         hashlib.sha256(config).hexdigest(),
-        settings.segmind.access,
-        sorted((task, list(columns)) for task, columns in settings.qubrid.csv_columns.items()),
+        # Each provider's options, which its profile may fill a spec's fields from.
+        {name: dataclasses.asdict(own.options) for name, own in settings.providers.items()},
     ]
-    digest.update(json.dumps(spec_inputs).encode())
+    digest.update(json.dumps(spec_inputs, sort_keys=True).encode())
     return digest.hexdigest()
 
 

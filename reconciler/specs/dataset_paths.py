@@ -3,7 +3,7 @@
 This module owns the rules for a dataset written as a path: relative to the spec file, inside
 the repository (lexically and after symlinks, and not in ``.git`` or ``.reconcile``),
 existing, a regular file or a folder (never a FIFO or a device), and of a kind the provider
-takes.
+takes (``ProviderProfile.datasets``).
 ``resolve_dataset_path`` applies them to the raw text of the field, so that a freshly parsed
 spec and one taken from the cache are checked by the same code.
 
@@ -20,7 +20,8 @@ import stat
 from pathlib import Path
 
 from reconciler.core.diagnostics import display_path
-from reconciler.core.spec import DatasetKind, DatasetRef
+from reconciler.core.spec import DatasetKind, DatasetRef, Provider
+from reconciler.providers.profiles import PROFILES
 
 
 class RealPaths:
@@ -126,7 +127,7 @@ def lexical_display(path: str | Path) -> str:
 
 
 def resolve_dataset_path(
-    raw: str, spec_dir: str, root: Path, provider: str, real_paths: RealPaths
+    raw: str, spec_dir: str, root: Path, provider: Provider, real_paths: RealPaths
 ) -> DatasetRef | str:
     """The dataset ``raw`` names, written in a spec file in the real folder ``spec_dir``, or
     the message saying what is wrong with it. ``root`` is the repository's real path."""
@@ -170,7 +171,7 @@ def resolve_dataset_path(
 
         return f"`{raw}` is {special_kind(mode)}; a dataset is a regular file or a folder"
     kind = DatasetKind.FOLDER if stat.S_ISDIR(mode) else DatasetKind.FILE
-    wrong = _wrong_kind(provider, raw, _suffix(real), kind)
+    wrong = PROFILES[provider].datasets.wrong_kind(raw, _suffix(real), kind)
     if wrong:
         return wrong
     return DatasetRef(kind, real)
@@ -201,21 +202,3 @@ def _suffix(path: str) -> str:
     name = os.path.basename(path)  # noqa: PTH119 (as in RealPaths)
     dot = name.rfind(".")
     return name[dot:] if 0 < dot < len(name) - 1 else ""
-
-
-def _wrong_kind(provider: str, raw: str, suffix: str, kind: DatasetKind) -> str | None:
-    suffix = suffix.lower()
-    what = "a folder" if kind is DatasetKind.FOLDER else f"a {suffix or 'extension-less'} file"
-    if provider == "segmind" and kind is DatasetKind.FILE and suffix != ".zip":
-        return (
-            f"`{raw}` is {what}; Segmind takes a folder of images, a .zip of images or"
-            " {url: https://...}"
-        )
-    if provider == "qubrid" and (kind is DatasetKind.FOLDER or suffix != ".csv"):
-        return f"`{raw}` is {what}; Qubrid takes a .csv file or {{id: ...}} of an uploaded dataset"
-    if provider == "cohere" and (kind is DatasetKind.FOLDER or suffix not in (".jsonl", ".csv")):
-        return (
-            f"`{raw}` is {what}; Cohere takes a .jsonl (chat, rerank) or .csv (classification)"
-            " file, or {id: ...} of an uploaded dataset"
-        )
-    return None

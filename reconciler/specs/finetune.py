@@ -1,9 +1,10 @@
 """One ``kind: FineTune`` document -> a ``FineTuneSpec``, or the diagnostics saying why not.
 
 This module owns the checks that need more than the schema: the document header, where a
-dataset path points (the rules are in ``dataset_paths``), the Cohere dataset type, and the
-defaults from ``reconciler.yaml``. Dataset *content* checks run
-later, once per dataset, in ``reconciler.specs.loader``.
+dataset path points (the rules are in ``dataset_paths``), and the fields a provider's profile
+works out (``ProviderProfile.spec_fields``: Cohere's dataset type, the defaults from
+``reconciler.yaml``). Dataset *content* checks run later, once per dataset, in
+``reconciler.specs.loader``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from reconciler.core.spec import (
     Provider,
     SourceLocation,
 )
+from reconciler.providers.profile import SpecFields
+from reconciler.providers.profiles import PROFILES
 from reconciler.specs.dataset_paths import RealPaths, resolve_dataset_path
 from reconciler.yamlio.schema_check import schema_diagnostics
 from reconciler.yamlio.schema_files import FINETUNE_SCHEMA
@@ -30,24 +33,6 @@ from reconciler.yamlio.yaml_source import YamlDocument, token
 
 API_VERSION = "reconciler/v1"
 KIND = "FineTune"
-
-CHAT = "chat-finetune-input"
-SINGLE_LABEL = "single-label-classification-finetune-input"
-MULTI_LABEL = "multi-label-classification-finetune-input"
-RERANK = "reranker-finetune-input"
-# Which Cohere dataset types fit each base type; the first is the one used when unset.
-_COHERE_TYPES_BY_BASE: dict[str, tuple[str, ...]] = {
-    "BASE_TYPE_CHAT": (CHAT,),
-    "BASE_TYPE_CLASSIFICATION": (SINGLE_LABEL, MULTI_LABEL),
-    "BASE_TYPE_RERANK": (RERANK,),
-}
-# File extensions each Cohere dataset type can be uploaded as.
-_COHERE_EXTENSIONS: dict[str, tuple[str, ...]] = {
-    CHAT: (".jsonl",),
-    SINGLE_LABEL: (".csv", ".jsonl"),
-    MULTI_LABEL: (".jsonl",),
-    RERANK: (".jsonl",),
-}
 
 
 @dataclass(frozen=True)
@@ -114,10 +99,11 @@ def parse_finetune(
     ``real_paths`` resolves symlinks for the dataset path checks (a fresh one by default)."""
     problems = schema_diagnostics(document, FINETUNE_SCHEMA)
     value: dict[str, Any] = document.value
-    provider = value.get("provider")
+    # A provider the schema refused is no key of PROFILES: no dataset is resolved for it.
+    provider = cast(Provider, value.get("provider"))
     dataset_problems = [p for p in problems if p.field.split(".")[0] == "dataset"]
     dataset: DatasetRef | None = None
-    if provider in ("segmind", "qubrid", "cohere") and "dataset" in value and not dataset_problems:
+    if provider in PROFILES and "dataset" in value and not dataset_problems:
         dataset, found = _resolve_dataset(
             document, spec_file, settings.root, provider, real_paths or RealPaths()
         )
@@ -125,56 +111,45 @@ def parse_finetune(
     if problems or dataset is None:
         return None, problems
 
-    dataset_type = None
-    if provider == "cohere":
-        dataset_type, found = _cohere_dataset_type(document, dataset)
-        if found:
-            return None, found
-    spec = _build(document, cast(Provider, provider), dataset, dataset_type, settings)
-    return ParsedSpec(spec, document), []
+    fields = PROFILES[provider].spec_fields(value, dataset, settings.providers[provider].options)
+    if not isinstance(fields, SpecFields):
+        return None, [document.diagnostic(problem.path, problem.message) for problem in fields]
+    return ParsedSpec(_build(document, provider, dataset, fields), document), []
 
 
 def _build(
-    document: YamlDocument,
-    provider: Provider,
-    dataset: DatasetRef,
-    dataset_type: str | None,
-    settings: Settings,
+    document: YamlDocument, provider: Provider, dataset: DatasetRef, fields: SpecFields
 ) -> FineTuneSpec:
     value: dict[str, Any] = document.value
-    set_fields = set(value) - {"apiVersion", "kind"}
     base_model = value["base_model"]
-    access = value.get("access")
-    if provider == "segmind" and access is None and settings.segmind.access is not None:
-        access = settings.segmind.access
-        set_fields.add("access")  # a repository-wide default is intent too: drift is reported
-    csv_columns = None
-    if provider == "qubrid":
-        written = value.get("csv_columns")
-        csv_columns = (
-            tuple(written) if written else settings.qubrid.csv_columns.get(value["task_type"], ())
-        )
+    # The fields a provider may work out: as the document writes them, unless it did.
+    worked_out: dict[str, Any] = {
+        "access": value.get("access"),
+        "csv_columns": None,
+        "dataset_type": None,
+        **fields.values,
+    }
     return FineTuneSpec(
         name=value["name"],
         provider=provider,
         base_model=base_model.get("name", "") if isinstance(base_model, dict) else base_model,
         dataset=dataset,
         source=SourceLocation(Path(document.file), document.start.line, document.start.col),
-        access=access,
+        access=worked_out["access"],
         trigger_word=value.get("trigger_word"),
         instance_prompt=value.get("instance_prompt"),
         theme=value.get("theme"),
         machine_type=value.get("machine_type"),
         train_type=value.get("train_type"),
         task_type=value.get("task_type"),
-        csv_columns=csv_columns,
+        csv_columns=worked_out["csv_columns"],
         base_type=base_model.get("base_type") if isinstance(base_model, dict) else None,
-        dataset_type=dataset_type,
+        dataset_type=worked_out["dataset_type"],
         parameters=dict(value.get("parameters") or {}),
         wandb=dict(value["wandb"]) if "wandb" in value else None,
         adopt=tuple(value.get("adopt", ())),
         lifecycle=Lifecycle(**value.get("lifecycle", {})),
-        set_fields=frozenset(set_fields),
+        set_fields=frozenset((set(value) - {"apiVersion", "kind"}) | fields.set_fields),
     )
 
 
@@ -182,7 +157,7 @@ def _resolve_dataset(
     document: YamlDocument,
     spec_file: Path,
     root: Path,
-    provider: str,
+    provider: Provider,
     real_paths: RealPaths,
 ) -> tuple[DatasetRef | None, list[Diagnostic]]:
     raw = document.value["dataset"]
@@ -195,34 +170,3 @@ def _resolve_dataset(
     if isinstance(found, str):
         return None, [document.diagnostic(("dataset",), found)]
     return found, []
-
-
-def _cohere_dataset_type(
-    document: YamlDocument, dataset: DatasetRef
-) -> tuple[str | None, list[Diagnostic]]:
-    value: dict[str, Any] = document.value
-    base_type = value["base_model"]["base_type"]
-    fitting = _COHERE_TYPES_BY_BASE.get(base_type)
-    explicit = value.get("dataset_type")
-    if explicit is not None and fitting is not None and explicit not in fitting:
-        return None, [
-            document.diagnostic(
-                ("dataset_type",),
-                f"`{explicit}` does not fit base_type {base_type}; use"
-                f" {' or '.join(fitting)} (or leave dataset_type out)",
-            )
-        ]
-    dataset_type = explicit or (fitting[0] if fitting else None)
-    if dataset_type is None or not dataset.is_local:
-        return dataset_type, []
-    suffix = dataset.path.suffix.lower()
-    allowed = _COHERE_EXTENSIONS[dataset_type]
-    if suffix not in allowed:
-        return None, [
-            document.diagnostic(
-                ("dataset",),
-                f"{base_type} trains on {dataset_type} data, which is uploaded as"
-                f" {' or '.join(allowed)}; `{value['dataset']}` is a {suffix} file",
-            )
-        ]
-    return dataset_type, []

@@ -555,7 +555,7 @@ def _dataset_problems(
 
 
 def _check(spec: FineTuneSpec) -> list[DatasetProblem]:
-    from reconciler.datasets.checks import check_dataset  # only when a dataset is read
+    from reconciler.providers.dataset_checks import check_dataset  # only when a dataset is read
 
     return check_dataset(
         spec.provider,

@@ -10,6 +10,7 @@ pool then also survives between runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from reconciler.config import ProviderSettings, Settings
 from reconciler.core.spec import Provider
@@ -23,7 +24,7 @@ class ClientPool:
 
     def __init__(self, factory: ClientFactory) -> None:
         self._factory = factory
-        self._held: dict[Provider, tuple[ProviderSettings, ProviderClient]] = {}
+        self._held: dict[Provider, tuple[ProviderSettings[Any], ProviderClient]] = {}
 
     def clients_for(
         self, settings: Settings, providers: Sequence[Provider]
@@ -32,13 +33,13 @@ class ClientPool:
         longer needed, or built from other settings, are closed."""
         for provider in list(self._held):
             held_settings, client = self._held[provider]
-            if provider not in providers or held_settings != settings.provider(provider):
+            if provider not in providers or held_settings != settings.providers[provider]:
                 client.close()
                 del self._held[provider]
         for provider in providers:
             if provider not in self._held:
                 self._held[provider] = (
-                    settings.provider(provider),
+                    settings.providers[provider],
                     self._factory(provider, settings),
                 )
         return {provider: self._held[provider][1] for provider in providers}

@@ -158,20 +158,15 @@ def _with_endpoints_of(settings: Settings, sandboxed: Settings) -> Settings:
     """``settings`` (freshly read) pointed where ``sandboxed`` points, with its keys."""
     return replace(
         settings,
-        segmind=replace(
-            settings.segmind,
-            base_url=sandboxed.segmind.base_url,
-            api_key=sandboxed.segmind.api_key,
-        ),
-        qubrid=replace(
-            settings.qubrid, base_url=sandboxed.qubrid.base_url, api_key=sandboxed.qubrid.api_key
-        ),
-        cohere=replace(
-            settings.cohere,
-            base_url=sandboxed.cohere.base_url,
-            api_key=sandboxed.cohere.api_key,
-            wandb_api_key=sandboxed.cohere.wandb_api_key,
-        ),
+        providers={
+            provider: replace(
+                own,
+                base_url=sandboxed.providers[provider].base_url,
+                api_key=sandboxed.providers[provider].api_key,
+                service_keys=sandboxed.providers[provider].service_keys,
+            )
+            for provider, own in settings.providers.items()
+        },
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from reconcile_sandbox.testing import RunningSandbox
-from reconciler.config import CohereSettings, QubridSettings, Secret, SegmindSettings
+from reconciler.config import ProviderSettings, Secret
 from reconciler.core.plan import Upload
 from reconciler.core.spec import (
     DatasetKind,
@@ -21,8 +21,11 @@ from reconciler.core.spec import (
 )
 from reconciler.datasets.fingerprint import fingerprint_dataset
 from reconciler.datasets.upload import upload_body
-from reconciler.naming import dataset_marker, upload_names
+from reconciler.providers.cohere.profile import WANDB_KEY, CohereOptions
 from reconciler.providers.http import RetryPolicy
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.profile import QubridOptions
+from reconciler.providers.segmind.profile import SegmindOptions
 
 SENTINEL_KEYS: Mapping[str, str] = {
     "segmind": "sk-SENTINEL-123",
@@ -57,17 +60,21 @@ def _key(sandbox: RunningSandbox, provider: str, key: str | None) -> Secret:
 
 def segmind_settings(
     sandbox: RunningSandbox, key: str | None = None, *, base_url: str | None = None
-) -> SegmindSettings:
-    return SegmindSettings(
-        base_url=base_url or sandbox.base_url("segmind"), api_key=_key(sandbox, "segmind", key)
+) -> ProviderSettings[SegmindOptions]:
+    return ProviderSettings(
+        base_url=base_url or sandbox.base_url("segmind"),
+        api_key=_key(sandbox, "segmind", key),
+        options=SegmindOptions(),
     )
 
 
 def qubrid_settings(
     sandbox: RunningSandbox, key: str | None = None, *, base_url: str | None = None
-) -> QubridSettings:
-    return QubridSettings(
-        base_url=base_url or sandbox.base_url("qubrid"), api_key=_key(sandbox, "qubrid", key)
+) -> ProviderSettings[QubridOptions]:
+    return ProviderSettings(
+        base_url=base_url or sandbox.base_url("qubrid"),
+        api_key=_key(sandbox, "qubrid", key),
+        options=QubridOptions(),
     )
 
 
@@ -77,11 +84,12 @@ def cohere_settings(
     *,
     base_url: str | None = None,
     wandb_key: str | None = None,
-) -> CohereSettings:
-    return CohereSettings(
+) -> ProviderSettings[CohereOptions]:
+    return ProviderSettings(
         base_url=base_url or sandbox.base_url("cohere"),
         api_key=_key(sandbox, "cohere", key),
-        wandb_api_key=Secret(wandb_key) if wandb_key else None,
+        service_keys={WANDB_KEY: Secret(wandb_key)} if wandb_key else {},
+        options=CohereOptions(),
     )
 
 
@@ -152,11 +160,10 @@ def desired_for(job_spec: FineTuneSpec) -> DesiredJob:
 def upload_for(desired: DesiredJob) -> Upload:
     job_spec = desired.spec
     assert desired.dataset_fingerprint is not None and desired.upload_size is not None
-    marker = dataset_marker(
-        job_spec.provider, job_spec.name, desired.dataset_fingerprint, desired.owner
-    )
+    profile = PROFILES[job_spec.provider]
+    marker = profile.dataset_marker(job_spec.name, desired.dataset_fingerprint, desired.owner)
     suffix = job_spec.dataset.path.suffix if job_spec.dataset.kind is DatasetKind.FILE else ""
-    remote_name, file_name = upload_names(job_spec.provider, marker, suffix)
+    remote_name, file_name = profile.upload_names(marker, suffix)
     return Upload(
         path=job_spec.dataset.path,
         size=desired.upload_size,

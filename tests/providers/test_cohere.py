@@ -16,13 +16,15 @@ from reconciler.core.plan import Change, DeleteMethod
 from reconciler.core.spec import DesiredJob
 from reconciler.naming import marker_for
 from reconciler.providers.base import (
+    AccessUpdater,
     AuthenticationError,
     OutcomeUnknownError,
     PermanentError,
     RetryableError,
 )
-from reconciler.providers.cohere import CohereClient
+from reconciler.providers.cohere.adapter import CohereClient
 from reconciler.providers.http import RetryPolicy
+from reconciler.providers.profiles import PROFILES
 from tests.providers.provider_support import (
     OWNER,
     SENTINEL_KEYS,
@@ -311,8 +313,9 @@ def test_delete_removes_the_model_and_a_second_delete_is_a_no_op(
 
 
 def test_access_update_is_not_supported(sandbox: RunningSandbox, fast_retry: RetryPolicy) -> None:
-    with pytest.raises(PermanentError):
-        client_for(sandbox, fast_retry).update_access("x", "private")
+    # Declared, and so not offered: apply refuses an update before any request (test_apply).
+    assert not PROFILES["cohere"].capabilities.updates_access
+    assert not isinstance(client_for(sandbox, fast_retry), AccessUpdater)
 
 
 # Keys -------------------------------------------------------------------------------------

@@ -17,12 +17,14 @@ from reconciler.core.spec import DesiredJob
 from reconciler.diff import identify_jobs
 from reconciler.naming import marker_for
 from reconciler.providers.base import (
+    AccessUpdater,
     AuthenticationError,
     OutcomeUnknownError,
     PermanentError,
 )
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.qubrid import QubridClient
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.qubrid.adapter import QubridClient
 from tests.providers.provider_support import (
     OWNER,
     SENTINEL_KEYS,
@@ -356,8 +358,9 @@ def test_delete_a_completed_job_s_model_once_even_if_asked_twice(
 
 
 def test_access_update_is_not_supported(sandbox: RunningSandbox, fast_retry: RetryPolicy) -> None:
-    with pytest.raises(PermanentError):
-        client_for(sandbox, fast_retry).update_access("ftjob-1", "public")
+    # Declared, and so not offered: apply refuses an update before any request (test_apply).
+    assert not PROFILES["qubrid"].capabilities.updates_access
+    assert not isinstance(client_for(sandbox, fast_retry), AccessUpdater)
 
 
 # Keys -------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import httpx
 
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.qubrid import PAGE_LIMIT, QubridClient
+from reconciler.providers.qubrid.adapter import PAGE_LIMIT, QubridClient
 from tests.providers.provider_support import qubrid_settings
 
 BASE = "/qubrid/api/v1/fine-tuning"

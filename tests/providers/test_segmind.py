@@ -12,21 +12,22 @@ import httpx
 import pytest
 
 from reconcile_sandbox.testing import RunningSandbox
-from reconciler.config import SegmindSettings
-from reconciler.core.action import Action
+from reconciler.config import ProviderSettings
 from reconciler.core.observed import Health
-from reconciler.core.plan import Change
 from reconciler.core.spec import DesiredJob
 from reconciler.datasets.upload import upload_body
 from reconciler.naming import marker_for
 from reconciler.providers.base import (
     AuthenticationError,
+    JobDeleter,
     OutcomeUnknownError,
     PermanentError,
     RetryableError,
 )
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.segmind import SegmindClient
+from reconciler.providers.profiles import PROFILES
+from reconciler.providers.segmind.adapter import SegmindClient
+from reconciler.providers.segmind.profile import SegmindOptions
 from tests.providers.provider_support import (
     OWNER,
     SENTINEL_KEYS,
@@ -80,7 +81,7 @@ def client_for(
     *,
     key: str | None = None,
     transport: httpx.BaseTransport | None = None,
-    settings: SegmindSettings | None = None,
+    settings: ProviderSettings[SegmindOptions] | None = None,
 ) -> SegmindClient:
     return SegmindClient(
         settings or segmind_settings(sandbox, key), retry=retry, transport=transport
@@ -368,12 +369,10 @@ def test_access_update_both_ways(
     assert sandbox.control.request_counts()["PUT /segmind/finetune/request/access-update"] == 2
 
 
-def test_delete_is_refused_as_not_supported(
-    sandbox: RunningSandbox, fast_retry: RetryPolicy
-) -> None:
-    change = Change(Action.DELETE, "segmind", "old-job", "pruned", target_id="x")
-    with pytest.raises(PermanentError, match="no delete"):
-        client_for(sandbox, fast_retry).delete(change)
+def test_delete_is_not_supported(sandbox: RunningSandbox, fast_retry: RetryPolicy) -> None:
+    # Declared, and so not offered: the plan reports it and apply refuses it (test_apply).
+    assert not PROFILES["segmind"].capabilities.deletes_jobs
+    assert not isinstance(client_for(sandbox, fast_retry), JobDeleter)
     assert sandbox.control.request_counts() == {}
 
 
@@ -556,7 +555,9 @@ def test_401_names_the_variable_and_hides_the_key(
 
 
 def test_missing_key_fails_before_sending(sandbox: RunningSandbox, fast_retry: RetryPolicy) -> None:
-    settings = SegmindSettings(base_url=sandbox.base_url("segmind"), api_key=None)
+    settings = ProviderSettings(
+        base_url=sandbox.base_url("segmind"), api_key=None, options=SegmindOptions()
+    )
     observation = SegmindClient(settings, retry=fast_retry).observe()
     assert not observation.complete
     assert observation.error is not None and "set SEGMIND_API_KEY" in observation.error

@@ -18,12 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from reconciler.config import CohereSettings, QubridSettings, Secret, SegmindSettings
+from reconciler.config import ProviderSettings, Secret
 from reconciler.core.observed import ProviderObservation
-from reconciler.providers.cohere import CohereClient
+from reconciler.providers.cohere.adapter import CohereClient
+from reconciler.providers.cohere.profile import CohereOptions
 from reconciler.providers.http import MAX_RESPONSE_BYTES, RetryPolicy
-from reconciler.providers.qubrid import QubridClient
-from reconciler.providers.segmind import SegmindClient
+from reconciler.providers.qubrid.adapter import QubridClient
+from reconciler.providers.qubrid.profile import QubridOptions
+from reconciler.providers.segmind.adapter import SegmindClient
+from reconciler.providers.segmind.profile import SegmindOptions
 
 QUICK = RetryPolicy(attempts=3, total_seconds=5.0, initial_wait=0.01, max_wait=0.02)
 # Long enough for a test that should end in a second not to be cut short on a busy machine;
@@ -101,7 +104,9 @@ def _observe_within(observe: Callable[[], ProviderObservation]) -> ProviderObser
 
 
 def _segmind(url: str) -> SegmindClient:
-    settings = SegmindSettings(base_url=url, api_key=Secret("sk-bounds-seg"))
+    settings = ProviderSettings(
+        base_url=url, api_key=Secret("sk-bounds-seg"), options=SegmindOptions()
+    )
     return SegmindClient(settings, retry=QUICK)
 
 
@@ -159,7 +164,9 @@ def test_an_endless_page_token_ends_at_the_list_timeout(hostile: Hostile) -> Non
         _send(handler, f'{{"finetuned_models": [], "next_page_token": "{token}"}}'.encode())
 
     hostile.handler.append(next_page)
-    settings = CohereSettings(base_url=hostile.url, api_key=Secret("sk-bounds-coh"))
+    settings = ProviderSettings(
+        base_url=hostile.url, api_key=Secret("sk-bounds-coh"), options=CohereOptions()
+    )
     with closing(CohereClient(settings, retry=QUICK, list_timeout=1.0)) as client:
         observed = _observe_within(client.observe)
     assert not observed.complete
@@ -180,7 +187,9 @@ def test_a_page_that_trickles_forever_ends_at_the_list_timeout(hostile: Hostile)
             threading.Event().wait(0.2)
 
     hostile.handler.append(trickle)
-    settings = QubridSettings(base_url=hostile.url, api_key=Secret("sk-bounds-qub"))
+    settings = ProviderSettings(
+        base_url=hostile.url, api_key=Secret("sk-bounds-qub"), options=QubridOptions()
+    )
     with closing(QubridClient(settings, retry=QUICK, list_timeout=1.0)) as client:
         observed = _observe_within(client.observe)
     assert not observed.complete

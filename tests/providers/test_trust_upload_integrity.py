@@ -15,12 +15,13 @@ import httpx
 import pytest
 
 from reconcile_sandbox.testing import RunningSandbox
-from reconciler.config import CohereSettings
+from reconciler.config import ProviderSettings
 from reconciler.providers.base import PermanentError
-from reconciler.providers.cohere import CohereClient
+from reconciler.providers.cohere.adapter import CohereClient
+from reconciler.providers.cohere.profile import CohereOptions
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.qubrid import QubridClient
-from reconciler.providers.segmind import SegmindClient
+from reconciler.providers.qubrid.adapter import QubridClient
+from reconciler.providers.segmind.adapter import SegmindClient
 from tests.providers.provider_support import (
     chat_jsonl,
     cohere_settings,
@@ -106,7 +107,7 @@ def test_cohere_stops_an_upload_whose_file_changed_to_the_same_size(
         lambda r: r.method == "POST" and r.url.path.endswith("/v1/datasets"),
         _same_size_edit(jsonl),
     )
-    settings: CohereSettings = cohere_settings(sandbox)
+    settings: ProviderSettings[CohereOptions] = cohere_settings(sandbox)
     client = CohereClient(
         settings,
         retry=fast_retry,

@@ -12,7 +12,8 @@ Requests, under the base URL (``.../api/v1``) with ``Authorization: Bearer <key>
   field and the marker as ``name``; answers 201 with the dataset;
 - create: ``POST /fine-tuning/jobs`` (201), with the marker as ``suffix``;
 - delete: ``POST /fine-tuning/jobs/{id}/cancel`` or ``DELETE /fine-tuning/models/{id}`` (204),
-  as the change's ``delete_method`` says. Qubrid has no access setting.
+  as the change's ``delete_method`` says (the ``JobDeleter`` capability). Qubrid has no access
+  setting.
 
 Qubrid documents its error body as ``{"error": {"message", "type", "code"}}``.
 """
@@ -21,16 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
-from reconciler.config import DEFAULT_LIST_TIMEOUT, QubridSettings
+from reconciler.config import DEFAULT_LIST_TIMEOUT, ProviderSettings
 from reconciler.core.observed import ObservedJob, ProviderObservation, RemoteDataset
 from reconciler.core.plan import Change, DeleteMethod, Upload
 from reconciler.core.spec import DesiredJob, Provider
-from reconciler.health import qubrid_health
-from reconciler.naming import may_carry_marker, parse_qubrid_dataset_name, qubrid_suffix
+from reconciler.naming import may_carry_marker
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
     DEFAULT_TIMEOUT,
@@ -46,8 +46,15 @@ from reconciler.providers.http import (
     read_write_answer,
     text_or_none,
 )
+from reconciler.providers.qubrid.profile import (
+    QUBRID,
+    QubridOptions,
+    parse_qubrid_dataset_name,
+    qubrid_health,
+    qubrid_suffix,
+)
 
-KEY_VARIABLES = "QUBRID_API_KEY"
+KEY_VARIABLES = QUBRID.key_variables_text
 PAGE_LIMIT = 100  # the largest page Qubrid allows
 # A bound on pages, so a list whose total keeps growing cannot keep observe going forever.
 MAX_PAGES = 10_000
@@ -72,13 +79,14 @@ def qubrid_message(body: Any) -> str | None:
 
 
 class QubridClient:
-    """``ProviderClient`` for Qubrid. ``transport`` replaces the network (tests)."""
+    """``ProviderClient`` and ``JobDeleter`` for Qubrid. ``transport`` replaces the network
+    (tests)."""
 
     name: Provider = "qubrid"
 
     def __init__(
         self,
-        settings: QubridSettings,
+        settings: ProviderSettings[QubridOptions],
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
@@ -245,9 +253,6 @@ class QubridClient:
             expect=SUCCESS,
         )
         return _created_id(read_write_answer(response, "qubrid", what, job), what, job)
-
-    def update_access(self, job_id: str, access: Literal["private", "public"]) -> None:
-        raise PermanentError("qubrid", "Qubrid jobs have no access setting")
 
     # Delete -------------------------------------------------------------------------------
 

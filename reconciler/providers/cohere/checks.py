@@ -1,4 +1,5 @@
-"""Checks of Cohere fine-tuning datasets, by Datasets API type, per Cohere's data formats.
+"""Checks of Cohere fine-tuning datasets, by Datasets API type (its profile names them), per
+Cohere's data formats.
 
 - ``chat-finetune-input``: JSONL, one conversation per line,
   ``{"messages": [{"role": "System"|"User"|"Chatbot", "content": "..."}, ...]}``;
@@ -24,12 +25,15 @@ from typing import Any
 from reconciler.datasets.lines import read_lines
 from reconciler.datasets.problems import DatasetProblem, ProblemLog
 from reconciler.datasets.tabular import csv_records
-
-CHAT = "chat-finetune-input"
-SINGLE_LABEL = "single-label-classification-finetune-input"
-MULTI_LABEL = "multi-label-classification-finetune-input"
-RERANK = "reranker-finetune-input"
-COHERE_FINETUNE_TYPES = (CHAT, SINGLE_LABEL, MULTI_LABEL, RERANK)
+from reconciler.providers.cohere.profile import (
+    CHAT,
+    COHERE_FINETUNE_TYPES,
+    MULTI_LABEL,
+    RERANK,
+    SINGLE_LABEL,
+    cohere_dataset_type,
+)
+from reconciler.providers.profile import DatasetUse
 
 CHAT_ROLES = ("System", "User", "Chatbot")
 MIN_CONVERSATIONS = 2
@@ -40,13 +44,6 @@ MIN_RERANK_QUERIES = 256
 # Counting labels needs one counter per label; a wrong column can hold millions of distinct
 # values, so counting stops here and the file is reported instead.
 MAX_DISTINCT_LABELS = 10_000
-
-
-def cohere_dataset_type(path: Path, dataset_type: str | None) -> str | None:
-    """The Datasets API type of a file: as given, or inferred (.jsonl chat, .csv classify)."""
-    if dataset_type is not None:
-        return dataset_type
-    return {".jsonl": CHAT, ".csv": SINGLE_LABEL}.get(path.suffix.lower())
 
 
 def _json_lines(path: Path, log: ProblemLog) -> Iterator[tuple[int, Any]]:
@@ -219,7 +216,7 @@ def check_cohere_rerank(path: Path) -> list[DatasetProblem]:
     return log.problems()
 
 
-def check_cohere_dataset(path: Path, *, dataset_type: str | None = None) -> list[DatasetProblem]:
+def check_cohere_file(path: Path, *, dataset_type: str | None = None) -> list[DatasetProblem]:
     """Problems of a Cohere dataset file, by its type (given, or inferred from the extension)."""
     kind = cohere_dataset_type(path, dataset_type)
     if kind is None:
@@ -249,3 +246,10 @@ def check_cohere_dataset(path: Path, *, dataset_type: str | None = None) -> list
             f" {', '.join(COHERE_FINETUNE_TYPES)}",
         )
     ]
+
+
+def check_cohere_dataset(path: Path, use: DatasetUse) -> list[DatasetProblem]:
+    """Problems of an existing Cohere dataset: a file of its ``dataset_type``."""
+    if path.is_dir():
+        return [DatasetProblem(path, None, "a folder; cohere takes a JSONL or CSV file")]
+    return check_cohere_file(path, dataset_type=use.dataset_type)

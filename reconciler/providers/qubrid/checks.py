@@ -1,8 +1,9 @@
 """Checks of Qubrid datasets: a UTF-8 CSV with a header and the columns of the task type.
 
-Qubrid documents only "columns appropriate for the task type". The convention here: ``qa``
-needs ``question,answer`` and ``not_qa`` needs ``text``; a spec (or ``reconciler.yaml``)
-that uses other names sets ``csv_columns``, which replaces the default list.
+Qubrid documents only "columns appropriate for the task type". The convention here
+(``QUBRID_DEFAULT_COLUMNS`` in its profile): ``qa`` needs ``question,answer`` and ``not_qa``
+needs ``text``; a spec (or ``reconciler.yaml``) that uses other names sets ``csv_columns``,
+which replaces the default list.
 """
 
 from __future__ import annotations
@@ -12,11 +13,8 @@ from pathlib import Path
 
 from reconciler.datasets.problems import DatasetProblem, ProblemLog
 from reconciler.datasets.tabular import csv_records
-
-QUBRID_DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "qa": ("question", "answer"),
-    "not_qa": ("text",),
-}
+from reconciler.providers.profile import DatasetUse
+from reconciler.providers.qubrid.profile import QUBRID_DEFAULT_COLUMNS
 
 
 def qubrid_columns(
@@ -59,3 +57,10 @@ def check_qubrid_csv(
     if rows == 0 and not log:
         log.add(None, "the CSV has a header but no rows; add at least one row of training data")
     return log.problems()
+
+
+def check_qubrid_dataset(path: Path, use: DatasetUse) -> list[DatasetProblem]:
+    """Problems of an existing Qubrid dataset: a CSV with the columns of its task type."""
+    if path.is_dir():
+        return [DatasetProblem(path, None, "a folder; qubrid takes a CSV file")]
+    return check_qubrid_csv(path, task_type=use.task_type, csv_columns=use.csv_columns)

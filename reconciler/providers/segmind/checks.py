@@ -3,7 +3,8 @@
 Segmind's workers expect the images flat at the root of the zip and fail a zip of sub-folders
 with "Looks like empty dataset. Please do not create subfolders, only zip the images"; the zip
 must be under 100 MB. Images are JPG/JPEG/PNG/WebP (case-insensitive), each optionally with a
-caption: a ``.txt`` of the same name. Hidden files and OS litter are ignored (``files.py``).
+caption: a ``.txt`` of the same name. Hidden files and OS litter are ignored
+(``reconciler/datasets/files.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from reconciler.datasets.archive import zip_size_of_listing
 from reconciler.datasets.files import DatasetError, DatasetListing, is_ignored_name, list_dataset
 from reconciler.datasets.problems import DatasetProblem, ProblemLog
+from reconciler.providers.profile import DatasetUse
 
 # "Under 100 MB" in decimal megabytes, the stricter reading.
 SEGMIND_MAX_ZIP_BYTES = 100_000_000
@@ -191,3 +193,16 @@ def check_segmind_zip(path: Path) -> list[DatasetProblem]:
         log.add(None, f"the zip holds a folder {folder!r}; {SUBFOLDER_FAILURE}")
     _layout_problems(dict.fromkeys(names, path), log, in_zip=True)
     return log.problems()
+
+
+def check_segmind_dataset(path: Path, use: DatasetUse) -> list[DatasetProblem]:
+    """Problems of an existing Segmind dataset: a folder, a ``.zip``, or neither."""
+    if path.is_dir():
+        return check_segmind_folder(path)
+    if path.suffix.lower() == ".zip":
+        return check_segmind_zip(path)
+    return [
+        DatasetProblem(
+            path, None, "Segmind takes a folder of images or a .zip of images at its root"
+        )
+    ]

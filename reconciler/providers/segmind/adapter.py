@@ -8,8 +8,9 @@ Requests, all under ``{base}/finetune/request`` with the key in ``x-api-key``:
   ``x-amz-acl: public-read`` header exactly when the URL was signed public); an expired URL is
   replaced by a fresh one rather than retried; the result is the unsigned ``s3_url``;
 - create: ``POST /submit`` (JSON); the id comes back as ``request_id`` (QWEN) or ``finetune_id``;
-- access: ``PUT /access-update`` with urlencoded form fields, ``segmind_public`` "True"/"False";
-- delete: Segmind has none.
+- access: ``PUT /access-update`` with urlencoded form fields, ``segmind_public`` "True"/"False"
+  (the ``AccessUpdater`` capability);
+- delete: Segmind has none (the adapter is no ``JobDeleter``; its profile says so).
 
 Which uploads are public: only FAST_FLUX's. Its documentation signs the upload URL public and its
 training pipeline fetches the file without credentials; other models train from private files,
@@ -23,14 +24,13 @@ from typing import Any, Literal
 
 import httpx
 
-from reconciler.config import DEFAULT_LIST_TIMEOUT, SegmindSettings
+from reconciler.config import DEFAULT_LIST_TIMEOUT, ProviderSettings
 from reconciler.core.marker import Marker
 from reconciler.core.observed import ObservedJob, ProviderObservation
-from reconciler.core.plan import Change, Upload
+from reconciler.core.plan import Upload
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.datasets.files import DatasetError
-from reconciler.health import segmind_health
-from reconciler.naming import may_carry_marker, parse_segmind_dataset_url, split_remote_name
+from reconciler.naming import may_carry_marker, split_remote_name
 from reconciler.providers.base import OutcomeUnknownError, PermanentError, ProviderError
 from reconciler.providers.http import (
     DEFAULT_TIMEOUT,
@@ -45,10 +45,16 @@ from reconciler.providers.http import (
     response_detail,
     text_or_none,
 )
+from reconciler.providers.segmind.profile import (
+    SEGMIND,
+    SegmindOptions,
+    parse_segmind_dataset_url,
+    segmind_health,
+)
 from reconciler.redact import strip_url_secrets
 
 PREFIX = "/finetune/request"
-KEY_VARIABLES = "SEGMIND_API_KEY"
+KEY_VARIABLES = SEGMIND.key_variables_text
 ZIP_CONTENT_TYPE = "application/zip"
 PUBLIC_UPLOAD_MODELS = frozenset({"FAST_FLUX"})
 # An expired pre-signed URL is replaced this many times before giving up.
@@ -73,20 +79,21 @@ def _storage_message(body: Any) -> str | None:
 
 
 class SegmindClient:
-    """``ProviderClient`` for Segmind. ``transport`` replaces the network (tests)."""
+    """``ProviderClient`` and ``AccessUpdater`` for Segmind. ``transport`` replaces the network
+    (tests)."""
 
     name: Provider = "segmind"
 
     def __init__(
         self,
-        settings: SegmindSettings,
+        settings: ProviderSettings[SegmindOptions],
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | None = None,
         list_timeout: float = DEFAULT_LIST_TIMEOUT,
     ) -> None:
-        self._default_access = settings.access
+        self._default_access = settings.options.access
         self._list_timeout = list_timeout
         self._api = provider_api(
             "segmind",
@@ -235,16 +242,6 @@ class SegmindClient:
             lambda: self._api.client.build_request("PUT", f"{PREFIX}/access-update", data=form),
             what=f"making fine-tune {job_id} {access}",
             idempotent=True,
-        )
-
-    # Delete -------------------------------------------------------------------------------
-
-    def delete(self, change: Change) -> None:
-        raise PermanentError(
-            "segmind",
-            "Segmind has no delete endpoint; delete the fine-tune in the Segmind console if it"
-            " is no longer wanted",
-            job=change.name,
         )
 
     def close(self) -> None:

@@ -16,8 +16,8 @@ Requests, under the base URL (``https://api.cohere.com``) with ``Authorization: 
 - create: ``POST /v1/finetuning/finetuned-models`` with ``name`` and ``settings`` (base model,
   dataset id, hyperparameters, and W&B with the key from ``WANDB_API_KEY`` when the spec sets
   ``wandb``);
-- delete: ``DELETE /v1/finetuning/finetuned-models/{id}`` (irreversible). Cohere has no access
-  setting.
+- delete: ``DELETE /v1/finetuning/finetuned-models/{id}`` (irreversible; the ``JobDeleter``
+  capability). Cohere has no access setting.
 
 Cohere deprecated its fine-tuning API on 2025-09-15; the adapter keeps full support. Errors
 answer ``{"message": ...}``.
@@ -27,21 +27,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
-from reconciler.config import DEFAULT_LIST_TIMEOUT, CohereSettings
+from reconciler.config import DEFAULT_LIST_TIMEOUT, ProviderSettings
 from reconciler.core.observed import ObservedJob, ProviderObservation
 from reconciler.core.plan import Change, Upload
 from reconciler.core.spec import DesiredJob, Provider
-from reconciler.health import cohere_health
-from reconciler.naming import may_carry_marker, parse_cohere_dataset_id, split_remote_name
+from reconciler.naming import may_carry_marker, split_remote_name
 from reconciler.providers.base import (
     OutcomeUnknownError,
     PermanentError,
     ProviderError,
     RetryableError,
+)
+from reconciler.providers.cohere.profile import (
+    CHAT,
+    COHERE,
+    TYPE_BY_SUFFIX,
+    TYPES_BY_BASE_TYPE,
+    WANDB_KEY,
+    CohereOptions,
+    cohere_health,
+    parse_cohere_dataset_id,
 )
 from reconciler.providers.http import (
     DEFAULT_TIMEOUT,
@@ -59,23 +68,13 @@ from reconciler.providers.http import (
 )
 from reconciler.redact import register_secret
 
-KEY_VARIABLES = "COHERE_API_KEY (or CO_API_KEY)"
+KEY_VARIABLES = COHERE.key_variables_text
 MODELS_PATH = "/v1/finetuning/finetuned-models"
 PAGE_SIZE = 1000
 MAX_PAGES = 10_000
 VALIDATION_TIMEOUT_SECONDS = 1800.0
 VALIDATION_FAILED = frozenset({"failed", "skipped", "unknown", "cancelled"})
 
-# The dataset type a spec without one uploads, by base type, then by file extension.
-DATASET_TYPE_BY_BASE_TYPE: Mapping[str, str] = {
-    "BASE_TYPE_CHAT": "chat-finetune-input",
-    "BASE_TYPE_CLASSIFICATION": "single-label-classification-finetune-input",
-    "BASE_TYPE_RERANK": "reranker-finetune-input",
-}
-DATASET_TYPE_BY_SUFFIX: Mapping[str, str] = {
-    ".jsonl": "chat-finetune-input",
-    ".csv": "single-label-classification-finetune-input",
-}
 CONTENT_TYPES: Mapping[str, str] = {".jsonl": "application/jsonl", ".csv": "text/csv"}
 
 
@@ -89,13 +88,14 @@ def cohere_message(body: Any) -> str | None:
 
 
 class CohereClient:
-    """``ProviderClient`` for Cohere. ``transport`` replaces the network (tests)."""
+    """``ProviderClient`` and ``JobDeleter`` for Cohere. ``transport`` replaces the network
+    (tests)."""
 
     name: Provider = "cohere"
 
     def __init__(
         self,
-        settings: CohereSettings,
+        settings: ProviderSettings[CohereOptions],
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
@@ -105,9 +105,10 @@ class CohereClient:
         list_timeout: float = DEFAULT_LIST_TIMEOUT,
     ) -> None:
         self._list_timeout = list_timeout
-        self._wandb_key = settings.wandb_api_key
+        self._wandb_key = settings.service_keys.get(WANDB_KEY)
         register_secret(self._wandb_key.reveal() if self._wandb_key else None)
-        self._poll_seconds = settings.validation_poll if poll_seconds is None else poll_seconds
+        poll = settings.options.validation_poll
+        self._poll_seconds = poll if poll_seconds is None else poll_seconds
         self._validation_timeout = validation_timeout
         self._http = provider_api(
             "cohere",
@@ -264,9 +265,6 @@ class CohereClient:
             )
         return model_id
 
-    def update_access(self, job_id: str, access: Literal["private", "public"]) -> None:
-        raise PermanentError("cohere", "Cohere fine-tuned models have no access setting")
-
     # Delete -------------------------------------------------------------------------------
 
     def delete(self, change: Change) -> None:
@@ -291,14 +289,15 @@ class CohereClient:
 
 
 def dataset_type_for(upload: Upload, desired: DesiredJob | None) -> str:
-    """The Datasets API ``type``: the spec's, else its base type's, else the file's."""
+    """The Datasets API ``type``: the spec's, else its base type's, else the file's (chat when
+    nothing says)."""
     if desired is not None:
         if desired.spec.dataset_type:
             return desired.spec.dataset_type
-        by_base = DATASET_TYPE_BY_BASE_TYPE.get(desired.spec.base_type or "")
+        by_base = TYPES_BY_BASE_TYPE.get(desired.spec.base_type or "")
         if by_base:
-            return by_base
-    return DATASET_TYPE_BY_SUFFIX.get(upload.path.suffix.lower(), "chat-finetune-input")
+            return by_base[0]
+    return TYPE_BY_SUFFIX.get(upload.path.suffix.lower(), CHAT)
 
 
 def create_body(desired: DesiredJob, dataset_id: str, wandb_key: str | None) -> dict[str, Any]:
