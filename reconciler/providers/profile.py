@@ -9,7 +9,7 @@ delete), its own settings in ``reconciler.yaml``, and how a listed job becomes a
 ``providers/profiles.py`` gathers them in ``PROFILES``. ``DatasetUse`` is what a provider's
 dataset checks (``providers/<name>/checks.py``) are told of the spec a dataset is for.
 
-This module is low and pure: it imports only the values of ``reconciler.model`` and the
+This module is low and pure: it imports only the values of ``reconciler.core`` and the
 generic marker rules of ``reconciler.naming``, never an adapter, HTTP or the dataset checks,
 so that config, specs, the diff and the command line can read a profile cheaply
 (``.importlinter`` holds it to that).

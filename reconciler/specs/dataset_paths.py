@@ -109,7 +109,7 @@ def in_tooling_folder(path: str, folder: str) -> bool:
 
 
 def display_of(real: str, written: Path, cwd: str) -> str:
-    """``reconciler.diagnostics.display_path`` for a path whose real path and the real
+    """``reconciler.core.diagnostics.display_path`` for a path whose real path and the real
     working directory ``cwd`` are known: relative to ``cwd`` when inside it."""
     if real == cwd:
         return "."
