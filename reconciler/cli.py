@@ -27,7 +27,7 @@ from reconciler.sanitize import one_line
 if TYPE_CHECKING:
     from reconciler.config import Settings
     from reconciler.core.plan import Plan, PlanOptions
-    from reconciler.engine import Run
+    from reconciler.run import Run
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -180,7 +180,7 @@ class _Choices:
     max_deletes: int | None = None
 
     def plan_options(self, settings: Settings) -> PlanOptions:
-        from reconciler.engine import covers_spec_paths, plan_options_for
+        from reconciler.config import covers_spec_paths, plan_options_for
 
         options = plan_options_for(
             settings,
@@ -212,10 +212,10 @@ def _run(
     *,
     options: Callable[[Settings], PlanOptions] | None = None,
 ) -> Iterator[Run]:
-    """``engine.open_run`` with its input errors reported the command line's way. The plan
+    """``run.open_run`` with its input errors reported the command line's way. The plan
     options are the command line's (``options`` replaces them: a saved plan's)."""
     from reconciler.core.diagnostics import InvalidInputError
-    from reconciler.engine import open_run
+    from reconciler.run import open_run
 
     try:
         with open_run(
@@ -313,8 +313,8 @@ def apply(
     **options: Any,
 ) -> None:
     """Converge: plan, ask on a terminal, take the writer lease, apply (the default command)."""
-    from reconciler.converge import DeclinedError, converge
-    from reconciler.engine import StalePlanError
+    from reconciler.apply.converge import DeclinedError, StalePlanError, converge
+    from reconciler.apply.writer import WriterUnavailableError
     from reconciler.planfile import PlanFileError, plan_from_json
     from reconciler.progress import progress_for
     from reconciler.report import (
@@ -322,7 +322,6 @@ def apply(
         render_result_markdown,
         render_result_text,
     )
-    from reconciler.writer import WriterUnavailableError
 
     choices = _choices(paths, **options)
     saved = None
@@ -405,7 +404,7 @@ def _echo_lease_messages() -> None:
 
 def _ask_before_spending(plan: Plan, again: bool) -> bool:
     """Ask the person at the terminal whether to carry out ``plan``; only ``yes`` goes on."""
-    from reconciler.converge import spending
+    from reconciler.apply.converge import spending
     from reconciler.core.action import Action
 
     counts = dict.fromkeys((Action.CREATE, Action.REPLACE, Action.DELETE), 0)
@@ -598,7 +597,8 @@ def validate(paths: tuple[str, ...]) -> None:
 def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -> None:
     """Write a spec for each job that already exists on a provider (adoption)."""
     from reconciler.core.diagnostics import InvalidInputError
-    from reconciler.importer import ImportRefusedError, import_jobs, render_report
+    from reconciler.importer import ImportRefusedError
+    from reconciler.importer.command import import_jobs, render_report
 
     try:
         report = import_jobs(provider, out_dir=Path(out_dir), match=match, use_sandbox=use_sandbox)

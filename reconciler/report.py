@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.apply import ApplyResult, Outcome, OutcomeKind
+from reconciler.apply.executor import ApplyResult, Outcome, OutcomeKind
 from reconciler.core.plan import Plan
 from reconciler.planfile import PLAN_FORMAT_VERSION, plan_to_dict
 from reconciler.redact import redact

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from reconciler.apply import ApplyResult, Outcome, OutcomeKind
+from reconciler.apply.executor import ApplyResult, Outcome, OutcomeKind
 from reconciler.core.action import Action
 from reconciler.core.plan import Change, Plan, PlanOptions
 from reconciler.redact import register_secret
