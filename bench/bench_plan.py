@@ -229,15 +229,11 @@ def breakdown(repo: Path, env: Mapping[str, str]) -> dict[str, float]:
     from reconciler.config import load_settings
     from reconciler.core.plan import PlanOptions
     from reconciler.diff import plan
-    from reconciler.engine import (
-        default_client_factory,
-        desired_jobs,
-        open_clients,
-        providers_to_observe,
-        state_dir,
-    )
-    from reconciler.observing import observe_all
+    from reconciler.observing import observe_all, providers_to_observe
+    from reconciler.providers.clients import ClientPool
     from reconciler.specs import load_specs, open_validation_cache
+    from reconciler.specs.cache import state_dir
+    from reconciler.specs.desired import desired_jobs
     from reconciler.views.plan import render_text
 
     times: dict[str, float] = {}
@@ -252,7 +248,8 @@ def breakdown(repo: Path, env: Mapping[str, str]) -> dict[str, float]:
     desired = desired_jobs(specs, state_dir(settings), validated)
     times["fingerprints (warm cache)"] = time.perf_counter() - started
     providers = providers_to_observe(settings, desired)
-    clients = open_clients(settings, providers, default_client_factory)
+    pool = ClientPool()
+    clients = pool.clients_for(settings, providers)
     started = time.perf_counter()
     observed = observe_all(clients)
     times["observe (all providers at once; requests and parsing)"] = time.perf_counter() - started
@@ -265,8 +262,7 @@ def breakdown(repo: Path, env: Mapping[str, str]) -> dict[str, float]:
     started = time.perf_counter()
     render_text(result, color=False)
     times["render text"] = time.perf_counter() - started
-    for client in clients.values():
-        client.close()
+    pool.close()
     return times
 
 

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from reconciler.core.outcome import ApplyResult
     from reconciler.core.plan import IncompleteProvider, Plan, PlanOptions
     from reconciler.core.spec import FineTuneSpec
-    from reconciler.engine import Run
-    from reconciler.importer import ImportReport
+    from reconciler.importer.command import ImportReport
+    from reconciler.run import Run
     from reconciler.status import JobStatus
 
 EXIT_OK = 0
@@ -236,7 +236,7 @@ class _Choices:
     max_deletes: int | None = None
 
     def plan_options(self, settings: Settings) -> PlanOptions:
-        from reconciler.engine import covers_spec_paths, plan_options_for
+        from reconciler.config import covers_spec_paths, plan_options_for
 
         options = plan_options_for(
             settings,
@@ -268,10 +268,10 @@ def _run(
     *,
     options: Callable[[Settings], PlanOptions] | None = None,
 ) -> Iterator[Run]:
-    """``engine.open_run`` with its input errors reported the command line's way. The plan
+    """``run.open_run`` with its input errors reported the command line's way. The plan
     options are the command line's (``options`` replaces them: a saved plan's)."""
     from reconciler.core.diagnostics import InvalidInputError
-    from reconciler.engine import open_run
+    from reconciler.run import open_run
 
     try:
         with open_run(
@@ -453,11 +453,10 @@ def apply(
     **options: Any,
 ) -> None:
     """Converge: plan, ask on a terminal, take the writer lease, apply (the default command)."""
-    from reconciler.converge import DeclinedError, converge
-    from reconciler.engine import StalePlanError
+    from reconciler.apply.converge import DeclinedError, StalePlanError, converge
+    from reconciler.apply.writer import WriterUnavailableError
     from reconciler.planfile import PlanFileError, plan_from_json
     from reconciler.views.progress import progress_for
-    from reconciler.writer import WriterUnavailableError
 
     choices = _choices(paths, **options)
     saved = None
@@ -535,7 +534,7 @@ def _echo_lease_messages() -> None:
 
 def _ask_before_spending(plan: Plan, again: bool) -> bool:
     """Ask the person at the terminal whether to carry out ``plan``; only ``yes`` goes on."""
-    from reconciler.converge import spending
+    from reconciler.apply.converge import spending
     from reconciler.core.action import Action
 
     counts = dict.fromkeys((Action.CREATE, Action.REPLACE, Action.DELETE), 0)
@@ -686,7 +685,8 @@ def validate(paths: tuple[str, ...]) -> None:
 def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -> None:
     """Write a spec for each job that already exists on a provider (adoption)."""
     from reconciler.core.diagnostics import InvalidInputError
-    from reconciler.importer import ImportRefusedError, import_jobs
+    from reconciler.importer import ImportRefusedError
+    from reconciler.importer.command import import_jobs
 
     try:
         report = import_jobs(provider, out_dir=Path(out_dir), match=match, use_sandbox=use_sandbox)

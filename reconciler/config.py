@@ -2,7 +2,9 @@
 
 This module owns where the repository root is, what ``reconciler.yaml`` may say (checked
 against ``schemas/config.schema.json``, with ``file:line:col`` for every problem) and how it
-combines with the environment into one frozen ``Settings`` value.
+combines with the environment into one frozen ``Settings`` value, and what the settings say a
+run may do: its plan options (``plan_options_for``, with the repository's owner id) and
+whether some paths cover every spec (``covers_spec_paths``, which ``--prune`` needs).
 
 Where keys are sent is not the repository's to choose: a pull request's author controls
 ``reconciler.yaml`` while CI holds the keys. Base URLs come from the environment
@@ -29,13 +31,13 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
-from reconciler.core.plan import Guardrails
+from reconciler.core.plan import Guardrails, PlanOptions
 from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.providers.profile import ProviderProfile
 from reconciler.providers.profiles import PROFILES
@@ -255,6 +257,42 @@ def suggested_owner(root: Path) -> str:
     digits so that two repositories of the same name do not suggest the same id."""
     slug = "-".join(re.findall(r"[a-z0-9]+", root.name.lower()))[:11].strip("-") or "repo"
     return f"{slug}-{os.urandom(2).hex()}"
+
+
+def covers_spec_paths(settings: Settings, paths: Sequence[Path]) -> bool:
+    """Whether ``paths`` (none: the configured spec paths) include every configured spec
+    path. Pruning from fewer specs would delete the jobs of the specs left out."""
+    if not paths:
+        return True
+    given = [path.resolve() for path in paths]
+    return all(
+        any(spec_path.resolve().is_relative_to(path) for path in given)
+        for spec_path in settings.spec_paths
+    )
+
+
+def plan_options_for(
+    settings: Settings,
+    *,
+    prune: bool | None = None,
+    allow_replace: bool = False,
+    retry_failed: bool = False,
+    limits: Mapping[str, int | None] | None = None,
+) -> PlanOptions:
+    """The plan options of a run: the repository's owner (``InvalidInputError`` when
+    ``reconciler.yaml`` sets none), its guardrails with ``limits`` (``max_creates``...) given
+    for this run in their place, what it forgets and its settle window; ``prune`` None takes
+    ``reconciler.yaml``'s."""
+    raised = {name: value for name, value in (limits or {}).items() if value is not None}
+    return PlanOptions(
+        owner=require_owner(settings),
+        prune=settings.prune if prune is None else prune,
+        allow_replace=allow_replace,
+        retry_failed=retry_failed,
+        guardrails=replace(settings.guardrails, **raised),
+        forget=settings.forget,
+        settle_window=settings.settle_window,
+    )
 
 
 def _base_url(

@@ -5,11 +5,12 @@
 of them. A provider that cannot be read becomes an incomplete observation carrying its error,
 so the plan changes nothing there.
 
-``EarlyLists`` starts the lists before the specs are validated. What a run reads does not
-depend on its specs: every provider with an API key is listed, whatever the specs say
-(``engine.providers_to_observe``). So the lists are read while the specs are checked, and the
-diff starts from lists already on their way. Validation still comes before the first write
-(DESIGN, principle 3): only list requests go out early. When validation fails, the lists are
+``providers_to_observe`` says which providers a run lists. ``EarlyLists`` starts the lists
+before the specs are validated. What a run reads does not depend on its specs: every provider
+with an API key is listed, whatever the specs say (``keyed_providers``). So the lists are
+read while the specs are checked, and the diff starts from lists already on their way.
+Validation still comes before the first write (DESIGN, principle 3): only list requests go
+out early. When validation fails, the lists are
 abandoned: their clients are closed, which ends every retry wait and stops every page not yet
 requested. A request already in flight runs to its answer (or its read timeout): closing a
 socket from another thread does not interrupt a read, and the process, on its way out, lets
@@ -20,23 +21,34 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from reconciler.core.observed import ObservedState, ProviderObservation
-from reconciler.core.spec import Provider
+from reconciler.core.spec import PROVIDERS, DesiredJob, Provider
 from reconciler.providers.base import ProviderClient, ProviderError
+from reconciler.providers.clients import ClientFactory
 
 if TYPE_CHECKING:
     from reconciler.config import Settings
 
-ClientFactory = Callable[[Provider, "Settings"], ProviderClient]
-"""Builds the client of one provider from the settings (``reconciler.providers.registry``)."""
-
 Listing = Mapping[Provider, "Future[ProviderObservation]"]
 """Each provider's observation, being read."""
+
+
+def providers_to_observe(settings: Settings, desired: Sequence[DesiredJob]) -> list[Provider]:
+    """Providers a spec names, and those with an API key (so ``--prune`` and ``status`` see
+    them); a provider with neither is of no concern to this repository."""
+    named = {job.spec.provider for job in desired}
+    return [p for p in PROVIDERS if p in named or settings.providers[p].api_key is not None]
+
+
+def keyed_providers(settings: Settings) -> list[Provider]:
+    """The providers with an API key: ``providers_to_observe`` lists them whatever the specs
+    say, so their lists can be requested before the specs are read."""
+    return [p for p in PROVIDERS if settings.providers[p].api_key is not None]
 
 
 def observe_all(clients: Mapping[Provider, ProviderClient]) -> ObservedState:
@@ -109,6 +121,17 @@ class EarlyLists:
         for provider in providers:
             self._lists[provider] = pool.submit(self._build_and_list, provider)
         pool.shutdown(wait=False)  # the threads end with their lists
+
+    @classmethod
+    def start(cls, settings: Settings, factory: ClientFactory) -> EarlyLists:
+        """The lists of every provider with a key (``keyed_providers``), returned once their
+        clients are built."""
+        early = cls(settings, factory, keyed_providers(settings))
+        # Building a client is mostly imports, which hold the GIL: validating meanwhile
+        # would only delay the first list request. Once the clients exist, validation
+        # runs while the providers answer.
+        early.wait_until_built()
+        return early
 
     def _build_and_list(self, provider: Provider) -> ProviderObservation:
         built = self._clients[provider]

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pytest
 
-from reconciler.apply import ApplyExecutor, apply_plan
+from reconciler.apply.executor import ApplyExecutor, apply_plan
 from reconciler.core.action import Action
 from reconciler.core.observed import (
     Health,

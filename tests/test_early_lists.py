@@ -1,4 +1,4 @@
-"""Lists requested while the specs are validated (``engine.open_run``, ``observing.EarlyLists``):
+"""Lists requested while the specs are validated (``run.open_run``, ``observing.EarlyLists``):
 they start before validation ends, a plan uses them once, an invalid spec abandons them with no
 write, and neither a usage error nor a held apply lock lets a list go out."""
 
@@ -18,8 +18,8 @@ from reconciler.core.diagnostics import InvalidInputError
 from reconciler.core.observed import ProviderObservation
 from reconciler.core.plan import PlanOptions
 from reconciler.core.spec import Provider
-from reconciler.engine import open_run
 from reconciler.providers.base import ProviderClient
+from reconciler.run import open_run
 from tests.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +97,7 @@ def test_the_lists_go_out_while_the_specs_are_validated(
             seen_during_validation.append(_happens_soon(factory, provider, "observing"))
         return specs.load_specs(*args, **kwargs)
 
-    monkeypatch.setattr("reconciler.engine.load_specs", slow_to_validate)
+    monkeypatch.setattr("reconciler.specs.desired.load_specs", slow_to_validate)
     with open_run([repo / "specs"], factory=factory) as run:
         assert seen_during_validation == [True, True, True]
         reconciliation = run.plan()

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import Secret, Settings, load_settings
+from reconciler.apply.converge import StalePlanError, check_not_stale
+from reconciler.apply.writer import WriterUnavailableError, hold_writer
+from reconciler.config import Secret, Settings, covers_spec_paths, load_settings
 from reconciler.core.action import Action
 from reconciler.core.diagnostics import InvalidInputError
 from reconciler.core.observed import Health, ObservedJob, ProviderObservation
@@ -21,18 +23,10 @@ from reconciler.core.plan import PlanOptions
 from reconciler.core.spec import DatasetKind, DatasetRef, FineTuneSpec, Provider, SourceLocation
 from reconciler.datasets.archive import zip_size
 from reconciler.datasets.fingerprint import fingerprint_dataset
-from reconciler.engine import (
-    StalePlanError,
-    check_not_stale,
-    covers_spec_paths,
-    desired_jobs,
-    load_desired,
-    make_plan,
-    providers_to_observe,
-)
-from reconciler.observing import observe_all
+from reconciler.observing import observe_all, providers_to_observe
+from reconciler.planning import make_plan
 from reconciler.providers.base import AuthenticationError, ProviderClient
-from reconciler.writer import WriterUnavailableError, hold_writer
+from reconciler.specs.desired import desired_jobs, load_desired
 from tests.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,7 +179,7 @@ def test_the_lease_of_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_pat
             "import sys, time\n"
             "from pathlib import Path\n"
             "from reconciler.config import load_settings\n"
-            "from reconciler.writer import hold_writer\n"
+            "from reconciler.apply.writer import hold_writer\n"
             "root = Path(sys.argv[1])\n"
             "with hold_writer(load_settings(root, environ={}), root / '.reconcile', wait=0):\n"
             "    print('held', flush=True)\n"

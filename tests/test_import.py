@@ -22,23 +22,21 @@ from reconciler.core.observed import ObservedJob, ObservedState, ProviderObserva
 from reconciler.core.plan import PlanOptions
 from reconciler.core.spec import Provider
 from reconciler.diff import plan
-from reconciler.engine import desired_jobs
-from reconciler.importer import (
-    ImportedSpec,
-    ImportRefusedError,
-    ImportReport,
-    SkippedJob,
+from reconciler.importer import ImportRefusedError
+from reconciler.importer.command import ImportReport
+from reconciler.importer.document import ImportedSpec, SkippedJob, spec_document
+from reconciler.importer.select import select_jobs
+from reconciler.importer.write import (
     SpecFile,
     prepare_files,
     render_spec,
     schema_modeline,
-    select_jobs,
-    spec_document,
     write_files,
 )
 from reconciler.providers.profiles import PROFILES
 from reconciler.providers.qubrid.profile import derived_qubrid_name, parse_qubrid_dataset_name
 from reconciler.specs import load_specs
+from reconciler.specs.desired import desired_jobs
 from reconciler.views.import_report import render_report
 from reconciler.yamlio.yaml_source import parse_yaml_text
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from reconciler.apply.journal import JournalError, WriteJournal, writes_from_json, writes_to_json
 from reconciler.core.action import Action
 from reconciler.core.observed import Health as H
 from reconciler.core.observed import ObservedJob, RecentWrite, WriteState
 from reconciler.core.plan import Change
-from reconciler.journal import JournalError, WriteJournal, writes_from_json, writes_to_json
 
 
 class Clock:

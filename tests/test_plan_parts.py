@@ -34,7 +34,6 @@ from reconciler.core.spec import (
 )
 from reconciler.diff import identify_jobs, plan, snapshot_of
 from reconciler.diff.decide import reusable_datasets
-from reconciler.engine import make_plan
 from reconciler.observing import observe_all
 from reconciler.planfile import (
     observed_job_to_dict,
@@ -42,6 +41,7 @@ from reconciler.planfile import (
     remote_dataset_to_dict,
     spec_to_dict,
 )
+from reconciler.planning import make_plan
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.segmind.adapter import parse_job_list
 

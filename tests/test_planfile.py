@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.apply.converge import StalePlanError, check_not_stale
 from reconciler.core.action import Action
 from reconciler.core.marker import Marker
 from reconciler.core.observed import Health, ObservedJob, RemoteDataset
@@ -42,7 +43,6 @@ from reconciler.core.spec import (
     SourceLocation,
 )
 from reconciler.diff import plan
-from reconciler.engine import StalePlanError, check_not_stale
 from reconciler.planfile import (
     PLAN_FORMAT_VERSION,
     PlanFileError,

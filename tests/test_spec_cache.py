@@ -106,16 +106,16 @@ def test_a_warm_load_parses_nothing_and_gives_the_same_specs(
 
 
 def test_a_warm_run_imports_neither_yaml_nor_jsonschema(repo: Path, no_racy_window: None) -> None:
-    from reconciler import engine
     from reconciler.config import load_settings
+    from reconciler.specs import desired
 
-    engine.load_desired(load_settings(repo), [])
+    desired.load_desired(load_settings(repo), [])
     # Nor the dataset checks and fingerprinting: nothing is read that the caches hold.
     script = (
         "import sys; from pathlib import Path\n"
         "from reconciler.datasets import stat_cache; stat_cache.RACY_WINDOW_NS = 0\n"
         "from reconciler.config import load_settings\n"
-        "from reconciler.engine import load_desired\n"
+        "from reconciler.specs.desired import load_desired\n"
         "assert load_desired(load_settings(Path.cwd()), [])\n"
         "heavy = ('yaml', 'jsonschema', 'reconciler.providers.dataset_checks',"
         " 'reconciler.datasets.fingerprint')\n"
@@ -355,18 +355,18 @@ def test_a_dataset_swapped_for_a_symlink_out_of_the_repo_is_refused(
 def test_fingerprints_are_remembered_per_listing(
     repo: Path, monkeypatch: pytest.MonkeyPatch, no_racy_window: None
 ) -> None:
-    from reconciler import engine
     from reconciler.config import load_settings
     from reconciler.datasets import fingerprint
+    from reconciler.specs import desired
 
     settings = load_settings(repo)
-    first = engine.load_desired(settings, [])
+    first = desired.load_desired(settings, [])
     hashed = Calls(monkeypatch, fingerprint, "fingerprint_listing")
-    assert engine.load_desired(settings, []) == first
+    assert desired.load_desired(settings, []) == first
     assert hashed.count == 0
     dataset = repo / "datasets" / "qa.csv"
     dataset.write_text(GOOD_CSV.replace("Q 1", "Q 9"))
-    changed = engine.load_desired(settings, [])
+    changed = desired.load_desired(settings, [])
     assert hashed.count == 1
     assert changed[0].dataset_fingerprint != first[0].dataset_fingerprint
 

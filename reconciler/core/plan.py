@@ -2,7 +2,8 @@
 to take it, or the ``Blocker`` that stops it), the options a plan is made with (``PlanOptions``,
 ``Guardrails``) and the ``Plan`` itself with its summary. A plan carries everything an apply
 needs, so one saved by ``reconcile plan --out`` (``reconciler.planfile``) is applied later as
-it was reviewed. Frozen values; nothing here does I/O.
+it was reviewed. A ``Reconciliation`` is a plan with the inputs it was made from. Frozen
+values; nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from reconciler.core.action import Action
-from reconciler.core.observed import Health, ObservedJob, RemoteDataset
+from reconciler.core.observed import Health, ObservedJob, ObservedState, RemoteDataset
 from reconciler.core.spec import DesiredJob, Provider
 
 
@@ -273,3 +274,14 @@ class Plan:
     def actionable(self) -> tuple[Change, ...]:
         """The changes apply performs: not noops, not blocked."""
         return tuple(c for c in self.changes if c.action is not Action.NOOP and c.blocked is None)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """One planning run: the plan, and the desired jobs and observation it was made from (a
+    converge reads the observation's recent writes, and a saved plan's staleness is judged
+    against both)."""
+
+    plan: Plan
+    desired: tuple[DesiredJob, ...]
+    observed: ObservedState

@@ -18,12 +18,13 @@ from reconciler.diff.assemble import (
     plan,
     plan_provider,
 )
-from reconciler.diff.pair import identify_jobs
+from reconciler.diff.pair import current_and_history, identify_jobs
 from reconciler.diff.snapshot import snapshot_of
 
 __all__ = [
     "ProviderPlan",
     "assemble_plan",
+    "current_and_history",
     "desired_by_provider",
     "guardrail_counts",
     "identify_jobs",

@@ -1,10 +1,10 @@
 """The plan as a whole: each provider's share (``plan_provider``), joined by ``assemble_plan``
 under the plan's guardrails, and ``plan``, both steps at once.
 
-Each provider's share depends on that provider alone, so the engine works out each share as
-soon as its provider has been listed, while the slower lists are still coming in. A plan that
-creates, replaces or deletes more than its ``guardrails`` allow is blocked as a whole, never cut
-short. The snapshot is worked out only when read (``Plan.snapshot`` is lazy): only a saved
+Each provider's share depends on that provider alone, so ``reconciler.planning`` works out each
+share as soon as its provider has been listed, while the slower lists are still coming in. A
+plan that creates, replaces or deletes more than its ``guardrails`` allow is blocked as a whole,
+never cut short. The snapshot is worked out only when read (``Plan.snapshot`` is lazy): only a saved
 plan, JSON output and a staleness check read it.
 """
 
@@ -27,8 +27,8 @@ class ProviderPlan:
     """One provider's share of a plan: its changes, its unmanaged jobs, why its observation
     is incomplete (if it is), and the observation it was made from (``None`` when not
     observed), whose part of the snapshot is worked out only when the snapshot is read.
-    Each provider's share depends on that provider alone, so the engine can work out one
-    while the others are still being listed; ``assemble_plan`` joins them."""
+    Each provider's share depends on that provider alone, so ``reconciler.planning`` can work
+    out one while the others are still being listed; ``assemble_plan`` joins them."""
 
     provider: Provider
     changes: tuple[Change, ...]

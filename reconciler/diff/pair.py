@@ -6,7 +6,7 @@ jobs have no name, so theirs comes from the marker in their dataset's name, fill
 newest live one is current and the rest are history. Jobs of other owners, and jobs without a
 name, are kept aside; a live job of a spec's name that carries no owner at all (made by hand, or
 before the repository had an owner) is that spec's *namesake*. The import command reuses
-``identify_jobs`` to see remote jobs as the plan does.
+``identify_jobs`` and ``current_and_history`` to see remote jobs as the plan does.
 """
 
 from __future__ import annotations
@@ -103,24 +103,28 @@ def pair(
             if job.owner is None and job.health.is_live:
                 unowned_by_name[job.name].append(job)
 
-    def split(name: str) -> tuple[ObservedJob | None, tuple[ObservedJob, ...]]:
-        group = by_name.pop(name, [])
-        if len(group) == 1:
-            # Most names in a large account have one job: nothing to order.
-            (only,) = group
-            return (only, ()) if only.health.is_live else (None, (only,))
-        group.sort(key=attrgetter("age_key"))
-        live = [j for j in group if j.health.is_live]
-        current = live[-1] if live else None
-        return current, tuple(j for j in group if j is not current)
-
     pairings = []
     for wanted in sorted(desired, key=lambda d: d.spec.name):
         name = wanted.spec.name
-        current, history = split(name)
+        current, history = current_and_history(by_name.pop(name, []))
         namesakes = tuple(unowned_by_name.get(name, ()))
         pairings.append(Pairing(provider, name, wanted, current, history, namesakes))
     for name in sorted(by_name):
-        current, history = split(name)
+        current, history = current_and_history(by_name[name])
         pairings.append(Pairing(provider, name, None, current, history))
     return pairings, others
+
+
+def current_and_history(
+    group: Sequence[ObservedJob],
+) -> tuple[ObservedJob | None, tuple[ObservedJob, ...]]:
+    """Of the jobs of one name, the current one (the newest live one, or None) and the
+    history: the others, oldest first."""
+    if len(group) == 1:
+        # Most names in a large account have one job: nothing to order.
+        (only,) = group
+        return (only, ()) if only.health.is_live else (None, (only,))
+    ordered = sorted(group, key=attrgetter("age_key"))
+    live = [j for j in ordered if j.health.is_live]
+    current = live[-1] if live else None
+    return current, tuple(j for j in ordered if j is not current)

@@ -12,6 +12,6 @@ dataset checked for its provider) and ``registry.py`` (adapters built from ``Set
 
 Layers (``.importlinter``): the profiles are light values that config, specs and the diff
 read; the dataset checks sit above ``reconciler.datasets``; the adapters above the profiles,
-HTTP and the protocol. Side effects of the reconciler live in the adapters, in ``apply.py``
-and in ``watch/`` only.
+HTTP and the protocol. Side effects of the reconciler live in the adapters, in ``reconciler.apply``
+and in ``reconciler.watch`` only.
 """

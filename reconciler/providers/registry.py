@@ -1,10 +1,9 @@
 """Building the provider adapters from ``Settings``: the one place that knows every adapter.
 
-``build_client(provider, settings)`` returns the ``ProviderClient`` of one provider and
-``build_clients(settings)`` one per provider, keyed by name. Every key in the settings is
-registered with ``reconciler.redact`` first, so no message or log line of the process can
-show it even if a provider echoes it back. Tests pass an httpx ``transport`` and a
-faster ``RetryPolicy``.
+``build_client(provider, settings)`` returns the ``ProviderClient`` of one provider (which
+``reconciler.providers.clients`` keeps and closes). Every key in the settings is registered
+with ``reconciler.redact`` first, so no message or log line of the process can show it even
+if a provider echoes it back. Tests pass an httpx ``transport`` and a faster ``RetryPolicy``.
 
 The adapter modules import httpx and tenacity; they are imported here only when a client is
 built, so commands that never talk to a provider do not pay for them.
@@ -12,11 +11,10 @@ built, so commands that never talk to a provider do not pay for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, assert_never
 
 from reconciler.config import DEFAULT_REQUEST_TIMEOUT, Settings
-from reconciler.core.spec import PROVIDERS, Provider
+from reconciler.core.spec import Provider
 from reconciler.redact import register_secret
 
 if TYPE_CHECKING:
@@ -73,23 +71,3 @@ def build_client(
             return CohereClient(own, **common)
         case _:
             assert_never(provider)
-
-
-def build_clients(
-    settings: Settings,
-    providers: Iterable[Provider] = PROVIDERS,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    retry: RetryPolicy | None = None,
-) -> dict[Provider, ProviderClient]:
-    """One adapter per provider in ``providers`` (every provider by default). Close them with
-    ``close_clients`` (or each ``.close()``) when done."""
-    return {
-        provider: build_client(provider, settings, transport=transport, retry=retry)
-        for provider in providers
-    }
-
-
-def close_clients(clients: dict[Provider, ProviderClient]) -> None:
-    for client in clients.values():
-        client.close()

@@ -31,7 +31,8 @@ machine, one edited by hand) is ignored whole, as are a missing, unreadable, cor
 foreign one; a failed write is dropped. A ``.reconcile`` that is a symlink, or that git
 tracks (a commit put it there), is not used at all, with a warning (``state_folder_warning``).
 Writes go to a temporary file and then ``os.replace``, so a reader sees the old file or the
-new one.
+new one. ``state_dir`` is that folder as every run uses it, checked the same way (the
+fingerprint caches, the local writer lease and the ``--sandbox`` state live there too).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from typing import Any
 
 from reconciler import __version__, fast_json
 from reconciler.config import Settings
-from reconciler.core.diagnostics import Diagnostic
+from reconciler.core.diagnostics import Diagnostic, InvalidInputError
 from reconciler.core.spec import DatasetKind, DatasetRef, FineTuneSpec, Lifecycle, SourceLocation
 from reconciler.datasets import stat_cache
 from reconciler.datasets.files import DatasetListing, list_dataset
@@ -146,6 +147,18 @@ def state_folder_problem(folder: Path) -> Diagnostic | None:
     except OSError:
         return None  # a read-only checkout: caches are not written, writers say why
     return None
+
+
+def state_dir(settings: Settings) -> Path:
+    """``<root>/.reconcile`` (or ``settings.state_dir``): fingerprint caches, the local
+    writer lease, ``--sandbox`` state; made when missing, with a ``.gitignore`` of ``*``.
+    Raises ``InvalidInputError`` when it is a symlink (a commit can hold one: nothing is
+    written through it) or a file (``state_folder_problem``)."""
+    folder = settings.state_dir or settings.root / CACHE_DIR_NAME
+    problem = state_folder_problem(folder)
+    if problem is not None:
+        raise InvalidInputError([problem])
+    return folder
 
 
 def state_folder_warning(folder: Path) -> str | None:

@@ -8,7 +8,7 @@ through ``reconciler.sanitize.one_line``. Nothing here does I/O.
 from __future__ import annotations
 
 from reconciler.core.diagnostics import display_path
-from reconciler.importer import ImportReport
+from reconciler.importer.command import ImportReport
 from reconciler.sanitize import one_line
 
 

@@ -14,6 +14,7 @@
     metrics.py      the Prometheus metrics
     logs.py         text or JSON event lines, redacted
     singleton.py    one daemon per checkout (lock under .reconcile/)
+    lock.py         the file lock it takes, and who holds it
 
 ``run_watch`` is what the command line calls: it sets up logging and signals, runs the daemon
 until SIGTERM/SIGINT, and returns the exit code.

@@ -20,17 +20,19 @@ triggers during a run becomes one next run. Runs asked for only by webhooks star
 ``webhook_spacing`` seconds apart, so a burst of deliveries costs a few runs however long it
 lasts; each run logs how many deliveries it answers. A run re-reads ``reconciler.yaml`` and
 every spec, plans against fresh observations and, when there is something to write, takes the
-writer lease and applies (``reconciler.converge``). Nothing a run meets ends the daemon:
-invalid specs are reported (once per distinct set of problems) and nothing is applied until
-they are fixed; a provider outage fails the run and the next resync backs off, up to a cap,
-until a run succeeds again. Each run's job statuses are compared with the previous run's to
-log transitions. State kept between runs is bounded: the last run, a failure count, one status
-label per managed job.
+writer lease and applies: the command line's composition (``reconciler.run.open_run``, then
+``reconciler.apply.converge``) with the daemon's settings, its clients kept between runs and
+no early lists. Nothing a run meets ends the daemon: invalid specs are reported (once per
+distinct set of problems) and nothing is applied until they are fixed; a provider outage
+fails the run and the next resync backs off, up to a cap, until a run succeeds again. Each
+run's job statuses are compared with the previous run's to log transitions. State kept
+between runs is bounded: the last run, a failure count, one status label per managed job.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 import time
@@ -42,16 +44,28 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from reconciler.config import Settings, find_repo_root, load_settings, read_settings
+from reconciler.apply.converge import converge
+from reconciler.apply.writer import WriterUnavailableError
+from reconciler.config import (
+    Settings,
+    covers_spec_paths,
+    find_repo_root,
+    load_settings,
+    plan_options_for,
+    read_settings,
+)
 from reconciler.core.action import Action
 from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.core.observed import Health
 from reconciler.core.outcome import OutcomeKind
 from reconciler.core.plan import BlockKind, Plan, PlanOptions
-from reconciler.core.spec import Provider
-from reconciler.providers.base import ProviderClient
+from reconciler.core.spec import DesiredJob
+from reconciler.datasets.stat_cache import STATE_DIR_NAME
+from reconciler.providers.clients import ClientFactory, ClientPool, default_client_factory
 from reconciler.redact import redact
-from reconciler.watch.clients import ClientFactory, ClientPool
+from reconciler.run import Run, open_run
+from reconciler.sandboxed import sandbox_settings
+from reconciler.specs.cache import state_dir
 from reconciler.watch.commits import GitCheckout
 from reconciler.watch.files import FileWatcher, last_change
 from reconciler.watch.git import GitError
@@ -144,14 +158,17 @@ class RunRecord:
         }
 
 
+class _HeldBack(Exception):
+    """A run whose inputs are valid, stopped before any request: how it ends, and why."""
+
+    def __init__(self, result: RunResult, summary: str) -> None:
+        super().__init__(summary)
+        self.result = result
+        self.summary = summary
+
+
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _default_client_factory(provider: Provider, settings: Settings) -> ProviderClient:
-    from reconciler.engine import default_client_factory
-
-    return default_client_factory(provider, settings)
 
 
 def _with_endpoints_of(settings: Settings, sandboxed: Settings) -> Settings:
@@ -188,7 +205,7 @@ class Daemon:
         self.paths = tuple((here / path).resolve() for path in options.paths)
         self.root = find_repo_root(self.paths, cwd=here)
         self.log = log or EventLog()
-        self._clients = ClientPool(client_factory or _default_client_factory)
+        self._clients = ClientPool(client_factory or default_client_factory)
         self.metrics = DaemonMetrics()
         self.queue = TriggerQueue()
         start_settings, _ = read_settings(self.root)
@@ -231,8 +248,6 @@ class Daemon:
     def open(self) -> None:
         """Take the checkout. Raises ``DaemonLockHeldError`` when another daemon has it,
         ``ListenAddressError`` or ``OSError`` when ``--listen`` cannot be served."""
-        from reconciler.engine import sandbox_settings, state_dir
-
         start_settings, _ = read_settings(self.root)
         try:
             address = parse_listen(self.options.listen) if self.options.listen else None
@@ -492,8 +507,6 @@ class Daemon:
         """The settings of the tree at ``source`` (the checkout, or the snapshot of a commit),
         with the checkout's state folder: the writer lease, the sandbox and the caches stay
         those that ``reconcile apply`` in the checkout uses."""
-        from reconciler.engine import STATE_DIR_NAME
-
         settings = replace(load_settings(source), state_dir=self.root / STATE_DIR_NAME)
         return (
             settings if self._sandboxed is None else _with_endpoints_of(settings, self._sandboxed)
@@ -502,8 +515,6 @@ class Daemon:
     def _source(self) -> tuple[Path, str | None]:
         """What this run applies: the snapshot of HEAD's tree and its commit in a git checkout
         (unless ``--worktree``), else the checkout as saved."""
-        from reconciler.engine import STATE_DIR_NAME
-
         if not self.applies_commits or self._git is None:
             return self.root, None
         head = self._git.head()
@@ -528,28 +539,25 @@ class Daemon:
             )
 
     def _preview(self) -> None:
-        from reconciler.engine import STATE_DIR_NAME, load_desired, make_plan, providers_to_observe
-
         if self._git is not None and not self._git.uncommitted():
             return  # files rewritten by a checkout or a pull: nothing differs from HEAD
-        try:
-            settings = replace(
-                self._settings(self.root),
-                state_dir=self.root / STATE_DIR_NAME / PREVIEW_STATE_DIR,
-            )
-            desired = load_desired(settings, list(self.paths))
-            plan_options = self._plan_options(settings)
-        except InvalidInputError as error:
-            count = len(error.diagnostics)
-            first = error.diagnostics[0] if error.diagnostics else ""
-            self.log.warning(
-                "preview.invalid",
-                f"uncommitted edits: {count} problem{'s' if count != 1 else ''} in the specs"
-                f" (first: {first}); fix them before committing",
-            )
-            return
-        clients = self._clients.clients_for(settings, providers_to_observe(settings, desired))
-        plan = make_plan(settings, desired, clients, plan_options).plan
+        with contextlib.ExitStack() as stack:
+            try:
+                settings = replace(
+                    self._settings(self.root),
+                    state_dir=self.root / STATE_DIR_NAME / PREVIEW_STATE_DIR,
+                )
+                run = stack.enter_context(self._open_run(settings, list(self.paths), preview=True))
+            except InvalidInputError as error:
+                count = len(error.diagnostics)
+                first = error.diagnostics[0] if error.diagnostics else ""
+                self.log.warning(
+                    "preview.invalid",
+                    f"uncommitted edits: {count} problem{'s' if count != 1 else ''} in the specs"
+                    f" (first: {first}); fix them before committing",
+                )
+                return
+            plan = run.plan().plan
         acting = [change for change in plan.changes if change.action is not Action.NOOP]
         if not acting:
             summary = "uncommitted edits change nothing on the providers"
@@ -563,9 +571,23 @@ class Daemon:
             )
         self.log.info("preview.planned", summary, changes=len(acting))
 
-    def _plan_options(self, settings: Settings) -> PlanOptions:
-        from reconciler.engine import plan_options_for
+    def _open_run(
+        self, settings: Settings, paths: list[Path], *, preview: bool = False
+    ) -> contextlib.AbstractContextManager[Run]:
+        """``run.open_run`` the daemon's way: its settings, its clients kept between runs, no
+        early lists; a preview reads no journal, a run is admitted first (``_admit``)."""
+        return open_run(
+            paths,
+            settings=settings,
+            use_sandbox=self.options.use_sandbox,
+            options=self._plan_options,
+            clients=self._clients,
+            early=False,
+            read_journal=not preview,
+            admit=None if preview else functools.partial(self._admit, paths=paths),
+        )
 
+    def _plan_options(self, settings: Settings) -> PlanOptions:
         return plan_options_for(
             settings,
             prune=self.options.prune,
@@ -574,69 +596,31 @@ class Daemon:
         )
 
     def _converge(self) -> tuple[RunResult, str]:
-        from reconciler.converge import converge
-        from reconciler.engine import (
-            Run,
-            covers_spec_paths,
-            load_desired,
-            providers_to_observe,
-            start_journal_read,
-        )
-        from reconciler.writer import WriterUnavailableError
-
         try:
             source, commit = self._source()
         except GitError as error:
             self.metrics.errors.labels(kind="git").inc()
             return RunResult.ERROR, f"cannot read the committed tree: {error}"
-        paths = self._in(source)
-        try:
-            settings = self._settings(source)
-            desired = load_desired(settings, paths)
-            plan_options = self._plan_options(settings)
-        except InvalidInputError as error:
-            return self._invalid(error, source, commit)
-        # Read: now a save the watcher has not reported yet (made a moment before this run,
-        # or before the daemon started) shows in the files' change times.
-        unsettled = self._files_quiet_left()
-        if unsettled > 0:
-            self._hold(unsettled)
-            self.queue.put(Trigger.FILE)
-            return RunResult.SKIPPED, (
-                f"files changed {self.options.quiet_period - unsettled:.1f} s ago; nothing was"
-                f" applied: they are, once none changed for {self.options.quiet_period:g} s"
-            )
-        if self._last_problems:
-            self.log.info("specs.fixed", "the specs are valid again")
-            self._last_problems = frozenset()
-        if plan_options.prune and not covers_spec_paths(settings, paths):
-            self.metrics.errors.labels(kind="invalid").inc()
-            return RunResult.INVALID, (
-                "--prune needs every spec: with only some PATHs it would delete the jobs of the"
-                " specs left out; nothing was applied; run without PATHs, or without --prune"
-            )
-        providers = providers_to_observe(settings, desired)
-        run = Run(
-            settings,
-            tuple(desired),
-            self._clients.clients_for(settings, providers),
-            plan_options,
-            early=None,
-            journal=start_journal_read(settings, local=self.options.use_sandbox),
-            use_sandbox=self.options.use_sandbox,
-        )
-        try:
-            # Never waits for the lease: another apply holds it, and the next trigger or
-            # resync tries again from fresh lists.
-            converged = converge(
-                run,
-                parallelism=self.options.parallelism or settings.parallelism,
-                say=lambda text: self.log.info("run.settling", text),
-                lock_wait=0.0,
-            )
-        except WriterUnavailableError as error:
-            self.metrics.errors.labels(kind="lock").inc()
-            return RunResult.SKIPPED, str(error)
+        with contextlib.ExitStack() as stack:
+            try:
+                settings = self._settings(source)
+                run = stack.enter_context(self._open_run(settings, self._in(source)))
+            except InvalidInputError as error:
+                return self._invalid(error, source, commit)
+            except _HeldBack as held:
+                return held.result, held.summary
+            try:
+                # Never waits for the lease: another apply holds it, and the next trigger or
+                # resync tries again from fresh lists.
+                converged = converge(
+                    run,
+                    parallelism=self.options.parallelism or settings.parallelism,
+                    say=lambda text: self.log.info("run.settling", text),
+                    lock_wait=0.0,
+                )
+            except WriterUnavailableError as error:
+                self.metrics.errors.labels(kind="lock").inc()
+                return RunResult.SKIPPED, str(error)
         plan, applied = converged.plan, converged.result
         self._observe(plan)
 
@@ -704,6 +688,39 @@ class Daemon:
         if blocked:
             return RunResult.BLOCKED, f"{summary}, {len(blocked)} blocked"
         return RunResult.SUCCESS, summary
+
+    def _admit(
+        self,
+        settings: Settings,
+        desired: Sequence[DesiredJob],
+        options: PlanOptions,
+        *,
+        paths: list[Path],
+    ) -> None:
+        """Raises ``_HeldBack`` when a run whose inputs are valid must not go on: saved files
+        still settling (skipped, and tried again once they are quiet), or a prune over some
+        of the specs only (invalid)."""
+        # Read: now a save the watcher has not reported yet (made a moment before this run,
+        # or before the daemon started) shows in the files' change times.
+        unsettled = self._files_quiet_left()
+        if unsettled > 0:
+            self._hold(unsettled)
+            self.queue.put(Trigger.FILE)
+            raise _HeldBack(
+                RunResult.SKIPPED,
+                f"files changed {self.options.quiet_period - unsettled:.1f} s ago; nothing was"
+                f" applied: they are, once none changed for {self.options.quiet_period:g} s",
+            )
+        if self._last_problems:
+            self.log.info("specs.fixed", "the specs are valid again")
+            self._last_problems = frozenset()
+        if options.prune and not covers_spec_paths(settings, paths):
+            self.metrics.errors.labels(kind="invalid").inc()
+            raise _HeldBack(
+                RunResult.INVALID,
+                "--prune needs every spec: with only some PATHs it would delete the jobs of the"
+                " specs left out; nothing was applied; run without PATHs, or without --prune",
+            )
 
     def _invalid(
         self, error: InvalidInputError, source: Path, commit: str | None

@@ -3,9 +3,9 @@ whole life, with ``watch.holder`` next to it saying who holds it.
 
 Two daemons converging the same specs would each apply the other's half-finished work twice
 as often and double every request. The operating system releases the lock when its holder
-exits, even by SIGKILL, so a crashed daemon never blocks the next one. Each run also takes the
-apply lock (``reconciler.lock``), which keeps a hand-run ``reconcile apply`` and the daemon
-from applying at the same moment.
+exits, even by SIGKILL, so a crashed daemon never blocks the next one (``lock``). A run that
+writes also takes the writer lease (``reconciler.apply.writer``), which keeps a hand-run
+``reconcile apply``, CI and the daemon from applying at the same moment.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from reconciler.lock import checkout_lock
+from reconciler.watch.lock import checkout_lock
 
 DAEMON_LOCK = "watch"
 

@@ -20,7 +20,7 @@ from reconciler.cli import cli
 from reconciler.config import load_settings
 from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.diff import identify_jobs
-from reconciler.engine import default_client_factory
+from reconciler.providers.clients import default_client_factory
 from tests.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[2]

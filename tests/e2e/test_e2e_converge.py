@@ -10,10 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 from reconcile_sandbox.testing import RunningSandbox
+from reconciler.apply.lease import Holder, LocalFileStore, WriterLease
 from reconciler.config import load_settings
-from reconciler.engine import default_client_factory, state_dir
-from reconciler.lease import Holder, LocalFileStore, WriterLease
 from reconciler.observing import EarlyLists
+from reconciler.providers.clients import default_client_factory
+from reconciler.specs.cache import state_dir
 from tests.e2e.e2e_support import (
     Cli,
     actions,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconcile_sandbox.testing import RunningSandbox, start_sandbox
-from reconciler import engine
+from reconciler import run
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.registry import build_client
 from tests.e2e.e2e_support import Cli, all_output, copy_examples, sandbox_env
@@ -98,7 +98,7 @@ def test_server_errors_everywhere_print_no_secret(
     # is checked here is what the errors say, not how long the retries wait.
     quick = RetryPolicy(initial_wait=0.01, max_wait=0.05)
     monkeypatch.setattr(
-        engine,
+        run,
         "default_client_factory",
         lambda provider, settings: build_client(provider, settings, retry=quick),
     )

@@ -1,1 +1,1 @@
-"""Tests of the writer lease (reconciler.lease): records, the git and local stores, holding."""
+"""Tests of the writer lease (reconciler.apply.lease): records, the stores, holding."""

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from reconciler.lease import open_store
-from reconciler.lease.git import GitRefStore, find_lease_remote
-from reconciler.lease.holding import WriterLease
-from reconciler.lease.local import LocalFileStore
-from reconciler.lease.record import Holder, LeaseRecord, LeaseRecordError
-from reconciler.lease.store import (
+from reconciler.apply.lease import open_store
+from reconciler.apply.lease.git import GitRefStore, find_lease_remote
+from reconciler.apply.lease.holding import WriterLease
+from reconciler.apply.lease.local import LocalFileStore
+from reconciler.apply.lease.record import Holder, LeaseRecord, LeaseRecordError
+from reconciler.apply.lease.store import (
     LeaseConflictError,
     LeaseHeldError,
     LeaseUnavailableError,

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.lease.holding import WriterLease
-from reconciler.lease.local import LocalFileStore
-from reconciler.lease.record import Holder, LeaseError, LeaseRecord, LeaseRecordError
-from reconciler.lease.store import (
+from reconciler.apply.lease.holding import WriterLease
+from reconciler.apply.lease.local import LocalFileStore
+from reconciler.apply.lease.record import Holder, LeaseError, LeaseRecord, LeaseRecordError
+from reconciler.apply.lease.store import (
     LeaseHeldError,
     LeaseLostError,
     LeaseUnavailableError,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.lease.local import LocalFileStore
-from reconciler.lease.record import Holder, LeaseRecord, LeaseRecordError
-from reconciler.lease.store import LeaseConflictError, LeaseUnavailableError
+from reconciler.apply.lease.local import LocalFileStore
+from reconciler.apply.lease.record import Holder, LeaseRecord, LeaseRecordError
+from reconciler.apply.lease.store import LeaseConflictError, LeaseUnavailableError
 
 
 def held(name: str, expires_at: float = 2_000_000_000.0) -> LeaseRecord:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.lease.record import (
+from reconciler.apply.lease.record import (
     MAX_RECORD_BYTES,
     Holder,
     LeaseRecord,

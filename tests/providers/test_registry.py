@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconcile_sandbox.testing import RunningSandbox
-from reconciler.config import load_settings
+from reconciler.config import Settings, load_settings
+from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.observing import observe_all
+from reconciler.providers.base import ProviderClient
+from reconciler.providers.clients import ClientFactory, ClientPool
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.registry import build_clients, close_clients
+from reconciler.providers.registry import build_client
 from reconciler.redact import redact
 from tests.providers.provider_support import SENTINEL_KEYS
 
@@ -22,11 +25,8 @@ def test_clients_from_the_environment_observe_every_provider(
     sandbox.control.clear_requests()
     settings = load_settings(tmp_path, sandbox.env())
 
-    clients = build_clients(settings, retry=fast_retry)
-    try:
-        observed = observe_all(clients)
-    finally:
-        close_clients(clients)
+    with ClientPool(quick(fast_retry)) as pool:
+        observed = observe_all(pool.clients_for(settings, PROVIDERS))
 
     counts = {name: len(o.jobs) for name, o in observed.providers.items()}
     assert counts == {"segmind": 3, "qubrid": 4, "cohere": 5}
@@ -42,11 +42,9 @@ def test_co_api_key_alone_is_accepted_for_cohere(
         "COHERE_BASE_URL": sandbox.base_url("cohere"),
         "CO_API_KEY": sandbox.keys["cohere"],
     }
-    clients = build_clients(load_settings(tmp_path, env), ["cohere"], retry=fast_retry)
-    try:
+    with ClientPool(quick(fast_retry)) as pool:
+        clients = pool.clients_for(load_settings(tmp_path, env), ["cohere"])
         observation = observe_all(clients).providers["cohere"]
-    finally:
-        close_clients(clients)
     assert observation.complete
 
 
@@ -57,7 +55,8 @@ def test_building_clients_registers_every_key_for_redaction(tmp_path: Path) -> N
         "CO_API_KEY": SENTINEL_KEYS["cohere"],
         "WANDB_API_KEY": "wandb-registry-secret",
     }
-    close_clients(build_clients(load_settings(tmp_path, env)))
+    with ClientPool() as pool:
+        pool.clients_for(load_settings(tmp_path, env), PROVIDERS)
 
     text = " ".join([*SENTINEL_KEYS.values(), "wandb-registry-secret"])
     assert redact(text) == "**** **** **** ****"
@@ -67,11 +66,18 @@ def test_a_provider_without_a_key_is_observed_as_incomplete_without_a_request(
     sandbox: RunningSandbox, fast_retry: RetryPolicy, tmp_path: Path
 ) -> None:
     env = {"QUBRID_BASE_URL": sandbox.base_url("qubrid")}
-    clients = build_clients(load_settings(tmp_path, env), ["qubrid"], retry=fast_retry)
-    try:
+    with ClientPool(quick(fast_retry)) as pool:
+        clients = pool.clients_for(load_settings(tmp_path, env), ["qubrid"])
         observation = observe_all(clients).providers["qubrid"]
-    finally:
-        close_clients(clients)
     assert not observation.complete
     assert observation.error is not None and "set QUBRID_API_KEY" in observation.error
     assert sandbox.control.request_counts() == {}
+
+
+def quick(retry: RetryPolicy) -> ClientFactory:
+    """Clients that retry on ``retry``'s quick schedule."""
+
+    def build(provider: Provider, settings: Settings) -> ProviderClient:
+        return build_client(provider, settings, retry=retry)
+
+    return build

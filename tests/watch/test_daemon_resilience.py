@@ -10,8 +10,8 @@ from reconcile_sandbox.testing import RunningSandbox
 from reconciler.config import Settings, load_settings
 from reconciler.core.spec import Provider
 from reconciler.providers.base import ProviderClient
+from reconciler.providers.clients import ClientPool
 from reconciler.watch import Daemon, RunResult, WatchOptions
-from reconciler.watch.clients import ClientPool
 from reconciler.watch.triggers import Trigger
 from tests.watch.watch_support import (
     daemon_in_thread,

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.lease.git import DEFAULT_REF, GitRefStore, find_lease_remote
-from reconciler.lease.holding import Acquired, WriterLease, holder_gone_at, pid_is_alive
-from reconciler.lease.local import LocalFileStore
-from reconciler.lease.record import (
+from reconciler.apply.lease.git import DEFAULT_REF, GitRefStore, find_lease_remote
+from reconciler.apply.lease.holding import Acquired, WriterLease, holder_gone_at, pid_is_alive
+from reconciler.apply.lease.local import LocalFileStore
+from reconciler.apply.lease.record import (
     Holder,
     LeaseError,
     LeaseRecord,
@@ -25,7 +25,7 @@ from reconciler.lease.record import (
     format_utc,
     is_expired,
 )
-from reconciler.lease.store import (
+from reconciler.apply.lease.store import (
     LeaseConflictError,
     LeaseHeldError,
     LeaseLostError,

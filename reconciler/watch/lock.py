@@ -5,7 +5,7 @@ the holder exits, even by SIGKILL, so a crashed daemon never leaves the checkout
 to it, ``<name>.holder`` says who took it (process id, host, command, time), so a second
 process can say whom it is waiting for; that file is only informative and may be stale after a
 crash. The daemon holds one (``reconciler.watch.singleton``). Writes are guarded by the writer
-lease (``reconciler.lease``), which every machine sees, not by a lock of one checkout.
+lease (``reconciler.apply.lease``), which every machine sees, not by a lock of one checkout.
 """
 
 from __future__ import annotations

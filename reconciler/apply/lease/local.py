@@ -4,9 +4,9 @@ Only processes that share this folder see this lease, which is all a checkout wi
 remote can offer. The version token is the sha256 of the file's bytes. A swap compares and
 replaces under a ``filelock`` on ``lease.lock`` held for the milliseconds of the swap only
 (the lease itself is the record, which expires; a process holding the file lock for the whole
-apply would be the checkout lock of ``reconciler.lock`` again). It writes through a temporary
-file renamed over the old one (``os.replace``), so a reader without the lock sees the old
-record or the new one, never half of one.
+apply would be a checkout lock, as ``reconciler.watch.lock``'s, again). It writes through a
+temporary file renamed over the old one (``os.replace``), so a reader without the lock sees the
+old record or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from reconciler.lease.record import MAX_RECORD_BYTES, LeaseRecord, LeaseRecordError
-from reconciler.lease.store import LeaseConflictError, LeaseUnavailableError
+from reconciler.apply.lease.record import MAX_RECORD_BYTES, LeaseRecord, LeaseRecordError
+from reconciler.apply.lease.store import LeaseConflictError, LeaseUnavailableError
 
 LEASE_FILE = "lease.json"
 LOCK_FILE = "lease.lock"

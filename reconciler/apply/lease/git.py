@@ -38,8 +38,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.lease.record import MAX_RECORD_BYTES, LeaseRecord, LeaseRecordError
-from reconciler.lease.store import LeaseConflictError, LeaseUnavailableError
+from reconciler.apply.lease.record import MAX_RECORD_BYTES, LeaseRecord, LeaseRecordError
+from reconciler.apply.lease.store import LeaseConflictError, LeaseUnavailableError
 from reconciler.redact import MASK, redact
 
 DEFAULT_REF = "refs/reconcile/lease"

@@ -1,7 +1,7 @@
 """A converge: plan, ask, take the writer lease, plan again under it, apply.
 
 The one path from a plan to writes, for the command line's ``apply`` (and ``reconcile``) and
-for the daemon:
+for the daemon, both handing it a run opened by ``reconciler.run`` (the ``Run`` protocol):
 
 1. plan from the lists read while the specs were validated, with the journal of recent writes
    read without the lease. When an earlier create it must not repeat settles within
@@ -14,25 +14,31 @@ for the daemon:
 3. take the writer lease (``Run.writer``; waiting up to ``lock_timeout``), then list every
    provider again and plan again with the journal the lease carries: only lists read while no
    other machine can write are acted on (settling first again, as in 1). A saved plan
-   (``apply --plan``) must still match (``check_not_stale``); otherwise a plan that now spends
-   on anything the approved one did not is shown and approved again;
-4. carry out that plan (``reconciler.apply``) with the lease guarding every write, and release
-   the lease with the journal of this run's creates.
+   (``apply --plan``) must still match (``check_not_stale``; else ``StalePlanError``);
+   otherwise a plan that now spends on anything the approved one did not is shown and
+   approved again;
+4. carry out that plan (``reconciler.apply.executor``) with the lease guarding every write,
+   and release the lease with the journal of this run's creates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from reconciler.apply import ApplyExecutor, apply_plan
+from reconciler.apply.executor import ApplyExecutor, apply_plan
+from reconciler.apply.writer import Writer
 from reconciler.core.action import Action
-from reconciler.core.observed import RecentWrite, WriteState
+from reconciler.core.observed import ObservedState, RecentWrite, WriteState
 from reconciler.core.outcome import ApplyResult
-from reconciler.core.plan import BlockKind, Plan
-from reconciler.engine import Reconciliation, Run, check_not_stale
+from reconciler.core.plan import BlockKind, Plan, Reconciliation
+from reconciler.core.spec import DesiredJob, Provider
+from reconciler.diff import snapshot_of
 from reconciler.progress import NO_PROGRESS, UploadProgress
+from reconciler.providers.base import ProviderClient
 
 SPENDING = frozenset({Action.CREATE, Action.REPLACE, Action.DELETE})
 # A run waits this long at most for an unconfirmed create to settle before it plans without
@@ -53,8 +59,29 @@ Show = Callable[[Plan, str | None], None]
 """Shows a plan, with a note saying why it is shown again (``None`` the first time)."""
 
 
+class Run(Protocol):
+    """What a converge works with: an open run (``reconciler.run.Run``), which plans and holds
+    the writer lease."""
+
+    @property
+    def desired(self) -> tuple[DesiredJob, ...]: ...
+
+    @property
+    def clients(self) -> Mapping[Provider, ProviderClient]: ...
+
+    def plan(
+        self, recent: Sequence[RecentWrite] | None = None, *, fresh: bool = False
+    ) -> Reconciliation: ...
+
+    def writer(self, wait: float | None = None) -> contextlib.AbstractContextManager[Writer]: ...
+
+
 class DeclinedError(Exception):
     """The plan was not approved: nothing was sent."""
+
+
+class StalePlanError(Exception):
+    """A saved plan no longer matches the specs, the datasets or the remote state."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +148,16 @@ def converge(
             now, run.clients, parallelism=parallelism, progress=progress, guard=writer
         )
     return Converged(now, result, wrote=True)
+
+
+def check_not_stale(saved: Plan, desired: Sequence[DesiredJob], observed: ObservedState) -> None:
+    """Raises ``StalePlanError`` unless the world is as it was when ``saved`` was made."""
+    if snapshot_of(desired, observed, saved.options) != saved.snapshot:
+        raise StalePlanError(
+            "the saved plan is stale: the specs, the datasets or the remote jobs changed since"
+            " it was made; make a new plan with `reconcile plan --out FILE`, review it, and"
+            " apply that"
+        )
 
 
 def held_back_by_another_apply(reconciliation: Reconciliation) -> bool:

@@ -14,7 +14,7 @@ resend a create whose request went out. A create whose answer was lost
 looked for on fresh lists (begun after the loss; lost answers at the same moment share them),
 by its name and by the dataset it was sent with. Found: done. Not found, it is sent again only
 once a complete list begun a whole settle window after the send still lacks it; otherwise it
-is reported **unconfirmed**, the run fails, and the write journal (``reconciler.journal``)
+is reported **unconfirmed**, the run fails, and the write journal (``reconciler.apply.journal``)
 remembers it so that the next run, on any machine, settles it before sending anything.
 
 Before the first create goes out, this run's creates are recorded in the journal as intended
@@ -34,6 +34,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from reconciler.apply.journal import WriteJournal
+from reconciler.apply.writer import LocalGuard, WriteGuard, WritesStoppedError
 from reconciler.config import DEFAULT_SETTLE_WINDOW
 from reconciler.core.action import Action
 from reconciler.core.observed import ProviderObservation
@@ -42,7 +44,6 @@ from reconciler.core.plan import BlockKind, Change, Plan, Upload
 from reconciler.core.spec import Provider
 from reconciler.datasets import DatasetError
 from reconciler.diff import identify_jobs
-from reconciler.journal import WriteJournal
 from reconciler.observing import observe
 from reconciler.progress import NO_PROGRESS, UploadProgress
 from reconciler.providers.base import (
@@ -55,7 +56,6 @@ from reconciler.providers.base import (
 )
 from reconciler.providers.profiles import PROFILES
 from reconciler.redact import strip_url_secrets
-from reconciler.writer import LocalGuard, WriteGuard, WritesStoppedError
 
 # How many times a create whose outcome was lost (and then proven not to have happened) is
 # sent in all; also how many times a list that could not be read is asked for again to check.

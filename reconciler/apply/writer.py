@@ -2,9 +2,9 @@
 recent writes the lease carries.
 
 Every apply (the command line, CI, the daemon) writes only while it holds the repository's
-writer lease (``reconciler.lease``: a compare-and-swap ref on the git remote, or a file under
+writer lease (``reconciler.apply.lease``: a compare-and-swap ref on the git remote, or a file under
 ``.reconcile/`` without one), so two machines never write at once. The lease also carries the
-journal of recent writes (``reconciler.journal``), which this module reads and writes:
+journal of recent writes (``reconciler.apply.journal``), which this module reads and writes:
 
 - ``read_recent_writes`` reads the journal without taking the lease, for a plan that only
   shows what would happen (a create another apply sent a minute ago is not planned again);
@@ -30,10 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.config import DEFAULT_SETTLE_WINDOW, Settings
-from reconciler.core.observed import RecentWrite
-from reconciler.journal import JournalError, WriteJournal, writes_from_json
-from reconciler.lease import (
+from reconciler.apply.journal import JournalError, WriteJournal, writes_from_json
+from reconciler.apply.lease import (
     DEFAULT_REF,
     Holder,
     LeaseError,
@@ -44,6 +42,8 @@ from reconciler.lease import (
     holder_gone_at,
     open_store,
 )
+from reconciler.config import DEFAULT_SETTLE_WINDOW, Settings
+from reconciler.core.observed import RecentWrite
 
 # The lease lives this long without a renewal, and is renewed every RENEW_SECONDS. A writer
 # that dies without releasing it blocks other machines for at most this long.
@@ -122,7 +122,7 @@ def read_recent_writes(store: LeaseStore) -> tuple[RecentWrite, ...]:
 
 
 class Writer:
-    """An apply's hold on the lease: the ``WriteGuard`` of ``reconciler.apply``."""
+    """An apply's hold on the lease: the ``WriteGuard`` of ``reconciler.apply.executor``."""
 
     def __init__(self, lease: WriterLease, journal: WriteJournal, where: str) -> None:
         self.journal = journal

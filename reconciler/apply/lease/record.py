@@ -49,7 +49,7 @@ MAX_PID = 2**31 - 1
 
 
 class LeaseError(Exception):
-    """Anything about the writer lease (the tree is written down in ``reconciler.lease.store``)."""
+    """Anything about the writer lease (the tree is written down in ``lease.store``)."""
 
 
 class LeaseRecordError(LeaseError):

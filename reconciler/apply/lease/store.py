@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from reconciler.lease.record import LeaseError, LeaseRecord
+from reconciler.apply.lease.record import LeaseError, LeaseRecord
 
 
 class LeaseConflictError(LeaseError):

@@ -5,7 +5,7 @@ the list a plan reads; a plan that took its absence at face value would pay for 
 journal remembers every create (and replace) an apply sent until its settle window has passed,
 with what became of it: ``confirmed`` (the provider answered with the job's id), ``unknown``
 (the answer was lost), or ``intended`` (a run was about to send it and may have stopped before
-or after). It lives with the writer lease (``reconciler.lease``), on the repository's git
+or after). It lives with the writer lease (``reconciler.apply.lease``), on the repository's git
 remote, so every machine that applies sees it; the diff holds back a create while an earlier
 one of the same job is unsettled (``reconciler.diff.decide.pending_write``).
 

@@ -40,14 +40,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NoReturn
 
-from reconciler.lease.record import (
+from reconciler.apply.lease.record import (
     Holder,
     LeaseError,
     LeaseRecord,
     format_utc,
     is_expired,
 )
-from reconciler.lease.store import (
+from reconciler.apply.lease.store import (
     LeaseConflictError,
     LeaseHeldError,
     LeaseLostError,
