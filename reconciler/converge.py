@@ -115,7 +115,12 @@ def converge(
             if approve is not None and newly_spent and not approve(now, True):
                 raise DeclinedError("nothing was sent")
         result = apply_plan(
-            now, run.clients, parallelism=parallelism, progress=progress, guard=writer
+            now,
+            run.clients,
+            parallelism=parallelism,
+            progress=progress,
+            guard=writer,
+            confirm_wait=run.settings.confirm_wait,
         )
     return Converged(now, result, wrote=True)
 

@@ -183,3 +183,16 @@ def test_cohere_validation_poll_is_a_setting(tmp_path: Path) -> None:
     (tmp_path / "reconciler.yaml").write_text("providers:\n  cohere: {validation_poll: 0.01}\n")
     _, problems = read_settings(tmp_path, environ={})
     assert [p.field for p in problems] == ["providers.cohere.validation_poll"]
+
+
+def test_the_search_after_a_lost_answer_and_the_first_retry_pause_are_settings(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(tmp_path, environ={})
+    assert (settings.confirm_wait, settings.retry_wait) == (7.5, 0.5)
+    (tmp_path / "reconciler.yaml").write_text("confirm_wait: 0.3\nretry_wait: 0.01\n")
+    settings = load_settings(tmp_path, environ={})
+    assert (settings.confirm_wait, settings.retry_wait) == (0.3, 0.01)
+    (tmp_path / "reconciler.yaml").write_text("confirm_wait: -1\nretry_wait: 0\n")
+    _, problems = read_settings(tmp_path, environ={})
+    assert sorted(p.field for p in problems) == ["confirm_wait", "retry_wait"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reconciler.config import load_settings
 from reconciler.observing import observe_all
-from reconciler.providers.http import RetryPolicy
+from reconciler.providers.http import ProviderHttp, RetryPolicy
 from reconciler.providers.registry import build_clients, close_clients
 from reconciler.redact import redact
 from reconciler.sandbox.testing import RunningSandbox
@@ -75,3 +77,21 @@ def test_a_provider_without_a_key_is_observed_as_incomplete_without_a_request(
     assert not observation.complete
     assert observation.error is not None and "set QUBRID_API_KEY" in observation.error
     assert sandbox.control.request_counts() == {}
+
+
+def test_retry_wait_in_reconciler_yaml_bounds_the_pauses_between_attempts(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "reconciler.yaml").write_text("retry_wait: 0.01\n")
+    pauses: list[float] = []
+    monkeypatch.setattr(ProviderHttp, "pause", lambda self, seconds: pauses.append(seconds))
+    sandbox.control.add_fault(kind="error", status=503, provider="segmind", method="GET", count=3)
+    clients = build_clients(load_settings(tmp_path, sandbox.env()), ["segmind"])
+    try:
+        observation = observe_all(clients).providers["segmind"]
+    finally:
+        close_clients(clients)
+    assert observation.complete, observation.error
+    # Each pause a random share of 0.01 s, doubling (the default would be 0.5 s).
+    assert len(pauses) == 3
+    assert all(0 <= pause <= 0.01 * 2**attempt for attempt, pause in enumerate(pauses))
