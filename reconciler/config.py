@@ -54,6 +54,10 @@ DEFAULT_WATCH_INTERVAL = 60.0
 DEFAULT_SETTLE_WINDOW = 300.0
 # How long an apply waits for the writer lease another apply holds (0: fail at once, naming it).
 DEFAULT_LOCK_TIMEOUT = 0.0
+# How often an apply waiting for the writer lease looks at it again (each look reads the lease
+# ref on the git remote): the lease is taken soon after it is released, without a stream of
+# requests to the git host.
+DEFAULT_LOCK_POLL = 1.0
 # How long a request to a provider's API waits for its answer. A create that is not answered
 # in time is not sent again (its outcome is unknown), so a longer wait costs only time.
 DEFAULT_REQUEST_TIMEOUT = 60.0
@@ -152,6 +156,7 @@ class Settings:
     forget: frozenset[tuple[Provider, str]] = frozenset()
     settle_window: float = DEFAULT_SETTLE_WINDOW
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    lock_poll: float = DEFAULT_LOCK_POLL
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     list_timeout: float = DEFAULT_LIST_TIMEOUT
     confirm_wait: float = DEFAULT_CONFIRM_WAIT
@@ -250,6 +255,7 @@ def read_settings(
         ),
         settle_window=float(config.get("settle_window", DEFAULT_SETTLE_WINDOW)),
         lock_timeout=float(config.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)),
+        lock_poll=float(config.get("lock_poll", DEFAULT_LOCK_POLL)),
         request_timeout=float(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT)),
         list_timeout=float(config.get("list_timeout", DEFAULT_LIST_TIMEOUT)),
         confirm_wait=float(config.get("confirm_wait", DEFAULT_CONFIRM_WAIT)),
