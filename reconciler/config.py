@@ -61,9 +61,20 @@ DEFAULT_WATCH_INTERVAL = 60.0
 DEFAULT_SETTLE_WINDOW = 300.0
 # How long an apply waits for the writer lease another apply holds (0: fail at once, naming it).
 DEFAULT_LOCK_TIMEOUT = 0.0
+# How often an apply waiting for the writer lease looks at it again (each look reads the lease
+# ref on the git remote): the lease is taken soon after it is released, without a stream of
+# requests to the git host.
+DEFAULT_LOCK_POLL = 1.0
 # How long a request to a provider's API waits for its answer. A create that is not answered
 # in time is not sent again (its outcome is unknown), so a longer wait costs only time.
 DEFAULT_REQUEST_TIMEOUT = 60.0
+# After a create's answer is lost: how long a run keeps listing the provider afresh for its job
+# (pauses doubling from a fifteenth of it: 0.5, 1, 2 and 4 s). A list that lags only briefly
+# shows the job within it; a longer lag leaves the create unconfirmed for the next run.
+DEFAULT_CONFIRM_WAIT = 7.5
+# The longest first pause before a failed request is sent again; each retry may wait twice as
+# long as the one before (a random share of it, so parallel workers do not return together).
+DEFAULT_RETRY_WAIT = 0.5
 # How long reading all of one provider's lists may take, every page and retry included. A list
 # that never ends (a next-page token forever, a server that trickles) must not hold a run, or
 # the daemon, for good; five minutes is hundreds of pages at a real provider's pace.
@@ -123,8 +134,11 @@ class Settings:
     forget: frozenset[tuple[Provider, str]] = frozenset()
     settle_window: float = DEFAULT_SETTLE_WINDOW
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    lock_poll: float = DEFAULT_LOCK_POLL
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     list_timeout: float = DEFAULT_LIST_TIMEOUT
+    confirm_wait: float = DEFAULT_CONFIRM_WAIT
+    retry_wait: float = DEFAULT_RETRY_WAIT
     lease_remote: str | None = None  # None: the branch's upstream remote, else origin
     # Where the state folder is, when not ``<root>/.reconcile``: the daemon reads specs from a
     # snapshot of the committed tree, and keeps the writer lease with its checkout's.
@@ -219,8 +233,11 @@ def read_settings(
         ),
         settle_window=float(config.get("settle_window", DEFAULT_SETTLE_WINDOW)),
         lock_timeout=float(config.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)),
+        lock_poll=float(config.get("lock_poll", DEFAULT_LOCK_POLL)),
         request_timeout=float(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT)),
         list_timeout=float(config.get("list_timeout", DEFAULT_LIST_TIMEOUT)),
+        confirm_wait=float(config.get("confirm_wait", DEFAULT_CONFIRM_WAIT)),
+        retry_wait=float(config.get("retry_wait", DEFAULT_RETRY_WAIT)),
         lease_remote=config.get("lease", {}).get("remote"),
         providers=providers,
     )

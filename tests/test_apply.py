@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pytest
 
-from reconciler.apply.executor import ApplyExecutor, apply_plan
+from reconciler.apply.executor import CONFIRM_PAUSES, ApplyExecutor, apply_plan, confirm_pauses
 from reconciler.core.action import Action
 from reconciler.core.observed import (
     Health,
@@ -308,6 +308,11 @@ def test_lost_answers_at_the_same_time_share_one_fresh_list() -> None:
     assert fake.creates == 6
     # Six lost answers, but far fewer lists: those under way were shared.
     assert 1 <= fake.observes - observes_before <= 2
+
+
+def test_the_search_for_a_lost_create_pauses_twice_as_long_each_time_for_confirm_wait() -> None:
+    assert CONFIRM_PAUSES == confirm_pauses(7.5) == (0.5, 1.0, 2.0, 4.0)
+    assert confirm_pauses(0.3) == pytest.approx((0.02, 0.04, 0.08, 0.16))
 
 
 def test_a_lost_answer_is_not_sent_again_within_the_settle_window() -> None:

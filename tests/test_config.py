@@ -8,6 +8,7 @@ import pytest
 
 from reconciler.config import (
     Secret,
+    Settings,
     find_repo_root,
     load_settings,
     read_settings,
@@ -196,3 +197,19 @@ def test_cohere_validation_poll_is_a_setting(tmp_path: Path) -> None:
     (tmp_path / "reconciler.yaml").write_text("providers:\n  cohere: {validation_poll: 0.01}\n")
     _, problems = read_settings(tmp_path, environ={})
     assert [p.field for p in problems] == ["providers.cohere.validation_poll"]
+
+
+def test_the_waits_for_a_lost_answer_a_retry_and_a_held_lease_are_settings(
+    tmp_path: Path,
+) -> None:
+    def waits(settings: Settings) -> tuple[float, float, float]:
+        return settings.confirm_wait, settings.retry_wait, settings.lock_poll
+
+    assert waits(load_settings(tmp_path, environ={})) == (7.5, 0.5, 1.0)
+    (tmp_path / "reconciler.yaml").write_text(
+        "confirm_wait: 0.3\nretry_wait: 0.01\nlock_poll: 0.05\n"
+    )
+    assert waits(load_settings(tmp_path, environ={})) == (0.3, 0.01, 0.05)
+    (tmp_path / "reconciler.yaml").write_text("confirm_wait: -1\nretry_wait: 0\nlock_poll: 0\n")
+    _, problems = read_settings(tmp_path, environ={})
+    assert sorted(p.field for p in problems) == ["confirm_wait", "lock_poll", "retry_wait"]

@@ -31,6 +31,7 @@ from typing import Protocol
 
 from reconciler.apply.executor import ApplyExecutor, apply_plan
 from reconciler.apply.writer import Writer
+from reconciler.config import Settings
 from reconciler.core.action import Action
 from reconciler.core.observed import ObservedState, RecentWrite, WriteState
 from reconciler.core.outcome import ApplyResult
@@ -62,6 +63,9 @@ Show = Callable[[Plan, str | None], None]
 class Run(Protocol):
     """What a converge works with: an open run (``reconciler.run.Run``), which plans and holds
     the writer lease."""
+
+    @property
+    def settings(self) -> Settings: ...
 
     @property
     def desired(self) -> tuple[DesiredJob, ...]: ...
@@ -145,7 +149,12 @@ def converge(
             if approve is not None and newly_spent and not approve(now, True):
                 raise DeclinedError("nothing was sent")
         result = apply_plan(
-            now, run.clients, parallelism=parallelism, progress=progress, guard=writer
+            now,
+            run.clients,
+            parallelism=parallelism,
+            progress=progress,
+            guard=writer,
+            confirm_wait=run.settings.confirm_wait,
         )
     return Converged(now, result, wrote=True)
 

@@ -36,7 +36,7 @@ from typing import TypeVar
 
 from reconciler.apply.journal import WriteJournal
 from reconciler.apply.writer import LocalGuard, WriteGuard, WritesStoppedError
-from reconciler.config import DEFAULT_SETTLE_WINDOW
+from reconciler.config import DEFAULT_CONFIRM_WAIT, DEFAULT_SETTLE_WINDOW
 from reconciler.core.action import Action
 from reconciler.core.observed import ProviderObservation
 from reconciler.core.outcome import ApplyResult, Outcome, OutcomeKind
@@ -63,10 +63,20 @@ DEFAULT_UNKNOWN_OUTCOME_ATTEMPTS = 8
 # Pauses between lists asked for again (the adapter has already retried each one).
 OBSERVE_PAUSE_SECONDS = 0.25
 OBSERVE_PAUSE_MAX_SECONDS = 4.0
-# After a create's answer is lost: pauses between the fresh lists that look for its job. A
-# list that lags only briefly shows it within these seven and a half seconds; a longer lag
+# After a create's answer is lost: the pauses between the fresh lists that look for its job,
+# as shares of `confirm_wait`, each twice the one before (0.5, 1, 2 and 4 s of the default
+# seven and a half). A list that lags only briefly shows the job within them; a longer lag
 # leaves the create unconfirmed for the next run to settle.
-CONFIRM_PAUSES = (0.5, 1.0, 2.0, 4.0)
+_CONFIRM_SHARES = (1 / 15, 2 / 15, 4 / 15, 8 / 15)
+
+
+def confirm_pauses(confirm_wait: float) -> tuple[float, ...]:
+    """The pauses between the lists that look for a lost create's job, adding up to
+    ``confirm_wait`` seconds."""
+    return tuple(confirm_wait * share for share in _CONFIRM_SHARES)
+
+
+CONFIRM_PAUSES = confirm_pauses(DEFAULT_CONFIRM_WAIT)
 
 _T = TypeVar("_T")
 
@@ -444,12 +454,15 @@ def apply_plan(
     parallelism: int = 4,
     progress: UploadProgress = NO_PROGRESS,
     guard: WriteGuard | None = None,
+    confirm_wait: float = DEFAULT_CONFIRM_WAIT,
 ) -> ApplyResult:
-    """Carry out ``plan`` (see ``ApplyExecutor``) within its settle window."""
+    """Carry out ``plan`` (see ``ApplyExecutor``) within its settle window, looking for the
+    job of a create whose answer was lost for ``confirm_wait`` seconds."""
     return ApplyExecutor(
         clients,
         parallelism=parallelism,
         progress=progress,
         guard=guard,
         settle_window=plan.options.settle_window,
+        confirm_pauses=confirm_pauses(confirm_wait),
     ).apply(plan)

@@ -171,6 +171,7 @@ def hold_writer(
         ttl=LEASE_TTL_SECONDS,
         renew_every=RENEW_SECONDS,
         wait=wait,
+        poll=settings.lock_poll,
         journal_source=lambda: {} if journal is None else {JOURNAL_KEY: journal.to_json()},
     )
     try:

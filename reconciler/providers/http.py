@@ -58,7 +58,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from reconciler import fast_json
-from reconciler.config import ProviderSettings
+from reconciler.config import DEFAULT_RETRY_WAIT, ProviderSettings
 from reconciler.core.plan import Upload
 from reconciler.core.spec import Provider
 from reconciler.datasets.files import DatasetError
@@ -129,7 +129,7 @@ class RetryPolicy:
     # eight, one converge in fifty did not). The waits add up to 76 s at most.
     attempts: int = 10
     total_seconds: float = 120.0
-    initial_wait: float = 0.5
+    initial_wait: float = DEFAULT_RETRY_WAIT  # `retry_wait` in reconciler.yaml
     max_wait: float = 15.0
     sleep: Callable[[float], None] | None = field(default=None, compare=False)
 

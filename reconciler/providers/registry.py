@@ -42,16 +42,18 @@ def build_client(
     timeout: httpx.Timeout | None = None,
 ) -> ProviderClient:
     """The adapter for ``provider``, aimed at its base URL with its key (``timeout``: the API
-    requests', instead of the default)."""
+    requests', instead of the default; ``retry``: the policy, instead of the settings'
+    ``retry_wait`` with the default's bounds)."""
     register_settings_secrets(settings)
-    if timeout is None and settings.request_timeout != DEFAULT_REQUEST_TIMEOUT:
-        from reconciler.providers.http import timeout_reading_for
+    # The adapters' shared HTTP module, imported with them: only once a client is built.
+    from reconciler.providers.http import RetryPolicy, timeout_reading_for
 
+    if timeout is None and settings.request_timeout != DEFAULT_REQUEST_TIMEOUT:
         timeout = timeout_reading_for(settings.request_timeout)
     # What every adapter takes besides its own section of the settings.
     common: dict[str, Any] = {
         "transport": transport,
-        "retry": retry,
+        "retry": retry or RetryPolicy(initial_wait=settings.retry_wait),
         "timeout": timeout,
         "list_timeout": settings.list_timeout,
     }

@@ -25,6 +25,10 @@ from tests.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[2]
 RECONCILE = Path(sys.executable).parent / "reconcile"
+# Settings for a sandbox whose lists never lag: a create whose answer was lost is settled
+# within half a second (and the run looks for its job a little longer than that), and a
+# failed request is sent again after a few milliseconds instead of half a second.
+QUICK_SETTLING = "settle_window: 0.5\nconfirm_wait: 1.5\nretry_wait: 0.02\n"
 JOB_TABLES: Mapping[Provider, str] = {
     "segmind": "segmind_jobs",
     "qubrid": "qubrid_jobs",
@@ -182,8 +186,9 @@ def write_generated_specs(root: Path, count: int) -> list[tuple[Provider, str]]:
     classification CSVs for Cohere. Returns their (provider, name) pairs."""
     if not (root / "reconciler.yaml").exists():
         # Many specs at once, and a sandbox whose lists do not lag (no list_lag rule): a
-        # create whose answer was lost is settled after two seconds instead of five minutes.
-        mark_repository(root, config="guardrails: {max_creates: 10000}\nsettle_window: 2\n")
+        # create whose answer was lost is settled after half a second instead of five minutes,
+        # within the run's own search for its job; failed requests are retried at once.
+        mark_repository(root, config=f"guardrails: {{max_creates: 10000}}\n{QUICK_SETTLING}")
     specs, data = root / "specs", root / "datasets"
     specs.mkdir(exist_ok=True)
     data.mkdir(exist_ok=True)

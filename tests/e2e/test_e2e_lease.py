@@ -67,10 +67,11 @@ def test_two_clones_applying_at_once_make_one_job_per_spec_every_time(
     waited = 0
     for round_number in range(ROUNDS):
         running.control.reset()
-        # The second apply waits for the lease, then plans under it and finds the jobs made.
+        # The second apply waits for the lease (looking at it every 50 ms), then plans under
+        # it and finds the jobs made.
         _, clones = published(
             tmp_path / f"round-{round_number}",
-            examples_with("lock_timeout: 120\n", cohere=False),
+            examples_with("lock_timeout: 120\nlock_poll: 0.05\n", cohere=False),
         )
         offsets = [chooser.uniform(0.0, 0.4) for _ in clones]
         children = []

@@ -15,7 +15,13 @@ import pytest
 
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.core.spec import PROVIDERS, Provider
-from tests.e2e.e2e_support import Cli, example_spec_names, job_rows, live_jobs
+from tests.e2e.e2e_support import (
+    QUICK_SETTLING,
+    Cli,
+    example_spec_names,
+    job_rows,
+    live_jobs,
+)
 
 EXAMPLES = example_spec_names()
 # The route of each provider's create, relative to its mount.
@@ -24,10 +30,13 @@ CREATE_ROUTES: dict[Provider, str] = {
     "qubrid": "/fine-tuning/jobs",
     "cohere": "/v1/finetuning/finetuned-models",
 }
-# Simulated seconds per real second: Cohere validates an upload in seven seconds, and 30
-# seconds of list lag outlast a run's own search for the jobs it lost, and its reruns.
-SPEED = 1.0
-LAG = 30.0
+# Simulated seconds per real second: Cohere validates an upload in seven simulated seconds.
+SPEED = 60.0
+# Half a minute of list lag (in simulated seconds) outlasts a run's own search for the jobs it
+# lost (CONFIRM_WAIT), and its reruns.
+LAG = 30.0 * SPEED
+# The run's search for a lost create's job, in seconds: short, and still five lists.
+CONFIRM_WAIT = 0.3
 # The three ways a create's answer goes missing after the provider made the job.
 LOSSES: dict[str, dict[str, Any]] = {
     "lost": {"kind": "lost_response"},
@@ -54,10 +63,10 @@ def unconfirmed(result_json: str) -> list[tuple[str, str]]:
 def test_a_lost_create_with_lagging_lists_is_never_sent_twice(
     loss: str, reconcile: Cli, running: RunningSandbox, repo: Path
 ) -> None:
+    config = f"confirm_wait: {CONFIRM_WAIT}\n"
     if loss == "late":
-        (repo / "reconciler.yaml").write_text(
-            (repo / "reconciler.yaml").read_text() + "request_timeout: 1\n"
-        )
+        config += "request_timeout: 1\n"
+    (repo / "reconciler.yaml").write_text((repo / "reconciler.yaml").read_text() + config)
     lose_every_create_while_lists_lag(running, LOSSES[loss])
 
     first = reconcile("--output", "json")
@@ -85,9 +94,7 @@ def test_a_create_that_never_happened_is_sent_again_once_a_list_a_window_later_l
     reconcile: Cli, running: RunningSandbox, repo: Path
 ) -> None:
     # A short settle window (these lists do not lag): the run itself can settle the loss.
-    (repo / "reconciler.yaml").write_text(
-        (repo / "reconciler.yaml").read_text() + "settle_window: 2\n"
-    )
+    (repo / "reconciler.yaml").write_text((repo / "reconciler.yaml").read_text() + QUICK_SETTLING)
     # Dropped before the provider did anything, but the client cannot know: outcome unknown.
     running.control.add_fault(
         kind="drop", provider="cohere", method="POST", path=CREATE_ROUTES["cohere"], count=1

@@ -204,6 +204,25 @@ def test_waiting_gives_up_when_the_wait_runs_out(
     assert sum(sleeps) == pytest.approx(5.0)
 
 
+def test_a_waiting_holder_looks_again_every_poll_seconds(
+    store: ObservedStore, leases: Callable[..., WriterLease]
+) -> None:
+    leases(store, holder("a")).acquire()
+    mono = Clock(0.0)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        mono.now += seconds
+
+    waiter = leases(store, holder("b"), wait=1.0, poll=0.1, sleep=sleep, monotonic=mono)
+    with pytest.raises(LeaseHeldError):
+        waiter.acquire()
+    assert 8 <= len(sleeps) <= 14
+    assert all(0.075 <= seconds <= 0.125 for seconds in sleeps[:-1])
+    assert sum(sleeps) == pytest.approx(1.0)
+
+
 def test_an_expired_lease_is_taken_over_with_its_journal(
     store: ObservedStore, leases: Callable[..., WriterLease]
 ) -> None:
@@ -327,7 +346,8 @@ def test_an_unreadable_record_stops_acquire_with_its_message(
 
 
 @pytest.mark.parametrize(
-    "options", [{"ttl": 0}, {"wait": -1}, {"ttl": 10, "renew_every": 10}, {"renew_every": 0}]
+    "options",
+    [{"ttl": 0}, {"wait": -1}, {"poll": 0}, {"ttl": 10, "renew_every": 10}, {"renew_every": 0}],
 )
 def test_nonsense_timings_are_refused(store: ObservedStore, options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="a lease needs ttl > 0"):

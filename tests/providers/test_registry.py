@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.config import Settings, load_settings
 from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.observing import observe_all
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.clients import ClientFactory, ClientPool
-from reconciler.providers.http import RetryPolicy
+from reconciler.providers.http import ProviderHttp, RetryPolicy
 from reconciler.providers.registry import build_client
 from reconciler.redact import redact
 from tests.providers.provider_support import SENTINEL_KEYS
@@ -81,3 +83,22 @@ def quick(retry: RetryPolicy) -> ClientFactory:
         return build_client(provider, settings, retry=retry)
 
     return build
+
+
+def test_retry_wait_in_reconciler_yaml_bounds_the_pauses_between_attempts(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "reconciler.yaml").write_text("retry_wait: 0.01\n")
+    pauses: list[float] = []
+    monkeypatch.setattr(ProviderHttp, "pause", lambda self, seconds: pauses.append(seconds))
+    sandbox.control.add_fault(kind="error", status=503, provider="segmind", method="GET", count=3)
+    pool = ClientPool(build_client)
+    try:
+        clients = pool.clients_for(load_settings(tmp_path, sandbox.env()), ["segmind"])
+        observation = observe_all(clients).providers["segmind"]
+    finally:
+        pool.close()
+    assert observation.complete, observation.error
+    # Each pause a random share of 0.01 s, doubling (the default would be 0.5 s).
+    assert len(pauses) == 3
+    assert all(0 <= pause <= 0.01 * 2**attempt for attempt, pause in enumerate(pauses))

@@ -53,7 +53,9 @@ def test_a_dropped_upload_stores_nothing(api: httpx.Client, sandbox: RunningSand
         kind="drop", provider="qubrid", method="POST", path="/fine-tuning/datasets", count=1
     )
 
-    with pytest.raises(httpx.RemoteProtocolError):
+    # Dropped before the handler read the file: when part of the body is still unread (or
+    # still on its way), the kernel answers the close with a reset instead of an end of stream.
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         uploaded_dataset(api)
 
     assert api.get("/fine-tuning/datasets").json() == {"data": []}

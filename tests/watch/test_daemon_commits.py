@@ -137,11 +137,11 @@ def test_outside_git_an_intermediate_save_is_never_trained(
     sandbox: RunningSandbox, sandbox_env: dict[str, str], repo: Path
 ) -> None:
     log = CapturedLog()
-    with daemon_in_thread(repo, log, quiet_period=2.0) as daemon:
+    with daemon_in_thread(repo, log, quiet_period=1.0) as daemon:
         assert not daemon.applies_commits
         sandbox.control.clear_requests()
         spec = write_spec(repo, "mascot-v")
-        time.sleep(1.5)  # the user is still typing the name
+        time.sleep(0.5)  # the user is still typing the name (half a second inside the quiet period)
         spec.rename(repo / "specs" / "mascot-v2.yaml")
         write_spec(repo, "mascot-v2")
         wait_for(lambda: segmind_jobs(sandbox, "mascot-v2"), 15.0, "the final create", log.text)

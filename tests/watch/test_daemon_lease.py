@@ -40,8 +40,11 @@ def test_a_daemon_and_a_cli_apply_in_two_clones_make_one_job_per_spec(
 
         def fill(root: Path, names: list[str] = names) -> None:
             make_repo(root)
-            # The command line waits for the daemon's lease rather than failing.
-            (root / "reconciler.yaml").write_text(f"owner: {TEST_OWNER}\nlock_timeout: 60\n")
+            # The command line waits for the daemon's lease rather than failing, and either
+            # looks at the lease the other holds every 50 ms.
+            (root / "reconciler.yaml").write_text(
+                f"owner: {TEST_OWNER}\nlock_timeout: 60\nlock_poll: 0.05\n"
+            )
             (root / ".gitignore").write_text(".reconcile/\n")
             for name in names:
                 write_spec(root, name)

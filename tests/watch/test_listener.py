@@ -61,8 +61,15 @@ def test_a_signed_webhook_triggers_a_resync_and_counts_its_event(
     sandbox: RunningSandbox, sandbox_env: dict[str, str], repo: Path
 ) -> None:
     log = CapturedLog()
+    # Webhook runs half a second apart (two seconds by default): the second delivery's run
+    # comes sooner.
     with daemon_in_thread(
-        repo, log, listen="127.0.0.1:0", interval=60.0, webhook_secret=SECRET
+        repo,
+        log,
+        listen="127.0.0.1:0",
+        interval=60.0,
+        webhook_secret=SECRET,
+        webhook_spacing=0.5,
     ) as daemon:
         host, port = daemon.listen_address or ("", 0)
         runs = daemon.runs

@@ -4,7 +4,8 @@
 
 - **acquire** takes the record when it is free (none yet, released, expired, or held by a
   process on this same host that is no longer alive), carrying the previous journal over
-  unchanged; waits up to ``wait`` seconds for a live holder, polling about once a second;
+  unchanged; waits up to ``wait`` seconds for a live holder, looking again about every
+  ``poll`` seconds (one by default);
 - **renewal**, on a daemon thread, pushes ``expires_at = now + ttl`` every ``renew_every``
   seconds, with the journal ``journal_source`` gives at that moment (the last one written
   when there is none); a failed renewal is retried until the expiry comes, and then the lease
@@ -57,6 +58,7 @@ from reconciler.apply.lease.store import (
 from reconciler.redact import redact
 
 DEFAULT_TTL_SECONDS = 120.0
+# How often a held lease is read again while waiting for it (the ``poll`` of a WriterLease).
 POLL_SECONDS = 1.0
 # Consecutive lost races in acquire before it stops retrying at once and waits like any poll.
 _QUICK_RETRIES = 3
@@ -126,6 +128,7 @@ class WriterLease:
         *,
         ttl: float = DEFAULT_TTL_SECONDS,
         wait: float = 0.0,
+        poll: float = POLL_SECONDS,
         renew_every: float | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -134,15 +137,16 @@ class WriterLease:
         journal_source: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         renew_every = ttl / 4 if renew_every is None else renew_every
-        if ttl <= 0 or wait < 0 or not 0 < renew_every < ttl:
+        if ttl <= 0 or wait < 0 or poll <= 0 or not 0 < renew_every < ttl:
             raise ValueError(
-                f"a lease needs ttl > 0, wait >= 0 and 0 < renew_every < ttl"
-                f" (got ttl={ttl}, wait={wait}, renew_every={renew_every})"
+                f"a lease needs ttl > 0, wait >= 0, poll > 0 and 0 < renew_every < ttl"
+                f" (got ttl={ttl}, wait={wait}, poll={poll}, renew_every={renew_every})"
             )
         self._store = store
         self._holder = holder
         self._ttl = ttl
         self._wait = wait
+        self._poll = poll
         self._renew_every = renew_every
         # Retries of a failed renewal come faster than renewals, so that several fit before
         # the expiry.
@@ -314,7 +318,7 @@ class WriterLease:
                     remaining,
                     record.holder.describe(),
                 )
-            self._sleep(min(remaining, POLL_SECONDS * random.uniform(0.75, 1.25)))
+            self._sleep(min(remaining, self._poll * random.uniform(0.75, 1.25)))
 
     def _assess(self, record: LeaseRecord | None, now: float) -> tuple[bool, float | None]:
         """Whether ``record`` may be taken at ``now``, and when its holder was gone at last."""
