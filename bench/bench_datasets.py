@@ -32,8 +32,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from reconciler.datasets import fingerprint_dataset, list_dataset, plan_zip, stat_cache
-from reconciler.datasets.fingerprint import hash_file
+from reconciler.datasets import stat_cache
+from reconciler.datasets.archive import plan_zip
+from reconciler.datasets.files import list_dataset
+from reconciler.datasets.fingerprint import fingerprint_dataset, hash_file
 
 MB = 1_000_000
 

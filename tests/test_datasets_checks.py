@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.spec import Provider
-from reconciler.datasets import DatasetProblem, write_zip
 from reconciler.datasets import lines as lines_module
-from reconciler.datasets.problems import MAX_PROBLEMS_PER_FILE
+from reconciler.datasets.archive import write_zip
+from reconciler.datasets.problems import MAX_PROBLEMS_PER_FILE, DatasetProblem
 from reconciler.providers.cohere.checks import (
     check_cohere_chat,
     check_cohere_classification,

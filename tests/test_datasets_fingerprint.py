@@ -13,15 +13,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.datasets import (
-    DatasetError,
-    Fingerprint,
-    fingerprint_dataset,
-    list_dataset,
-    manifest_bytes,
-    plan_zip,
-    stat_cache,
-)
+from reconciler.datasets import stat_cache
+from reconciler.datasets.archive import plan_zip
+from reconciler.datasets.files import DatasetError, list_dataset
+from reconciler.datasets.fingerprint import Fingerprint, fingerprint_dataset, manifest_bytes
 
 CONTENTS = {
     "b-photo.png": b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40,

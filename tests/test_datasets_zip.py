@@ -12,14 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.datasets import (
-    DatasetChangedError,
-    DatasetError,
-    plan_zip,
-    upload_body,
-    write_zip,
-    zip_size,
-)
+from reconciler.datasets.archive import plan_zip, write_zip, zip_size
+from reconciler.datasets.files import DatasetChangedError, DatasetError
+from reconciler.datasets.upload import upload_body
 
 FILES = {
     "b.png": b"\x89PNG\r\n\x1a\n" + b"\x00\x01" * 3000,

@@ -42,7 +42,7 @@ from reconciler.core.observed import ProviderObservation
 from reconciler.core.outcome import ApplyResult, Outcome, OutcomeKind
 from reconciler.core.plan import BlockKind, Change, Plan, Upload
 from reconciler.core.spec import Provider
-from reconciler.datasets import DatasetError
+from reconciler.datasets.files import DatasetError
 from reconciler.diff import identify_jobs
 from reconciler.observing import observe
 from reconciler.progress import NO_PROGRESS, UploadProgress

@@ -13,74 +13,7 @@ Everything a local dataset (a folder or a file named by a spec) needs before the
   and report problems as values, never raised.
 
 Which files count (hidden files and OS litter do not) is decided once, in ``files.py``.
-Only the standard library is used; nothing here touches the network. The names below are
-imported on first use: a run served from the caches needs only ``files`` of them.
+Only the standard library is used; nothing here touches the network. Callers import each
+name from its module (``reconciler.datasets.files``...): a run served from the caches loads
+only the modules it uses, without a table of names loaded on first use.
 """
-
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from reconciler.datasets.archive import DatasetZip, ZipMember, plan_zip, write_zip, zip_size
-    from reconciler.datasets.files import (
-        DatasetChangedError,
-        DatasetError,
-        DatasetFile,
-        DatasetListing,
-        is_ignored_name,
-        list_dataset,
-    )
-    from reconciler.datasets.fingerprint import Fingerprint, fingerprint_dataset, manifest_bytes
-    from reconciler.datasets.problems import DatasetProblem
-    from reconciler.datasets.upload import UploadBody, upload_body
-
-_MODULE_OF = {
-    "DatasetChangedError": "files",
-    "DatasetError": "files",
-    "DatasetFile": "files",
-    "DatasetListing": "files",
-    "DatasetProblem": "problems",
-    "DatasetZip": "archive",
-    "Fingerprint": "fingerprint",
-    "UploadBody": "upload",
-    "ZipMember": "archive",
-    "fingerprint_dataset": "fingerprint",
-    "is_ignored_name": "files",
-    "list_dataset": "files",
-    "manifest_bytes": "fingerprint",
-    "plan_zip": "archive",
-    "upload_body": "upload",
-    "write_zip": "archive",
-    "zip_size": "archive",
-}
-
-__all__ = [
-    "DatasetChangedError",
-    "DatasetError",
-    "DatasetFile",
-    "DatasetListing",
-    "DatasetProblem",
-    "DatasetZip",
-    "Fingerprint",
-    "UploadBody",
-    "ZipMember",
-    "fingerprint_dataset",
-    "is_ignored_name",
-    "list_dataset",
-    "manifest_bytes",
-    "plan_zip",
-    "upload_body",
-    "write_zip",
-    "zip_size",
-]
-
-
-def __getattr__(name: str) -> Any:
-    """``reconciler.datasets.NAME``, imported from its module on first use."""
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value

@@ -19,8 +19,7 @@ from pathlib import Path
 from reconciler.config import Settings
 from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
 from reconciler.core.spec import DesiredJob, FineTuneSpec
-from reconciler.datasets import DatasetError
-from reconciler.datasets.files import list_dataset
+from reconciler.datasets.files import DatasetError, list_dataset
 from reconciler.specs.cache import ValidationCache, listing_settled, state_dir
 from reconciler.specs.loader import load_specs, open_validation_cache
 
