@@ -33,6 +33,8 @@ VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*")
 NAMES = st.from_regex(r"[a-z0-9]{1,8}(?:-[a-z0-9]{1,8}){0,7}", fullmatch=True)
 OWNERS = st.none() | st.from_regex(rf"[a-z0-9]{{2,{OWNER_MAX_LENGTH}}}", fullmatch=True)
 FINGERPRINTS = st.binary(max_size=32).map(lambda b: hashlib.sha256(b).hexdigest())
+# Remote job ids: any text, and long ones of the characters ids are made of.
+JOB_IDS = st.text(min_size=1, max_size=80) | st.from_regex(r"[A-Za-z0-9_-]{30,80}", fullmatch=True)
 
 each_provider = pytest.mark.parametrize("harness", HARNESSES, ids=lambda h: h.profile.name)
 
@@ -186,7 +188,7 @@ def test_its_settings_have_defaults_and_a_sandbox_form(harness: type[Harness]) -
 
 
 @each_provider
-@given(job_id=st.text(min_size=1, max_size=80))
+@given(job_id=JOB_IDS)
 def test_a_nameless_job_s_derived_name_is_a_valid_spec_name(
     harness: type[Harness], job_id: str
 ) -> None:
