@@ -32,9 +32,8 @@ from reconciler.providers.profile import (
 
 # `Provider` is the Literal of the real providers' names, which the type checker holds every
 # spec, job and profile to. A real fourth provider adds its name there (`reconciler/core/
-# spec.py`: the one product line outside its folder that adding a provider changes, besides its
-# entries in PROFILES and the registry); a provider that lives only in the tests cannot, so its
-# name is cast.
+# spec.py`, with `PROVIDERS`), and joins the few other lists docs/adding-a-provider.md names;
+# a provider that lives only in the tests can join none of them, so its name is cast.
 STUB: Provider = cast(Provider, "stub")
 
 # The stub stores dataset names of at most 64 characters; ours hold the owner, the spec name and
