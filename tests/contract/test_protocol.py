@@ -8,6 +8,7 @@ pairs it with its spec and the plan has nothing left to do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -114,6 +115,20 @@ def test_observing_after_a_create_converges(harness: Harness) -> None:
     assert change.current is not None and change.current.remote_id == job_id
 
 
+def test_one_client_serves_several_threads(harness: Harness) -> None:
+    client = harness.client()
+    wanted = [harness.desired(f"{NAME}-{index}") for index in range(4)]
+
+    with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        job_ids = list(pool.map(lambda desired: create(harness, client, desired), wanted))
+    observation = client.observe()
+
+    names = {observed_job(harness, observation, job_id).name for job_id in job_ids}
+    assert names == {desired.spec.name for desired in wanted}
+    actions = {change.action for change in plan_for(harness, wanted, observation).changes}
+    assert actions == {Action.NOOP}
+
+
 def test_a_finished_job_is_healthy_and_still_converged(harness: Harness) -> None:
     client = harness.client()
     desired = harness.desired(NAME)
@@ -139,11 +154,11 @@ def test_an_uploaded_dataset_is_reused_rather_than_uploaded_again(harness: Harne
     change = change_of(plan_for(harness, [desired], observation), NAME)
 
     assert change.action is Action.CREATE and change.blocked is None
+    assert desired.dataset_fingerprint is not None
+    marker = harness.profile.dataset_marker(NAME, desired.dataset_fingerprint, harness.owner)
     if observation.datasets:
         assert change.reuse is not None and change.upload is None
-        assert change.reuse.marker == harness.profile.dataset_marker(
-            NAME, desired.dataset_fingerprint or "", harness.owner
-        )
+        assert change.reuse.marker == marker
     else:
         assert change.upload is not None
 
