@@ -1,8 +1,8 @@
 """The contract every provider's adapter keeps (``providers.base.ProviderClient`` and the
 capabilities its profile declares), run against every provider in ``HARNESSES``.
 
-The core promise is the third test: after a job is uploaded and created, the next observation
-pairs it with its spec and the plan has nothing left to do.
+The core promise is ``test_observing_after_a_create_converges``: after a job is uploaded and
+created, the next observation pairs it with its spec and the plan has nothing left to do.
 """
 
 from __future__ import annotations
