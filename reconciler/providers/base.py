@@ -96,7 +96,11 @@ class ProviderClient(Protocol):
     def observe(self) -> ProviderObservation:
         """Everything the plan needs about this provider's jobs and datasets, in as few
         requests as the API allows: one paginated job list (plus one dataset list where the
-        job list lacks the dataset's name). Never one request per job."""
+        job list lacks the dataset's name). Never one request per job.
+
+        A list that cannot be read whole (a refused key, a failed page, a closed client) is
+        not raised: it is an incomplete observation (``complete`` false, ``error`` saying why
+        and which key variable to check), on which the plan changes nothing."""
         ...
 
     def upload_dataset(self, upload: Upload, desired: DesiredJob | None = None) -> str:
