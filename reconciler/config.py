@@ -417,7 +417,8 @@ def _read_config(
     """The valid content of ``reconciler.yaml`` ({} when invalid), its problems and its
     document (for the positions of later checks; None when there is none)."""
     # Imported here, only when there is a file to read: a run without reconciler.yaml whose
-    # specs are all cached loads neither PyYAML nor jsonschema (tests/test_spec_cache.py).
+    # specs are all cached loads neither PyYAML nor jsonschema
+    # (tests/unit/specs/test_spec_cache.py).
     from reconciler.yamlio.schema_check import schema_diagnostics
     from reconciler.yamlio.yaml_source import read_yaml_file
 

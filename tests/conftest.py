@@ -8,6 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# The fixtures every tier shares live in tests/support/ (builders and fixtures).
+pytest_plugins = ("tests.support.fixtures",)
+
 
 @pytest.fixture(autouse=True)
 def _interpreter_settings_restored() -> Iterator[None]:

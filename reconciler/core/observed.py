@@ -66,8 +66,9 @@ class ObservedJob:
     ``sequence`` orders jobs whose ``created_at`` is missing or equal (Segmind's list has no
     timestamps): larger is newer.
 
-    Its ``__init__`` is written by hand, in step with the fields (``tests/test_core_observed.py``
-    checks that): the one a frozen dataclass generates sets each of its 23 fields through
+    Its ``__init__`` is written by hand, in step with the fields
+    (``tests/unit/core/test_observed.py`` checks that): the one a frozen dataclass generates
+    sets each of its 23 fields through
     ``object.__setattr__``, and a dry run over a large account builds one ``ObservedJob`` per
     listed job (tens of thousands), so this one fills the instance dictionary in one step. It
     stays until ``bench/bench_plan.py`` shows that the generated one costs no user-visible time.

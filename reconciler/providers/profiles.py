@@ -1,9 +1,9 @@
 """``PROFILES``: the profile of every provider, by name, in the order plans list them.
 
-It holds exactly the providers of ``reconciler.core.spec.Provider`` (``tests/test_profiles.py``
-proves it), so code that needs a provider's facts looks its profile up here instead of
-asking which provider it is. Light: the profiles are values, with no adapter behind them
-(``.importlinter``).
+It holds exactly the providers of ``reconciler.core.spec.Provider``
+(``tests/unit/providers/test_profiles.py`` proves it), so code that needs a provider's facts
+looks its profile up here instead of asking which provider it is. Light: the profiles are
+values, with no adapter behind them (``.importlinter``).
 """
 
 from __future__ import annotations

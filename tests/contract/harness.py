@@ -19,7 +19,7 @@ from reconciler.core.plan import Upload
 from reconciler.core.spec import DesiredJob
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.profile import ProviderProfile
-from tests.providers.provider_support import OWNER, upload_for
+from tests.support.providers import OWNER, upload_for
 
 # A key no provider accepts; long and odd enough that finding it in a message is no accident.
 WRONG_KEY = "sk-CONTRACT-wrong-key-0f9e8d7c6b5a"

@@ -27,7 +27,7 @@ from reconciler.providers.qubrid.profile import QUBRID
 from reconciler.providers.registry import build_client
 from reconciler.providers.segmind.profile import SEGMIND
 from tests.contract.harness import FixtureLookup, Harness
-from tests.providers.provider_support import (
+from tests.support.providers import (
     RecordingSleep,
     chat_jsonl,
     desired_for,
@@ -36,7 +36,7 @@ from tests.providers.provider_support import (
     qa_csv,
     spec,
 )
-from tests.repos import mark_repository
+from tests.support.repos import mark_repository
 
 
 class SandboxHarness(Harness):

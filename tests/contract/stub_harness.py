@@ -26,7 +26,7 @@ from tests.contract.stub_provider.adapter import (
     StubClient,
 )
 from tests.contract.stub_provider.profile import STUB, STUB_PROFILE
-from tests.providers.provider_support import chat_jsonl, desired_for, spec
+from tests.support.providers import chat_jsonl, desired_for, spec
 
 
 class StubHarness(Harness):

@@ -21,7 +21,7 @@ from reconciler.config import load_settings
 from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.diff import identify_jobs
 from reconciler.providers.clients import default_client_factory
-from tests.repos import mark_repository
+from tests.support.repos import mark_repository
 
 REPO = Path(__file__).resolve().parents[2]
 RECONCILE = Path(sys.executable).parent / "reconcile"

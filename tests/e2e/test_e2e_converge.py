@@ -25,7 +25,7 @@ from tests.e2e.e2e_support import (
     plan_json,
     sandbox_env,
 )
-from tests.repos import TEST_OWNER
+from tests.support.repos import TEST_OWNER
 
 EXAMPLES = example_spec_names()
 

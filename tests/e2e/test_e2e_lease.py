@@ -22,7 +22,7 @@ from tests.e2e.e2e_support import (
     live_jobs,
     sandbox_env,
 )
-from tests.repos import GIT_ENVIRONMENT, TEST_OWNER, git, published
+from tests.support.repos import GIT_ENVIRONMENT, TEST_OWNER, git, published
 
 EXAMPLES = example_spec_names()
 # The rounds leave Cohere's specs out (see ``examples_with``).

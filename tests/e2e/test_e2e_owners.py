@@ -16,7 +16,7 @@ from tests.e2e.e2e_support import (
     live_jobs_by_owner,
     sandbox_env,
 )
-from tests.repos import mark_repository
+from tests.support.repos import mark_repository
 
 EXAMPLES = example_spec_names()
 

@@ -22,7 +22,7 @@ from tests.e2e.e2e_support import (
     sandbox_env,
     write_generated_specs,
 )
-from tests.repos import GIT_ENVIRONMENT, git, published
+from tests.support.repos import GIT_ENVIRONMENT, git, published
 
 SPECS = 100
 FAULT_SEED = 20261124

@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.watch.commits import SNAPSHOT_DIR, GitCheckout
 from reconciler.watch.git import GitError
-from tests.repos import git, mark_repository
+from tests.support.repos import git, mark_repository
 
 
 def committed(root: Path, files: dict[str, str]) -> Path:

@@ -19,7 +19,7 @@ from reconciler.watch import Daemon, RunRecord, RunResult, WatchOptions
 from reconciler.watch.commits import GitCheckout
 from reconciler.watch.git import GitError
 from reconciler.watch.triggers import Trigger, TriggerQueue
-from tests.repos import TEST_OWNER, git, published
+from tests.support.repos import TEST_OWNER, git, published
 from tests.watch.watch_support import (
     CapturedLog,
     daemon_in_thread,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.watch import RunResult
-from tests.repos import GIT_ENVIRONMENT, TEST_OWNER, published
+from tests.support.repos import GIT_ENVIRONMENT, TEST_OWNER, published
 from tests.watch.watch_support import (
     RECONCILE,
     DaemonProcess,

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.watch.commits import GitCheckout
 from reconciler.watch.git import GitError
-from tests.repos import git
+from tests.support.repos import git
 from tests.watch.watch_support import RECONCILE, child_env, make_repo
 
 

@@ -28,7 +28,7 @@ from reconciler.providers.http import RetryPolicy
 from reconciler.providers.registry import build_client
 from reconciler.watch import Daemon, WatchOptions
 from reconciler.watch.logs import LOGGER_NAME, EventLog, JsonFormatter
-from tests.repos import TEST_OWNER, mark_repository
+from tests.support.repos import TEST_OWNER, mark_repository
 
 RECONCILE = Path(sys.executable).parent / "reconcile"
 # Variables a developer's shell may hold that must never reach a test run.

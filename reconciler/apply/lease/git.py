@@ -12,8 +12,9 @@ the ref must not exist). ``receive-pack`` (builtin/receive-pack.c, ``update()``)
 value to ``ref_transaction_update``, and the ref backend locks the ref, reads it under the lock
 and refuses the update when it no longer has the old value ("cannot lock ref ...: is at X but
 expected Y", or "reference already exists"). Two pushes from the same old value therefore
-cannot both succeed, whatever the timing; tests/lease/test_git_store.py races two processes
-past the client-side check (a pre-receive hook holds both until both have arrived) to show it.
+cannot both succeed, whatever the timing; tests/unit/apply/lease/test_git_store.py races two
+processes past the client-side check (a pre-receive hook holds both until both have arrived)
+to show it.
 
 A push that failed, or whose answer was lost, is classified by reading the ref again: at our
 new commit, it landed; elsewhere than expected, someone else wrote (``LeaseConflictError``);
