@@ -40,5 +40,9 @@ def start_journal_read(settings: Settings, local: bool) -> Future[JournalRead]:
         except BaseException as error:
             result.set_exception(error)
 
-    threading.Thread(target=read, name="journal", daemon=True).start()
+    # Not a daemon thread: a run that stops early (an invalid spec) exits while this thread may
+    # still be importing or reading; the interpreter tearing down under a daemon thread in an
+    # import crashed such runs (SIGSEGV after the message). Exit waits for it instead, bounded
+    # by the git call's own timeout.
+    threading.Thread(target=read, name="journal", daemon=False).start()
     return result

@@ -9,21 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.watch.listener import ListenAddressError, event_type_of, parse_listen, sign
-from tests.watch.watch_support import CapturedLog, daemon_in_thread, wait_for, write_spec
+from tests.watch.watch_support import CapturedLog, daemon_in_thread, samples, wait_for, write_spec
 
 SECRET = "webhook-secret-for-tests-123"
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
 
 
 def test_healthz_and_metrics_report_the_runs(

@@ -29,11 +29,11 @@ from reconciler.watch.listener import (
     sign,
 )
 from reconciler.watch.logs import EventLog
-from tests.watch.test_listener import samples
 from tests.watch.watch_support import (
     CapturedLog,
     DaemonProcess,
     daemon_in_thread,
+    samples,
     segmind_jobs,
     wait_for,
     write_spec,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.config import Settings
@@ -253,3 +254,11 @@ class DaemonProcess:
         self.process.send_signal(signal.SIGTERM)
         _, stderr = self.process.communicate(timeout=15)
         return self.process.returncode, stderr, time.monotonic() - started
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found

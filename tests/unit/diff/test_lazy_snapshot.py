@@ -7,7 +7,7 @@ import json
 from reconciler.core.plan import Plan, PlanOptions
 from reconciler.diff import plan, snapshot_of
 from reconciler.planfile import plan_from_dict, plan_to_dict
-from tests.unit.diff.test_plan_parts import desired, observed, reference_snapshot
+from tests.support.snapshots import desired, observed, reference_snapshot
 
 
 def test_a_function_given_as_snapshot_runs_once_and_only_when_read() -> None:

@@ -59,7 +59,7 @@ from reconciler.planfile import (
 )
 from tests.support.diff_builders import desired, job, observed, options, spec
 from tests.support.paths import GOLDEN
-from tests.unit.views.test_plan_view import representative_plan
+from tests.support.plans import representative_plan
 
 PLANFILES = GOLDEN / "planfiles"
 

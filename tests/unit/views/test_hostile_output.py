@@ -25,7 +25,7 @@ import pytest
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.watch.logs import JsonFormatter, TextFormatter
 from tests.e2e.e2e_support import Cli
-from tests.unit.views.test_sanitize import code_spans, live_pipes, unescaped
+from tests.support.markdown import code_spans, live_pipes, unescaped
 from tests.watch.watch_support import (
     SCRUBBED,
     CapturedLog,

@@ -10,6 +10,7 @@ import pytest
 
 from reconciler.sanitize import json_dumps, one_line
 from reconciler.views.markdown import markdown_code, markdown_text
+from tests.support.markdown import code_spans, live_pipes, unescaped
 
 # Characters that drive a terminal, break a line, or reorder what follows them.
 UNSAFE = [
@@ -73,55 +74,6 @@ def test_one_line_is_fast_on_plain_text() -> None:
 
 
 # --- markdown ------------------------------------------------------------------------------
-
-
-def code_spans(text: str) -> tuple[str, list[str]]:
-    """``text`` without its code spans, and the spans, as CommonMark reads them: a run of n
-    backticks (not backslash-escaped) opens one, the next run of exactly n closes it."""
-    out: list[str] = []
-    spans: list[str] = []
-    i = 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text):
-            out.append(text[i : i + 2])
-            i += 2
-            continue
-        if text[i] == "`":
-            run = re.match(r"`+", text[i:])
-            assert run is not None
-            fence = run.group()
-            closing = re.compile(rf"(?<!`){fence}(?!`)")
-            end = closing.search(text, i + len(fence))
-            if end is None:
-                out.append(fence)
-                i += len(fence)
-            else:
-                spans.append(text[i : end.end()])
-                i = end.end()
-            continue
-        out.append(text[i])
-        i += 1
-    return "".join(out), spans
-
-
-def unescaped(text: str, chars: str) -> list[str]:
-    """The characters of ``chars`` in ``text`` that no backslash escapes."""
-    found = []
-    i = 0
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] in chars:
-            found.append(text[i])
-        i += 1
-    return found
-
-
-def live_pipes(text: str) -> int:
-    """Pipes that end a table cell: GFM splits a row at every ``|`` no backslash precedes,
-    before reading anything else (code spans included)."""
-    return len(re.findall(r"(?<!\\)\|", text))
 
 
 HOSTILE_MARKDOWN = [
