@@ -22,6 +22,7 @@ from pathlib import Path
 from reconciler.core.diagnostics import display_path
 from reconciler.core.spec import DatasetKind, DatasetRef, Provider
 from reconciler.providers.profiles import PROFILES
+from reconciler.yamlio.text_file import special_kind
 
 
 class RealPaths:
@@ -167,8 +168,6 @@ def resolve_dataset_path(
             " state, never datasets; keep datasets in a folder of their own"
         )
     if not stat.S_ISDIR(mode) and not stat.S_ISREG(mode):
-        from reconciler.yamlio.text_file import special_kind
-
         return f"`{raw}` is {special_kind(mode)}; a dataset is a regular file or a folder"
     kind = DatasetKind.FOLDER if stat.S_ISDIR(mode) else DatasetKind.FILE
     wrong = PROFILES[provider].datasets.wrong_kind(raw, _suffix(real), kind)
@@ -185,6 +184,8 @@ def _leads_outside(raw: str, real: str) -> str:
 
 
 def _near(missing: Path) -> str:
+    # Imported here: yaml_source loads PyYAML, which a run served from the validation cache
+    # never needs (tests/unit/specs/test_spec_cache.py); only a missing path asks for it.
     from reconciler.yamlio.yaml_source import did_you_mean
 
     parent = missing.parent

@@ -42,6 +42,7 @@ from reconciler.specs.dataset_paths import (
     resolve_dataset_path,
 )
 from reconciler.specs.notes import note
+from reconciler.yamlio.schema_files import FINETUNE_SCHEMA, schema_path
 from reconciler.yamlio.text_file import (
     SourceBytes,
     not_a_regular_file,
@@ -131,8 +132,6 @@ def load_specs(
 
 def open_validation_cache(settings: Settings) -> ValidationCache | None:
     """The validation cache of ``settings.root`` (see ``reconciler.specs.cache``)."""
-    from reconciler.yamlio.schema_files import FINETUNE_SCHEMA, schema_path
-
     try:
         schema = schema_path(FINETUNE_SCHEMA)
     except FileNotFoundError:

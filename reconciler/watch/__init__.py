@@ -31,6 +31,7 @@ from dataclasses import replace
 from types import FrameType
 
 from reconciler.core.diagnostics import InvalidInputError
+from reconciler.redact import register_secret
 from reconciler.watch.daemon import Daemon, RunRecord, RunResult, WatchOptions
 from reconciler.watch.listener import WEBHOOK_SECRET_VARIABLE, ListenAddressError
 from reconciler.watch.logs import EventLog, LogFormat, configure_logging
@@ -61,8 +62,6 @@ def run_watch(options: WatchOptions, log_format: LogFormat = "text") -> int:
     if options.webhook_secret is None and os.environ.get(WEBHOOK_SECRET_VARIABLE):
         options = replace(options, webhook_secret=os.environ[WEBHOOK_SECRET_VARIABLE])
     if options.webhook_secret:
-        from reconciler.redact import register_secret
-
         register_secret(options.webhook_secret)
     stop = threading.Event()
 

@@ -66,6 +66,7 @@ from reconciler.redact import redact
 from reconciler.run import Run, open_run
 from reconciler.sandboxed import sandbox_settings
 from reconciler.specs.cache import state_dir
+from reconciler.status import job_statuses
 from reconciler.watch.commits import GitCheckout
 from reconciler.watch.files import FileWatcher, last_change
 from reconciler.watch.git import GitError
@@ -786,8 +787,6 @@ class Daemon:
 
     def _observe(self, plan: Plan) -> None:
         """Transitions and the jobs-by-health gauge, from this run's plan."""
-        from reconciler.status import job_statuses
-
         statuses = job_statuses(plan)
         self._statuses, transitions = track_transitions(self._statuses, statuses)
         for transition in transitions:
