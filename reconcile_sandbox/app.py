@@ -34,6 +34,7 @@ from reconcile_sandbox.objects import DEFAULT_MAX_UPLOAD_BYTES, ObjectStore
 from reconcile_sandbox.provider import Provider, ProviderError
 from reconcile_sandbox.requestlog import RequestLog
 from reconcile_sandbox.store import Store
+from reconcile_sandbox.variants import VariantBook
 
 PROVIDER_MODULES: tuple[str, ...] = (
     "reconcile_sandbox.segmind.api",
@@ -56,6 +57,8 @@ class SandboxConfig:
     keys: Mapping[str, str] = field(default_factory=dict)
     """API key per provider name; a provider not listed accepts its ``auth.default_key``."""
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    variants: Mapping[str, str] = field(default_factory=dict)
+    """Variants to start with, ``provider.name`` -> value (``variants.py``); the rest default."""
 
 
 def load_providers(modules: Sequence[str] | None = None) -> list[Provider]:
@@ -85,6 +88,7 @@ class Sandbox:
         self.objects = ObjectStore(self.store, self.clock, config.max_upload_bytes)
         self.faults = FaultBook({name: p.mount for name, p in self.providers.items()})
         self.requests = RequestLog()
+        self.variants = VariantBook(list(self.providers.values()), config.variants)
         self.contexts: dict[str, SandboxContext] = {}
         for provider in self.providers.values():
             self.store.apply_schema(provider.schema)
@@ -97,6 +101,7 @@ class Sandbox:
                 objects=self.objects,
                 faults=self.faults,
                 api_key=self.key(provider.name),
+                variants=self.variants,
             )
         self.asgi: ASGIApp = self._build_app()
 
@@ -122,6 +127,7 @@ class Sandbox:
             self.objects.delete_owned_by(None)
             self.requests.clear()
         self.faults.clear(provider)
+        self.variants.reset(provider)
 
     def close(self) -> None:
         self.store.close()

@@ -20,6 +20,7 @@ from reconcile_sandbox.lifecycle import JobState
 from reconcile_sandbox.objects import ObjectStore
 from reconcile_sandbox.provider import Provider, ProviderError
 from reconcile_sandbox.store import Store
+from reconcile_sandbox.variants import VariantBook
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class SandboxContext:
     faults: FaultBook
     api_key: str
     """The key this provider accepts (checked before any route runs)."""
+    variants: VariantBook
+    """Which reading of each open question the sandbox takes now (``variant``)."""
+
+    def variant(self, name: str) -> str:
+        """The current value of this provider's variant ``name`` (``Provider.variants``)."""
+        return self.variants.value(f"{self.provider.name}.{name}")
 
     def now(self) -> float:
         """Simulated time (seconds since the epoch): creation, progress and shown timestamps."""

@@ -42,6 +42,7 @@ from reconcile_sandbox.context import SandboxContext
 from reconcile_sandbox.faults import FaultSpecError
 from reconcile_sandbox.lifecycle import JobState
 from reconcile_sandbox.provider import ObjectKind
+from reconcile_sandbox.variants import VariantError
 
 if TYPE_CHECKING:
     from reconcile_sandbox.app import Sandbox
@@ -68,6 +69,7 @@ def control_app(sandbox: Sandbox) -> Starlette:
         Route("/faults/{rule_id:int}", _remove_fault(sandbox), methods=["DELETE"]),
         Route("/requests", _requests(sandbox), methods=["GET", "DELETE"]),
         Route("/requests/log", _request_log(sandbox), methods=["GET"]),
+        Route("/variants", _variants(sandbox), methods=["GET", "PUT"]),
     ]
     for name, context in sandbox.contexts.items():
         if context.provider.control_routes is None:
@@ -184,6 +186,23 @@ def _reset(sandbox: Sandbox) -> Handler:
         return JSONResponse({"reset": provider or "all"})
 
     return reset
+
+
+def _variants(sandbox: Sandbox) -> Handler:
+    async def variants(request: Request) -> Response:
+        if request.method == "PUT":
+            body = await _body(request)
+            for key, value in body.items():
+                if not isinstance(value, str):
+                    raise ControlError(400, f"{key}: a variant's value is a string; got {value!r}")
+            try:
+                for key, value in body.items():
+                    sandbox.variants.set(key, value)
+            except VariantError as error:
+                raise ControlError(400, str(error)) from error
+        return JSONResponse({"variants": sandbox.variants.describe()})
+
+    return variants
 
 
 def _clock(sandbox: Sandbox) -> Handler:

@@ -100,3 +100,6 @@ class Provider:
     """Object-store buckets the provider's uploads and artifacts live in (reset with it)."""
     public_paths: tuple[str, ...] = ()
     """Paths under the mount that need no API key (none of the three providers has one)."""
+    variants: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Readings of the documents' open questions this emulator can take (``variants.py``):
+    name -> its values, the first the default (the reading the client was written to)."""

@@ -70,9 +70,16 @@ def serve_forever(
     data_dir: Path,
     speed: float,
     keys: Mapping[str, str] | None = None,
+    variants: Mapping[str, str] | None = None,
 ) -> None:
-    """Serve the sandbox in the foreground until interrupted, printing what to export first."""
-    sandbox = create_app(SandboxConfig(data_dir=data_dir, speed=speed, keys=dict(keys or {})))
+    """Serve the sandbox in the foreground until interrupted, printing what to export first.
+    ``variants``: readings of the open questions to start with (``variants.py``); raises
+    ``VariantError`` for one the sandbox does not know."""
+    sandbox = create_app(
+        SandboxConfig(
+            data_dir=data_dir, speed=speed, keys=dict(keys or {}), variants=dict(variants or {})
+        )
+    )
     sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     root_url = f"http://{_url_host(host)}:{bound_port}"

@@ -55,6 +55,15 @@ class SandboxControl:
     def set_speed(self, speed: float) -> None:
         self._call("PUT", "/clock", {"speed": speed})
 
+    def set_variants(self, **values: str) -> None:
+        """Take these readings of the open questions, e.g. ``**{"qubrid.offset": "ignored"}``;
+        a reset of the provider brings back the ones the sandbox started with."""
+        self._call("PUT", "/variants", values)
+
+    def variants(self) -> dict[str, dict[str, Any]]:
+        result: dict[str, dict[str, Any]] = self._call("GET", "/variants")["variants"]
+        return result
+
     def add_fault(self, **rule: Any) -> int:
         """Add a fault rule (fields as in ``reconcile_sandbox.faults``); returns its id."""
         return int(self._call("POST", "/faults", rule)["id"])
@@ -168,13 +177,17 @@ def start_sandbox(
     host: str = "127.0.0.1",
     port: int = 0,
     providers: Sequence[Provider] | None = None,
+    variants: Mapping[str, str] | None = None,
 ) -> Iterator[RunningSandbox]:
     """Serve a sandbox on a free port for the duration of the ``with`` block.
 
     ``data_dir=None`` keeps state in memory. ``speed=0`` (the default here) freezes simulated
     time so tests move it explicitly; pass a positive speed for jobs that progress by themselves.
+    ``variants``: readings of the documents' open questions to start with (``variants.py``).
     """
-    config = SandboxConfig(data_dir=data_dir, speed=speed, keys=dict(keys or {}))
+    config = SandboxConfig(
+        data_dir=data_dir, speed=speed, keys=dict(keys or {}), variants=dict(variants or {})
+    )
     running = RunningSandbox(start_in_thread(config, host=host, port=port, providers=providers))
     try:
         yield running

@@ -715,15 +715,27 @@ def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -
     type=float,
     help="Simulated seconds per real second for job progress.",
 )
-def sandbox(host: str, port: int, data_dir: str, speed: float) -> None:
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    metavar="PROVIDER.NAME=VALUE",
+    help="Answer an open question of the provider documents another way, e.g."
+    " qubrid.offset=ignored (repeatable; GET /_sandbox/variants lists them).",
+)
+def sandbox(host: str, port: int, data_dir: str, speed: float, variants: tuple[str, ...]) -> None:
     """Serve the embedded Segmind/Qubrid/Cohere emulator until interrupted."""
     _require_sandbox("the sandbox command")
     # Imported here: an optional distribution, checked just above.
     from reconcile_sandbox.server import serve_forever
+    from reconcile_sandbox.variants import VariantError, split_variant
 
     gc.set_threshold(*_GC_DEFAULT_THRESHOLD)  # it serves until stopped: back to the defaults
-
-    serve_forever(host=host, port=port, data_dir=Path(data_dir), speed=speed)
+    try:
+        chosen = dict(split_variant(text) for text in variants)
+        serve_forever(host=host, port=port, data_dir=Path(data_dir), speed=speed, variants=chosen)
+    except VariantError as error:
+        _fail(f"--variant {error}")
 
 
 def _tune_interpreter() -> None:

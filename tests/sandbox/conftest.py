@@ -60,6 +60,8 @@ def _toy_routes(ctx: SandboxContext) -> list[BaseRoute]:
         cutoff = ctx.list_lag_cutoff(request)
         if cutoff is None:
             rows = ctx.store.query("SELECT * FROM toy_items ORDER BY created_sim, id")
+            if ctx.variant("order") == "newest-first":
+                rows = list(reversed(rows))
         else:
             rows = ctx.store.query(
                 "SELECT * FROM toy_items WHERE updated_sim <= ? ORDER BY created_sim, id", (cutoff,)
@@ -103,6 +105,7 @@ TOY = Provider(
     seed=_toy_seed,
     base_url_env=("TOY_BASE_URL",),
     api_key_env=("TOY_API_KEY",),
+    variants={"order": ("oldest-first", "newest-first")},
 )
 
 
