@@ -4,19 +4,35 @@ Endpoints, all under ``/segmind/finetune/request`` and authenticated by ``x-api-
 
     POST /submit                    JSON body -> {"status", "request_id" or "finetune_id", "name"}
     GET  /details                   JSON body on GET {"request_id": id} -> {"finetune": {...}}
-    GET  /list                      plain JSON array, newest first, no paging
+    GET  /list                      plain JSON array, newest first (variant ``order``), no paging
     GET  /upload/pre-signed-url     JSON body on GET {"name", "extension"?, "public"?}
     PUT  /access-update             form fields request_id, segmind_public "True"/"False"
                                     (multipart or urlencoded); 200 with an empty body
     GET  /file/download             form body on GET cloud_storage_url=... -> text/plain URL
 
 Quirks kept on purpose: QWEN jobs are identified by ``request_id`` (with a distinct
-``finetune_id``), the Flux models by ``id`` = ``finetune_id``; ``details`` always takes the key
-``request_id``. There is no delete. Errors use the SDK fixtures' ``{"error": CODE, "detail":
+``finetune_id``), the Flux models by ``id`` and ``finetune_id`` (equal unless the ``flux_ids``
+variant says otherwise); ``details`` always takes the key ``request_id``, whose value is the
+``finetune_id`` for the Flux models (S1, S2), as is access-update's. QWEN and FLUX submits
+without ``machine_type`` or ``train_type`` are refused: the SDK requires both and the QWEN and
+FLUX documents send them; the FAST_FLUX and FLUX_PRO documents leave them out, so there they
+stay optional. There is no delete. Errors use the SDK fixtures' ``{"error": CODE, "detail":
 message}`` (the real body is undocumented). Datasets uploaded to the sandbox's object store are
 inspected: a ZIP with only subfolders fails with Segmind's "Looks like empty dataset" message,
 and a FAST_FLUX job on a private upload fails with "Download failed" (FAST_FLUX needs a public
 file). Assumptions are listed in docs/sandbox.md.
+
+Variants (the documents' open questions, docs/providers.md):
+
+- ``order``: ``newest-first`` (default) or ``oldest-first``, the order of ``/list`` (no order is
+  documented); every item carries ``created_ts`` either way.
+- ``flux_ids``: ``same`` (default: a Flux job's ``id`` is its ``finetune_id``) or ``distinct``
+  (they differ; details and access-update still take the ``finetune_id``, as documented, and
+  refuse the ``id``).
+- ``acl_header``: ``by-model`` (default: an upload URL is signed for ``x-amz-acl: public-read``
+  exactly when it was asked for public) or ``signed`` (every upload URL is signed public-read,
+  and says so in its query, ``X-Amz-SignedHeaders`` and ``x-amz-acl``: the client must read the
+  header from the URL, not choose it by base model).
 """
 
 from __future__ import annotations
@@ -63,6 +79,13 @@ MACHINES_BY_MODEL: Mapping[str, tuple[str, ...]] = {
 }
 FLUX_PRO_THEMES = ("CHARACTER", "PRODUCT", "STYLE", "GENERAL")
 FLUX_PRO_PRIORITIES = ("SPEED", "QUALITY", "HIGH_RES_ONLY")
+# The SDK requires machine_type and train_type on every submit, and the QWEN (S0) and FLUX
+# (DOC-FLUX) documents send them; the FAST_FLUX (S1) and FLUX_PRO (S2) ones leave them out.
+REQUIRED_SUBMIT_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "QWEN": ("machine_type", "train_type"),
+    "FLUX": ("machine_type", "train_type"),
+}
+SIGNED_ACL = "public-read"
 
 UPLOAD_BUCKET = "finetune-pipeline"
 PRIVATE_WEIGHTS_BUCKET = "segmind-sd-models"
@@ -97,6 +120,7 @@ CREATE TABLE IF NOT EXISTS segmind_jobs (
     {LIFECYCLE_COLUMNS}
 );
 CREATE INDEX IF NOT EXISTS segmind_jobs_by_creation ON segmind_jobs (created_sim, id);
+CREATE INDEX IF NOT EXISTS segmind_jobs_by_finetune_id ON segmind_jobs (finetune_id);
 """
 
 _INSERT = (
@@ -104,6 +128,15 @@ _INSERT = (
     "instance_prompt, trigger_word, theme, train_type, machine_type, segmind_public, "
     "advance_parameters, created_sim, updated_sim, failed_sim, error_message) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_LIST_NEWEST = "SELECT * FROM segmind_jobs ORDER BY created_sim DESC, id"
+_LIST_OLDEST = "SELECT * FROM segmind_jobs ORDER BY created_sim ASC, id"
+_LIST_LAGGED_NEWEST = (
+    "SELECT * FROM segmind_jobs WHERE updated_sim <= ? ORDER BY created_sim DESC, id"
+)
+_LIST_LAGGED_OLDEST = (
+    "SELECT * FROM segmind_jobs WHERE updated_sim <= ? ORDER BY created_sim ASC, id"
 )
 
 
@@ -231,6 +264,9 @@ def _validate_submit(body: Mapping[str, Any]) -> dict[str, Any]:
     if train_type is not None:
         _one_of(train_type, ("LORA",), "train_type")
     machine_type = _optional_text(body, "machine_type")
+    for field in REQUIRED_SUBMIT_FIELDS.get(model, ()):
+        if body.get(field) is None:
+            raise _bad_request(f"'{field}' is required for {model}")
     if machine_type is not None:
         _one_of(machine_type, MACHINES_BY_MODEL[model], "machine_type", model)
     public = body.get("segmind_public", False)
@@ -357,6 +393,8 @@ class _View:
             "cloud_storage_url": cloud_storage_url,
             "finetune_id": row["finetune_id"],
             "model_information": {},
+            "created_ts": iso_z(row["created_sim"]),
+            "updated_ts": iso_z(max(float(row["updated_sim"]), state.since)),
         }
 
 
@@ -385,7 +423,13 @@ async def _form(request: Request, fields: tuple[str, ...]) -> FormData:
 
 def routes(ctx: SandboxContext) -> list[BaseRoute]:
     def job_row(job_id: str) -> sqlite3.Row:
-        row = ctx.store.query_one("SELECT * FROM segmind_jobs WHERE id = ?", (job_id,))
+        # Keyed as documented: a QWEN job by its request_id, a Flux job by its finetune_id
+        # (which is its id too, unless the flux_ids variant makes them differ).
+        row = ctx.store.query_one(
+            "SELECT * FROM segmind_jobs WHERE (base_model = 'QWEN' AND id = ?)"
+            " OR (base_model != 'QWEN' AND finetune_id = ?)",
+            (job_id, job_id),
+        )
         if row is None:
             raise ProviderError(404, f"No fine-tune request with id {job_id!r}", "NOT_FOUND")
         return row
@@ -394,7 +438,7 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         job = _validate_submit(await ctx.json_object(request))
         job_id = str(uuid.uuid4())
         model = job["base_model"]
-        finetune_id = str(uuid.uuid4()) if model == "QWEN" else job_id
+        finetune_id = _finetune_id(ctx, model, job_id)
         problem = _dataset_problem(ctx, job["data_source_path"], model)
         now = ctx.now()
         fails_at = LIFECYCLE.offset_to_reach("DATA_PROCESSING") + SECONDS_INTO_DATA_PROCESSING
@@ -433,8 +477,11 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
                     public=bucket == PUBLIC_WEIGHTS_BUCKET,
                     content_type="application/octet-stream",
                 )
-        id_key = "request_id" if model == "QWEN" else "finetune_id"
-        return JSONResponse({"status": "REQUESTED", id_key: job_id, "name": job["name"]})
+        if model == "QWEN":
+            answer = {"status": "REQUESTED", "request_id": job_id, "name": job["name"]}
+        else:
+            answer = {"status": "REQUESTED", "finetune_id": finetune_id, "name": job["name"]}
+        return JSONResponse(answer)
 
     async def details(request: Request) -> Response:
         body = await ctx.json_object(request)
@@ -449,12 +496,13 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
 
     async def list_jobs(request: Request) -> Response:
         cutoff = ctx.list_lag_cutoff(request)
+        # No order is documented: newest first by default, oldest first as a variant.
+        oldest_first = ctx.variant("order") == "oldest-first"
         if cutoff is None:
-            rows = ctx.store.query("SELECT * FROM segmind_jobs ORDER BY created_sim DESC, id")
+            rows = ctx.store.query(_LIST_OLDEST if oldest_first else _LIST_NEWEST)
         else:
             rows = ctx.store.query(
-                "SELECT * FROM segmind_jobs WHERE updated_sim <= ? ORDER BY created_sim DESC, id",
-                (cutoff,),
+                _LIST_LAGGED_OLDEST if oldest_first else _LIST_LAGGED_NEWEST, (cutoff,)
             )
         view = _View(ctx, ctx.origin(request))
         return JSONResponse([view.list_item(row) for row in rows])
@@ -474,24 +522,25 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-") or "dataset"
         key = f"uploads/{USER_ID}/{uuid.uuid4()}-{safe}{extension}"
         origin = ctx.origin(request)
+        signed = ctx.variant("acl_header") == "signed"
+        presigned = ctx.objects.presign_put(
+            origin, UPLOAD_BUCKET, key, public=public or signed, expires_in=UPLOAD_URL_SECONDS
+        )
+        if signed:
+            # The server chose the ACL: the URL names the header's value next to its signature.
+            presigned += f"&x-amz-acl={SIGNED_ACL}"
         return JSONResponse(
-            {
-                "presigned_url": ctx.objects.presign_put(
-                    origin, UPLOAD_BUCKET, key, public=public, expires_in=UPLOAD_URL_SECONDS
-                ),
-                "s3_url": ctx.objects.url(origin, UPLOAD_BUCKET, key),
-            }
+            {"presigned_url": presigned, "s3_url": ctx.objects.url(origin, UPLOAD_BUCKET, key)}
         )
 
     async def access_update(request: Request) -> Response:
         form = await _form(request, ("request_id", "segmind_public"))
         public = form["segmind_public"]
         _one_of(public, ("True", "False"), "segmind_public")
-        job_id = str(form["request_id"])
-        job_row(job_id)
+        row = job_row(str(form["request_id"]))
         ctx.store.execute(
             "UPDATE segmind_jobs SET segmind_public = ?, updated_sim = ? WHERE id = ?",
-            (int(public == "True"), ctx.now(), job_id),
+            (int(public == "True"), ctx.now(), row["id"]),
         )
         return Response(status_code=200)
 
@@ -524,6 +573,14 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         Route(f"{prefix}/access-update", access_update, methods=["PUT"]),
         Route(f"{prefix}/file/download", file_download, methods=["GET"]),
     ]
+
+
+def _finetune_id(ctx: SandboxContext, model: str, job_id: str) -> str:
+    """A new job's ``finetune_id``: its own for QWEN; a Flux job's ``id`` unless the
+    ``flux_ids`` variant makes them differ."""
+    if model == "QWEN" or ctx.variant("flux_ids") == "distinct":
+        return str(uuid.uuid4())
+    return job_id
 
 
 def _job_of_weights(located: tuple[str, str]) -> str | None:
@@ -571,7 +628,7 @@ def seed(ctx: SandboxContext, count: int, options: Mapping[str, Any]) -> int:
         failed = fail_every > 0 and index % fail_every == fail_every - 1
         failed_sim = created + LIFECYCLE.offset_to_reach("TRAINING_INITIATED") if failed else None
         message = SEED_FAILURE_MESSAGES[index % len(SEED_FAILURE_MESSAGES)] if failed else None
-        finetune_id = str(uuid.uuid4()) if model == "QWEN" else job_id
+        finetune_id = _finetune_id(ctx, model, job_id)
         parameters = _advance_parameters({}, model)
         rows.append(
             (
@@ -622,4 +679,9 @@ PROVIDER = Provider(
     base_url_env=("SEGMIND_BASE_URL",),
     api_key_env=("SEGMIND_API_KEY",),
     buckets=(UPLOAD_BUCKET, PRIVATE_WEIGHTS_BUCKET, PUBLIC_WEIGHTS_BUCKET),
+    variants={
+        "order": ("newest-first", "oldest-first"),
+        "flux_ids": ("same", "distinct"),
+        "acl_header": ("by-model", "signed"),
+    },
 )

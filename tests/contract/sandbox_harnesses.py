@@ -8,6 +8,7 @@ status moves only when the harness moves it (``finish``). Retries wait a few mil
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -94,6 +95,16 @@ class SegmindHarness(SandboxHarness):
         )
     )
     reported_statuses = (*SEGMIND_LIFECYCLE.statuses, SEGMIND_LIFECYCLE.failed)
+    # The sandbox's readings of Segmind's open questions this harness runs under (none: the
+    # defaults); ``SegmindOtherReadingsHarness`` takes every other one.
+    readings: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def start(cls, fixture: FixtureLookup, root: Path) -> Harness:
+        started = cls(root, fixture("sandbox"))
+        if cls.readings:
+            started.sandbox.control.set_variants(**cls.readings)
+        return started
 
     def desired(self, name: str, **fields: Any) -> DesiredJob:
         written: dict[str, Any] = {
@@ -108,7 +119,12 @@ class SegmindHarness(SandboxHarness):
         return desired_for(spec("segmind", name, folder, base_model="FLUX_PRO", **written))
 
     def finish(self, job_id: str) -> None:
-        self.sandbox.control.advance("segmind", "jobs", job_id, to=SEGMIND_LIFECYCLE.done)
+        # The client knows a Flux job by its finetune_id, the sandbox's row by its id.
+        row = self.sandbox.sandbox.store.query_one(
+            "SELECT id FROM segmind_jobs WHERE id = ? OR finetune_id = ?", (job_id, job_id)
+        )
+        assert row is not None, job_id
+        self.sandbox.control.advance("segmind", "jobs", row["id"], to=SEGMIND_LIFECYCLE.done)
 
     @staticmethod
     def stored_dataset_ref(remote_name: str, file_name: str) -> str:
@@ -118,6 +134,19 @@ class SegmindHarness(SandboxHarness):
             "https://segmind-finetune.s3.amazonaws.com/uploads/8c1f0a3e/"
             f"5f0e8c1a-93d4-4b7e-a1f2-0c9d8e7f6a5b-{file_name}"
         )
+
+
+class SegmindOtherReadingsHarness(SegmindHarness):
+    """Segmind under every other reading of its open questions at once (docs/providers.md):
+    the list oldest first, a Flux job's ``id`` apart from its ``finetune_id``, and upload URLs
+    signed for the ACL header whatever was asked. The sandbox's provider reset before each
+    test brings the defaults back."""
+
+    readings: ClassVar[Mapping[str, str]] = {
+        "segmind.order": "oldest-first",
+        "segmind.flux_ids": "distinct",
+        "segmind.acl_header": "signed",
+    }
 
 
 class QubridHarness(SandboxHarness):

@@ -17,6 +17,8 @@ JOB = {
     "data_source_path": "https://datasets.example.invalid/a.zip",
     "instance_prompt": "photo of TOK",
     "base_model": "QWEN",
+    "machine_type": "NVIDIA_H100",
+    "train_type": "LORA",
 }
 
 

@@ -17,8 +17,10 @@ from reconcile_sandbox.testing import RunningSandbox
 LIST_ITEM_KEYS = {
     "data_source_path", "name", "status", "error_message", "segmind_model_path",
     "advance_parameters", "segmind_public_model", "train_type", "source_type", "base_model",
-    "theme", "cloud_storage_url", "finetune_id", "model_information",
+    "theme", "cloud_storage_url", "finetune_id", "model_information", "created_ts", "updated_ts",
 }  # fmt: skip
+# The documented list sample shows no timestamps; issue 13's audit found the list carries
+# created_ts, and the client orders by it when present (docs/providers.md).
 DETAILS_KEYS = {
     "finetune_id", "name", "data_source_path", "instance_prompt", "status", "source_type",
     "base_model", "slug", "public_model", "error_message", "cloud_storage_url", "created_ts",
@@ -604,3 +606,68 @@ def test_seeded_jobs_are_listed_with_their_statuses(
     assert statuses["AVAILABLE"] >= 9_490
     models = {item["base_model"] for item in listed}
     assert models == {"QWEN", "FAST_FLUX", "FLUX_PRO", "FLUX"}
+
+
+# Variants and documented required fields ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["QWEN", "FLUX"])
+@pytest.mark.parametrize("field", ["machine_type", "train_type"])
+def test_qwen_and_flux_submits_need_machine_type_and_train_type(
+    api: httpx.Client, model: str, field: str
+) -> None:
+    body = submit_body(model, PUBLIC_ZIP)
+    del body[field]
+    response = api.post("/submit", json=body)
+    assert response.status_code == 400
+    assert f"'{field}' is required for {model}" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("model", ["FAST_FLUX", "FLUX_PRO"])
+def test_fast_flux_and_flux_pro_submits_take_neither(api: httpx.Client, model: str) -> None:
+    body = submit_body(model, PUBLIC_ZIP)
+    assert "machine_type" not in body and "train_type" not in body
+    assert api.post("/submit", json=body).status_code == 200
+
+
+def test_oldest_first_lists_in_creation_order_with_timestamps(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.set_variants(**{"segmind.order": "oldest-first"})
+    first = submit(api, "QWEN", PUBLIC_ZIP)
+    sandbox.control.advance_clock(1)
+    second = submit(api, "FLUX_PRO", PUBLIC_ZIP)
+    listed = api.get("/list").json()
+    assert [item.get("request_id") or item.get("id") for item in listed] == [first, second]
+    assert listed[0]["created_ts"] < listed[1]["created_ts"]
+
+
+def test_distinct_flux_ids_key_details_and_access_on_the_finetune_id(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.set_variants(**{"segmind.flux_ids": "distinct"})
+    finetune_id = submit(api, "FLUX_PRO", PUBLIC_ZIP)
+    (item,) = api.get("/list").json()
+    assert item["finetune_id"] == finetune_id
+    assert item["id"] != finetune_id
+    assert details(api, finetune_id)["id"] == item["id"]
+    by_id = api.request("GET", "/details", json={"request_id": item["id"]})
+    assert by_id.status_code == 404
+    refused = api.put("/access-update", data={"request_id": item["id"], "segmind_public": "True"})
+    assert refused.status_code == 404
+    flipped = api.put("/access-update", data={"request_id": finetune_id, "segmind_public": "True"})
+    assert flipped.status_code == 200
+    assert details(api, finetune_id)["public_model"] is True
+
+
+def test_signed_acl_urls_name_the_header_the_upload_must_send(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.set_variants(**{"segmind.acl_header": "signed"})
+    urls = presign(api)  # asked private: the server signs public-read all the same
+    query = parse_qs(urlsplit(urls["presigned_url"]).query)
+    assert query["X-Amz-SignedHeaders"] == ["host;x-amz-acl"]
+    assert query["x-amz-acl"] == ["public-read"]
+    assert httpx.put(urls["presigned_url"], content=image_zip()).status_code == 403
+    headers = {"x-amz-acl": "public-read"}
+    assert httpx.put(urls["presigned_url"], content=image_zip(), headers=headers).status_code == 200

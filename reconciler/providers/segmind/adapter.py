@@ -2,25 +2,35 @@
 
 Requests, all under ``{base}/finetune/request`` with the key in ``x-api-key``:
 
-- observe: one ``GET /list`` (a plain array, no paging, newest first);
+- observe: one ``GET /list`` (a plain array, no paging, in no documented order: a name's jobs
+  are ordered by their ``created_ts``, by list position, newest first, only when it is absent);
 - upload: ``GET /upload/pre-signed-url`` with a JSON body on the GET, then a raw ``PUT`` of
   the zip to the ``presigned_url`` (exact ``Content-Length``, never chunked; no key; the
-  ``x-amz-acl: public-read`` header exactly when the URL was signed public); an expired URL is
+  ``x-amz-acl`` header exactly when the URL signed it, with the value its query names); an
+  expired URL is
   replaced by a fresh one rather than retried; the result is the unsigned ``s3_url``;
-- create: ``POST /submit`` (JSON); the id comes back as ``request_id`` (QWEN) or ``finetune_id``;
+- create: ``POST /submit`` (JSON: the spec's fields, plus the defaults the documents require
+  for the fields it leaves out, ``SEGMIND_SUBMIT_DEFAULTS``); the id comes back as
+  ``request_id`` (QWEN) or ``finetune_id`` (the Flux models), and a job is known by that id
+  everywhere: details and access-update are keyed on it, and the list's ``id`` of a Flux job
+  need not equal it;
 - access: ``PUT /access-update`` with urlencoded form fields, ``segmind_public`` "True"/"False"
   (the ``AccessUpdater`` capability);
 - delete: Segmind has none (the adapter is no ``JobDeleter``; its profile says so).
 
 Which uploads are public: only FAST_FLUX's. Its documentation signs the upload URL public and its
 training pipeline fetches the file without credentials; other models train from private files,
-and a dataset is not made public just because the trained model is.
+and a dataset is not made public just because the trained model is. That choice is what the
+client asks for; the ``x-amz-acl`` header it then sends is the one the URL was signed for
+(``acl_header``), since a header the signature does not cover, or a missing one it does, is 403.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -47,6 +57,7 @@ from reconciler.providers.http import (
 )
 from reconciler.providers.segmind.profile import (
     SEGMIND,
+    SEGMIND_SUBMIT_DEFAULTS,
     SegmindOptions,
     parse_segmind_dataset_url,
     segmind_health,
@@ -57,6 +68,7 @@ PREFIX = "/finetune/request"
 KEY_VARIABLES = SEGMIND.key_variables_text
 ZIP_CONTENT_TYPE = "application/zip"
 PUBLIC_UPLOAD_MODELS = frozenset({"FAST_FLUX"})
+PUBLIC_READ = "public-read"
 # An expired pre-signed URL is replaced this many times before giving up.
 FRESH_URL_ATTEMPTS = 3
 
@@ -155,8 +167,9 @@ class SegmindClient:
         for _ in range(FRESH_URL_ATTEMPTS):
             presigned_url, s3_url = self._presigned_url(upload.file_name, public, job)
             headers = {"Content-Length": str(body.size), "Content-Type": ZIP_CONTENT_TYPE}
-            if public:
-                headers["x-amz-acl"] = "public-read"
+            acl = acl_header(presigned_url, public=public)
+            if acl is not None:
+                headers["x-amz-acl"] = acl
 
             def build(url: str = presigned_url, headers: dict[str, str] = headers) -> httpx.Request:
                 return self._storage.client.build_request(
@@ -224,6 +237,7 @@ class SegmindClient:
         body = read_write_answer(response, "segmind", "submitting the fine-tune", job)
         job_id = None
         if isinstance(body, Mapping):
+            # The same preference as the list's (``_observed``): the id details are keyed on.
             job_id = body.get("request_id") or body.get("finetune_id") or body.get("id")
         if not isinstance(job_id, str) or not job_id:
             raise OutcomeUnknownError(
@@ -254,7 +268,8 @@ def submit_body(
     dataset_ref: str,
     default_access: Literal["private", "public"] | None = None,
 ) -> dict[str, Any]:
-    """The JSON of ``POST /submit``: the spec's fields, and only those it sets."""
+    """The JSON of ``POST /submit``: the fields the spec sets, and the documented default of each
+    field the documents require for its base model (``SEGMIND_SUBMIT_DEFAULTS``)."""
     spec = desired.spec
     access = spec.access or default_access or "private"
     body: dict[str, Any] = {
@@ -271,6 +286,9 @@ def submit_body(
         "machine_type": spec.machine_type,
     }
     body.update({key: value for key, value in optional.items() if value is not None})
+    # Fields the documents require that the spec left out get the documented default.
+    for key, value in SEGMIND_SUBMIT_DEFAULTS.get(spec.base_model.upper(), {}).items():
+        body.setdefault(key, value)
     if spec.parameters:
         body["advance_parameters"] = dict(spec.parameters)
     return body
@@ -283,8 +301,20 @@ def parse_job_list(response: httpx.Response) -> tuple[ObservedJob, ...]:
     if not isinstance(items, list):
         raise PermanentError("segmind", "listing fine-tunes: the answer is not a JSON array")
     count = len(items)
-    # Newest first, and the list has no timestamps: the position orders same-named jobs.
+    # No order is documented: a job's created_ts orders it (``ObservedJob.age_key``); the
+    # position, read as newest first, only breaks ties and orders jobs without one.
     return tuple(_observed(item, sequence=count - index) for index, item in enumerate(items))
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """An ISO-8601 ``created_ts`` (``Z`` or an offset; naive read as UTC), else ``None``."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _marker_of(source: str | None, name: str | None) -> Marker | None:
@@ -296,7 +326,9 @@ def _marker_of(source: str | None, name: str | None) -> Marker | None:
 def _observed(item: Any, *, sequence: int) -> ObservedJob:
     if not isinstance(item, Mapping):
         raise PermanentError("segmind", "listing fine-tunes: an entry is not a JSON object")
-    remote_id = item.get("request_id") or item.get("id") or item.get("finetune_id")
+    # The documents key a job on its request_id (QWEN) or its finetune_id (the Flux models);
+    # a Flux job's ``id`` need not be its finetune_id, so it is the last resort.
+    remote_id = item.get("request_id") or item.get("finetune_id") or item.get("id")
     if not isinstance(remote_id, str) or not remote_id:
         raise PermanentError("segmind", "listing fine-tunes: an entry has no id")
     remote_name = text_or_none(item.get("name"))
@@ -312,6 +344,7 @@ def _observed(item: Any, *, sequence: int) -> ObservedJob:
         owner=owner,
         raw_status=status,
         health=segmind_health(status),
+        created_at=_timestamp(item.get("created_ts")),
         sequence=sequence,
         access=("public" if public else "private") if isinstance(public, bool) else None,
         dataset_ref=source,
@@ -322,3 +355,20 @@ def _observed(item: Any, *, sequence: int) -> ObservedJob:
         parameters=dict(parameters) if isinstance(parameters, Mapping) else None,
         error_message=text_or_none(item.get("error_message")),
     )
+
+
+def acl_header(presigned_url: str, *, public: bool) -> str | None:
+    """The ``x-amz-acl`` header an upload to ``presigned_url`` must send (``None``: none).
+
+    A SigV4 URL lists the headers its signature covers in ``X-Amz-SignedHeaders``: the header
+    is sent exactly when ``x-amz-acl`` is among them, with the value the query names (S3 hoists
+    it there), or ``public-read``, the one value the documents show. A URL without that list
+    (another signing scheme) gets the header when the upload was asked for public (FAST_FLUX).
+    """
+    query = {key.lower(): value for key, value in parse_qsl(urlsplit(presigned_url).query)}
+    signed = query.get("x-amz-signedheaders")
+    if signed is None:
+        return PUBLIC_READ if public else None
+    if "x-amz-acl" not in {header.strip().lower() for header in signed.split(";")}:
+        return None
+    return query.get("x-amz-acl") or PUBLIC_READ

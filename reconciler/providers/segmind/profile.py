@@ -55,6 +55,19 @@ SEGMIND_ECHOED_PARAMETERS = ("prompt", "theme")
 SEGMIND_PLACEHOLDER_TRIGGER = "TOK"
 SEGMIND_PLACEHOLDER_PROMPT = "photo of TOK"
 
+# What a submit sends for a field its spec leaves out, per base model, where the documents
+# settle it: the QWEN example (S0) sends theme "QWEN", machine_type "NVIDIA_H100" (its only
+# option) and train_type "LORA"; the FLUX document (DOC-FLUX) theme "FLUX", one of three
+# machines and LORA, and the official SDK requires machine_type and train_type. The FAST_FLUX
+# example (S1) sends theme "subject" and neither of the others; FLUX_PRO's theme (S2) is a choice
+# of concept with no documented default, so nothing is sent for it.
+SEGMIND_SUBMIT_DEFAULTS: Mapping[str, Mapping[str, str]] = {
+    "QWEN": {"theme": "QWEN", "machine_type": "NVIDIA_H100", "train_type": "LORA"},
+    "FLUX": {"theme": "FLUX", "machine_type": "NVIDIA_H100", "train_type": "LORA"},
+    "FAST_FLUX": {"theme": "subject"},
+    "FLUX_PRO": {},
+}
+
 
 @dataclass(frozen=True)
 class SegmindOptions:
