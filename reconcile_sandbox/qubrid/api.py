@@ -18,7 +18,8 @@ Errors are Qubrid's ``{"error": {"message", "type", "code"}}``; ``type`` follows
 (``invalid_request_error``, ``authentication_error``, ``billing_error``, ``not_found_error``,
 ``conflict_error``, ``rate_limit_error``, ``api_error``).
 
-Choices the document leaves open (Qubrid's fine-tuning API is unverified, see CONTRACTS.md):
+Choices the document leaves open (Qubrid's fine-tuning API is unverified, see CONTRACTS.md), with
+the other readings of paging, list shape, ids and the models route as variants (``readings.py``):
 lists are newest first; a create naming an unknown dataset is a 400 (the only documented client
 error of that operation); any non-empty ``base_model`` is accepted; missing ``epochs`` and
 ``learning_rate`` are filled with defaults (see ``requests.py``); cancelling a job that has
@@ -68,6 +69,13 @@ from reconcile_sandbox.qubrid.lifecycle import (
     COMPLETED,
     JOB_LIFECYCLE,
     training_shape,
+)
+from reconcile_sandbox.qubrid.readings import (
+    VARIANTS,
+    integer_ids,
+    list_body,
+    models_route_present,
+    offset_honoured,
 )
 from reconcile_sandbox.qubrid.requests import (
     check_dataset_name,
@@ -139,20 +147,23 @@ def _routes(ctx: SandboxContext) -> list[BaseRoute]:
 
     async def list_jobs(request: Request) -> Response:
         page = parse_page(request.query_params)
+        # offset=ignored: the server pages by limit alone, every page is the first.
+        offset = page.offset if offset_honoured(ctx) else 0
         condition, params = lag_filter(request)
         where = f"WHERE {condition}" if condition else ""
         total_row = store.query_one(f"SELECT COUNT(*) AS total FROM qubrid_jobs {where}", params)  # noqa: S608
         rows = store.query(
             f"SELECT * FROM qubrid_jobs {where} {NEWEST_FIRST} LIMIT ? OFFSET ?",  # noqa: S608
-            (*params, page.limit, page.offset),
+            (*params, page.limit, offset),
         )
-        now = ctx.now()
+        now, integers = ctx.now(), integer_ids(ctx)
         total = int(total_row["total"]) if total_row is not None else 0
-        return JSONResponse({"data": [job_json(row, now) for row in rows], "total": total})
+        jobs = [job_json(row, now, integers=integers) for row in rows]
+        return JSONResponse(list_body(ctx, jobs, total))
 
     async def create_job(request: Request) -> Response:
         job = parse_job_request(await ctx.json_object(request))
-        job_id = new_job_id()
+        job_id = new_job_id(numeric=integer_ids(ctx))
         with store.transaction() as connection:
             dataset = connection.execute(
                 "SELECT row_count FROM qubrid_datasets WHERE id = ?", (job.dataset_id,)
@@ -194,23 +205,27 @@ def _routes(ctx: SandboxContext) -> list[BaseRoute]:
                     None,
                 ),
             )
-        return JSONResponse(job_json(job_row(job_id), ctx.now()), status_code=201)
+        return JSONResponse(
+            job_json(job_row(job_id), ctx.now(), integers=integer_ids(ctx)), status_code=201
+        )
 
     async def get_job(request: Request) -> Response:
-        return JSONResponse(job_json(job_row(request.path_params["job_id"]), ctx.now()))
+        row = job_row(request.path_params["job_id"])
+        return JSONResponse(job_json(row, ctx.now(), integers=integer_ids(ctx)))
 
     async def cancel_job(request: Request) -> Response:
         job_id = request.path_params["job_id"]
         row = cancel(ctx, job_id)
         if row is None:
             raise _job_not_found(job_id)
-        return JSONResponse(job_json(row, ctx.now()))
+        return JSONResponse(job_json(row, ctx.now(), integers=integer_ids(ctx)))
 
     async def list_datasets(request: Request) -> Response:
         condition, params = lag_filter(request)
         where = f"WHERE {condition}" if condition else ""
         rows = store.query(f"SELECT * FROM qubrid_datasets {where} {NEWEST_FIRST}", params)  # noqa: S608
-        return JSONResponse({"data": [dataset_json(row) for row in rows]})
+        integers = integer_ids(ctx)
+        return JSONResponse(list_body(ctx, [dataset_json(row, integers=integers) for row in rows]))
 
     async def upload_dataset(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
@@ -252,7 +267,7 @@ def _routes(ctx: SandboxContext) -> list[BaseRoute]:
             raise invalid(
                 f"{filename} is not a valid CSV dataset: {error}.", "malformed_csv"
             ) from error
-        dataset_id = new_dataset_id()
+        dataset_id = new_dataset_id(numeric=integer_ids(ctx))
         now = ctx.now()
         store.execute(
             INSERT_DATASET,
@@ -266,10 +281,13 @@ def _routes(ctx: SandboxContext) -> list[BaseRoute]:
                 now,
             ),
         )
-        return JSONResponse(dataset_json(dataset_row(dataset_id)), status_code=201)
+        return JSONResponse(
+            dataset_json(dataset_row(dataset_id), integers=integer_ids(ctx)), status_code=201
+        )
 
     async def get_dataset(request: Request) -> Response:
-        return JSONResponse(dataset_json(dataset_row(request.path_params["dataset_id"])))
+        row = dataset_row(request.path_params["dataset_id"])
+        return JSONResponse(dataset_json(row, integers=integer_ids(ctx)))
 
     async def delete_dataset(request: Request) -> Response:
         dataset_id = request.path_params["dataset_id"]
@@ -299,7 +317,10 @@ def _routes(ctx: SandboxContext) -> list[BaseRoute]:
         return Response(status_code=204)
 
     async def list_models(request: Request) -> Response:
-        now = ctx.now()
+        if not models_route_present(ctx):
+            # models_route=missing: a deployment without the models list.
+            raise ProviderError(404, "Not Found", "not_found")
+        now, integers = ctx.now(), integer_ids(ctx)
         cutoff = ctx.list_lag_cutoff(request)
         condition, params = completed_job_filter(now)
         if cutoff is not None:
@@ -314,8 +335,8 @@ def _routes(ctx: SandboxContext) -> list[BaseRoute]:
             state = JOB_LIFECYCLE.state(row, now)
             if state.status != COMPLETED or (cutoff is not None and state.since > cutoff):
                 continue
-            models.append(model_json(row, state.since, now))
-        return JSONResponse({"data": models})
+            models.append(model_json(row, state.since, now, integers=integers))
+        return JSONResponse(list_body(ctx, models))
 
     async def delete_model(request: Request) -> Response:
         model_id = request.path_params["model_id"]
@@ -441,7 +462,7 @@ def _control_routes(ctx: SandboxContext) -> list[BaseRoute]:
         row = cancel(ctx, job_id)
         if row is None:
             return JSONResponse({"error": f"qubrid has no job {job_id!r}"}, 404)
-        return JSONResponse(job_json(row, ctx.now()))
+        return JSONResponse(job_json(row, ctx.now(), integers=integer_ids(ctx)))
 
     return [
         Route("/credits", credits, methods=["GET", "PUT"]),
@@ -469,4 +490,5 @@ PROVIDER = Provider(
     control_routes=_control_routes,
     base_url_env=("QUBRID_BASE_URL",),
     api_key_env=("QUBRID_API_KEY",),
+    variants=VARIANTS,
 )

@@ -34,6 +34,7 @@ from reconcile_sandbox.qubrid.lifecycle import (
     TRAINING_SECONDS,
     training_shape,
 )
+from reconcile_sandbox.qubrid.readings import integer_ids
 from reconcile_sandbox.qubrid.requests import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE
 from reconcile_sandbox.qubrid.tables import INSERT_DATASET, INSERT_JOB, new_model_id
 
@@ -67,7 +68,8 @@ def seed_jobs(ctx: SandboxContext, count: int, options: Mapping[str, Any]) -> in
     age = _number_option(options, "age_seconds", 86400.0, MIN_AGE_SECONDS)
     spacing = _number_option(options, "spacing_seconds", 60.0, 0.0)
     now = ctx.now()
-    seeded = list(_seeded_jobs(count, status, prefix, base_model, now, age, spacing))
+    numeric = integer_ids(ctx)
+    seeded = list(_seeded_jobs(count, status, prefix, base_model, now, age, spacing, numeric))
     ctx.store.executemany(INSERT_DATASET, (dataset for dataset, _ in seeded))
     ctx.store.executemany(INSERT_JOB, (job for _, job in seeded))
     return count
@@ -81,10 +83,14 @@ def _seeded_jobs(
     now: float,
     age: float,
     spacing: float,
+    numeric: bool,
 ) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
     # Ids are a random run prefix plus the index: unique across seed calls, and far cheaper than
     # three random UUIDs per job when seeding tens of thousands.
     run = uuid.uuid4().hex[:12]
+    # ids=integers: decimal ids, a random run number then the index (the job's one odd, so
+    # that a job id never equals a dataset id).
+    number = (uuid.uuid4().int % 10**6 + 1) * 10**9
     hyperparameters = json.dumps({"epochs": DEFAULT_EPOCHS, "learning_rate": DEFAULT_LEARNING_RATE})
     columns_json = {task: json.dumps(columns) for task, columns in _COLUMNS_BY_TASK.items()}
     shapes: dict[int, tuple[int, int, int, int]] = {}
@@ -95,7 +101,7 @@ def _seeded_jobs(
         if row_count not in shapes:
             shapes[row_count] = _shape_columns(row_count)
         created = now - age - index * spacing
-        dataset_id = f"ds-{run}{index:012x}"
+        dataset_id = str(number + 2 * index) if numeric else f"ds-{run}{index:012x}"
         job_status = status if status != MIXED else _MIXED_PATTERN[index % 20]
         yield (
             (
@@ -108,7 +114,7 @@ def _seeded_jobs(
                 created,
             ),
             (
-                f"ftjob-{run}{index:012x}",
+                str(number + 2 * index + 1) if numeric else f"ftjob-{run}{index:012x}",
                 base_model,
                 dataset_id,
                 task_type,

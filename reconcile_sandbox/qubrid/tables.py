@@ -12,7 +12,8 @@ Tables (all prefixed ``qubrid_`` so a reset of the provider clears them):
 Lists are newest first: ``created_sim`` descending, then insertion order descending, which is a
 stable order even for rows created within the same simulated instant.
 
-Identifier formats are unknown (CONTRACTS.md): the sandbox uses ``ftjob-…``, ``ds-…`` and model
+Identifier formats are unknown (CONTRACTS.md): the sandbox uses ``ftjob-…``, ``ds-…`` (decimal
+numbers shown as JSON integers under the ``ids=integers`` variant, ``readings.py``) and model
 ids ``ft-<base model>-<suffix>-<random>`` (Qubrid says the suffix is "appended to the fine-tuned
 model name"); every id is safe in a URL path.
 """
@@ -38,6 +39,7 @@ from reconcile_sandbox.qubrid.lifecycle import (
     model_status,
     training_metrics,
 )
+from reconcile_sandbox.qubrid.readings import numeric_id, shown_id
 
 SCHEMA_SQL = f"""
 CREATE TABLE IF NOT EXISTS qubrid_datasets (
@@ -94,12 +96,14 @@ Row = sqlite3.Row | Mapping[str, Any]
 _UNSAFE_IN_ID = re.compile(r"[^a-z0-9._-]+")
 
 
-def new_job_id() -> str:
-    return f"ftjob-{uuid.uuid4().hex[:24]}"
+def new_job_id(*, numeric: bool = False) -> str:
+    """``ftjob-…``, or a decimal number under ``ids=integers`` (``readings.py``)."""
+    return numeric_id() if numeric else f"ftjob-{uuid.uuid4().hex[:24]}"
 
 
-def new_dataset_id() -> str:
-    return f"ds-{uuid.uuid4().hex[:24]}"
+def new_dataset_id(*, numeric: bool = False) -> str:
+    """``ds-…``, or a decimal number under ``ids=integers`` (``readings.py``)."""
+    return numeric_id() if numeric else f"ds-{uuid.uuid4().hex[:24]}"
 
 
 def new_model_id(base_model: str, suffix: str | None, *, unique: str | None = None) -> str:
@@ -143,14 +147,15 @@ def shape_of(row: Row) -> TrainingShape:
     )
 
 
-def job_json(row: Row, now: float) -> dict[str, Any]:
-    """A ``FineTuningJob``. No name or suffix: Qubrid's job object has neither."""
+def job_json(row: Row, now: float, *, integers: bool = False) -> dict[str, Any]:
+    """A ``FineTuningJob``. No name or suffix: Qubrid's job object has neither. ``integers``:
+    ids shown as JSON integers (``ids=integers``)."""
     state = JOB_LIFECYCLE.state(row, now)
     job: dict[str, Any] = {
-        "id": row["id"],
+        "id": shown_id(row["id"], integers),
         "status": state.status,
         "base_model": row["base_model"],
-        "dataset_id": row["dataset_id"],
+        "dataset_id": shown_id(row["dataset_id"], integers),
         "task_type": row["task_type"],
         "hyperparameters": json.loads(row["hyperparameters"]),
         "created_at": iso_z(float(row["created_sim"])),
@@ -172,9 +177,9 @@ def job_json(row: Row, now: float) -> dict[str, Any]:
     return job
 
 
-def dataset_json(row: Row) -> dict[str, Any]:
+def dataset_json(row: Row, *, integers: bool = False) -> dict[str, Any]:
     return {
-        "id": row["id"],
+        "id": shown_id(row["id"], integers),
         "name": row["name"],
         "size_bytes": int(row["size_bytes"]),
         "row_count": int(row["row_count"]),
@@ -183,12 +188,14 @@ def dataset_json(row: Row) -> dict[str, Any]:
     }
 
 
-def model_json(row: Row, completed_at: float, now: float) -> dict[str, Any]:
+def model_json(
+    row: Row, completed_at: float, now: float, *, integers: bool = False
+) -> dict[str, Any]:
     deleted = row["model_deleted_sim"] is not None
     return {
         "id": row["fine_tuned_model"],
         "base_model": row["base_model"],
-        "job_id": row["id"],
+        "job_id": shown_id(row["id"], integers),
         "status": model_status(completed_at, deleted, now),
         "created_at": iso_z(completed_at),
     }

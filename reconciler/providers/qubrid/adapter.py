@@ -2,12 +2,12 @@
 
 Requests, under the base URL (``.../api/v1``) with ``Authorization: Bearer <key>``:
 
-- observe: ``GET /fine-tuning/jobs`` page by page (``limit=100``, ``offset``) until ``total``
-  is reached (the first page alone, then the rest a few at a time), one
-  ``GET /fine-tuning/datasets`` (a job has no name: the spec name travels in
-  its dataset's name, as our marker) and one ``GET /fine-tuning/models`` (a deleted model still
-  leaves its job ``completed``; only the model list shows it gone, so without it a pruned job
-  would be pruned again on every run);
+- observe: ``GET /fine-tuning/jobs`` page by page (``limit``, ``offset``; ``paging.py`` says
+  how far and when the list cannot be trusted), one ``GET /fine-tuning/datasets`` (a job has no
+  name: the spec name travels in its dataset's name, as our marker) and one
+  ``GET /fine-tuning/models`` (a deleted model still leaves its job ``completed``; only the
+  model list shows it gone, so without it a pruned job would be pruned again on every run; a
+  404 there leaves the jobs observed without it, with a warning);
 - upload: multipart ``POST /fine-tuning/datasets``, the CSV streamed from disk in the ``file``
   field and the marker as ``name``; answers 201 with the dataset;
 - create: ``POST /fine-tuning/jobs`` (201), with the marker as ``suffix``;
@@ -16,10 +16,15 @@ Requests, under the base URL (``.../api/v1``) with ``Authorization: Bearer <key>
   setting.
 
 Qubrid documents its error body as ``{"error": {"message", "type", "code"}}``.
+
+The document is unverified (CONTRACTS.md §B), so answers are read leniently where that costs no
+safety: a list may be ``{"data": [...]}`` or a plain array, ids may be strings or integers
+(kept as text), and every field the schemas do not require may be absent.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -46,6 +51,15 @@ from reconciler.providers.http import (
     read_write_answer,
     text_or_none,
 )
+from reconciler.providers.qubrid.paging import (
+    MAX_PAGES,
+    PAGE_LIMITS,
+    JobPage,
+    ignored_offset_error,
+    list_items,
+    remote_id,
+    unseen_jobs_error,
+)
 from reconciler.providers.qubrid.profile import (
     QUBRID,
     QubridOptions,
@@ -55,9 +69,7 @@ from reconciler.providers.qubrid.profile import (
 )
 
 KEY_VARIABLES = QUBRID.key_variables_text
-PAGE_LIMIT = 100  # the largest page Qubrid allows
-# A bound on pages, so a list whose total keeps growing cannot keep observe going forever.
-MAX_PAGES = 10_000
+logger = logging.getLogger("reconciler.providers")
 # Job pages in flight at once after the first (the dataset and model lists come besides).
 PAGES_IN_FLIGHT = 4
 CSV_CONTENT_TYPE = "text/csv"
@@ -134,7 +146,7 @@ class QubridClient:
             ) as pages,
         ):
             deadline = Deadline.after(self._list_timeout, "list_timeout")
-            first = lists.submit(self._page, 0, deadline)
+            first = lists.submit(self._first_page, deadline)
             datasets = lists.submit(self._list_datasets, deadline)
             models = lists.submit(self._model_statuses, deadline)
             try:
@@ -154,35 +166,83 @@ class QubridClient:
         )
 
     def _model_statuses(self, deadline: Deadline | None = None) -> dict[str, str]:
-        return model_statuses(
-            self._get("/fine-tuning/models", "listing fine-tuned models", deadline=deadline)
-        )
+        try:
+            body = self._get("/fine-tuning/models", "listing fine-tuned models", deadline=deadline)
+        except ProviderError as error:
+            if error.status != 404:
+                raise
+            # Models are extra information on jobs, not the jobs themselves: without the list
+            # the jobs are still observed, and the plan still safe, only less precise.
+            logger.warning(
+                "qubrid: GET /fine-tuning/models answered 404, so jobs are observed without "
+                "their models: a completed job whose model was deleted still shows as "
+                "completed (a prune may be planned again; its delete finds the model gone), "
+                "and a model still deploying shows as ready"
+            )
+            return {}
+        return model_statuses(body)
 
-    def _page(
-        self, offset: int, deadline: Deadline | None = None
-    ) -> tuple[list[Mapping[str, Any]], int]:
-        """The jobs at ``offset`` and the ``total`` Qubrid reports with them."""
+    def _page(self, offset: int, limit: int, deadline: Deadline | None = None) -> JobPage:
+        """The jobs at ``offset`` (at most ``limit``) and the ``total`` Qubrid reports."""
         what = f"listing fine-tuning jobs (offset {offset})"
-        params = {"limit": PAGE_LIMIT, "offset": offset}
-        page = self._get("/fine-tuning/jobs", what, params, deadline)
-        data = page.get("data") if isinstance(page, Mapping) else None
-        total = page.get("total") if isinstance(page, Mapping) else None
-        if not isinstance(data, list) or not isinstance(total, int):
-            raise PermanentError("qubrid", f"{what}: the answer has no data list and total")
-        for item in data:
-            if not isinstance(item, Mapping) or not text_or_none(item.get("id")):
-                raise PermanentError("qubrid", f"{what}: an entry has no id")
-        return data, total
+        params = {"limit": limit, "offset": offset}
+        body = self._get("/fine-tuning/jobs", what, params, deadline)
+        items, total = list_items(body, what, ("id", "dataset_id"))
+        return JobPage(offset, limit, items, total)
+
+    def _first_page(self, deadline: Deadline | None = None) -> JobPage:
+        """The first page at the largest size Qubrid takes: the documented maximum, then
+        smaller sizes while it answers 400 (a server whose cap is below the document's)."""
+        for limit in PAGE_LIMITS[:-1]:
+            try:
+                return self._page(0, limit, deadline)
+            except ProviderError as error:
+                if error.status != 400:
+                    raise
+        return self._page(0, PAGE_LIMITS[-1], deadline)
 
     def _list_jobs(
         self,
-        first_page: tuple[list[Mapping[str, Any]], int],
+        first: JobPage,
         pool: ThreadPoolExecutor,
         models: Future[dict[str, str]],
         deadline: Deadline,
     ) -> tuple[ObservedJob, ...]:
-        """Every job: the first page (given), which tells ``total``, then the other offsets a
-        few at a time (``PAGES_IN_FLIGHT``), as many requests as paging one after another.
+        """Every job, or an ``UntrustworthyListError`` when the pages do not add up to the
+        whole list (``paging.py``)."""
+        merged = _MergedJobs(models.result(), newest=first.total)
+        merged.add(first.items)
+        if first.total is None:
+            self._page_to_a_short_page(first, merged, deadline)
+        else:
+            self._page_to_total(first, first.total, pool, merged, deadline)
+        return merged.jobs()
+
+    def _page_to_a_short_page(
+        self, first: JobPage, merged: _MergedJobs, deadline: Deadline
+    ) -> None:
+        """Without ``total``: one page after another until one is shorter than asked."""
+        page, read = first, 1
+        while page.items and len(page.items) >= page.limit:
+            if read >= MAX_PAGES:
+                raise PermanentError(
+                    "qubrid", f"listing fine-tuning jobs: still more after {MAX_PAGES} pages"
+                )
+            page = self._page(page.offset + len(page.items), first.limit, deadline)
+            read += 1
+            if page.items and not merged.add(page.items):
+                raise ignored_offset_error(page, merged.count, None)
+
+    def _page_to_total(
+        self,
+        first: JobPage,
+        total: int,
+        pool: ThreadPoolExecutor,
+        merged: _MergedJobs,
+        deadline: Deadline,
+    ) -> None:
+        """With ``total``: the other offsets a few at a time (``PAGES_IN_FLIGHT``), as many
+        requests as paging one after another.
 
         A real provider answers each page in tens to hundreds of milliseconds, and with
         ``limit``/``offset`` the pages do not depend on each other, so waiting for them one by
@@ -190,31 +250,31 @@ class QubridClient:
         merged in offset order and newest first: a job created while paging shifts later pages
         by one, so entries seen twice are kept once, and a total that grew meanwhile is
         followed by the offsets it added. Each page is read into jobs as soon as it and the
-        pages before it are in (with ``models``, which a job's health needs), so little is
+        pages before it are in (with the models, which a job's health needs), so little is
         left to do when the last page comes.
         """
-        first, total = first_page
-        merged = _MergedJobs(models.result(), newest=total)
-        merged.add(first)
-        step, read, offset = len(first), 1, len(first)
+        counted = total  # Qubrid cannot delete jobs: all counted now must be listed
+        step, read, offset = len(first.items), 1, len(first.items)
         while step and offset < total:
             if read >= MAX_PAGES:
                 raise PermanentError(
                     "qubrid", f"listing fine-tuning jobs: still more after {MAX_PAGES} pages"
                 )
             offsets = range(offset, total, step)[: MAX_PAGES - read]
-            ended, newest_total = False, 0
-            pages = pool.map(lambda offset: self._page(offset, deadline), offsets)
-            for data, page_total in pages:  # in offset order
-                merged.add(data)
-                ended = ended or not data
-                newest_total = max(newest_total, page_total)
+            ended, newest_total = False, total
+            pages = pool.map(lambda offset: self._page(offset, first.limit, deadline), offsets)
+            for page in pages:  # in offset order
+                if page.items and not merged.add(page.items):
+                    raise ignored_offset_error(page, merged.count, total)
+                ended = ended or not page.items
+                newest_total = max(newest_total, page.total or 0)
             read += len(offsets)
             if ended:
-                break  # the list ended sooner than its total said: jobs went meanwhile
+                break  # the list ended sooner than its total said
             offset = offsets[-1] + step
             total = newest_total
-        return merged.jobs()
+        if merged.count < counted:
+            raise unseen_jobs_error(merged.count, counted)
 
     # Upload -------------------------------------------------------------------------------
 
@@ -306,8 +366,8 @@ def create_body(desired: DesiredJob, dataset_id: str) -> dict[str, Any]:
 
 
 def _created_id(body: Any, what: str, job: str | None) -> str:
-    created = body.get("id") if isinstance(body, Mapping) else None
-    if not isinstance(created, str) or not created:
+    created = remote_id(body.get("id")) if isinstance(body, Mapping) else None
+    if created is None:
         raise OutcomeUnknownError(
             "qubrid",
             f"{what}: Qubrid accepted it but its answer has no id; list again before retrying",
@@ -318,9 +378,14 @@ def _created_id(body: Any, what: str, job: str | None) -> str:
 
 def model_statuses(body: Any) -> dict[str, str]:
     """``GET /fine-tuning/models`` as job id (and model id) -> model status."""
-    data = body.get("data") if isinstance(body, Mapping) else None
+    if isinstance(body, list):
+        data: Any = body
+    else:
+        data = body.get("data") if isinstance(body, Mapping) else None
     if not isinstance(data, list):
-        raise PermanentError("qubrid", "listing fine-tuned models: the answer has no data list")
+        raise PermanentError(
+            "qubrid", "listing fine-tuned models: the answer is neither a list nor has a data list"
+        )
     statuses: dict[str, str] = {}
     for model in data:
         if not isinstance(model, Mapping):
@@ -329,7 +394,7 @@ def model_statuses(body: Any) -> dict[str, str]:
         if status is None:
             continue
         for key in ("job_id", "id"):
-            ident = text_or_none(model.get(key))
+            ident = remote_id(model.get(key))
             if ident is not None:
                 statuses[ident] = status
     return statuses
@@ -338,25 +403,40 @@ def model_statuses(body: Any) -> dict[str, str]:
 class _MergedJobs:
     """Job pages merged in offset order as they come: each job once (its first listing),
     with ``sequence`` falling by one from ``newest`` (the total the first page told, so
-    that the oldest job of a list that held still is 1)."""
+    that the oldest job of a list that held still is 1). Without a total (``newest`` is
+    ``None``) the jobs are read when the last page is in, numbered from their count."""
 
-    def __init__(self, models: Mapping[str, str], *, newest: int) -> None:
+    def __init__(self, models: Mapping[str, str], *, newest: int | None) -> None:
         self._models = models
         self._newest = newest
         self._seen: set[str] = set()
         self._jobs: list[ObservedJob] = []
+        self._unread: list[Mapping[str, Any]] = []
 
-    def add(self, page: list[Mapping[str, Any]]) -> None:
+    @property
+    def count(self) -> int:
+        """How many distinct jobs the pages have brought."""
+        return len(self._seen)
+
+    def add(self, page: list[Mapping[str, Any]]) -> int:
+        """Merge ``page``; returns how many of its jobs were not listed before."""
         fresh = []
         for item in page:
             job_id = str(item["id"])
             if job_id not in self._seen:
                 self._seen.add(job_id)
                 fresh.append(item)
-        first = self._newest - len(self._jobs)
-        self._jobs.extend(parse_jobs(fresh, self._models, first_sequence=first))
+        if self._newest is None:
+            self._unread.extend(fresh)
+        else:
+            first = self._newest - len(self._jobs)
+            self._jobs.extend(parse_jobs(fresh, self._models, first_sequence=first))
+        return len(fresh)
 
     def jobs(self) -> tuple[ObservedJob, ...]:
+        if self._unread:
+            self._jobs.extend(parse_jobs(self._unread, self._models))
+            self._unread = []
         return tuple(self._jobs)
 
 
@@ -401,13 +481,9 @@ def parse_jobs(
 
 def parse_datasets(body: Any) -> tuple[RemoteDataset, ...]:
     """``GET /fine-tuning/datasets`` with each dataset's marker parsed from its name."""
-    data = body.get("data") if isinstance(body, Mapping) else None
-    if not isinstance(data, list):
-        raise PermanentError("qubrid", "listing datasets: the answer has no data list")
+    items, _ = list_items(body, "listing datasets")
     datasets = []
-    for item in data:
-        if not isinstance(item, Mapping) or not text_or_none(item.get("id")):
-            raise PermanentError("qubrid", "listing datasets: an entry has no id")
+    for item in items:
         name = text_or_none(item.get("name")) or ""
         size = item.get("size_bytes")
         datasets.append(

@@ -9,7 +9,8 @@ import httpx
 
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.qubrid.adapter import PAGE_LIMIT, QubridClient
+from reconciler.providers.qubrid.adapter import QubridClient
+from reconciler.providers.qubrid.paging import PAGE_LIMIT
 from tests.support.providers import qubrid_settings
 
 BASE = "/qubrid/api/v1/fine-tuning"
