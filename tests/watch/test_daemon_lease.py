@@ -51,9 +51,12 @@ def test_a_daemon_and_a_cli_apply_in_two_clones_make_one_job_per_spec(
 
         _, (first, second) = published(tmp_path / f"round-{round_number}", fill)
         # Slow creates keep each apply's lease held long enough for the other to meet it.
-        sandbox.control.add_fault(kind="slow", delay=0.2, method="POST", path="*/submit")
+        sandbox.control.add_fault(kind="slow", delay=0.5, method="POST", path="*/submit")
         cli_first = chooser.random() < 0.5
-        offset = chooser.uniform(0.0, 0.5)
+        # The command line second starts right as the daemon's first create is in, while the
+        # daemon holds the lease for its slowed creates; the daemon second starts after a
+        # random offset, racing the command line's apply.
+        offset = chooser.uniform(0.0, 0.5) if cli_first else 0.0
         starts: list[tuple[str, float]] = [("daemon", 0.0), ("cli", offset)]
         if cli_first:
             starts = [("cli", 0.0), ("daemon", offset)]
@@ -67,6 +70,18 @@ def test_a_daemon_and_a_cli_apply_in_two_clones_make_one_job_per_spec(
                     daemon = DaemonProcess(
                         first, sandbox_env, "--interval", "0.5", extra_env=GIT_ENVIRONMENT
                     )
+                    if who == starts[0][0]:
+                        # "The daemon first" means the daemon is applying first: on a loaded
+                        # machine its start-up alone can outlast the command line's whole
+                        # apply. The command line starts once the daemon's first create request
+                        # is in (under the lease, each slowed).
+                        wait_for(
+                            functools.partial(creating, sandbox),
+                            60.0,
+                            f"round {round_number}: the daemon creating",
+                            daemon.health,
+                        )
+                        began = time.monotonic()
                 else:
                     cli = subprocess.Popen(
                         [str(RECONCILE), "apply"],
@@ -100,6 +115,14 @@ def test_a_daemon_and_a_cli_apply_in_two_clones_make_one_job_per_spec(
     # They did meet: the command line waited for the daemon's lease, or each made some jobs.
     assert waited or any(0 < made < SPECS for made in created_by_cli), created_by_cli
     assert any(made < SPECS for made in created_by_cli), "the daemon never created a job"
+
+
+def creating(sandbox: RunningSandbox) -> bool:
+    """Whether a create request has reached the sandbox in this round."""
+    return any(
+        route.startswith("POST ") and route.endswith("/submit")
+        for route in sandbox.control.request_counts()
+    )
 
 
 def in_sync(daemon: DaemonProcess) -> bool:
