@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 
 from reconcile_sandbox.clock import iso_z
 from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.create_status import create_status_values, created
 from reconcile_sandbox.lifecycle import LIFECYCLE_COLUMNS, Lifecycle, Stage
 from reconcile_sandbox.provider import ApiKeyAuth, ObjectKind, Provider, ProviderError
 
@@ -434,7 +435,7 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
                     content_type="application/octet-stream",
                 )
         id_key = "request_id" if model == "QWEN" else "finetune_id"
-        return JSONResponse({"status": "REQUESTED", id_key: job_id, "name": job["name"]})
+        return created(ctx, {"status": "REQUESTED", id_key: job_id, "name": job["name"]})
 
     async def details(request: Request) -> Response:
         body = await ctx.json_object(request)
@@ -622,4 +623,6 @@ PROVIDER = Provider(
     base_url_env=("SEGMIND_BASE_URL",),
     api_key_env=("SEGMIND_API_KEY",),
     buckets=(UPLOAD_BUCKET, PRIVATE_WEIGHTS_BUCKET, PUBLIC_WEIGHTS_BUCKET),
+    # SEG-OAS documents 200 for a submit (create_status.py).
+    variants={"create_status": create_status_values(200)},
 )
