@@ -3,9 +3,15 @@
 A rule matches on method and a path glob (optionally within one provider) and fires with a
 probability (seedable, for deterministic tests) at most ``count`` times. Kinds:
 
-``error``          answer ``status`` (default 503) in the provider's error shape; no handler runs,
-                   unless ``after_commit``: then the handler runs (it commits) and its answer
-                   is replaced by the error, as a proxy that fails after the backend did
+``error``          answer ``status`` (default 503) in the provider's error shape, or with ``body``
+                   when given (e.g. a FastAPI-style 422 ``{"detail": [{"loc", "msg", "type"}]}``,
+                   or a 409 conflict); no handler runs, unless ``after_commit``: then the
+                   handler runs (it commits) and its answer is replaced by the error, as a
+                   proxy that fails after the backend did
+``status``         run the handler (it commits), then answer with ``status`` (a 2xx; default
+                   201) instead of its own, with ``body`` instead of its body when given (``""``
+                   for none, text that is not JSON for an unreadable answer); a 204 has no body.
+                   Only a successful answer is changed: an error passes as it is
 ``rate_limit``     answer 429 with ``Retry-After: retry_after``; no handler runs
 ``drop``           close the connection before any response; no handler runs
 ``slow``           wait ``delay`` seconds, then handle normally (combines with the others);
@@ -35,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconcile_sandbox.requestlog import RequestLog
 
-FaultKind = Literal["error", "rate_limit", "drop", "slow", "lost_response", "list_lag"]
+FaultKind = Literal["error", "rate_limit", "drop", "slow", "lost_response", "list_lag", "status"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
@@ -62,6 +68,11 @@ class FaultRule:
     lag: float = 30.0
     message: str = "The service is temporarily unavailable (sandbox fault)."
     after_commit: bool = False
+    body: Any = None
+    """``error`` and ``status``: the body to answer with (a string as it is, anything else as
+    JSON); ``None`` keeps the provider's error shape (``error``) or the handler's body."""
+    content_type: str = "application/json"
+    """The ``Content-Type`` sent with ``body``."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,7 +90,17 @@ class FaultRule:
             "lag": self.lag,
             "message": self.message,
             "after_commit": self.after_commit,
+            "body": self.body,
+            "content_type": self.content_type,
         }
+
+    def body_bytes(self) -> bytes | None:
+        """``body`` as sent: a string as it is, anything else as JSON, ``None`` if unset."""
+        if self.body is None:
+            return None
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
 
 
 def parse_fault(spec: Mapping[str, Any], rule_id: int) -> FaultRule:
@@ -87,6 +108,7 @@ def parse_fault(spec: Mapping[str, Any], rule_id: int) -> FaultRule:
     known = {
         "kind", "method", "path", "provider", "probability", "count", "seed",
         "status", "retry_after", "delay", "lag", "message", "after_commit",
+        "body", "content_type",
     }  # fmt: skip
     unknown = sorted(set(spec) - known)
     if unknown:
@@ -110,8 +132,13 @@ def parse_fault(spec: Mapping[str, Any], rule_id: int) -> FaultRule:
     seed = spec.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise FaultSpecError(f"'seed' must be an integer or null; got {seed!r}")
-    status = int(number("status", 503 if kind != "rate_limit" else 429, 400, 599))
-    for name in ("method", "path", "provider", "message"):
+    if kind == "status":
+        status = int(number("status", 201, 200, 299))
+    else:
+        status = int(number("status", 503 if kind != "rate_limit" else 429, 400, 599))
+    if "body" in spec and kind not in ("error", "status"):
+        raise FaultSpecError("'body' applies to faults of kind 'error' or 'status' only")
+    for name in ("method", "path", "provider", "message", "content_type"):
         if name in spec and spec[name] is not None and not isinstance(spec[name], str):
             raise FaultSpecError(f"'{name}' must be a string; got {spec[name]!r}")
     after_commit = spec.get("after_commit", False)
@@ -134,6 +161,8 @@ def parse_fault(spec: Mapping[str, Any], rule_id: int) -> FaultRule:
         lag=number("lag", 30.0, 0.0),
         message=str(spec.get("message") or FaultRule.message),
         after_commit=after_commit,
+        body=spec.get("body"),
+        content_type=str(spec.get("content_type") or FaultRule.content_type),
     )
 
 
@@ -226,7 +255,7 @@ class FaultBook:
 ErrorRenderer = Callable[[str, int, str, str], tuple[bytes, str]]
 """(path, status, message, code) -> (body, content type) in the shape of the path's provider."""
 
-_REQUEST_FAULTS = ("error", "rate_limit", "drop", "slow", "lost_response")
+_REQUEST_FAULTS = ("error", "rate_limit", "drop", "slow", "lost_response", "status")
 
 
 class FaultMiddleware:
@@ -285,6 +314,9 @@ class FaultMiddleware:
                     fault_name = "error_after_commit"
                     await self.app(scope, receive, _discarding_send)
                 await self._answer_error(outcome, path, recording_send)
+            elif outcome.kind == "status":
+                fault_name = "status"
+                await _answer_other_status(self.app, scope, receive, recording_send, outcome)
             elif outcome.kind == "drop":
                 fault_name = "drop"
                 await _drop_connection(send)
@@ -308,6 +340,9 @@ class FaultMiddleware:
             status, message = rule.status, rule.message
             code = HTTPStatus(status).name if status in HTTPStatus._value2member_map_ else "ERROR"
         body, content_type = self.render_error(path, status, message, code)
+        given = rule.body_bytes()
+        if given is not None:
+            body, content_type = given, rule.content_type
         headers = [
             (b"content-type", content_type.encode()),
             (b"content-length", str(len(body)).encode()),
@@ -324,6 +359,39 @@ def _retry_after_value(seconds: float) -> str:
 
 async def _discarding_send(message: Message) -> None:
     """Swallows a response whose delivery is to be lost."""
+
+
+async def _answer_other_status(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, rule: FaultRule
+) -> None:
+    """Run the request to its end (it commits), then answer a success with ``rule.status``
+    (and ``rule.body``) instead; an error answer is sent as it was."""
+    held: list[Message] = []
+
+    async def holding_send(message: Message) -> None:
+        held.append(message)
+
+    await app(scope, receive, holding_send)
+    start = next((m for m in held if m["type"] == "http.response.start"), None)
+    if start is None or not 200 <= int(start["status"]) < 300:
+        for message in held:
+            await send(message)
+        return
+    body = rule.body_bytes()
+    headers = [
+        (name, value) for name, value in start.get("headers", []) if name != b"content-length"
+    ]
+    if body is None:
+        body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
+    else:
+        headers = [(name, value) for name, value in headers if name != b"content-type"]
+        headers.append((b"content-type", rule.content_type.encode()))
+    if rule.status == 204:
+        body = b""  # a 204 has no content, whatever the handler or the rule said
+        headers = [(name, value) for name, value in headers if name != b"content-type"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": rule.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _answer_late(

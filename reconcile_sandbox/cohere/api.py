@@ -52,6 +52,7 @@ from reconcile_sandbox.cohere.tables import (
     SCHEMA,
 )
 from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.create_status import create_status_values
 from reconcile_sandbox.provider import ApiKeyAuth, ObjectKind, Provider
 
 # Seeded rows are created this many simulated seconds apart, so their order is well defined.
@@ -199,4 +200,6 @@ PROVIDER = Provider(
     seed=seed_finetuned_models,
     base_url_env=("COHERE_BASE_URL", "CO_API_URL"),
     api_key_env=("COHERE_API_KEY", "CO_API_KEY"),
+    # CO-OAS documents 200 for a fine-tuned model create (create_status.py).
+    variants={"create_status": create_status_values(200)},
 )

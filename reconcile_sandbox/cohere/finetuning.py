@@ -55,6 +55,7 @@ from reconcile_sandbox.cohere.tables import (
     timestamp,
 )
 from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.create_status import created
 from reconcile_sandbox.provider import ProviderError
 
 EVALUATIONS_PER_TRAINING = 10
@@ -128,7 +129,7 @@ def finetuning_routes(ctx: SandboxContext) -> list[BaseRoute]:
                 now,
             ),
         )
-        return JSONResponse({"finetuned_model": render_model(ctx, _existing(ctx, model_id))})
+        return created(ctx, {"finetuned_model": render_model(ctx, _existing(ctx, model_id))})
 
     async def get(request: Request) -> Response:
         row = _existing(ctx, request.path_params["id"])

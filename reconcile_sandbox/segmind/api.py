@@ -53,6 +53,7 @@ from starlette.routing import BaseRoute, Route
 
 from reconcile_sandbox.clock import iso_z
 from reconcile_sandbox.context import SandboxContext
+from reconcile_sandbox.create_status import create_status_values, created
 from reconcile_sandbox.lifecycle import LIFECYCLE_COLUMNS, Lifecycle, Stage
 from reconcile_sandbox.provider import ApiKeyAuth, ObjectKind, Provider, ProviderError
 
@@ -481,7 +482,7 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
             answer = {"status": "REQUESTED", "request_id": job_id, "name": job["name"]}
         else:
             answer = {"status": "REQUESTED", "finetune_id": finetune_id, "name": job["name"]}
-        return JSONResponse(answer)
+        return created(ctx, answer)
 
     async def details(request: Request) -> Response:
         body = await ctx.json_object(request)
@@ -683,5 +684,7 @@ PROVIDER = Provider(
         "order": ("newest-first", "oldest-first"),
         "flux_ids": ("same", "distinct"),
         "acl_header": ("by-model", "signed"),
+        # SEG-OAS documents 200 for a submit (create_status.py).
+        "create_status": create_status_values(200),
     },
 )

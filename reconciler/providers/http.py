@@ -5,10 +5,13 @@ a transport); every client of the process verifies certificates with one SSL con
 (``shared_ssl_context``), built on first use. ``ProviderHttp.send`` performs one logical
 request for an adapter:
 
+- any 2xx is a success (the documents give one status per request, none verified: a 201, 202
+  or 204 says the request was carried out as much as a 200 does);
 - it retries, with exponential backoff and full jitter (tenacity), bounded both in attempts and
   in total time, what is safe to send again: 429 (waiting at least its ``Retry-After``), 408,
   connections that failed before the request went out, and, for idempotent requests, every
-  5xx, timeout and dropped connection;
+  5xx, timeout and dropped connection; and a 409 (a conflict: not carried out) where the
+  provider's official SDK retries it, as many times as that SDK does (``conflict_retries``);
 - a non-idempotent request (a create, an upload that makes a new dataset) whose connection
   failed after it was sent, that timed out waiting for its answer, or that got any 5xx back
   (a 502, 503 or 504 from a proxy says nothing of whether the service behind it acted) may
@@ -16,7 +19,8 @@ request for an adapter:
   caller lists before retrying and a job is never created twice;
 - every other status becomes the error tree of ``base.py`` here and nowhere else: 401/403
   ``AuthenticationError`` (naming the environment variable to set), other 4xx
-  ``PermanentError``, with the provider's own message taken from its error body;
+  ``PermanentError``, with the provider's own message taken from its error body (and the
+  fields a FastAPI-style ``{"detail": [{"loc", "msg"}]}`` names, as a 422 gives them);
 - an answer is read up to ``MAX_RESPONSE_BYTES`` (decompressed) and no further: a provider
   that sends more gets a ``PermanentError`` naming the limit, not the process's memory;
 - a request that is part of a longer task (every page of a list) may carry a ``Deadline``:
@@ -96,8 +100,14 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 # Statuses that say the request was not carried out and may be sent again as it is. A 503 is
 # not among them: from a proxy or a load balancer, it may come after the service committed.
 _NOT_PROCESSED = frozenset({408, 429})
-# Any of these answers a create: it was accepted, whatever its body says.
+# Any of these is a success (the default of ``ProviderHttp.send``): it was carried out,
+# whatever its body says.
 SUCCESS = range(200, 300)
+CONFLICT = 409
+# A FastAPI validation error lists this many fields at most; the rest are counted.
+MAX_VALIDATION_FIELDS = 5
+# A field's location starts with where it was sent; the body is where fields usually are.
+_BODY_LOCATION = "body"
 # Failures that happen before any byte of the request reaches the server.
 _BEFORE_SENDING: tuple[type[Exception], ...] = (
     httpx.ConnectError,
@@ -200,13 +210,57 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 _XML_MESSAGE = re.compile(r"<Message>(?P<message>.*?)</Message>", re.DOTALL)
 
 
+def _field_path(location: Any) -> str | None:
+    """``["body", "settings", "hyperparameters", 0]`` -> ``settings.hyperparameters[0]``."""
+    if not isinstance(location, list) or not location:
+        return None
+    parts = location[1:] if location[0] == _BODY_LOCATION and len(location) > 1 else location
+    path = ""
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            path += f"[{part}]"
+        elif isinstance(part, str):
+            path += f".{part}" if path else part
+        else:
+            return None
+    return path or None
+
+
+def validation_fields(body: Any) -> str | None:
+    """The fields of a FastAPI-style validation error (``{"detail": [{"loc": [...], "msg":
+    ...}]}``, as a 422 carries it), ``field: message`` joined by ``; ``; ``None`` for any other
+    body. Only the location and message are read: the ``input`` echoed may hold a secret."""
+    detail = body.get("detail") if isinstance(body, Mapping) else None
+    if not isinstance(detail, list):
+        return None
+    fields = []
+    for entry in detail:
+        if not isinstance(entry, Mapping):
+            continue
+        message = entry.get("msg")
+        if not isinstance(message, str) or not message.strip():
+            continue
+        path = _field_path(entry.get("loc"))
+        fields.append(f"{path}: {message.strip()}" if path else message.strip())
+    if not fields:
+        return None
+    shown = "; ".join(fields[:MAX_VALIDATION_FIELDS])
+    more = len(fields) - MAX_VALIDATION_FIELDS
+    return f"{shown}; and {more} more" if more > 0 else shown
+
+
 def response_detail(response: httpx.Response, message_of: MessageOf) -> str:
-    """The provider's own words for a failed response, redacted and kept short."""
+    """The provider's own words for a failed response (with the fields a validation error
+    names), redacted, on one line and kept short."""
     detail: str | None = None
     content_type = response.headers.get("content-type", "")
     try:
         if "json" in content_type:
-            detail = message_of(fast_json.loads(response.content))
+            body = fast_json.loads(response.content)
+            detail = message_of(body)
+            fields = validation_fields(body)
+            if fields:
+                detail = f"{detail}: {fields}" if detail else fields
         elif "xml" in content_type:
             match = _XML_MESSAGE.search(response.text)
             detail = match["message"].strip() if match else None
@@ -258,6 +312,23 @@ class _StopAtDeadline(stop_base):
         return self.stopped
 
 
+class _StopAfterConflicts(stop_base):
+    """Stops retrying a 409 once it was sent ``1 + retries`` times: the SDK's bound, lower
+    than the policy's, since a conflict that outlasts it is not a passing one."""
+
+    def __init__(self, retries: int) -> None:
+        self.retries = retries
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        return (
+            isinstance(error, RetryableError)
+            and error.status == CONFLICT
+            and retry_state.attempt_number > self.retries
+        )
+
+
 def _capped(timeout: Mapping[str, float | None], seconds: float) -> dict[str, float]:
     """httpx's per-request timeout dict with no part longer than ``seconds``."""
     return {
@@ -282,8 +353,11 @@ class ProviderHttp:
         key_variables: str,
         has_key: bool = True,
         retry: RetryPolicy | None = None,
+        conflict_retries: int = 0,
     ) -> None:
         self.provider = provider
+        # How many times a 409 is sent again (as the provider's SDK does; 0: never).
+        self.conflict_retries = conflict_retries
         self.client = client
         self.message_of = message_of
         self.key_variables = key_variables
@@ -309,7 +383,7 @@ class ProviderHttp:
         what: str,
         idempotent: bool,
         job: str | None = None,
-        expect: Collection[int] = (200,),
+        expect: Collection[int] = SUCCESS,
         passthrough: Collection[int] = (),
         deadline: Deadline | None = None,
     ) -> httpx.Response:
@@ -333,6 +407,7 @@ class ProviderHttp:
                 stop_after_attempt(policy.attempts),
                 stop_before_delay(policy.total_seconds),
                 stop_at_deadline,
+                _StopAfterConflicts(self.conflict_retries),
             ),
             wait=self._wait,
             retry=retry_if_exception_type(RetryableError),
@@ -506,7 +581,9 @@ class ProviderHttp:
                 status=status,
             )
         retry_after = parse_retry_after(response.headers.get("retry-after"))
-        if status in _NOT_PROCESSED or (status >= 500 and idempotent):
+        # A 409 says the request was not carried out: safe to send again, create or not.
+        retried_conflict = status == CONFLICT and self.conflict_retries > 0
+        if status in _NOT_PROCESSED or retried_conflict or (status >= 500 and idempotent):
             return RetryableError(
                 self.provider, f"{what}: {detail}", job=job, status=status, retry_after=retry_after
             )
@@ -602,9 +679,11 @@ def provider_api(
     transport: httpx.BaseTransport | None = None,
     retry: RetryPolicy | None = None,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    conflict_retries: int = 0,
 ) -> ProviderHttp:
     """The HTTP of one provider's API: its base URL, and its key in the header the API wants
-    (``key_header``), registered for redaction before anything can print it."""
+    (``key_header``), registered for redaction before anything can print it; a 409 sent again
+    ``conflict_retries`` times (where the provider's SDK does so)."""
     key = settings.api_key.reveal() if settings.api_key else None
     register_secret(key)
     return ProviderHttp(
@@ -619,6 +698,7 @@ def provider_api(
         key_variables=key_variables,
         has_key=key is not None,
         retry=retry,
+        conflict_retries=conflict_retries,
     )
 
 

@@ -206,3 +206,63 @@ def test_malformed_rules_are_refused(
         SandboxControlError, match=complaint.replace("(", r"\(").replace(")", r"\)")
     ):
         sandbox.control.add_fault(**rule)
+
+
+def test_status_runs_the_handler_and_answers_another_success_status(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.add_fault(kind="status", method="POST", path="*/submit", status=202, count=1)
+    accepted = api.post("/submit", json=JOB)
+    assert accepted.status_code == 202
+    assert accepted.json()["status"] == "REQUESTED"  # the handler's own body
+    assert job_names(api) == ["faulty"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "body"),
+    [({"status": 204}, b""), ({"status": 200, "body": "<html>upstream</html>"}, b"<html>")],
+    ids=["204-no-body", "unreadable-body"],
+)
+def test_status_replaces_the_body_and_a_204_has_none(
+    api: httpx.Client, sandbox: RunningSandbox, fields: dict[str, Any], body: bytes
+) -> None:
+    sandbox.control.add_fault(kind="status", method="POST", path="*/submit", count=1, **fields)
+    answer = api.post("/submit", json=JOB)
+    assert answer.status_code == fields["status"]
+    assert answer.content.startswith(body) and (body or answer.content == b"")
+    assert job_names(api) == ["faulty"]  # committed all the same
+
+
+def test_status_leaves_an_error_answer_as_it_was(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    sandbox.control.add_fault(kind="status", method="POST", path="*/submit", status=201, count=1)
+    refused = api.post("/submit", json={"name": "no-dataset"})
+    assert refused.status_code == 400
+
+
+def test_error_with_a_body_answers_it_instead_of_the_providers_shape(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    detail = {"detail": [{"loc": ["body", "name"], "msg": "field required", "type": "missing"}]}
+    sandbox.control.add_fault(
+        kind="error", method="POST", path="*/submit", status=422, body=detail, count=1
+    )
+    refused = api.post("/submit", json=JOB)
+    assert refused.status_code == 422
+    assert refused.json() == detail
+    assert job_names(api) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"kind": "status", "status": 503}, "'status' must be between 200"),
+        ({"kind": "drop", "body": "x"}, "'body' applies to faults of kind"),
+    ],
+)
+def test_status_and_body_are_checked(
+    sandbox: RunningSandbox, rule: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(SandboxControlError, match=message):
+        sandbox.control.add_fault(**rule)

@@ -73,6 +73,8 @@ MODELS_PATH = "/v1/finetuning/finetuned-models"
 PAGE_SIZE = 1000
 MAX_PAGES = 10_000
 VALIDATION_TIMEOUT_SECONDS = 1800.0
+# The official SDK sends a 409 again twice (CO-SDK ``core/http_client.py::_should_retry``).
+SDK_CONFLICT_RETRIES = 2
 VALIDATION_FAILED = frozenset({"failed", "skipped", "unknown", "cancelled"})
 
 CONTENT_TYPES: Mapping[str, str] = {".jsonl": "application/jsonl", ".csv": "text/csv"}
@@ -119,6 +121,7 @@ class CohereClient:
             transport=transport,
             retry=retry,
             timeout=timeout or DEFAULT_TIMEOUT,
+            conflict_retries=SDK_CONFLICT_RETRIES,
         )
 
     # Observe ------------------------------------------------------------------------------
@@ -280,7 +283,6 @@ class CohereClient:
             what=f"deleting fine-tuned model {target}",
             job=change.name,
             idempotent=True,
-            expect=(200, 204),
             passthrough=(404,),
         )
 

@@ -342,7 +342,6 @@ class QubridClient:
             what=f"deleting fine-tuned model {target}",
             job=change.name,
             idempotent=True,
-            expect=(200, 204),
             passthrough=(404,),
         )
 

@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from reconciler.providers.base import OutcomeUnknownError
+from reconciler.providers.base import (
+    OutcomeUnknownError,
+    PermanentError,
+    ProviderError,
+    RetryableError,
+)
 from reconciler.providers.http import (
     SUCCESS,
     ProviderHttp,
@@ -17,6 +22,8 @@ from reconciler.providers.http import (
     parse_retry_after,
     parse_timestamp,
     read_write_answer,
+    response_detail,
+    validation_fields,
 )
 
 NOW = datetime(2026, 11, 24, 22, 0, 0, tzinfo=UTC)
@@ -112,3 +119,62 @@ def test_an_unreadable_answer_to_a_write_is_an_unknown_outcome() -> None:
     response = httpx.Response(202, content=b"<html>accepted</html>")
     with pytest.raises(OutcomeUnknownError, match="accepted it \\(HTTP 202\\)"):
         read_write_answer(response, "qubrid", "creating the fine-tuning job", "bot")
+
+
+@pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
+def test_any_2xx_is_a_success_by_default(status: int) -> None:
+    http, sent = _http([status])
+    response = http.send(
+        lambda: http.client.build_request("PUT", "/v1/things/1"), what="x", idempotent=True
+    )
+    assert response.status_code == status
+    assert len(sent) == 1
+
+
+@pytest.mark.parametrize(("retries", "sends"), [(0, 1), (2, 3)])
+def test_a_409_is_sent_again_only_as_often_as_the_sdk_does(retries: int, sends: int) -> None:
+    http, sent = _http([409] * 10)
+    http.conflict_retries = retries
+    with pytest.raises(ProviderError) as raised:
+        _post(http, idempotent=False)
+    assert raised.value.status == 409
+    assert isinstance(raised.value, RetryableError if retries else PermanentError)
+    assert len(sent) == sends
+
+
+def test_a_409_then_a_success_goes_through() -> None:
+    http, sent = _http([409, 409, 201])
+    http.conflict_retries = 2
+    assert _post(http, idempotent=False).status_code == 201
+    assert len(sent) == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"detail": [{"loc": ["body", "settings", "dataset_id"], "msg": "field required"}]},
+            "settings.dataset_id: field required",
+        ),
+        (
+            {"detail": [{"loc": ["query", "limit"], "msg": "too big"}, {"msg": "bad"}]},
+            "query.limit: too big; bad",
+        ),
+        ({"detail": [{"loc": ["body", "items", 2, "x"], "msg": "m"}]}, "items[2].x: m"),
+        (
+            {"detail": [{"loc": ["body", f"f{n}"], "msg": "m"} for n in range(7)]},
+            "f0: m; f1: m; f2: m; f3: m; f4: m; and 2 more",
+        ),
+        ({"detail": "plain text"}, None),
+        ({"detail": [{"loc": ["body"], "input": "secret"}]}, None),
+        ([1, 2], None),
+    ],
+)
+def test_validation_fields_of_a_fastapi_error(body: object, expected: str | None) -> None:
+    assert validation_fields(body) == expected
+
+
+def test_a_validation_error_adds_its_fields_to_the_providers_message() -> None:
+    body = {"message": "invalid request", "detail": [{"loc": ["body", "name"], "msg": "empty"}]}
+    response = httpx.Response(422, json=body)
+    assert response_detail(response, lambda b: b.get("message")) == "invalid request: name: empty"
