@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +12,6 @@ from reconcile_sandbox.testing import RunningSandbox
 from reconciler.core.action import Action
 from reconciler.core.observed import Health
 from reconciler.core.plan import Change, DeleteMethod
-from reconciler.core.spec import DesiredJob
 from reconciler.diff import identify_jobs
 from reconciler.naming import marker_for
 from reconciler.providers.base import (
@@ -24,48 +22,19 @@ from reconciler.providers.base import (
 )
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.profiles import PROFILES
-from reconciler.providers.qubrid.adapter import QubridClient
 from tests.support.providers import (
     OWNER,
     SENTINEL_KEYS,
     RecordingSleep,
     assert_no_secret,
-    desired_for,
     fast_policy,
     qa_csv,
-    qubrid_settings,
     requests_made,
-    spec,
     upload_for,
 )
+from tests.support.qubrid import BASE_MODEL, client_for, converge_one, qa_job
 
 BASE = "/qubrid/api/v1/fine-tuning"
-BASE_MODEL = "Qwen/Qwen3-Coder-30B-A3B-Instruct"
-
-
-def qa_job(csv: Path, name: str = "support-bot", **overrides: Any) -> DesiredJob:
-    fields: dict[str, Any] = {
-        "task_type": "qa",
-        "parameters": {"epochs": 2, "learning_rate": 0.0001},
-    }
-    fields.update(overrides)
-    return desired_for(spec("qubrid", name, csv, base_model=BASE_MODEL, **fields))
-
-
-def client_for(
-    sandbox: RunningSandbox,
-    retry: RetryPolicy,
-    *,
-    key: str | None = None,
-    transport: httpx.BaseTransport | None = None,
-) -> QubridClient:
-    return QubridClient(qubrid_settings(sandbox, key), retry=retry, transport=transport)
-
-
-def converge_one(client: QubridClient, desired: DesiredJob) -> tuple[str, str]:
-    """Upload and create ``desired``; returns (job id, dataset id)."""
-    dataset_id = client.upload_dataset(upload_for(desired), desired)
-    return client.create(desired, dataset_id), dataset_id
 
 
 def job_requests(sandbox: RunningSandbox, method: str = "GET") -> int:

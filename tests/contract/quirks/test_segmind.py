@@ -6,7 +6,6 @@ import logging
 import socket
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -41,21 +40,10 @@ from tests.support.providers import (
     spec,
     upload_for,
 )
+from tests.support.segmind import client_for, converge_one, flux_pro
 
 LIST = "GET /segmind/finetune/request/list"
 PRESIGN = "GET /segmind/finetune/request/upload/pre-signed-url"
-
-
-def flux_pro(folder: Path, name: str = "mascot-flux-pro", **overrides: Any) -> DesiredJob:
-    fields: dict[str, Any] = {
-        "trigger_word": "TOK",
-        "instance_prompt": "photo of TOK, a plush fox mascot",
-        "theme": "CHARACTER",
-        "access": "private",
-        "parameters": {"iterations": 300, "finetune_type": "LORA", "lora_rank": 16},
-    }
-    fields.update(overrides)
-    return desired_for(spec("segmind", name, folder, base_model="FLUX_PRO", **fields))
 
 
 def qwen(folder: Path, name: str = "mascot-qwen") -> DesiredJob:
@@ -75,19 +63,6 @@ def qwen(folder: Path, name: str = "mascot-qwen") -> DesiredJob:
     )
 
 
-def client_for(
-    sandbox: RunningSandbox,
-    retry: RetryPolicy,
-    *,
-    key: str | None = None,
-    transport: httpx.BaseTransport | None = None,
-    settings: ProviderSettings[SegmindOptions] | None = None,
-) -> SegmindClient:
-    return SegmindClient(
-        settings or segmind_settings(sandbox, key), retry=retry, transport=transport
-    )
-
-
 def object_puts(sandbox: RunningSandbox) -> int:
     return requests_made(sandbox, "PUT", "/_objects/*")
 
@@ -98,12 +73,6 @@ def submits(sandbox: RunningSandbox) -> int:
 
 def lists(sandbox: RunningSandbox) -> int:
     return requests_made(sandbox, "GET", "/segmind/finetune/request/list")
-
-
-def converge_one(client: SegmindClient, desired: DesiredJob) -> tuple[str, str]:
-    """Upload and submit ``desired``; returns (job id, s3_url)."""
-    s3_url = client.upload_dataset(upload_for(desired), desired)
-    return client.create(desired, s3_url), s3_url
 
 
 # Observe ----------------------------------------------------------------------------------

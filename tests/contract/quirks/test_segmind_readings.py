@@ -13,8 +13,8 @@ from reconcile_sandbox.testing import RunningSandbox
 from reconciler.core.spec import DesiredJob
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.segmind.adapter import acl_header, submit_body
-from tests.contract.quirks.test_segmind import client_for, converge_one, flux_pro
 from tests.support.providers import desired_for, image_folder, spec
+from tests.support.segmind import client_for, converge_one, flux_pro
 
 
 def bare(folder: Path, base_model: str, name: str = "bare") -> DesiredJob:
