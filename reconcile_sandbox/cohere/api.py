@@ -51,6 +51,7 @@ from reconcile_sandbox.cohere.tables import (
     SANDBOX_USER_ID,
     SCHEMA,
 )
+from reconcile_sandbox.cohere.variants import VARIANTS
 from reconcile_sandbox.context import SandboxContext
 from reconcile_sandbox.provider import ApiKeyAuth, ObjectKind, Provider
 
@@ -199,4 +200,5 @@ PROVIDER = Provider(
     seed=seed_finetuned_models,
     base_url_env=("COHERE_BASE_URL", "CO_API_URL"),
     api_key_env=("COHERE_API_KEY", "CO_API_KEY"),
+    variants=VARIANTS,
 )

@@ -218,6 +218,12 @@ def _base_model(value: object) -> dict[str, Any]:
         )
     base_model: dict[str, Any] = {"base_type": base_type}
     name = _string(fields, "name", "settings.base_model")
+    if name is not None and not name.strip():
+        # The field is optional: left out, the service picks the base model; sent empty, it
+        # names no model, and a strict protobuf decoder refuses it.
+        raise RequestInvalid(
+            "settings.base_model.name must not be empty; leave it out to use the default base model"
+        )
     if base_type == "BASE_TYPE_RERANK" and name is not None and name not in RERANK_BASE_MODEL_NAMES:
         raise RequestInvalid(
             f"settings.base_model.name {name!r} is not a rerank base model; use "
