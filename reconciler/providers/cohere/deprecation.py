@@ -24,7 +24,7 @@ DEPRECATION_MESSAGE = (
     f"Cohere deprecated its fine-tuning API on {DEPRECATION_DATE} and now refuses it"
     " ({detail}); nothing was changed on Cohere. Move these specs to another provider or"
     " remove them (Cohere's existing fine-tuned models keep serving until Cohere retires them);"
-    " the other providers were reconciled as usual"
+    " the other providers go on"
 )
 VALIDATE_WARNING = (
     f"Cohere deprecated its fine-tuning API on {DEPRECATION_DATE}: reconcile still supports it,"
