@@ -10,6 +10,9 @@ The routes live in ``finetuning.py`` and ``datasets.py``, the tables and lifecyc
 emulating it as documented. A model that reaches STATUS_READY is usable under the inference id
 ``<id>-ft``.
 
+Variants (``variants.py``, ``docs/providers.md``): ``dataset_ids``, ``page_size_cap``,
+``empty_list``, ``dataset_visibility``, ``validation_status`` and ``finetuning``.
+
 Control API (``/_sandbox/cohere/...``): object kinds ``finetuned-models`` and ``datasets`` can
 be inspected, changed out of band (``PATCH {"fields": {"name": "renamed in the console"}}``),
 advanced (``{"to": "STATUS_READY"}`` or ``{"to": "validated"}``) and failed. Seeding

@@ -6,6 +6,7 @@ documented curl example only ``name``). Both are checked here against the OpenAP
 schemas and the hyperparameter ranges of Cohere's chat fine-tuning guide (CONTRACTS.md §C2), and
 turned into the stored ``settings`` object with the documented defaults filled in.
 
+An empty ``settings.base_model.name`` is refused (the field is optional: left out, not empty).
 Read-only fields (``id``, ``status``, timestamps, ``settings.multi_label``,
 ``settings.base_model.version``) are ignored, so a client may send back what it read. Fields
 the document does not define are refused, as the provider's protobuf JSON decoding does: a typo
