@@ -657,6 +657,11 @@ def validate(paths: tuple[str, ...]) -> None:
         specs = load_specs([Path(p) for p in paths])
     except InvalidInputError as error:
         _report_invalid(error)
+    if any(spec.provider == "cohere" for spec in specs):
+        # Once per run, however many Cohere specs: the API may refuse them any day.
+        from reconciler.providers.cohere.deprecation import VALIDATE_WARNING
+
+        click.echo(f"warning: {VALIDATE_WARNING}", err=True)
     _show(_ValidShown(specs))
 
 

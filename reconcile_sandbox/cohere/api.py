@@ -10,6 +10,9 @@ The routes live in ``finetuning.py`` and ``datasets.py``, the tables and lifecyc
 emulating it as documented. A model that reaches STATUS_READY is usable under the inference id
 ``<id>-ft``.
 
+Variants (``variants.py``, ``docs/providers.md``): ``dataset_ids``, ``page_size_cap``,
+``empty_list``, ``dataset_visibility``, ``validation_status`` and ``finetuning``.
+
 Control API (``/_sandbox/cohere/...``): object kinds ``finetuned-models`` and ``datasets`` can
 be inspected, changed out of band (``PATCH {"fields": {"name": "renamed in the console"}}``),
 advanced (``{"to": "STATUS_READY"}`` or ``{"to": "validated"}``) and failed. Seeding
@@ -51,6 +54,7 @@ from reconcile_sandbox.cohere.tables import (
     SANDBOX_USER_ID,
     SCHEMA,
 )
+from reconcile_sandbox.cohere.variants import VARIANTS
 from reconcile_sandbox.context import SandboxContext
 from reconcile_sandbox.create_status import create_status_values
 from reconcile_sandbox.provider import ApiKeyAuth, ObjectKind, Provider
@@ -201,5 +205,5 @@ PROVIDER = Provider(
     base_url_env=("COHERE_BASE_URL", "CO_API_URL"),
     api_key_env=("COHERE_API_KEY", "CO_API_KEY"),
     # CO-OAS documents 200 for a fine-tuned model create (create_status.py).
-    variants={"create_status": create_status_values(200)},
+    variants={**VARIANTS, "create_status": create_status_values(200)},
 )

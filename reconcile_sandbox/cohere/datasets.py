@@ -18,6 +18,8 @@ import re
 import secrets
 import sqlite3
 import string
+import uuid
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +43,11 @@ from reconcile_sandbox.cohere.tables import (
     load_dataset,
     retention_cutoff,
     timestamp,
+)
+from reconcile_sandbox.cohere.variants import (
+    LATE_DATASET_GETS,
+    TRANSIENT_UNKNOWN_GETS,
+    refuse_dataset_type,
 )
 from reconcile_sandbox.context import SandboxContext
 from reconcile_sandbox.provider import ProviderError
@@ -68,9 +75,14 @@ ID_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 def dataset_routes(ctx: SandboxContext) -> list[BaseRoute]:
     """The Datasets API routes, relative to the Cohere mount."""
+    # GETs of each dataset so far, for the variants that answer a new dataset's first looks
+    # differently (``dataset_visibility``, ``validation_status``).
+    looks: Counter[str] = Counter()
 
     async def create(request: Request) -> Response:
         name, dataset_type, options = _create_query(request)
+        if ctx.variant("finetuning") == "deprecated" and dataset_type != "embed-input":
+            raise refuse_dataset_type(dataset_type)
         data, eval_data = await _uploaded_files(request)
         size = len(data.content) + (len(eval_data.content) if eval_data else 0)
         if size > MAX_DATASET_BYTES:
@@ -79,7 +91,9 @@ def dataset_routes(ctx: SandboxContext) -> list[BaseRoute]:
             raise ProviderError(400, "You have exceeded capacity.")
         # Parsing a large file takes a while; keep the event loop serving other requests.
         outcome = await run_in_threadpool(validate_dataset, dataset_type, data, eval_data, options)
-        dataset_id = new_dataset_id(name)
+        dataset_id = (
+            str(uuid.uuid4()) if ctx.variant("dataset_ids") == "uuid" else new_dataset_id(name)
+        )
         now = ctx.now()
         ctx.store.execute(
             f"INSERT INTO {DATASETS_TABLE} "  # noqa: S608 (constant table name)
@@ -135,19 +149,37 @@ def dataset_routes(ctx: SandboxContext) -> list[BaseRoute]:
             # Without a status filter the page can be cut in SQL (-1: no limit; a limit of 0
             # is read as no limit, as an unset number is in Cohere's protobuf-based API).
             rows = ctx.store.query(f"{sql} LIMIT ? OFFSET ?", [*params, limit or -1, offset])
-            return JSONResponse({"datasets": [render_dataset(ctx, row) for row in rows]})
+            return _listed(ctx, [render_dataset(ctx, row) for row in rows])
         # The status is computed on read, so filtering by it happens after rendering.
         shown = [render_dataset(ctx, row) for row in ctx.store.query(sql, params)]
         shown = [item for item in shown if item["validation_status"] == status_filter]
         end = offset + limit if limit else None
-        return JSONResponse({"datasets": shown[offset:end]})
+        return _listed(ctx, shown[offset:end])
 
     async def usage(request: Request) -> Response:
         return JSONResponse({"organization_usage": _usage(ctx)})
 
     async def get(request: Request) -> Response:
-        row = _existing(ctx, request.path_params["id"])
-        return JSONResponse({"dataset": render_dataset(ctx, row)})
+        dataset_id = request.path_params["id"]
+        row = _existing(ctx, dataset_id)
+        looks[dataset_id] += 1
+        look = looks[dataset_id]
+        if ctx.variant("dataset_visibility") == "late" and look <= LATE_DATASET_GETS:
+            # As a read replica that has not caught up yet answers.
+            raise ProviderError(404, f"The dataset with id '{dataset_id}' was not found.")
+        if ctx.variant("dataset_visibility") == "late":
+            look -= LATE_DATASET_GETS
+        dataset = render_dataset(ctx, row)
+        if (
+            ctx.variant("validation_status") == "transient-unknown"
+            and look <= TRANSIENT_UNKNOWN_GETS
+        ):
+            # The first look shows no status (proto3 JSON leaves the zero value out), the next
+            # ``unknown``; then the usual progression.
+            dataset.pop("validation_status")
+            if look > 1:
+                dataset["validation_status"] = "unknown"
+        return JSONResponse({"dataset": dataset})
 
     async def delete(request: Request) -> Response:
         dataset_id = request.path_params["id"]
@@ -166,6 +198,13 @@ def dataset_routes(ctx: SandboxContext) -> list[BaseRoute]:
         Route("/v1/datasets/{id}", get, methods=["GET"]),
         Route("/v1/datasets/{id}", delete, methods=["DELETE"]),
     ]
+
+
+def _listed(ctx: SandboxContext, datasets: list[dict[str, Any]]) -> Response:
+    """A dataset list; an empty one is ``{}`` under ``empty_list=empty-object``."""
+    if not datasets and ctx.variant("empty_list") == "empty-object":
+        return JSONResponse({})
+    return JSONResponse({"datasets": datasets})
 
 
 def new_dataset_id(name: str) -> str:

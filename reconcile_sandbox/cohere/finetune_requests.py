@@ -6,6 +6,7 @@ documented curl example only ``name``). Both are checked here against the OpenAP
 schemas and the hyperparameter ranges of Cohere's chat fine-tuning guide (CONTRACTS.md §C2), and
 turned into the stored ``settings`` object with the documented defaults filled in.
 
+An empty ``settings.base_model.name`` is refused (the field is optional: left out, not empty).
 Read-only fields (``id``, ``status``, timestamps, ``settings.multi_label``,
 ``settings.base_model.version``) are ignored, so a client may send back what it read. Fields
 the document does not define are refused, as the provider's protobuf JSON decoding does: a typo
@@ -218,6 +219,12 @@ def _base_model(value: object) -> dict[str, Any]:
         )
     base_model: dict[str, Any] = {"base_type": base_type}
     name = _string(fields, "name", "settings.base_model")
+    if name is not None and not name.strip():
+        # The field is optional: left out, the service picks the base model; sent empty, it
+        # names no model, and a strict protobuf decoder refuses it.
+        raise RequestInvalid(
+            "settings.base_model.name must not be empty; leave it out to use the default base model"
+        )
     if base_type == "BASE_TYPE_RERANK" and name is not None and name not in RERANK_BASE_MODEL_NAMES:
         raise RequestInvalid(
             f"settings.base_model.name {name!r} is not a rerank base model; use "

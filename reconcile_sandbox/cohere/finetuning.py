@@ -20,6 +20,8 @@ import json
 import math
 import sqlite3
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -54,9 +56,12 @@ from reconcile_sandbox.cohere.tables import (
     load_model,
     timestamp,
 )
+from reconcile_sandbox.cohere.variants import PAGE_SIZE_CAP, refuse_finetuning
 from reconcile_sandbox.context import SandboxContext
 from reconcile_sandbox.create_status import created
 from reconcile_sandbox.provider import ProviderError
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 EVALUATIONS_PER_TRAINING = 10
 STEPS_PER_EVALUATION = 9
@@ -68,7 +73,7 @@ def finetuning_routes(ctx: SandboxContext) -> list[BaseRoute]:
     """The fine-tuning API routes, relative to the Cohere mount."""
 
     async def list_models(request: Request) -> Response:
-        page = _page(request, with_order=True)
+        page = _capped(ctx, _page(request, with_order=True))
         clauses: list[str] = []
         params: list[Any] = []
         cutoff = ctx.list_lag_cutoff(request)
@@ -98,13 +103,15 @@ def finetuning_routes(ctx: SandboxContext) -> list[BaseRoute]:
         if len(rows) > page.size:
             last = shown[-1]
             next_token = encode_token([float(last["created_sim"]), last["id"]], page.descending)
-        return JSONResponse(
-            {
-                "finetuned_models": [render_model(ctx, row) for row in shown],
-                "next_page_token": next_token,
-                "total_size": total,
-            }
-        )
+        body = {
+            "finetuned_models": [render_model(ctx, row) for row in shown],
+            "next_page_token": next_token,
+            "total_size": total,
+        }
+        if ctx.variant("empty_list") == "empty-object":
+            # proto3 JSON: empty lists, empty strings and zeros are left out.
+            body = {key: value for key, value in body.items() if value}
+        return JSONResponse(body)
 
     async def create(request: Request) -> Response:
         body = await ctx.json_object(request)
@@ -179,16 +186,28 @@ def finetuning_routes(ctx: SandboxContext) -> list[BaseRoute]:
         shown, next_token = _offset_page(training_step_metrics(ctx, row), page)
         return JSONResponse({"step_metrics": shown, "next_page_token": next_token})
 
+    def gated(handler: Handler) -> Handler:
+        """``handler``, unless fine-tuning is switched off (``finetuning=deprecated``)."""
+
+        async def answer(request: Request) -> Response:
+            if ctx.variant("finetuning") == "deprecated":
+                raise refuse_finetuning()
+            return await handler(request)
+
+        return answer
+
     base = "/v1/finetuning/finetuned-models"
     return [
-        Route(base, list_models, methods=["GET"]),
-        Route(base, create, methods=["POST"]),
-        Route(f"{base}/{{id}}", get, methods=["GET"]),
-        Route(f"{base}/{{id}}", update, methods=["PATCH"]),
-        Route(f"{base}/{{id}}", delete, methods=["DELETE"]),
-        Route(f"{base}/{{finetuned_model_id}}/events", events, methods=["GET"]),
+        Route(base, gated(list_models), methods=["GET"]),
+        Route(base, gated(create), methods=["POST"]),
+        Route(f"{base}/{{id}}", gated(get), methods=["GET"]),
+        Route(f"{base}/{{id}}", gated(update), methods=["PATCH"]),
+        Route(f"{base}/{{id}}", gated(delete), methods=["DELETE"]),
+        Route(f"{base}/{{finetuned_model_id}}/events", gated(events), methods=["GET"]),
         Route(
-            f"{base}/{{finetuned_model_id}}/training-step-metrics", step_metrics, methods=["GET"]
+            f"{base}/{{finetuned_model_id}}/training-step-metrics",
+            gated(step_metrics),
+            methods=["GET"],
         ),
     ]
 
@@ -277,6 +296,16 @@ def _page(request: Request, *, with_order: bool) -> PageRequest:
         )
     except PagingInvalid as invalid:
         raise ProviderError(400, str(invalid)) from invalid
+
+
+def _capped(ctx: SandboxContext, page: PageRequest) -> PageRequest:
+    """``page`` under the ``page_size_cap`` variant: lowered to the cap, or refused above it."""
+    cap = ctx.variant("page_size_cap")
+    if cap == "none" or page.size <= PAGE_SIZE_CAP:
+        return page
+    if cap == "100-refused":
+        raise ProviderError(400, f"page_size must be at most {PAGE_SIZE_CAP}; got {page.size}.")
+    return replace(page, size=PAGE_SIZE_CAP)
 
 
 def _keyset(page: PageRequest) -> tuple[float, str]:

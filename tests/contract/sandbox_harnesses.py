@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 import httpx
 
-from reconcile_sandbox.cohere.datasets import new_dataset_id
 from reconcile_sandbox.cohere.tables import MODEL_LIFECYCLE
 from reconcile_sandbox.qubrid.lifecycle import CANCELLED, DEPLOYING_SECONDS, JOB_LIFECYCLE
 from reconcile_sandbox.segmind.api import LIFECYCLE as SEGMIND_LIFECYCLE
@@ -239,6 +238,7 @@ class CohereHarness(SandboxHarness):
         self.sandbox.control.advance("cohere", "finetuned-models", job_id, to=MODEL_LIFECYCLE.done)
 
     @staticmethod
-    def stored_dataset_ref(remote_name: str, file_name: str) -> str:
-        # CONTRACTS.md §C: the dataset id is the name as a slug, "-" and six characters.
-        return new_dataset_id(remote_name)
+    def stored_dataset_ref(remote_name: str, file_name: str) -> None:
+        # CONTRACTS.md §C gives no form for a dataset id (the examples' slug is one reading, a
+        # UUID another): the names are read from the dataset list.
+        return None

@@ -23,7 +23,7 @@ from reconciler.core.spec import (
     Provider,
     SourceLocation,
 )
-from reconciler.naming import marker_for
+from reconciler.naming import marker_for, marker_in_id
 from reconciler.providers.profiles import PROFILES
 from reconciler.providers.qubrid.profile import parse_qubrid_dataset_name
 
@@ -122,7 +122,8 @@ def job(
     owner: str | None = OWNER,
     **fields: Any,
 ) -> ObservedJob:
-    """An observed job as an adapter reports it: the job list's fields, no parsed marker.
+    """An observed job as an adapter reports it: the job list's fields, no parsed marker
+    (except Cohere's, which the adapter reads through its dataset list).
 
     ``owner`` is the owner id its remote name carries (Segmind, Cohere; a Qubrid job's comes
     from its dataset, ``qubrid_dataset``). ``fingerprint`` makes the dataset reference carry
@@ -141,6 +142,10 @@ def job(
         fields.setdefault("access", "private")
     if provider == "cohere":
         fields.setdefault("base_type", "BASE_TYPE_CHAT")
+        if dataset_ref is not None:
+            # The adapter reads the marker from the listed dataset's name; these ids are that
+            # name plus a suffix, so the name is known from them here.
+            fields.setdefault("marker", marker_in_id(dataset_ref, len("x7k2q9")))
     if provider == "qubrid":
         fields.setdefault("task_type", "qa")
     return ObservedJob(

@@ -2,25 +2,30 @@
 
 Requests, under the base URL (``https://api.cohere.com``) with ``Authorization: Bearer <key>``:
 
-- observe: ``GET /v1/finetuning/finetuned-models`` page by page (``page_size=1000``, the
-  documented "maximum number of results": the server may return fewer; then ``page_token``
-  until ``next_page_token`` is empty). No dataset list: a model's ``settings.dataset_id`` is
-  the slug of the dataset's name plus six characters, and our dataset names are markers
-  already in slug form, so the marker is read from the id itself. The price is that a dataset
-  uploaded by a run whose create then failed is not reused: the next run uploads it again
-  (Cohere deletes datasets after 30 days);
+- observe: ``GET /v1/finetuning/finetuned-models`` page by page (``page_size=100``, stepping
+  down to the documented default of 50 when a server refuses it with 400; then ``page_token``
+  until ``next_page_token`` is empty or absent), and ``GET /v1/datasets`` by ``limit`` and
+  ``offset`` until a short page. A model's ``settings.dataset_id`` is mapped to the dataset's
+  ``name``, which is the marker we wrote; the id's own form is undocumented and never parsed.
+  A dataset no longer listed (Cohere deletes them after 30 days, or the list lags behind an
+  upload) leaves the model's dataset unknown: not drift. A missing list (``{}``, proto3 JSON
+  for an empty one) is an empty list;
 - upload: ``POST /v1/datasets?name=<marker>&type=<dataset type>`` with the file streamed from
   disk in the multipart field ``data``, then ``GET /v1/datasets/{id}`` every few seconds until
-  it is ``validated`` (``failed``, ``skipped``, ``unknown`` or ``cancelled`` end it with the
-  validation error), bounded in time;
+  it is ``validated`` (``failed``, ``skipped`` or ``cancelled`` end it with the validation
+  error), bounded in time. A 404, a missing status or ``unknown`` on the first looks is a
+  dataset not settled yet, looked at again a bounded number of times before it counts;
 - create: ``POST /v1/finetuning/finetuned-models`` with ``name`` and ``settings`` (base model,
-  dataset id, hyperparameters, and W&B with the key from ``WANDB_API_KEY`` when the spec sets
-  ``wandb``);
+  whose optional ``name`` is left out when the spec gives none, dataset id, hyperparameters,
+  and W&B with the key from ``WANDB_API_KEY`` when the spec sets ``wandb``);
 - delete: ``DELETE /v1/finetuning/finetuned-models/{id}`` (irreversible; the ``JobDeleter``
   capability). Cohere has no access setting.
 
-Cohere deprecated its fine-tuning API on 2025-09-15; the adapter keeps full support. Errors
-answer ``{"message": ...}``.
+Cohere deprecated its fine-tuning API on 2025-09-15; the adapter keeps full support. When the
+service refuses it (``deprecation.py``), every call ends in one ``CohereDeprecatedError``: the
+list makes the observation incomplete with its message, so the plan blocks every Cohere change
+with it, and after a first refusal no further fine-tuning request is sent. Errors answer
+``{"message": ...}``.
 """
 
 from __future__ import annotations
@@ -32,16 +37,17 @@ from typing import Any
 import httpx
 
 from reconciler.config import DEFAULT_LIST_TIMEOUT, ProviderSettings
-from reconciler.core.observed import ObservedJob, ProviderObservation
+from reconciler.core.observed import ObservedJob, ProviderObservation, RemoteDataset
 from reconciler.core.plan import Change, Upload
 from reconciler.core.spec import DesiredJob, Provider
-from reconciler.naming import may_carry_marker, split_remote_name
+from reconciler.naming import split_remote_name
 from reconciler.providers.base import (
     OutcomeUnknownError,
     PermanentError,
     ProviderError,
     RetryableError,
 )
+from reconciler.providers.cohere.deprecation import CohereDeprecatedError, deprecation_refusal
 from reconciler.providers.cohere.profile import (
     CHAT,
     COHERE,
@@ -50,7 +56,7 @@ from reconciler.providers.cohere.profile import (
     WANDB_KEY,
     CohereOptions,
     cohere_health,
-    parse_cohere_dataset_id,
+    parse_cohere_dataset_name,
 )
 from reconciler.providers.http import (
     DEFAULT_TIMEOUT,
@@ -70,12 +76,18 @@ from reconciler.redact import register_secret
 
 KEY_VARIABLES = COHERE.key_variables_text
 MODELS_PATH = "/v1/finetuning/finetuned-models"
-PAGE_SIZE = 1000
+DATASETS_PATH = "/v1/datasets"
+# Page sizes to ask for, largest first: 100, a common cap of page_size/page_token APIs, then
+# the documented default (0 means 50), which every server takes. A 400 steps down.
+PAGE_SIZES = (100, 50)
 MAX_PAGES = 10_000
 VALIDATION_TIMEOUT_SECONDS = 1800.0
 # The official SDK sends a 409 again twice (CO-SDK ``core/http_client.py::_should_retry``).
 SDK_CONFLICT_RETRIES = 2
-VALIDATION_FAILED = frozenset({"failed", "skipped", "unknown", "cancelled"})
+VALIDATION_FAILED = frozenset({"failed", "skipped", "cancelled"})
+# A new dataset may not be readable yet (404), or show no status or ``unknown`` (proto3 JSON's
+# zero value) before validation starts: that many looks, at the poll interval, before it counts.
+UNSETTLED_LOOKS = 10
 
 CONTENT_TYPES: Mapping[str, str] = {".jsonl": "application/jsonl", ".csv": "text/csv"}
 
@@ -112,6 +124,7 @@ class CohereClient:
         poll = settings.options.validation_poll
         self._poll_seconds = poll if poll_seconds is None else poll_seconds
         self._validation_timeout = validation_timeout
+        self._refused: CohereDeprecatedError | None = None
         self._http = provider_api(
             "cohere",
             settings,
@@ -128,30 +141,73 @@ class CohereClient:
 
     def observe(self) -> ProviderObservation:
         try:
-            jobs = parse_models(self._list_models())
+            deadline = Deadline.after(self._list_timeout, "list_timeout")
+            models = self._list_models(deadline)
+            datasets = self._list_datasets(deadline)
         except ProviderError as error:
             return ProviderObservation("cohere", complete=False, error=str(error))
-        return ProviderObservation("cohere", jobs=jobs)
+        return ProviderObservation(
+            "cohere", jobs=parse_models(models, datasets), datasets=tuple(datasets.values())
+        )
 
-    def _list_models(self) -> list[Mapping[str, Any]]:
+    def _send(
+        self,
+        build: Any,
+        *,
+        what: str,
+        idempotent: bool,
+        job: str | None = None,
+        listing_models: bool = False,
+        uploading: bool = False,
+        **options: Any,
+    ) -> httpx.Response:
+        """``ProviderHttp.send``, with Cohere's deprecation refusal told apart: once refused,
+        nothing more is sent and every call raises that one ``CohereDeprecatedError``."""
+        if self._refused is not None:
+            raise self._refused
+        try:
+            return self._http.send(build, what=what, idempotent=idempotent, job=job, **options)
+        except ProviderError as error:
+            refused = deprecation_refusal(error, listing_models=listing_models, uploading=uploading)
+            if refused is None:
+                raise
+            self._refused = refused
+            raise refused from None
+
+    def _list_models(self, deadline: Deadline) -> list[Mapping[str, Any]]:
         models: dict[str, Mapping[str, Any]] = {}
         token = ""
         seen_tokens: set[str] = set()
-        deadline = Deadline.after(self._list_timeout, "list_timeout")
-        for page_number in range(1, MAX_PAGES + 1):
+        sizes = list(PAGE_SIZES)
+        page_number = 0
+        while page_number < MAX_PAGES:
+            page_number += 1
             what = f"listing fine-tuned models (page {page_number})"
-            params = {"page_size": str(PAGE_SIZE), "order_by": "created_at"}
+            params = {"page_size": str(sizes[0]), "order_by": "created_at"}
             if token:
                 params["page_token"] = token
 
             def build(params: dict[str, str] = params) -> httpx.Request:
                 return self._http.client.build_request("GET", MODELS_PATH, params=params)
 
-            response = self._http.send(build, what=what, idempotent=True, deadline=deadline)
+            try:
+                response = self._send(
+                    build, what=what, idempotent=True, deadline=deadline, listing_models=True
+                )
+            except PermanentError as error:
+                if not _page_size_refused(error) or len(sizes) == 1:
+                    raise
+                # A server with a smaller cap: ask for this page again, smaller.
+                sizes.pop(0)
+                page_number -= 1
+                continue
             page = read_json(response, "cohere", what, None)
-            items = page.get("finetuned_models") if isinstance(page, Mapping) else None
+            if not isinstance(page, Mapping):
+                raise PermanentError("cohere", f"{what}: the answer is not a JSON object")
+            # proto3 JSON leaves an empty list (and an empty token) out: `{}` is no models.
+            items = page.get("finetuned_models", [])
             if not isinstance(items, list):
-                raise PermanentError("cohere", f"{what}: the answer has no finetuned_models list")
+                raise PermanentError("cohere", f"{what}: finetuned_models is not a list")
             for item in items:
                 if not isinstance(item, Mapping) or not text_or_none(item.get("id")):
                     raise PermanentError("cohere", f"{what}: an entry has no id")
@@ -166,6 +222,50 @@ class CohereClient:
             seen_tokens.add(token)
         raise PermanentError("cohere", f"listing fine-tuned models: more than {MAX_PAGES} pages")
 
+    def _list_datasets(self, deadline: Deadline) -> dict[str, RemoteDataset]:
+        """Every listed dataset by id (``limit``/``offset`` until a short page), with the
+        marker its name carries."""
+        datasets: dict[str, RemoteDataset] = {}
+        sizes = list(PAGE_SIZES)
+        offset = 0
+        for page_number in range(1, MAX_PAGES + 1):
+            what = f"listing datasets (page {page_number})"
+            params = {"limit": str(sizes[0]), "offset": str(offset)}
+
+            def build(params: dict[str, str] = params) -> httpx.Request:
+                return self._http.client.build_request("GET", DATASETS_PATH, params=params)
+
+            try:
+                response = self._send(build, what=what, idempotent=True, deadline=deadline)
+            except PermanentError as error:
+                if not _page_size_refused(error) or len(sizes) == 1:
+                    raise
+                sizes.pop(0)
+                continue
+            page = read_json(response, "cohere", what, None)
+            if not isinstance(page, Mapping):
+                raise PermanentError("cohere", f"{what}: the answer is not a JSON object")
+            items = page.get("datasets", [])
+            if not isinstance(items, list):
+                raise PermanentError("cohere", f"{what}: datasets is not a list")
+            new = 0
+            for item in items:
+                dataset = parse_dataset(item)
+                if dataset is None:
+                    raise PermanentError("cohere", f"{what}: an entry has no id or name")
+                if dataset.remote_id not in datasets:
+                    new += 1
+                    datasets[dataset.remote_id] = dataset
+            if len(items) < sizes[0]:
+                return datasets
+            if new == 0:
+                # A full page of datasets already seen: the server ignores `offset`.
+                raise PermanentError(
+                    "cohere", f"{what}: the same datasets came back again; the list is not paged"
+                )
+            offset += len(items)
+        raise PermanentError("cohere", f"listing datasets: more than {MAX_PAGES} pages")
+
     # Upload -------------------------------------------------------------------------------
 
     def upload_dataset(self, upload: Upload, desired: DesiredJob | None = None) -> str:
@@ -177,7 +277,7 @@ class CohereClient:
         content_type = CONTENT_TYPES.get(upload.path.suffix.lower(), "application/octet-stream")
         with planned_file("cohere", upload, what=what, job=job) as handle:
             # httpx streams the file object in blocks, from the start on every attempt.
-            response = self._http.send(
+            response = self._send(
                 lambda: self._http.client.build_request(
                     "POST",
                     "/v1/datasets",
@@ -187,6 +287,7 @@ class CohereClient:
                 what=what,
                 job=job,
                 idempotent=False,
+                uploading=True,
                 expect=SUCCESS,
             )
         body = read_write_answer(response, "cohere", what, job)
@@ -203,23 +304,42 @@ class CohereClient:
     def _wait_until_validated(self, dataset_id: str, job: str | None) -> None:
         what = f"validating dataset {dataset_id}"
         deadline = time.monotonic() + self._validation_timeout
+        looks = 0
         while True:
-            response = self._http.send(
+            looks += 1
+            response = self._send(
                 lambda: self._http.client.build_request(
-                    "GET", f"/v1/datasets/{path_segment(dataset_id)}"
+                    "GET", f"{DATASETS_PATH}/{path_segment(dataset_id)}"
                 ),
                 what=what,
                 job=job,
                 idempotent=True,
+                passthrough=(404,),
             )
-            body = read_json(response, "cohere", what, job)
-            dataset = body.get("dataset") if isinstance(body, Mapping) else None
-            status = dataset.get("validation_status") if isinstance(dataset, Mapping) else None
-            if not isinstance(status, str):
-                raise PermanentError("cohere", f"{what}: the answer has no validation_status")
+            status: str | None
+            if response.status_code == 404:
+                dataset, status = None, "not found"
+            else:
+                body = read_json(response, "cohere", what, job)
+                dataset = body.get("dataset") if isinstance(body, Mapping) else None
+                if not isinstance(dataset, Mapping):
+                    raise PermanentError("cohere", f"{what}: the answer has no dataset", job=job)
+                found = dataset.get("validation_status")
+                status = found if isinstance(found, str) and found else None
             if status == "validated":
                 return
-            if status in VALIDATION_FAILED:
+            if status in (None, "unknown", "not found"):
+                # Not settled yet (a replica behind the upload, validation not begun): look
+                # again a few times; past that, it is Cohere's answer.
+                if looks >= UNSETTLED_LOOKS:
+                    shown = status or "no validation_status"
+                    raise PermanentError(
+                        "cohere",
+                        f"{what}: Cohere still shows {shown} after {looks} looks; the upload"
+                        " did not take: run again to upload it anew",
+                        job=job,
+                    )
+            elif status in VALIDATION_FAILED:
                 assert isinstance(dataset, Mapping)
                 reason = text_or_none(dataset.get("validation_error")) or "no reason given"
                 raise PermanentError(
@@ -231,8 +351,8 @@ class CohereClient:
             if time.monotonic() + self._poll_seconds > deadline:
                 raise RetryableError(
                     "cohere",
-                    f"{what}: still {status} after {self._validation_timeout:.0f} s; run again"
-                    " later",
+                    f"{what}: still {status or 'unsettled'} after {self._validation_timeout:.0f} s;"
+                    " run again later",
                     job=job,
                 )
             self._http.pause(self._poll_seconds)
@@ -250,7 +370,7 @@ class CohereClient:
                 job=job,
             )
         payload = create_body(desired, dataset_ref, wandb_key)
-        response = self._http.send(
+        response = self._send(
             lambda: self._http.client.build_request("POST", MODELS_PATH, json=payload),
             what=what,
             job=job,
@@ -278,7 +398,7 @@ class CohereClient:
             )
         # A model already gone (an earlier attempt whose answer was lost) is what was wanted.
         path = f"{MODELS_PATH}/{path_segment(target)}"
-        self._http.send(
+        self._send(
             lambda: self._http.client.build_request("DELETE", path),
             what=f"deleting fine-tuned model {target}",
             job=change.name,
@@ -305,10 +425,11 @@ def dataset_type_for(upload: Upload, desired: DesiredJob | None) -> str:
 def create_body(desired: DesiredJob, dataset_id: str, wandb_key: str | None) -> dict[str, Any]:
     """The JSON of ``POST /v1/finetuning/finetuned-models``."""
     spec = desired.spec
-    settings: dict[str, Any] = {
-        "base_model": {"base_type": spec.base_type or "BASE_TYPE_CHAT", "name": spec.base_model},
-        "dataset_id": dataset_id,
-    }
+    base_model: dict[str, Any] = {"base_type": spec.base_type or "BASE_TYPE_CHAT"}
+    if spec.base_model:
+        # Optional: left out, Cohere trains its default for the base type; never sent empty.
+        base_model["name"] = spec.base_model
+    settings: dict[str, Any] = {"base_model": base_model, "dataset_id": dataset_id}
     if spec.parameters:
         settings["hyperparameters"] = dict(spec.parameters)
     if spec.wandb is not None and wandb_key is not None:
@@ -316,15 +437,42 @@ def create_body(desired: DesiredJob, dataset_id: str, wandb_key: str | None) -> 
     return {"name": desired.remote_name, "settings": settings}
 
 
-def parse_models(items: list[Mapping[str, Any]]) -> tuple[ObservedJob, ...]:
-    """Fine-tuned models as the plan sees them (oldest first, as listed)."""
+def _page_size_refused(error: PermanentError) -> bool:
+    """Whether ``error`` is a 400 that a smaller page might not get (any 400 to a list: the
+    only parameters we vary are the page's)."""
+    return error.status == 400
+
+
+def parse_dataset(item: Any) -> RemoteDataset | None:
+    """A listed ``Dataset``, with the marker its name carries; None without id or name."""
+    if not isinstance(item, Mapping):
+        return None
+    dataset_id, name = text_or_none(item.get("id")), text_or_none(item.get("name"))
+    if not dataset_id or name is None:
+        return None
+    return RemoteDataset(
+        provider="cohere",
+        remote_id=dataset_id,
+        name=name,
+        marker=parse_cohere_dataset_name(name),
+        created_at=parse_timestamp(item.get("created_at")),
+        # Only a validated dataset trains; a failed or skipped one is uploaded afresh.
+        usable=item.get("validation_status") == "validated",
+    )
+
+
+def parse_models(
+    items: list[Mapping[str, Any]], datasets: Mapping[str, RemoteDataset]
+) -> tuple[ObservedJob, ...]:
+    """Fine-tuned models as the plan sees them (oldest first, as listed). A model's dataset
+    is known through ``datasets`` (by id); one not listed is unknown (``dataset_ref`` None)."""
     jobs = []
     for index, item in enumerate(items):
         settings = item.get("settings")
         settings = settings if isinstance(settings, Mapping) else {}
         base_model = settings.get("base_model")
         base_model = base_model if isinstance(base_model, Mapping) else {}
-        dataset_id = text_or_none(settings.get("dataset_id"))
+        dataset = datasets.get(text_or_none(settings.get("dataset_id")) or "")
         wandb = settings.get("wandb")
         parameters = settings.get("hyperparameters")
         status = text_or_none(item.get("status")) or ""
@@ -340,10 +488,8 @@ def parse_models(items: list[Mapping[str, Any]]) -> tuple[ObservedJob, ...]:
                 health=cohere_health(status),
                 created_at=parse_timestamp(item.get("created_at")),
                 sequence=index + 1,
-                dataset_ref=dataset_id,
-                marker=parse_cohere_dataset_id(dataset_id)
-                if dataset_id and may_carry_marker(dataset_id)
-                else None,
+                dataset_ref=dataset.remote_id if dataset else None,
+                marker=dataset.marker if dataset else None,
                 model_id=str(item["id"]),
                 base_model=text_or_none(base_model.get("name")),
                 base_type=text_or_none(base_model.get("base_type")),

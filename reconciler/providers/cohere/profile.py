@@ -2,9 +2,10 @@
 
 Cohere trains fine-tuned models from datasets uploaded to its Datasets API (CONTRACTS.md §C).
 A model keeps its name, so it carries the owner in it; a dataset name must stay under 50
-characters, which leaves room for the bare marker only, and Cohere turns it into the dataset
-id ``<slug of the name>-<6 chars>`` that a model's settings name, so the marker is read from the
-id. Which dataset types each base type trains on, and the file extensions each type is uploaded
+characters, which leaves room for the bare marker only. A model's settings name the dataset
+by id, whose form Cohere does not document (its examples look like ``<slug of the name>-<6
+chars>``): the adapter maps ids to names through the dataset list, and never reads the id.
+Which dataset types each base type trains on, and the file extensions each type is uploaded
 as, are written here once. A W&B key, when a spec sets ``wandb``, comes from ``WANDB_API_KEY``.
 Cohere deprecated its fine-tuning API on 2025-09-15; support stays complete.
 """
@@ -20,7 +21,7 @@ from reconciler.core.marker import Marker
 from reconciler.core.observed import Health, ObservedJob
 from reconciler.core.plan import DeleteMethod
 from reconciler.core.spec import DatasetRef
-from reconciler.naming import MARKER_LENGTH, marker_in_id, parse_marker
+from reconciler.naming import MARKER_LENGTH, parse_marker
 from reconciler.providers.profile import (
     Capabilities,
     DatasetForms,
@@ -36,8 +37,6 @@ from reconciler.providers.profile import (
 # Cohere documents dataset names as "<50 chars"; the name we give is the bare marker.
 COHERE_DATASET_NAME_MAX = 49
 COHERE_MAX_NAME_LENGTH = COHERE_DATASET_NAME_MAX - MARKER_LENGTH  # 34
-# What Cohere appends to a dataset's name to make its id.
-DATASET_ID_SUFFIX_CHARS = 6
 
 # The Datasets API types a fine-tune trains on.
 CHAT = "chat-finetune-input"
@@ -119,13 +118,10 @@ def parse_cohere_dataset_name(name: str) -> Marker | None:
     return parse_marker(name)
 
 
-def parse_cohere_dataset_id(dataset_id: str) -> Marker | None:
-    """The marker in a Cohere dataset id ``<slug of the name>-<6 chars>``."""
-    return marker_in_id(dataset_id, DATASET_ID_SUFFIX_CHARS)
-
-
-def _marker_in_dataset_ref(ref: str, job_name: str | None) -> Marker | None:
-    return parse_cohere_dataset_id(ref)
+def _marker_in_dataset_ref(ref: str, job_name: str | None) -> None:
+    # A dataset id's form is not documented (a UUID is as likely as the examples' slug): the
+    # marker comes from the dataset's name in the list, never from the id.
+    return None
 
 
 def _spec_fields(

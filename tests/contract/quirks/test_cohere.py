@@ -112,7 +112,12 @@ def test_observe_maps_every_field(
     observation = client.observe()
 
     assert observation.complete and observation.error is None
-    assert observation.datasets == ()
+    listed = {dataset.remote_id: dataset for dataset in observation.datasets}
+    assert set(listed) >= {ready_dataset}
+    assert listed[ready_dataset].marker == marker_for(
+        "helpdesk-chat", ready.dataset_fingerprint or ""
+    )
+    assert listed[ready_dataset].usable
     by_id = {job.remote_id: job for job in observation.jobs}
     assert set(by_id) == {ready_id, failed_id}
     job = by_id[ready_id]
@@ -150,7 +155,9 @@ def test_observe_pages_by_token_and_makes_only_list_requests(
 
     assert observation.complete
     assert len({job.remote_id for job in observation.jobs}) == 2100
-    assert sandbox.control.request_counts() == {f"GET {MODELS}": 3}
+    # 100 a page (a common cap; the documented default is 50): 21 pages of models, and the
+    # datasets by offset until a short page (here an empty one).
+    assert sandbox.control.request_counts() == {f"GET {MODELS}": 21, f"GET {DATASETS}": 22}
     assert all(job.health is Health.HEALTHY for job in observation.jobs)
     sequences = [job.sequence for job in observation.jobs]
     assert sequences == sorted(sequences)

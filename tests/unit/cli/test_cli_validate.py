@@ -376,3 +376,18 @@ def test_the_console_entry_point_reports_without_a_traceback(repo: Path) -> None
         "specs/latin1.yaml:3:10: not UTF-8 text (byte 0xe9 cannot be decoded); save the file as"
         " UTF-8",
     ]
+
+
+def test_cohere_specs_get_one_deprecation_warning_per_run(repo: Path) -> None:
+    for name in ("cohere-support-chat.yaml", "cohere-ticket-labels.yaml"):
+        shutil.copy(REPO / "specs" / name, repo / "specs" / name)
+    result = validate("specs")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("Cohere deprecated its fine-tuning API on 2025-09-15") == 1
+
+
+def test_no_cohere_spec_no_deprecation_warning(repo: Path) -> None:
+    shutil.copy(REPO / "specs" / "qubrid-support-qa.yaml", repo / "specs" / "q.yaml")
+    result = validate("specs")
+    assert result.exit_code == 0, result.output
+    assert "deprecated" not in result.stderr

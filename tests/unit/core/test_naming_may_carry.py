@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.naming import marker_for, may_carry_marker, parse_marker
-from reconciler.providers.cohere.profile import parse_cohere_dataset_id
 from reconciler.providers.segmind.profile import parse_segmind_dataset_url
 
 NAMES = st.from_regex(r"[a-z0-9]{1,8}(?:-[a-z0-9]{1,8}){0,3}", fullmatch=True)
@@ -27,11 +26,9 @@ def test_plain_values_cannot_carry_a_marker() -> None:
 def test_every_form_a_marker_takes_passes_the_test(name: str, fingerprint: str, ext: str) -> None:
     marker = marker_for(name, fingerprint)
     plain = f"{marker}{ext}"
-    cohere_id = f"{marker}-x1y2z3"
     url = f"https://bucket.test/uploads/u/9f-{quote(plain, safe='')}"
     escaped = f"https://bucket.test/uploads/u/9f-{plain.replace('-', '%2D')}"
     assert parse_marker(plain) == marker and may_carry_marker(plain)
-    assert parse_cohere_dataset_id(cohere_id) == marker and may_carry_marker(cohere_id)
     for form in (url, escaped):
         assert parse_segmind_dataset_url(form, name) == marker
         assert may_carry_marker(form)

@@ -33,8 +33,9 @@ def test_clients_from_the_environment_observe_every_provider(
     counts = {name: len(o.jobs) for name, o in observed.providers.items()}
     assert counts == {"segmind": 3, "qubrid": 4, "cohere": 5}
     assert all(o.complete for o in observed.providers.values())
-    # One list per provider (Qubrid: its jobs, datasets and models lists).
-    assert sum(sandbox.control.request_counts().values()) == 5
+    # One list per provider (Qubrid: its jobs, datasets and models lists; Cohere: its models
+    # and datasets lists).
+    assert sum(sandbox.control.request_counts().values()) == 6
 
 
 def test_co_api_key_alone_is_accepted_for_cohere(

@@ -1,0 +1,35 @@
+"""Cohere refusing its deprecated fine-tuning API (the ``cohere.finetuning=deprecated`` reading):
+every Cohere change is blocked with one message that says so and what to do, the other
+providers converge, and the run exits 1."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from reconcile_sandbox.testing import RunningSandbox
+from tests.e2e.e2e_support import Cli, example_spec_names, job_rows, live_jobs
+
+EXAMPLES = example_spec_names()
+MESSAGE = "Cohere deprecated its fine-tuning API on 2025-09-15"
+
+
+def test_a_refused_cohere_blocks_its_changes_with_one_message_and_the_rest_converge(
+    reconcile: Cli, running: RunningSandbox, repo: Path
+) -> None:
+    running.control.set_variants(**{"cohere.finetuning": "deprecated"})
+
+    result = reconcile()
+
+    assert result.exit_code == 1, result.output
+    # Counted with fine-tuning back on, so that Cohere's list can be read: it holds nothing.
+    running.control.set_variants(**{"cohere.finetuning": "available"})
+    others = Counter({key: n for key, n in Counter(EXAMPLES).items() if key[0] != "cohere"})
+    assert live_jobs(running, repo) == others
+    assert job_rows(running).get("cohere", 0) == 0
+    # One cause, with what to do: every Cohere change is blocked by that same message.
+    assert "Move these specs to another provider" in result.output
+    cohere_specs = [name for provider, name in EXAMPLES if provider == "cohere"]
+    blocked = [line for line in result.output.splitlines() if "blocked create  cohere/" in line]
+    assert len(blocked) == len(cohere_specs), result.output
+    assert all(MESSAGE in line for line in blocked)
