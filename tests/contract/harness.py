@@ -19,6 +19,7 @@ from reconciler.core.plan import Upload
 from reconciler.core.spec import DesiredJob
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.profile import ProviderProfile
+from tests.contract.readings import Reading
 from tests.support.providers import OWNER, upload_for
 
 # A key no provider accepts; long and odd enough that finding it in a message is no accident.
@@ -45,6 +46,20 @@ class Harness(ABC):
     def __init__(self, root: Path) -> None:
         self.root = root
         self._clients: list[ProviderClient] = []
+        # The reading of the provider's open questions this test runs under (``take``).
+        self.reading = Reading(self.profile.name)
+
+    @classmethod
+    def readings(cls) -> tuple[Reading, ...]:
+        """Every reading of the provider's open questions the suite runs it under: here the
+        defaults alone (a provider with no emulator to answer otherwise)."""
+        return (Reading(cls.profile.name),)
+
+    def take(self, reading: Reading) -> None:
+        """Answer as ``reading`` says from now on (one of ``readings()``)."""
+        if reading not in self.readings():
+            raise ValueError(f"{self.profile.name} cannot answer as {reading.id}")
+        self.reading = reading
 
     @classmethod
     @abstractmethod

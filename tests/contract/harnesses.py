@@ -10,13 +10,11 @@ from tests.contract.sandbox_harnesses import (
     CohereHarness,
     QubridHarness,
     SegmindHarness,
-    SegmindOtherReadingsHarness,
 )
 from tests.contract.stub_harness import StubHarness
 
 HARNESSES: tuple[type[Harness], ...] = (
     SegmindHarness,
-    SegmindOtherReadingsHarness,
     QubridHarness,
     CohereHarness,
     StubHarness,

@@ -8,7 +8,6 @@ status moves only when the harness moves it (``finish``). Retries wait a few mil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,6 +26,7 @@ from reconciler.providers.qubrid.profile import QUBRID
 from reconciler.providers.registry import build_client
 from reconciler.providers.segmind.profile import SEGMIND
 from tests.contract.harness import FixtureLookup, Harness
+from tests.contract.readings import Reading, readings_of
 from tests.support.providers import (
     RecordingSleep,
     chat_jsonl,
@@ -52,6 +52,22 @@ class SandboxHarness(Harness):
     @classmethod
     def start(cls, fixture: FixtureLookup, root: Path) -> Harness:
         return cls(root, fixture("sandbox"))
+
+    # Other readings run together as well as alone: where two open questions meet (none here).
+    together: ClassVar[tuple[tuple[tuple[str, str], ...], ...]] = ()
+
+    @classmethod
+    def readings(cls) -> tuple[Reading, ...]:
+        """The defaults, then each other value of each variant the sandbox's emulation of
+        the provider declares, one at a time, then the sets in ``together``."""
+        return readings_of(cls.profile.name, cls.together)
+
+    def take(self, reading: Reading) -> None:
+        # The sandbox fixture reset the provider (its defaults) before the test; the variant
+        # set here lasts until the next test's reset.
+        super().take(reading)
+        if reading.variants():
+            self.sandbox.control.set_variants(**reading.variants())
 
     def _environment(self, key: str | None) -> dict[str, str]:
         """The sandbox's exports, with ``key`` as the provider's only key when given."""
@@ -94,16 +110,9 @@ class SegmindHarness(SandboxHarness):
         )
     )
     reported_statuses = (*SEGMIND_LIFECYCLE.statuses, SEGMIND_LIFECYCLE.failed)
-    # The sandbox's readings of Segmind's open questions this harness runs under (none: the
-    # defaults); ``SegmindOtherReadingsHarness`` takes every other one.
-    readings: ClassVar[Mapping[str, str]] = {}
-
-    @classmethod
-    def start(cls, fixture: FixtureLookup, root: Path) -> Harness:
-        started = cls(root, fixture("sandbox"))
-        if cls.readings:
-            started.sandbox.control.set_variants(**cls.readings)
-        return started
+    # The readings that meet: an old job listed first beside a new one of the same name, known
+    # by a finetune_id apart from its id, uploaded with the ACL header its URL was signed for.
+    together = ((("order", "oldest-first"), ("flux_ids", "distinct"), ("acl_header", "signed")),)
 
     def desired(self, name: str, **fields: Any) -> DesiredJob:
         written: dict[str, Any] = {
@@ -133,19 +142,6 @@ class SegmindHarness(SandboxHarness):
             "https://segmind-finetune.s3.amazonaws.com/uploads/8c1f0a3e/"
             f"5f0e8c1a-93d4-4b7e-a1f2-0c9d8e7f6a5b-{file_name}"
         )
-
-
-class SegmindOtherReadingsHarness(SegmindHarness):
-    """Segmind under every other reading of its open questions at once (docs/providers.md):
-    the list oldest first, a Flux job's ``id`` apart from its ``finetune_id``, and upload URLs
-    signed for the ACL header whatever was asked. The sandbox's provider reset before each
-    test brings the defaults back."""
-
-    readings: ClassVar[Mapping[str, str]] = {
-        "segmind.order": "oldest-first",
-        "segmind.flux_ids": "distinct",
-        "segmind.acl_header": "signed",
-    }
 
 
 class QubridHarness(SandboxHarness):

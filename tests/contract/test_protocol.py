@@ -1,5 +1,7 @@
 """The contract every provider's adapter keeps (``providers.base.ProviderClient`` and the
-capabilities its profile declares), run against every provider in ``HARNESSES``.
+capabilities its profile declares), run against every provider in ``HARNESSES`` under every
+reading of its open questions the sandbox can take, one at a time (``conftest.py``,
+``readings.py``): the client is proven against each reading, not only the one it was written to.
 
 The core promise is ``test_observing_after_a_create_converges``: after a job is uploaded and
 created, the next observation pairs it with its spec and the plan has nothing left to do.
@@ -23,19 +25,48 @@ from reconciler.providers.base import (
     AuthenticationError,
     ClientClosedError,
     JobDeleter,
+    OutcomeUnknownError,
     ProviderClient,
 )
 from reconciler.providers.profile import DeleteStep, NoDelete
 from tests.contract.harness import WRONG_KEY, Harness
+from tests.contract.harnesses import HARNESSES
+from tests.contract.readings import NOT_UNDER
 
 NAME = "contract-job"
 
 
 def create(harness: Harness, client: ProviderClient, desired: DesiredJob) -> str:
-    """Upload ``desired``'s dataset and create its job, as apply does; returns the job's id."""
+    """Upload ``desired``'s dataset and create its job, as apply does; returns the job's id.
+
+    Where the provider's answer to a create carries no id (a 204), the create must say its
+    outcome is unknown, never fail or succeed with a made-up id, and the lists must then show
+    exactly one job of the spec's name: that is the job, as the executor finds it.
+    """
     dataset_ref = client.upload_dataset(harness.upload(desired), desired)
     assert isinstance(dataset_ref, str) and dataset_ref
+    if harness.reading.create_answer_has_no_id:
+        with pytest.raises(OutcomeUnknownError) as unknown:
+            client.create(desired, dataset_ref)
+        assert unknown.value.provider == harness.profile.name
+        return listed_once(harness, client, desired)
     job_id = client.create(desired, dataset_ref)
+    assert isinstance(job_id, str) and job_id
+    return job_id
+
+
+def listed_once(harness: Harness, client: ProviderClient, desired: DesiredJob) -> str:
+    """The id of the one job of ``desired``'s name and our owner that a fresh, complete
+    observation shows."""
+    observation = client.observe()
+    assert observation.complete, observation.error
+    named = [
+        job.remote_id
+        for job in identify_jobs(observation, (), harness.owner)
+        if job.name == desired.spec.name and job.owned_by(harness.owner)
+    ]
+    assert len(named) == 1, f"{len(named)} jobs named {desired.spec.name}: {named}"
+    (job_id,) = named
     assert isinstance(job_id, str) and job_id
     return job_id
 
@@ -228,9 +259,16 @@ def test_a_finished_job_is_deleted_as_the_profile_plans(deleting_harness: Harnes
     assert (delete.delete_method, delete.target_id) == (planned.method, planned.target_id)
 
     client.delete(delete)
+    observation = client.observe()
 
-    left = [j for j in client.observe().jobs if j.remote_id == job_id]
-    assert all(j.health is Health.MISSING for j in left), left
+    left = [j for j in observation.jobs if j.remote_id == job_id]
+    if harness.reading.deleted_models_stay_listed:
+        # The job still shows as it was: a prune plans the same delete again, and it is done.
+        again = change_of(plan_for(harness, [], observation, prune=True), NAME)
+        assert (again.delete_method, again.target_id) == (planned.method, planned.target_id)
+        client.delete(again)
+    else:
+        assert all(j.health is Health.MISSING for j in left), left
 
 
 def test_a_provider_without_delete_is_told_so_in_the_plan(non_deleting_harness: Harness) -> None:
@@ -282,3 +320,18 @@ def test_close_is_idempotent_and_a_closed_client_sends_nothing(harness: Harness)
         client.create(desired, "dataset-1")
     observation = client.observe()
     assert not observation.complete and observation.error
+
+
+# The readings table ----------------------------------------------------------------------
+
+
+def test_every_reading_a_test_is_kept_from_is_one_the_suite_runs_with_a_test_of_this_suite() -> (
+    None
+):
+    # A misspelt reading or test name in NOT_UNDER would exclude nothing, silently.
+    readings = {reading.id for kind in HARNESSES for reading in kind.readings()}
+    tests = {name for name in globals() if name.startswith("test_")}
+    for reading_id, (excluded, reason) in NOT_UNDER.items():
+        assert reading_id in readings, reading_id
+        assert excluded <= tests, excluded - tests
+        assert reason
