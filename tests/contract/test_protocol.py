@@ -325,9 +325,7 @@ def test_close_is_idempotent_and_a_closed_client_sends_nothing(harness: Harness)
 # The readings table ----------------------------------------------------------------------
 
 
-def test_every_reading_a_test_is_kept_from_is_one_the_suite_runs_with_a_test_of_this_suite() -> (
-    None
-):
+def test_the_readings_table_names_readings_and_tests_that_exist() -> None:
     # A misspelt reading or test name in NOT_UNDER would exclude nothing, silently.
     readings = {reading.id for kind in HARNESSES for reading in kind.readings()}
     tests = {name for name in globals() if name.startswith("test_")}
