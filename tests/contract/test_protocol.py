@@ -102,6 +102,12 @@ def change_of(planned: Plan, name: str) -> Change:
 def test_an_empty_account_is_observed_completely_with_no_job_of_ours(harness: Harness) -> None:
     observation = harness.client().observe()
 
+    if harness.reading.refuses_finetuning:
+        # Nothing can be observed: the observation says so, with the date and what to do.
+        assert not observation.complete and observation.jobs == ()
+        assert observation.error is not None and "deprecated" in observation.error
+        assert "2025-09-15" in observation.error, observation.error
+        return
     assert observation.complete and observation.error is None
     assert observation.provider == harness.profile.name
     identified = identify_jobs(observation, (), harness.owner)
