@@ -114,11 +114,11 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
 
 
 def _incomplete_to_dict(incomplete: IncompleteProvider) -> dict[str, Any]:
-    # ``refused`` is written only when true: a plan without a refusal reads as it always did.
-    entry: dict[str, Any] = {"provider": incomplete.provider, "error": incomplete.error}
-    if incomplete.refused:
-        entry["refused"] = True
-    return entry
+    return {
+        "provider": incomplete.provider,
+        "error": incomplete.error,
+        "refused": incomplete.refused,
+    }
 
 
 def plan_from_dict(data: Mapping[str, Any]) -> Plan:

@@ -335,7 +335,7 @@ def _block_refused(change: Change) -> Change:
     if change.action is Action.NOOP or (change.blocked is not None and change.blocked.is_warning):
         return change
     # The fix is in the refusal's message, shown once; repeating it per change buried it.
-    fix = f"the note on {change.provider} says what to do"
+    fix = "move these specs to another provider or remove them"
     reason = refused_reason(change.provider)
     return replace(change, blocked=Blocker(BlockKind.PROVIDER_REFUSED, reason, fix))
 

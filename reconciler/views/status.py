@@ -41,11 +41,11 @@ def _unread(incomplete: Sequence[IncompleteProvider], clean: Callable[[str], str
 
 
 def _incomplete_entry(incomplete: IncompleteProvider) -> dict[str, object]:
-    # ``refused`` only when true, so that the document is as before for every other provider.
-    entry: dict[str, object] = {"provider": incomplete.provider, "error": incomplete.error}
-    if incomplete.refused:
-        entry["refused"] = True
-    return entry
+    return {
+        "provider": incomplete.provider,
+        "error": incomplete.error,
+        "refused": incomplete.refused,
+    }
 
 
 def render_status_text(
