@@ -504,8 +504,10 @@ def apply(
     current, result = converged.plan, converged.result
     _show(_ApplyShown(current, result), choices.output)
     for incomplete in current.incomplete:
+        # A refusal's message was shown once with the plan; this line only names it.
+        why = "refuses fine-tuning (see above)" if incomplete.refused else None
         _say(
-            f"{incomplete.provider} could not be read ({incomplete.error});"
+            f"{incomplete.provider} {why or f'could not be read ({incomplete.error})'};"
             " nothing was changed there"
         )
     if not result.ok or current.incomplete:

@@ -109,7 +109,15 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         },
         "changes": [_change_to_dict(change) for change in plan.changes],
         "unmanaged": [observed_job_to_dict(job) for job in plan.unmanaged],
-        "incomplete": [{"provider": i.provider, "error": i.error} for i in plan.incomplete],
+        "incomplete": [_incomplete_to_dict(i) for i in plan.incomplete],
+    }
+
+
+def _incomplete_to_dict(incomplete: IncompleteProvider) -> dict[str, Any]:
+    return {
+        "provider": incomplete.provider,
+        "error": incomplete.error,
+        "refused": incomplete.refused,
     }
 
 
@@ -152,8 +160,12 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
 
 
 def _incomplete_from_list(value: Any) -> tuple[IncompleteProvider, ...]:
+    # ``refused`` is absent from plans written before it existed (and when false).
     return tuple(
-        IncompleteProvider(_provider(i["provider"]), _str(i["error"])) for i in _list(value)
+        IncompleteProvider(
+            _provider(i["provider"]), _str(i["error"]), refused=_bool(i.get("refused", False))
+        )
+        for i in _list(value)
     )
 
 

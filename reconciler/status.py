@@ -48,6 +48,10 @@ class JobStatus:
         }
 
 
+# Blocks that mean the provider's list was not read: the job's health is not known.
+_UNREAD = (BlockKind.INCOMPLETE_OBSERVATION, BlockKind.PROVIDER_REFUSED)
+
+
 def job_statuses(plan: Plan) -> list[JobStatus]:
     """A status for every job a spec names, in plan order (provider, name)."""
     statuses = []
@@ -56,7 +60,7 @@ def job_statuses(plan: Plan) -> list[JobStatus]:
             continue
         current = change.current
         blocked = change.blocked
-        if blocked is not None and blocked.kind is BlockKind.INCOMPLETE_OBSERVATION:
+        if blocked is not None and blocked.kind in _UNREAD:
             health = Health.UNKNOWN
         elif current is None:
             health = Health.MISSING

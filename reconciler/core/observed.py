@@ -232,13 +232,19 @@ class ProviderObservation:
     part-way or could not be read (``error`` says why): the plan then changes nothing there.
     ``started_at`` (seconds since the epoch) is when the listing began: a list only proves a
     job absent when it began a settle window after the job's create was sent. ``recent`` are
-    the creates of this repository on this provider still within their settle window."""
+    the creates of this repository on this provider still within their settle window.
+
+    ``refused`` is set when the provider refuses the whole service (Cohere's deprecated
+    fine-tuning API): the one message that says so and what to do. Such an observation is also
+    incomplete (nothing could be listed), but the plan says the message once and blocks each
+    change with a short reason pointing at it, rather than calling it a list read part-way."""
 
     provider: Provider
     jobs: tuple[ObservedJob, ...] = ()
     datasets: tuple[RemoteDataset, ...] = ()
     complete: bool = True
     error: str | None = None
+    refused: str | None = None
     started_at: float | None = None
     recent: tuple[RecentWrite, ...] = ()
 

@@ -29,6 +29,7 @@ class BlockKind(StrEnum):
     UNCONFIRMED = "unconfirmed"  # an earlier create's outcome is not known yet
     GUARDRAIL = "guardrail"  # the plan creates, replaces or deletes more than the limits allow
     PREVENT_DESTROY = "prevent_destroy"  # the spec's lifecycle forbids replacing or deleting
+    PROVIDER_REFUSED = "provider_refused"  # the provider refuses the service (said once, above)
 
 
 @dataclass(frozen=True)
@@ -186,10 +187,13 @@ class PlanSummary:
 
 @dataclass(frozen=True)
 class IncompleteProvider:
-    """A provider whose observation was incomplete, and why."""
+    """A provider whose observation was incomplete, and why. ``refused``: the provider refuses
+    the whole service, and ``error`` is its one message (shown once; each blocked change of
+    that provider only points at it)."""
 
     provider: Provider
     error: str
+    refused: bool = False
 
 
 class LazyText:

@@ -65,7 +65,9 @@ def plan_provider(
     not observed) in the plan."""
     changes, unmanaged = decide_provider(provider, desired, observation, options)
     incomplete = None
-    if observation is None or not observation.complete:
+    if observation is not None and observation.refused is not None:
+        incomplete = IncompleteProvider(provider, observation.refused, refused=True)
+    elif observation is None or not observation.complete:
         error = (observation.error if observation else None) or "not observed"
         incomplete = IncompleteProvider(provider, error)
     # Sorted here, where the provider is the same for all: the plan's order is then the

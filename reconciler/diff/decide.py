@@ -15,7 +15,9 @@ A create or replace whose earlier sending is still unsettled (``pending_write``)
 confirmed one stands for the job the list does not show yet, one whose outcome is unknown
 blocks it. A provider whose observation is incomplete gets no actionable change: everything
 there is blocked, since acting on half a picture could create a second job for a name that has
-one. ``decide_provider`` makes all of one provider's decisions.
+one; a provider that refuses the service outright (``ProviderObservation.refused``) blocks each
+change with a short reason, its message being said once on the plan. ``decide_provider`` makes
+all of one provider's decisions.
 """
 
 from __future__ import annotations
@@ -323,6 +325,21 @@ def _block_incomplete(change: Change, error: str) -> Change:
     return replace(change, blocked=Blocker(BlockKind.INCOMPLETE_OBSERVATION, reason, fix))
 
 
+def refused_reason(provider: Provider) -> str:
+    """The short reason each change of a provider that refuses the service is blocked with: the
+    refusal's own message is said once, on the plan (``IncompleteProvider.refused``)."""
+    return f"{provider} refuses fine-tuning: see above"
+
+
+def _block_refused(change: Change) -> Change:
+    if change.action is Action.NOOP or (change.blocked is not None and change.blocked.is_warning):
+        return change
+    # The fix is in the refusal's message, shown once; repeating it per change buried it.
+    fix = "move these specs to another provider or remove them"
+    reason = refused_reason(change.provider)
+    return replace(change, blocked=Blocker(BlockKind.PROVIDER_REFUSED, reason, fix))
+
+
 def decide_provider(
     provider: Provider,
     desired: Sequence[DesiredJob],
@@ -356,7 +373,9 @@ def decide_provider(
                 unmanaged.append(job)
             else:
                 changes.append(delete)
-    if observation is None or not observation.complete:
+    if observation is not None and observation.refused is not None:
+        changes = [_block_refused(change) for change in changes]
+    elif observation is None or not observation.complete:
         error = (observation.error if observation else None) or "not observed"
         changes = [_block_incomplete(change, error) for change in changes]
     return changes, unmanaged

@@ -131,12 +131,15 @@ def _unmanaged_note(job: ObservedJob, plan: Plan) -> str:
 
 
 def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> str:
-    """The plan for a terminal: per provider one line per job, then the summary line."""
+    """The plan for a terminal: a provider's refusal of the service first (said once; its
+    changes point at it), then per provider one line per job, then the summary line."""
 
     def paint(text: str, colour: str) -> str:
         return f"{colour}{text}{_RESET}" if color and colour else text
 
     out: list[str] = []
+    for refused in (i for i in plan.incomplete if i.refused):
+        out.append(paint(f"! {refused.provider}: {one_line(refused.error)}", _BLOCKED_COLOUR))
     width = max((len(one_line(c.name)) for c in plan.changes), default=0)
     provider = None
     for change in plan.changes:
@@ -166,7 +169,7 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
             note = _unmanaged_note(job, plan)
             line = f"{job.provider} {name} {job.remote_id} {job.raw_status}{note}"
             out.append(f"    {one_line(line)}")
-    for incomplete in plan.incomplete:
+    for incomplete in (i for i in plan.incomplete if not i.refused):
         error = one_line(incomplete.error)
         out.append(paint(f"! {incomplete.provider}: not fully observed ({error})", _DIM))
     if out:
@@ -254,10 +257,14 @@ def render_markdown(
     budget.add(f"_{guardrails_line(plan)}_")
     budget.add("")
     for incomplete in plan.incomplete:
-        budget.add(
-            f"> **{incomplete.provider}** was not fully observed ({text_cell(incomplete.error)});"
-            " nothing will change there."
-        )
+        if incomplete.refused:
+            # Said once here; each of its changes only points at it.
+            budget.add(f"> **{incomplete.provider}**: {text_cell(incomplete.error)}")
+        else:
+            budget.add(
+                f"> **{incomplete.provider}** was not fully observed"
+                f" ({text_cell(incomplete.error)}); nothing will change there."
+            )
         budget.add("")
     providers = sorted({c.provider for c in plan.changes})
     for provider in providers:

@@ -30,7 +30,22 @@ def _summary(statuses: list[JobStatus]) -> str:
 
 
 def _unread(incomplete: Sequence[IncompleteProvider], clean: Callable[[str], str]) -> list[str]:
-    return [f"! {i.provider}: could not be read ({clean(i.error)})" for i in incomplete]
+    """One line per provider not read: its refusal of the service in its own words, or why its
+    list could not be read."""
+    return [
+        f"! {i.provider}: {clean(i.error)}"
+        if i.refused
+        else f"! {i.provider}: could not be read ({clean(i.error)})"
+        for i in incomplete
+    ]
+
+
+def _incomplete_entry(incomplete: IncompleteProvider) -> dict[str, object]:
+    return {
+        "provider": incomplete.provider,
+        "error": incomplete.error,
+        "refused": incomplete.refused,
+    }
 
 
 def render_status_text(
@@ -85,6 +100,6 @@ def render_status_json(
     document = {
         "format_version": STATUS_FORMAT_VERSION,
         "jobs": [s.to_dict() for s in statuses],
-        "incomplete": [{"provider": i.provider, "error": i.error} for i in incomplete],
+        "incomplete": [_incomplete_entry(i) for i in incomplete],
     }
     return json_dumps(document, indent=2, sort_keys=True) + "\n"

@@ -627,6 +627,10 @@ class Daemon:
 
         for incomplete in plan.incomplete:
             self.metrics.errors.labels(kind="provider").inc()
+            if incomplete.refused:
+                # The refusal's message, once per run; its blocked changes are not listed.
+                self.log.error("provider.refused", incomplete.error, provider=incomplete.provider)
+                continue
             self.log.error(
                 "provider.unreadable",
                 f"{incomplete.provider} could not be read ({incomplete.error});"
@@ -666,7 +670,12 @@ class Daemon:
             change
             for change in plan.errors
             if change.blocked is not None
-            and change.blocked.kind not in (BlockKind.INCOMPLETE_OBSERVATION, BlockKind.UNCONFIRMED)
+            and change.blocked.kind
+            not in (
+                BlockKind.INCOMPLETE_OBSERVATION,
+                BlockKind.UNCONFIRMED,
+                BlockKind.PROVIDER_REFUSED,
+            )
         ]
         self._report_blocked(blocked)
         totals = plan.summary
@@ -681,8 +690,11 @@ class Daemon:
         if commit is not None:
             summary = f"commit {commit[:12]}: {summary}"
         if plan.incomplete:
-            unread = ", ".join(incomplete.provider for incomplete in plan.incomplete)
-            return RunResult.ERROR, f"{unread} could not be read; {summary} elsewhere"
+            refused = [i.provider for i in plan.incomplete if i.refused]
+            unread = [i.provider for i in plan.incomplete if not i.refused]
+            causes = [f"{', '.join(unread)} could not be read"] if unread else []
+            causes += [f"{provider} refuses fine-tuning" for provider in refused]
+            return RunResult.ERROR, f"{'; '.join(causes)}; {summary} elsewhere"
         if counts["failed"] or counts["unconfirmed"]:
             unconfirmed = f", {counts['unconfirmed']} unconfirmed" if counts["unconfirmed"] else ""
             return RunResult.ERROR, summary + unconfirmed

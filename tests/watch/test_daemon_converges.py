@@ -167,3 +167,33 @@ def test_job_status_transitions_are_logged(
             "the transition to available",
         )
         assert daemon.metrics.jobs.labels(health="Healthy")._value.get() == 1
+
+
+COHERE_SPEC = """apiVersion: reconciler/v1
+kind: FineTune
+name: chat-v1
+provider: cohere
+base_model:
+  base_type: BASE_TYPE_CHAT
+dataset: {id: some-dataset}
+"""
+REFUSAL = "Cohere deprecated its fine-tuning API on 2025-09-15"
+
+
+def test_a_provider_that_refuses_is_logged_once_per_run_and_the_others_converge(
+    sandbox: RunningSandbox, sandbox_env: dict[str, str], repo: Path
+) -> None:
+    sandbox.control.set_variants(**{"cohere.finetuning": "deprecated"})
+    write_spec(repo, "fox-v1")
+    (repo / "specs" / "chat-v1.yaml").write_text(COHERE_SPEC)
+    log = CapturedLog()
+    with daemon_in_thread(repo, log) as daemon:
+        assert last_result(daemon) is RunResult.ERROR
+        assert daemon.last_run is not None
+        assert "cohere refuses fine-tuning" in daemon.last_run.summary
+    assert len(segmind_jobs(sandbox, "fox-v1")) == 1
+    refused = events(log, "provider.refused")
+    assert len(refused) == 1 and str(refused[0]["message"]).startswith(REFUSAL), refused
+    # Said once: not again per blocked change, nor as an unreadable provider.
+    assert log.text().count(REFUSAL) == 1, log.text()
+    assert not events(log, "provider.unreadable") and not events(log, "change.blocked")

@@ -23,8 +23,9 @@ Requests, under the base URL (``https://api.cohere.com``) with ``Authorization: 
 
 Cohere deprecated its fine-tuning API on 2025-09-15; the adapter keeps full support. When the
 service refuses it (``deprecation.py``), every call ends in one ``CohereDeprecatedError``: the
-list makes the observation incomplete with its message, so the plan blocks every Cohere change
-with it, and after a first refusal no further fine-tuning request is sent. Errors answer
+list makes the observation refused (``ProviderObservation.refused``) with its message, so the
+plan says it once and blocks every Cohere change, and after a first refusal no further
+fine-tuning request is sent. Errors answer
 ``{"message": ...}``.
 """
 
@@ -144,6 +145,11 @@ class CohereClient:
             deadline = Deadline.after(self._list_timeout, "list_timeout")
             models = self._list_models(deadline)
             datasets = self._list_datasets(deadline)
+        except CohereDeprecatedError as error:
+            # The service refuses fine-tuning: one message for the whole provider, said once.
+            return ProviderObservation(
+                "cohere", complete=False, error=str(error), refused=error.message
+            )
         except ProviderError as error:
             return ProviderObservation("cohere", complete=False, error=str(error))
         return ProviderObservation(

@@ -160,6 +160,10 @@ def test_deprecated_fine_tuning_is_one_clear_refusal(
     assert observation.error is not None
     assert "deprecated its fine-tuning API on 2025-09-15" in observation.error
     assert "Move these specs to another provider" in observation.error
+    # The refusal of the whole service, its message alone (said once by the plan).
+    assert observation.refused is not None
+    assert observation.refused.startswith("Cohere deprecated its fine-tuning API on 2025-09-15")
+    assert observation.refused in observation.error
 
     desired = chat_job(chat_jsonl(tmp_path))
     with pytest.raises(CohereDeprecatedError) as raised:

@@ -632,6 +632,27 @@ def test_a_provider_never_observed_gets_blocked_creates() -> None:
     assert [(i.provider, i.error) for i in result.incomplete] == [("qubrid", "not observed")]
 
 
+def test_a_provider_that_refuses_the_service_blocks_each_change_with_a_short_reason() -> None:
+    refusal = "Cohere deprecated its fine-tuning API; move these specs"
+    remote = job("other", "cohere", access=None)
+    state = ObservedState.of(
+        ProviderObservation("cohere", jobs=(remote,), complete=False, error="e", refused=refusal)
+    )
+    specs = [desired(spec(name="a", provider="cohere")), desired(spec(name="b", provider="cohere"))]
+    result = plan(specs, state, options(prune=True))
+    assert result.changes
+    for change in result.changes:
+        assert change.blocked is not None
+        assert change.blocked.kind is BlockKind.PROVIDER_REFUSED
+        assert change.blocked.reason == "cohere refuses fine-tuning: see above"
+        assert refusal not in change.blocked.reason + change.blocked.fix + change.reason
+    # The message itself is carried once, on the plan.
+    assert [(i.provider, i.error, i.refused) for i in result.incomplete] == [
+        ("cohere", refusal, True)
+    ]
+    assert not result.actionable
+
+
 def test_an_incomplete_observation_still_reports_noops() -> None:
     state = observed(job(), incomplete={"segmind": "timeout"})
     change = only(plan([desired(spec())], state, NO_OPTIONS))

@@ -21,7 +21,13 @@ import pytest
 from reconciler.apply.converge import StalePlanError, check_not_stale
 from reconciler.core.action import Action
 from reconciler.core.marker import Marker
-from reconciler.core.observed import Health, ObservedJob, RemoteDataset
+from reconciler.core.observed import (
+    Health,
+    ObservedJob,
+    ObservedState,
+    ProviderObservation,
+    RemoteDataset,
+)
 from reconciler.core.plan import (
     Blocker,
     BlockKind,
@@ -71,7 +77,10 @@ def every_kind_plan() -> Plan:
     return replace(
         base,
         options=replace(base.options, forget=frozenset({("segmind", "retired")})),
-        incomplete=(IncompleteProvider("cohere", "HTTP 503 from the job list"),),
+        incomplete=(
+            IncompleteProvider("cohere", "HTTP 503 from the job list"),
+            IncompleteProvider("qubrid", "Qubrid refuses fine-tuning", refused=True),
+        ),
     )
 
 
@@ -162,6 +171,7 @@ DEFAULT_FORMS: dict[type, dict[str, Any]] = {
     ObservedJob: observed_job_to_dict(ObservedJob("cohere", "j", None, "s", Health.HEALTHY)),
     Marker: marker_to_dict(Marker("x", "f")) or {},
     RemoteDataset: remote_dataset_to_dict(RemoteDataset("cohere", "d", "x")),
+    IncompleteProvider: {"provider": "cohere", "error": "e", "refused": False},
 }
 
 
@@ -191,6 +201,35 @@ def test_json_keys_are_sorted_and_always_present() -> None:
     }
     keys = {frozenset(change) for change in data["changes"]}
     assert len(keys) == 1
+
+
+def test_a_refusing_provider_is_carried_once_and_read_back() -> None:
+    refusal = "Cohere deprecated its fine-tuning API on 2025-09-15; move these specs"
+    observation = ProviderObservation("cohere", complete=False, error="e", refused=refusal)
+    result = plan(
+        [desired(spec(name="a", provider="cohere")), desired(spec(name="b", provider="cohere"))],
+        ObservedState.of(observation),
+        options(),
+    )
+    text = plan_to_json(result)
+    assert text.count(refusal) == 1
+    assert json.loads(text)["incomplete"] == [
+        {"provider": "cohere", "error": refusal, "refused": True}
+    ]
+    saved = plan_from_json(text)
+    assert saved.incomplete == result.incomplete
+    assert {c.blocked.kind for c in saved.changes if c.blocked} == {BlockKind.PROVIDER_REFUSED}
+
+
+def test_an_incomplete_provider_written_before_refusals_existed_reads_as_not_refused() -> None:
+    document = plan_to_dict(every_kind_plan())
+    for entry in document["incomplete"]:
+        del entry["refused"]
+    saved = plan_from_dict(document)
+    assert [(i.provider, i.refused) for i in saved.incomplete] == [
+        ("cohere", False),
+        ("qubrid", False),
+    ]
 
 
 # --- plan files of the previous version ----------------------------------------------------

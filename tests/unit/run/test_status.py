@@ -87,7 +87,23 @@ def test_a_provider_that_could_not_be_read_shows_unknown_health() -> None:
     text = render_status_text([status], result.incomplete)
     assert "! segmind: could not be read (HTTP 401)" in text
     document = json.loads(render_status_json([status], result.incomplete))
-    assert document["incomplete"] == [{"provider": "segmind", "error": "HTTP 401"}]
+    assert document["incomplete"] == [
+        {"provider": "segmind", "error": "HTTP 401", "refused": False}
+    ]
+
+
+def test_a_provider_that_refuses_the_service_is_said_once() -> None:
+    refusal = "Segmind stopped fine-tuning; move these specs"
+    observation = ProviderObservation("segmind", complete=False, error="x", refused=refusal)
+    result = plan([spec("a"), spec("b")], ObservedState.of(observation), PlanOptions())
+    statuses = job_statuses(result)
+    assert {status.health for status in statuses} == {Health.UNKNOWN}
+    text = render_status_text(statuses, result.incomplete)
+    assert text.count(refusal) == 1
+    assert f"! segmind: {refusal}" in text and "could not be read" not in text
+    assert render_status_markdown(statuses, result.incomplete).count(refusal) == 1
+    document = json.loads(render_status_json(statuses, result.incomplete))
+    assert document["incomplete"] == [{"provider": "segmind", "error": refusal, "refused": True}]
 
 
 def test_the_three_renderings() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.action import Action
+from reconciler.core.observed import ObservedState, ProviderObservation
 from reconciler.core.plan import Plan
 from reconciler.core.spec import DatasetKind, DatasetRef
 from reconciler.diff import plan
@@ -114,6 +115,23 @@ def test_an_incomplete_provider_is_announced() -> None:
     assert "! segmind: not fully observed (HTTP 503)" in text
     assert "create (blocked)" in text
     assert "segmind** was not fully observed (HTTP 503)" in render_markdown(result)
+
+
+def test_a_refusing_provider_is_said_once_before_its_changes() -> None:
+    refusal = "Segmind stopped fine-tuning on 2030-01-01; move these specs"
+    observation = ProviderObservation("segmind", complete=False, error="e", refused=refusal)
+    specs = [desired(spec(name="a")), desired(spec(name="b"))]
+    result = plan(specs, ObservedState.of(observation), options())
+    text = render_text(result, color=False)
+    assert text.count(refusal) == 1
+    lines = text.splitlines()
+    assert lines[0] == f"! segmind: {refusal}"  # above the changes that point at it
+    assert text.count("blocked: segmind refuses fine-tuning: see above") == 2
+    assert "not fully observed" not in text
+    markdown = render_markdown(result)
+    assert markdown.count(refusal) == 1
+    assert markdown.count("segmind refuses fine-tuning: see above") == 2
+    assert markdown.index(refusal) < markdown.index("#### segmind")
 
 
 @pytest.mark.parametrize(
