@@ -20,6 +20,7 @@ from reconciler.naming import marker_in_stored_file_url
 from reconciler.providers.profile import (
     Capabilities,
     DatasetForms,
+    FieldProblem,
     ImportedFields,
     NoDelete,
     NotImportable,
@@ -57,16 +58,20 @@ SEGMIND_PLACEHOLDER_PROMPT = "photo of TOK"
 
 # What a submit sends for a field its spec leaves out, per base model, where the documents
 # settle it: the QWEN example (S0) sends theme "QWEN", machine_type "NVIDIA_H100" (its only
-# option) and train_type "LORA"; the FLUX document (DOC-FLUX) theme "FLUX", one of three
-# machines and LORA, and the official SDK requires machine_type and train_type. The FAST_FLUX
-# example (S1) sends theme "subject" and neither of the others; FLUX_PRO's theme (S2) is a choice
-# of concept with no documented default, so nothing is sent for it.
+# option) and train_type "LORA"; the FLUX document (DOC-FLUX) theme "FLUX" and LORA, and the
+# official SDK requires machine_type and train_type. The FAST_FLUX example (S1) sends theme
+# "subject" and neither of the others; FLUX_PRO's theme (S2) is a choice of concept with no
+# documented default, so nothing is sent for it.
 SEGMIND_SUBMIT_DEFAULTS: Mapping[str, Mapping[str, str]] = {
     "QWEN": {"theme": "QWEN", "machine_type": "NVIDIA_H100", "train_type": "LORA"},
-    "FLUX": {"theme": "FLUX", "machine_type": "NVIDIA_H100", "train_type": "LORA"},
+    "FLUX": {"theme": "FLUX", "train_type": "LORA"},
     "FAST_FLUX": {"theme": "subject"},
     "FLUX_PRO": {},
 }
+# FLUX trains on any of three machines and the documents name no default: the machine is the
+# GPU the user pays for, so a FLUX spec names it (a Kontext edit trains on the H100 only).
+FLUX_MACHINES = ("NVIDIA_A100_40GB", "NVIDIA_H100", "NVIDIA_L40S")
+KONTEXT_MACHINE = "NVIDIA_H100"
 
 
 @dataclass(frozen=True)
@@ -99,11 +104,26 @@ def _marker_in_dataset_ref(ref: str, job_name: str | None) -> Marker | None:
 
 def _spec_fields(
     document: Mapping[str, Any], dataset: DatasetRef, options: SegmindOptions
-) -> SpecFields:
+) -> SpecFields | list[FieldProblem]:
+    flux = str(document.get("base_model", "")).upper() == "FLUX"
+    kontext = str(document.get("theme") or "").upper() == "KONTEXT"
+    if flux and not kontext and document.get("machine_type") is None:
+        return [
+            FieldProblem(
+                ("machine_type",),
+                "FLUX trains on one of " + ", ".join(FLUX_MACHINES) + " and Segmind names no"
+                " default; set machine_type to the GPU to train (and pay for) on",
+            )
+        ]
+    values: dict[str, Any] = {}
+    set_fields: set[str] = set()
+    if flux and kontext and document.get("machine_type") is None:
+        values["machine_type"] = KONTEXT_MACHINE  # its only machine (DOC-KTX)
     if document.get("access") is None and options.access is not None:
         # A repository-wide default is intent too: drift from it is reported.
-        return SpecFields({"access": options.access}, frozenset({"access"}))
-    return SpecFields()
+        values["access"] = options.access
+        set_fields.add("access")
+    return SpecFields(values, frozenset(set_fields))
 
 
 def _plan_delete(job: ObservedJob) -> NoDelete:
@@ -147,6 +167,15 @@ def _import_fields(job: ObservedJob) -> ImportedFields | NotImportable:
         fields["theme"] = job.theme
     if job.train_type is not None:
         fields["train_type"] = job.train_type
+    if job.base_model.upper() == "FLUX" and not kontext:
+        placeholder = job.machine_type or FLUX_MACHINES[0]
+        fields["machine_type"] = placeholder
+        if job.machine_type is None:
+            notes.append(
+                f"machine_type: Segmind's job list does not show it; {placeholder} is a"
+                " placeholder. Set the machine the job trained on before a retrain (it is the"
+                " GPU a retrain pays for); it is not compared with the remote job."
+            )
     return ImportedFields(fields, parameters, tuple(notes))
 
 

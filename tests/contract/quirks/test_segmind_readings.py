@@ -18,8 +18,11 @@ from tests.support.segmind import client_for, converge_one, flux_pro
 
 
 def bare(folder: Path, base_model: str, name: str = "bare") -> DesiredJob:
-    """A spec of ``base_model`` that leaves theme, machine_type and train_type out."""
+    """A spec of ``base_model`` that leaves theme, machine_type and train_type out; but a FLUX
+    spec names its machine (validation requires it: no default is documented)."""
     fields: dict[str, Any] = {"trigger_word": "TOK", "instance_prompt": "photo of TOK"}
+    if base_model == "FLUX":
+        fields["machine_type"] = "NVIDIA_L40S"
     return desired_for(spec("segmind", name, folder, base_model=base_model, **fields))
 
 

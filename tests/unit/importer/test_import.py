@@ -134,8 +134,14 @@ def test_a_trigger_word_the_list_never_shows_is_a_noted_placeholder(base_model: 
     )
     assert isinstance(made, ImportedSpec)
     assert made.document["trigger_word"] == "TOK"
-    assert [note.split(":")[0] for note in made.notes] == ["trigger_word"]
-    assert "placeholder" in made.notes[0]
+    # FLUX's machine is not in the list either, and a FLUX spec must name one.
+    noted = ["trigger_word", "machine_type"] if base_model == "FLUX" else ["trigger_word"]
+    assert [note.split(":")[0] for note in made.notes] == noted
+    assert all("placeholder" in note for note in made.notes)
+    if base_model == "FLUX":
+        assert made.document["machine_type"] == "NVIDIA_A100_40GB"
+    else:
+        assert "machine_type" not in made.document
 
 
 def test_flux_kontext_needs_no_trigger_word() -> None:
