@@ -48,6 +48,7 @@ from reconcile_sandbox.cohere.variants import (
     LATE_DATASET_GETS,
     TRANSIENT_UNKNOWN_GETS,
     refuse_dataset_type,
+    refuses_finetuning_writes,
 )
 from reconcile_sandbox.context import SandboxContext
 from reconcile_sandbox.provider import ProviderError
@@ -81,7 +82,7 @@ def dataset_routes(ctx: SandboxContext) -> list[BaseRoute]:
 
     async def create(request: Request) -> Response:
         name, dataset_type, options = _create_query(request)
-        if ctx.variant("finetuning") == "deprecated" and dataset_type != "embed-input":
+        if refuses_finetuning_writes(ctx.variant("finetuning")) and dataset_type != "embed-input":
             raise refuse_dataset_type(dataset_type)
         data, eval_data = await _uploaded_files(request)
         size = len(data.content) + (len(eval_data.content) if eval_data else 0)

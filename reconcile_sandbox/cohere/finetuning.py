@@ -186,11 +186,13 @@ def finetuning_routes(ctx: SandboxContext) -> list[BaseRoute]:
         shown, next_token = _offset_page(training_step_metrics(ctx, row), page)
         return JSONResponse({"step_metrics": shown, "next_page_token": next_token})
 
-    def gated(handler: Handler) -> Handler:
-        """``handler``, unless fine-tuning is switched off (``finetuning=deprecated``)."""
+    def gated(handler: Handler, *, writes: bool = False) -> Handler:
+        """``handler``, unless fine-tuning is switched off (``finetuning=deprecated``) or, for a
+        write, its writes are (``finetuning=deprecated-writes``: the reads still answer)."""
 
         async def answer(request: Request) -> Response:
-            if ctx.variant("finetuning") == "deprecated":
+            setting = ctx.variant("finetuning")
+            if setting == "deprecated" or (writes and setting == "deprecated-writes"):
                 raise refuse_finetuning()
             return await handler(request)
 
@@ -199,10 +201,10 @@ def finetuning_routes(ctx: SandboxContext) -> list[BaseRoute]:
     base = "/v1/finetuning/finetuned-models"
     return [
         Route(base, gated(list_models), methods=["GET"]),
-        Route(base, gated(create), methods=["POST"]),
+        Route(base, gated(create, writes=True), methods=["POST"]),
         Route(f"{base}/{{id}}", gated(get), methods=["GET"]),
-        Route(f"{base}/{{id}}", gated(update), methods=["PATCH"]),
-        Route(f"{base}/{{id}}", gated(delete), methods=["DELETE"]),
+        Route(f"{base}/{{id}}", gated(update, writes=True), methods=["PATCH"]),
+        Route(f"{base}/{{id}}", gated(delete, writes=True), methods=["DELETE"]),
         Route(f"{base}/{{finetuned_model_id}}/events", gated(events), methods=["GET"]),
         Route(
             f"{base}/{{finetuned_model_id}}/training-step-metrics",

@@ -15,9 +15,13 @@ behaviour under the others):
   as a read replica that has not caught up would);
 - ``validation_status``: ``clean`` or ``transient-unknown`` (the first looks at a new dataset
   show no ``validation_status``, then ``unknown``, before the usual progression);
-- ``finetuning``: ``available`` or ``deprecated`` (Cohere deprecated fine-tuning on 2025-09-15:
+- ``finetuning``: ``available``; ``deprecated`` (Cohere deprecated fine-tuning on 2025-09-15:
   every ``/v1/finetuning/*`` call answers 410 Gone, and ``POST /v1/datasets`` refuses every type
-  but ``embed-input`` with 400, as the document's note on ``type`` reads).
+  but ``embed-input`` with 400, as the document's note on ``type`` reads); or
+  ``deprecated-writes`` (the lists and GETs still answer as usual, but every fine-tuning write
+  is refused: a fine-tuned model create, update or delete answers 410 Gone and a dataset upload
+  of any type but ``embed-input`` answers 400, as a service that keeps existing models readable
+  while taking no new work would).
 
 Nothing here does I/O.
 """
@@ -34,7 +38,7 @@ VARIANTS: Mapping[str, tuple[str, ...]] = {
     "empty_list": ("object-with-empty-array", "empty-object"),
     "dataset_visibility": ("immediate", "late"),
     "validation_status": ("clean", "transient-unknown"),
-    "finetuning": ("available", "deprecated"),
+    "finetuning": ("available", "deprecated", "deprecated-writes"),
 }
 
 # ``page_size_cap``: the largest page the capped readings serve.
@@ -57,12 +61,18 @@ EMBED_ONLY_MESSAGE = (
 )
 
 
+def refuses_finetuning_writes(setting: str) -> bool:
+    """Whether the ``finetuning`` setting refuses fine-tuning writes (both deprecated readings)."""
+    return setting in ("deprecated", "deprecated-writes")
+
+
 def refuse_finetuning() -> ProviderError:
-    """The answer to every fine-tuning call under ``finetuning=deprecated``."""
+    """The answer to every fine-tuning call under ``finetuning=deprecated``, and to every
+    fine-tuning write under ``finetuning=deprecated-writes``."""
     return ProviderError(DEPRECATED_STATUS, DEPRECATED_MESSAGE)
 
 
 def refuse_dataset_type(dataset_type: str) -> ProviderError:
-    """The answer to a dataset upload of any type but ``embed-input`` under
-    ``finetuning=deprecated``."""
+    """The answer to a dataset upload of any type but ``embed-input`` under either deprecated
+    reading of ``finetuning``."""
     return ProviderError(400, EMBED_ONLY_MESSAGE.format(type=dataset_type))

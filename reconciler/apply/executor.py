@@ -23,6 +23,14 @@ before each write the guard is asked whether writes may still go out (the lease 
 about to expire), and a write that may not is never sent. Blocked changes are skipped and
 reported; the result (``reconciler.core.outcome``) says whether anything failed, was blocked or is
 unconfirmed (exit 1).
+
+A provider may refuse the service itself while its lists still answer (``ServiceRefusedError``:
+Cohere's deprecated fine-tuning refusing an upload or a create). That answer holds for every
+change of the provider, so from then on nothing more is sent to it in this run: the refused
+change and each of the provider's changes not yet sent are reported blocked, with the short
+reason the plan gives a refusing provider, and the refusal's message is kept once on the result
+(``ApplyResult.refusals``). A refused create was answered 4xx: the journal forgets it (nothing
+was made). The other providers go on.
 """
 
 from __future__ import annotations
@@ -39,11 +47,11 @@ from reconciler.apply.writer import LocalGuard, WriteGuard, WritesStoppedError
 from reconciler.config import DEFAULT_CONFIRM_WAIT, DEFAULT_SETTLE_WINDOW
 from reconciler.core.action import Action
 from reconciler.core.observed import ProviderObservation
-from reconciler.core.outcome import ApplyResult, Outcome, OutcomeKind
+from reconciler.core.outcome import ApplyResult, Outcome, OutcomeKind, ProviderRefusal
 from reconciler.core.plan import BlockKind, Change, Plan, Upload
 from reconciler.core.spec import Provider
 from reconciler.datasets.files import DatasetError
-from reconciler.diff import identify_jobs
+from reconciler.diff import identify_jobs, refused_blocker
 from reconciler.observing import observe
 from reconciler.progress import NO_PROGRESS, UploadProgress
 from reconciler.providers.base import (
@@ -53,6 +61,7 @@ from reconciler.providers.base import (
     PermanentError,
     ProviderClient,
     ProviderError,
+    ServiceRefusedError,
 )
 from reconciler.providers.profiles import PROFILES
 from reconciler.redact import strip_url_secrets
@@ -170,6 +179,9 @@ class ApplyExecutor:
         self._window = settle_window
         self._confirm_pauses = tuple(confirm_pauses)
         self._lists = FreshLists()
+        # The providers that refused the service in this run, each with its one message.
+        self._refusals: dict[Provider, str] = {}
+        self._refusals_lock = threading.Lock()
 
     @property
     def journal(self) -> WriteJournal:
@@ -219,7 +231,9 @@ class ApplyExecutor:
         self._run_phase(
             [(i, c) for i, c in pending if c.action is Action.DELETE], outcomes, self._delete
         )
-        return ApplyResult(tuple(outcomes[i] for i in sorted(outcomes)))
+        with self._refusals_lock:
+            refusals = tuple(ProviderRefusal(p, m) for p, m in sorted(self._refusals.items()))
+        return ApplyResult(tuple(outcomes[i] for i in sorted(outcomes)), refusals)
 
     # --- phases ----------------------------------------------------------------------------
 
@@ -231,8 +245,15 @@ class ApplyExecutor:
     ) -> None:
         def run(item: tuple[int, Change]) -> tuple[int, Outcome]:
             index, change = item
+            if self._has_refused(change.provider):
+                if change.action in (Action.CREATE, Action.REPLACE):
+                    self.journal.not_sent(change)
+                return index, self._refused(change)
             try:
                 return index, step(change)
+            except ServiceRefusedError as error:  # the provider refuses all its changes
+                self._refuse(change.provider, error)
+                return index, self._refused(change)
             except Exception as error:  # one job's failure must not stop the others
                 return index, Outcome(change, OutcomeKind.FAILED, _message(error))
 
@@ -242,6 +263,23 @@ class ApplyExecutor:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
             for index, outcome in pool.map(run, items):
                 outcomes[index] = outcome
+
+    # --- a provider refusing the service ---------------------------------------------------
+
+    def _refuse(self, provider: Provider, error: ServiceRefusedError) -> None:
+        """Remember that ``provider`` refuses the service; the first message is the one kept."""
+        with self._refusals_lock:
+            self._refusals.setdefault(provider, error.message)
+
+    def _has_refused(self, provider: Provider) -> bool:
+        with self._refusals_lock:
+            return provider in self._refusals
+
+    @staticmethod
+    def _refused(change: Change) -> Outcome:
+        """``change`` blocked by its provider's refusal, pointing at the message said once."""
+        blocker = refused_blocker(change.provider)
+        return Outcome(change, OutcomeKind.BLOCKED, f"{blocker.reason}; {blocker.fix}")
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -265,6 +303,8 @@ class ApplyExecutor:
                 try:
                     self._may_write()
                     dataset_ref = self._upload(change, change.upload)
+                except ServiceRefusedError:
+                    raise  # not this job's failure: the provider's, said once
                 except Exception as error:
                     raise _Failed(
                         f"dataset upload failed, job not submitted: {_message(error)}"
@@ -322,12 +362,16 @@ class ApplyExecutor:
                     continue  # a list a whole settle window later proves it never happened
                 self.journal.unknown(change)
                 return self._unconfirmed(change, error, sent_at)
-            except PermanentError:
+            except PermanentError as error:
                 # Refused: nothing was made by this attempt; an earlier lost one may have been.
                 if lost is None:
                     self.journal.refused(change, sent_at)
-                else:
-                    self.journal.unknown(change)
+                    raise
+                self.journal.unknown(change)
+                if isinstance(error, ServiceRefusedError):
+                    # The provider refuses from now on, but this job may exist already.
+                    self._refuse(change.provider, error)
+                    return self._unconfirmed(change, lost, sent_at)
                 raise
             self.journal.confirmed(change, remote_id)
             return Outcome(change, OutcomeKind.DONE, f"{verb} {remote_id}", remote_id)

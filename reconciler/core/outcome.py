@@ -1,5 +1,6 @@
 """What became of the changes of one apply: an ``Outcome`` per change, of an ``OutcomeKind``,
-gathered in an ``ApplyResult`` in plan order.
+gathered in an ``ApplyResult`` in plan order, with the ``ProviderRefusal`` of each provider that
+refused the service part-way (its changes are blocked by it and only point at its message).
 
 Values only: ``reconciler.apply`` makes them, the views and the daemon read them, and
 ``to_dict`` is their JSON form (inside the document of ``reconcile apply --output json``).
@@ -55,10 +56,21 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class ProviderRefusal:
+    """A provider refused the service itself during the apply (a write answered that the API is
+    switched off): ``message`` says so and what to do, once for all of its changes."""
+
+    provider: Provider
+    message: str
+
+
+@dataclass(frozen=True)
 class ApplyResult:
-    """Every outcome of one apply, in plan order."""
+    """Every outcome of one apply, in plan order, and the providers that refused the service
+    while it ran (by provider name)."""
 
     outcomes: tuple[Outcome, ...]
+    refusals: tuple[ProviderRefusal, ...] = ()
 
     def of_kind(self, kind: OutcomeKind) -> tuple[Outcome, ...]:
         return tuple(o for o in self.outcomes if o.kind is kind)
@@ -91,4 +103,5 @@ class ApplyResult:
             "unconfirmed": len(self.of_kind(OutcomeKind.UNCONFIRMED)),
             "warnings": len(self.of_kind(OutcomeKind.WARNING)),
             "outcomes": [o.to_dict() for o in self.outcomes],
+            "refused": {r.provider: r.message for r in self.refusals},
         }

@@ -18,6 +18,7 @@ from reconciler.diff.assemble import (
     plan,
     plan_provider,
 )
+from reconciler.diff.decide import refused_blocker
 from reconciler.diff.pair import current_and_history, identify_jobs
 from reconciler.diff.snapshot import snapshot_of
 
@@ -30,5 +31,6 @@ __all__ = [
     "identify_jobs",
     "plan",
     "plan_provider",
+    "refused_blocker",
     "snapshot_of",
 ]

@@ -334,10 +334,15 @@ def refused_reason(provider: Provider) -> str:
 def _block_refused(change: Change) -> Change:
     if change.action is Action.NOOP or (change.blocked is not None and change.blocked.is_warning):
         return change
+    return replace(change, blocked=refused_blocker(change.provider))
+
+
+def refused_blocker(provider: Provider) -> Blocker:
+    """What blocks each change of a provider that refuses the service, whether its list said so
+    (the plan) or a write did (the apply)."""
     # The fix is in the refusal's message, shown once; repeating it per change buried it.
     fix = "move these specs to another provider or remove them"
-    reason = refused_reason(change.provider)
-    return replace(change, blocked=Blocker(BlockKind.PROVIDER_REFUSED, reason, fix))
+    return Blocker(BlockKind.PROVIDER_REFUSED, refused_reason(provider), fix)
 
 
 def decide_provider(

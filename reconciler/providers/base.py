@@ -9,7 +9,10 @@ or a pre-signed URL's query string)::
 
     ProviderError                      any failure talking to a provider
     ├── PermanentError                 retrying will not help (400, 401, 402, 403, 404, 409, 413)
-    │   └── AuthenticationError        401/403: the key is missing or wrong
+    │   ├── AuthenticationError        401/403: the key is missing or wrong
+    │   └── ServiceRefusedError        the provider refuses the service itself (a deprecated
+    │                                  API): every change of that provider is blocked with its
+    │                                  one message
     ├── RetryableError                 429, 5xx, timeouts, dropped connections (before sending)
     ├── OutcomeUnknownError            a write was sent but its answer was lost: it may have
     │                                  happened. A create in this state is never retried
@@ -52,6 +55,14 @@ class PermanentError(ProviderError):
 
 class AuthenticationError(PermanentError):
     """The provider rejected the API key (or none was set)."""
+
+
+class ServiceRefusedError(PermanentError):
+    """The provider refuses the service itself, not this one request (a deprecated API switched
+    off): every further request of any change to it would be refused the same way.
+
+    ``message`` says so once for the whole provider, with what to do; an apply sends nothing
+    more to that provider and reports each of its remaining changes as blocked by it."""
 
 
 class RetryableError(ProviderError):

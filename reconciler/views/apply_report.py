@@ -1,9 +1,10 @@
 """What an apply did, for people (text, markdown) and machines (JSON).
 
 The plan itself is rendered by ``reconciler.views.plan``; this module renders the
-``ApplyResult`` that follows it: one line per change carried out, failed, blocked, unconfirmed
-or warned about (failures and unconfirmed creates again at the end, naming the provider, the
-job and the provider's message), then a summary line. Messages pass through
+``ApplyResult`` that follows it: first the message of each provider that refused the service
+part-way (once: its blocked changes only point at it), then one line per change carried out,
+failed, blocked, unconfirmed or warned about (failures and unconfirmed creates again at the end,
+naming the provider, the job and the provider's message), then a summary line. Messages pass through
 ``reconciler.redact`` once more on the way out, whatever produced them, then through
 ``reconciler.sanitize`` or ``reconciler.views.markdown`` for the view (a provider's message may
 carry escape sequences, line breaks, mentions or links). Nothing here does I/O.
@@ -42,7 +43,8 @@ def _line(outcome: Outcome) -> str:
 def render_result_text(result: ApplyResult) -> str:
     if not result.outcomes:
         return "Nothing to apply: every job matches its spec.\n"
-    lines = [_line(o) for o in result.outcomes]
+    lines = [f"! {r.provider}: {one_line(redact(r.message))}" for r in result.refusals]
+    lines += [_line(o) for o in result.outcomes]
     failures = result.of_kind(OutcomeKind.FAILED)
     if failures:
         lines.append("")
@@ -68,6 +70,9 @@ def render_result_markdown(result: ApplyResult) -> str:
         f"**{result.summary_line()}**",
         "",
     ]
+    for refusal in result.refusals:
+        # Said once here; each of its blocked changes only points at it.
+        lines += [f"> **{refusal.provider}**: {text_cell(redact(refusal.message))}", ""]
     if result.outcomes:
         lines += ["| outcome | action | job | message |", "| --- | --- | --- | --- |"]
         lines += [
@@ -91,6 +96,8 @@ def apply_document(plan: Plan, result: ApplyResult | None) -> dict[str, Any]:
 def _redacted(document: dict[str, Any]) -> dict[str, Any]:
     for outcome in document["outcomes"]:
         outcome["message"] = redact(outcome["message"])
+    for provider, message in document["refused"].items():
+        document["refused"][provider] = redact(message)
     return document
 
 

@@ -637,6 +637,10 @@ class Daemon:
                 " nothing was changed there",
                 provider=incomplete.provider,
             )
+        for refusal in applied.refusals:
+            # Refused part-way (a write, not the list): said once too; its changes point at it.
+            self.metrics.errors.labels(kind="provider").inc()
+            self.log.error("provider.refused", refusal.message, provider=refusal.provider)
         counts: Counter[str] = Counter()
         for outcome in applied.outcomes:
             action, kind = outcome.change.action, outcome.kind

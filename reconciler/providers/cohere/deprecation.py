@@ -17,7 +17,7 @@ every Cohere change with it and goes on with the other providers. Nothing here d
 
 from __future__ import annotations
 
-from reconciler.providers.base import PermanentError, ProviderError
+from reconciler.providers.base import PermanentError, ProviderError, ServiceRefusedError
 
 DEPRECATION_DATE = "2025-09-15"
 DEPRECATION_MESSAGE = (
@@ -32,8 +32,9 @@ VALIDATE_WARNING = (
 )
 
 
-class CohereDeprecatedError(PermanentError):
-    """Cohere refused a fine-tuning call or dataset type because fine-tuning is deprecated."""
+class CohereDeprecatedError(ServiceRefusedError):
+    """Cohere refused a fine-tuning call or dataset type because fine-tuning is deprecated: a
+    refusal of the service, so an apply blocks every remaining Cohere change with it."""
 
     def __init__(self, detail: str, *, status: int | None = None) -> None:
         super().__init__("cohere", DEPRECATION_MESSAGE.format(detail=detail), status=status)

@@ -11,7 +11,7 @@ import pytest
 
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.naming import marker_for
-from reconciler.providers.base import PermanentError
+from reconciler.providers.base import PermanentError, ServiceRefusedError
 from reconciler.providers.cohere.adapter import CohereClient
 from reconciler.providers.cohere.deprecation import CohereDeprecatedError
 from reconciler.providers.http import RetryPolicy
@@ -180,3 +180,39 @@ def test_a_refused_fine_tuning_dataset_type_is_the_deprecation(
     desired = chat_job(chat_jsonl(tmp_path))
     with pytest.raises(CohereDeprecatedError, match="embed-input"):
         client_for(sandbox, fast_retry).upload_dataset(upload_for(desired), desired)
+
+
+def test_refused_writes_while_the_lists_answer_are_one_service_refusal(
+    sandbox: RunningSandbox, fast_retry: RetryPolicy, tmp_path: Path
+) -> None:
+    sandbox.control.set_variants(**{"cohere.finetuning": "deprecated-writes"})
+    client = client_for(sandbox, fast_retry)
+
+    # The lists still answer: the plan cannot tell, the writes do.
+    observation = client.observe()
+    assert observation.complete
+    assert observation.refused is None
+
+    desired = chat_job(chat_jsonl(tmp_path))
+    with pytest.raises(ServiceRefusedError) as raised:
+        client.create(desired, "some-dataset")
+    # The generic refusal of the service the executor handles, with Cohere's one message.
+    assert isinstance(raised.value, CohereDeprecatedError)
+    assert raised.value.status == 410
+    assert raised.value.message.startswith("Cohere deprecated its fine-tuning API on 2025-09-15")
+    assert "Move these specs to another provider" in raised.value.message
+    # Refused once: the upload that follows is not sent.
+    with pytest.raises(CohereDeprecatedError):
+        client.upload_dataset(upload_for(desired), desired)
+    assert requests_made(sandbox, "POST", MODELS) == 1
+    assert requests_made(sandbox, "POST", DATASETS) == 0
+
+
+def test_a_refused_dataset_type_while_the_lists_answer_is_a_service_refusal(
+    sandbox: RunningSandbox, fast_retry: RetryPolicy, tmp_path: Path
+) -> None:
+    sandbox.control.set_variants(**{"cohere.finetuning": "deprecated-writes"})
+    desired = chat_job(chat_jsonl(tmp_path))
+    with pytest.raises(ServiceRefusedError, match="embed-input") as raised:
+        client_for(sandbox, fast_retry).upload_dataset(upload_for(desired), desired)
+    assert raised.value.status == 400

@@ -20,7 +20,7 @@ from reconciler.core.observed import (
     ProviderObservation,
     WriteState,
 )
-from reconciler.core.outcome import OutcomeKind
+from reconciler.core.outcome import OutcomeKind, ProviderRefusal
 from reconciler.core.plan import Change, Plan, PlanOptions, Upload
 from reconciler.core.spec import (
     DatasetKind,
@@ -36,6 +36,7 @@ from reconciler.providers.base import (
     OutcomeUnknownError,
     PermanentError,
     ProviderClient,
+    ServiceRefusedError,
 )
 
 FP = "ab" * 32
@@ -47,7 +48,8 @@ class FakeProvider:
 
     ``lose_create_answers`` loses the answer of that many creates after committing them;
     ``lose_before_commit`` loses that many without committing; ``refuse`` maps a job name to
-    the message a create of it is refused with; ``delay`` slows every write.
+    the message a create of it is refused with; ``refuse_service`` refuses every upload and
+    create with that message as a refusal of the service itself; ``delay`` slows every write.
     """
 
     def __init__(self, name: Provider = "segmind", *, delay: float = 0.0) -> None:
@@ -60,6 +62,7 @@ class FakeProvider:
         self.lose_before_commit = 0
         self.refuse: dict[str, str] = {}
         self.refuse_uploads: set[str] = set()
+        self.refuse_service: str | None = None
         self.delay = delay
         self.observe_incomplete = False
         self.incomplete_observes = 0
@@ -118,6 +121,8 @@ class FakeProvider:
         self._enter(f"upload {upload.remote_name}")
         self.uploaded_for.append(desired.spec.name if desired else None)
         try:
+            if self.refuse_service is not None:
+                raise ServiceRefusedError(self.name, self.refuse_service, status=400)
             if upload.remote_name in self.refuse_uploads:
                 raise PermanentError(self.name, "the file is not a valid ZIP", status=400)
             self.uploads.append(upload.remote_name)
@@ -130,6 +135,8 @@ class FakeProvider:
         try:
             self.creates += 1
             name = desired.spec.name
+            if self.refuse_service is not None:
+                raise ServiceRefusedError(self.name, self.refuse_service, job=name, status=410)
             if name in self.refuse:
                 raise PermanentError(self.name, self.refuse[name], job=name, status=400)
             if self.lose_before_commit:
@@ -504,3 +511,40 @@ def test_result_dict_names_every_outcome() -> None:
         ("a", "done"),
         ("b", "failed"),
     ]
+
+
+SERVICE_REFUSED = "the fine-tuning API was switched off; move these specs elsewhere"
+REFUSED_SHORT = "cohere refuses fine-tuning: see above"
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["create", "upload"])
+def test_a_provider_refusing_the_service_gets_nothing_more_and_the_others_go_on(
+    local: bool,
+) -> None:
+    cohere, segmind = FakeProvider("cohere"), FakeProvider("segmind")
+    cohere.add("old", owner=OWNER)
+    cohere.refuse_service = SERVICE_REFUSED
+    specs = [spec(f"c-{i}", "cohere", local=local) for i in range(3)]
+    specs += [spec("s-0"), spec("s-1")]
+    plan = plan_for(specs, [cohere, segmind], prune=True)
+    assert any(c.provider == "cohere" and c.action is Action.DELETE for c in plan.changes)
+    executor = ApplyExecutor(clients(cohere, segmind), parallelism=1)
+
+    result = executor.apply(plan)
+
+    assert not result.ok
+    # The first refused write ends the provider's run: nothing more goes out to it.
+    assert len(cohere.calls) == 1, cohere.calls
+    assert cohere.creates == (0 if local else 1)
+    assert not any(call.startswith("delete") for call in cohere.calls)
+    blocked = [o for o in result.outcomes if o.provider == "cohere"]
+    assert len(blocked) == 4
+    assert all(o.kind is OutcomeKind.BLOCKED for o in blocked)
+    assert all(o.message.startswith(REFUSED_SHORT) for o in blocked)
+    assert all(SERVICE_REFUSED not in o.message for o in blocked)
+    # Said once, on the result.
+    assert result.refusals == (ProviderRefusal("cohere", SERVICE_REFUSED),)
+    assert result.to_dict()["refused"] == {"cohere": SERVICE_REFUSED}
+    assert [o.kind for o in result.outcomes if o.provider == "segmind"] == [OutcomeKind.DONE] * 2
+    # Refused (a 4xx) or never sent: the journal keeps no create of Cohere as possibly made.
+    assert not [w for w in executor.journal.writes() if w.provider == "cohere"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from reconciler.core.action import Action
-from reconciler.core.outcome import ApplyResult, Outcome, OutcomeKind
+from reconciler.core.outcome import ApplyResult, Outcome, OutcomeKind, ProviderRefusal
 from reconciler.core.plan import Change, Plan, PlanOptions
 from reconciler.redact import register_secret
 from reconciler.views.apply_report import (
@@ -67,3 +67,27 @@ def test_a_huge_message_is_cut_in_markdown_and_kept_whole_in_json() -> None:
     plan = Plan(changes=(), unmanaged=(), options=PlanOptions(), snapshot="0" * 64)
     document = json.loads(render_apply_json(plan, huge))
     assert document["apply"]["outcomes"][0]["message"] == "x" * 10_000
+
+
+def test_a_provider_refusing_the_service_is_said_once_above_its_blocked_changes() -> None:
+    register_secret(KEY)
+    message = f"the service is switched off (key {KEY}); move these specs"
+    short = "qubrid refuses fine-tuning: see above; move these specs to another provider"
+    result = ApplyResult(
+        (
+            outcome("a", OutcomeKind.BLOCKED, short),
+            outcome("b", OutcomeKind.BLOCKED, short),
+        ),
+        (ProviderRefusal("qubrid", message),),
+    )
+    plan = Plan(changes=(), unmanaged=(), options=PlanOptions(), snapshot="0" * 64)
+    text = render_result_text(result)
+    markdown = render_result_markdown(result)
+    document = render_apply_json(plan, result)
+
+    assert text.startswith("! qubrid: the service is switched off")
+    assert "> **qubrid**: the service is switched off" in markdown
+    assert json.loads(document)["apply"]["refused"]["qubrid"].startswith("the service is")
+    for rendered in (text, markdown, document):
+        assert rendered.count("the service is switched off") == 1, rendered
+        assert KEY not in rendered
