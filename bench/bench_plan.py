@@ -180,10 +180,12 @@ def _qubrid_pages(env: Mapping[str, str], client: httpx.Client) -> int:
 
 
 def _cohere_pages(env: Mapping[str, str], client: httpx.Client) -> int:
+    """The model list at the client's page size (100), then the dataset list (the client maps
+    dataset ids to our names through it)."""
     base, headers = env["COHERE_BASE_URL"], {"Authorization": f"Bearer {env['COHERE_API_KEY']}"}
     pages, token = 0, ""
     while True:
-        params = {"page_size": "1000", "order_by": "created_at"}
+        params = {"page_size": "100", "order_by": "created_at"}
         if token:
             params["page_token"] = token
         page = client.get(f"{base}/v1/finetuning/finetuned-models", params=params, headers=headers)
@@ -191,6 +193,17 @@ def _cohere_pages(env: Mapping[str, str], client: httpx.Client) -> int:
         pages += 1
         token = page.json().get("next_page_token") or ""
         if not token:
+            break
+    offset = 0
+    while True:
+        listed = client.get(
+            f"{base}/v1/datasets", params={"limit": "100", "offset": str(offset)}, headers=headers
+        )
+        listed.raise_for_status()
+        pages += 1
+        count = len(listed.json().get("datasets", []))
+        offset += count
+        if count < 100:
             return pages
 
 
