@@ -27,6 +27,7 @@ from reconciler.providers.registry import build_client
 from reconciler.providers.segmind.profile import SEGMIND
 from tests.contract.harness import FixtureLookup, Harness
 from tests.contract.readings import Reading, readings_of
+from tests.support.cohere import ValidationClock
 from tests.support.providers import (
     RecordingSleep,
     chat_jsonl,
@@ -181,24 +182,6 @@ class QubridHarness(SandboxHarness):
         return None
 
 
-class _ValidationClock(httpx.BaseTransport):
-    """Moves the sandbox's clock on before each look at a dataset, so that the validation
-    Cohere runs after an upload (seconds of simulated time) ends after a few looks, without
-    real waiting."""
-
-    def __init__(self, sandbox: RunningSandbox) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.sandbox = sandbox
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path.startswith("/cohere/v1/datasets/"):
-            self.sandbox.control.advance_clock(3)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 class CohereHarness(SandboxHarness):
     profile: ClassVar[ProviderProfile[Any]] = COHERE
     # CONTRACTS.md §C; STATUS_UNSPECIFIED is left out: it says nothing, and Unknown is right.
@@ -228,7 +211,7 @@ class CohereHarness(SandboxHarness):
         return desired_for(spec("cohere", name, jsonl, base_model="command-r", **written))
 
     def _transport(self) -> httpx.BaseTransport:
-        return _ValidationClock(self.sandbox)
+        return ValidationClock(self.sandbox)
 
     def finish(self, job_id: str) -> None:
         self.sandbox.control.advance("cohere", "finetuned-models", job_id, to=MODEL_LIFECYCLE.done)

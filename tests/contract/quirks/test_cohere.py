@@ -25,6 +25,7 @@ from reconciler.providers.base import (
 from reconciler.providers.cohere.adapter import CohereClient
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.profiles import PROFILES
+from tests.support.cohere import ValidationClock
 from tests.support.providers import (
     OWNER,
     SENTINEL_KEYS,
@@ -42,23 +43,6 @@ from tests.support.providers import (
 MODELS = "/cohere/v1/finetuning/finetuned-models"
 DATASETS = "/cohere/v1/datasets"
 WANDB_KEY = "wandb-SENTINEL-000"
-
-
-class _ValidationClock(httpx.BaseTransport):
-    """Moves the sandbox clock 3 s before each dataset poll, so validation (2 s queued, 5 s
-    processing) ends on the third poll without real waiting."""
-
-    def __init__(self, sandbox: RunningSandbox) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.sandbox = sandbox
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path.startswith(f"{DATASETS}/"):
-            self.sandbox.control.advance_clock(3)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def chat_job(path: Path, name: str = "helpdesk-chat", **overrides: Any) -> DesiredJob:
@@ -83,7 +67,7 @@ def client_for(
     return CohereClient(
         cohere_settings(sandbox, key, wandb_key=wandb_key),
         retry=retry,
-        transport=transport if transport is not None else _ValidationClock(sandbox),
+        transport=transport if transport is not None else ValidationClock(sandbox),
         poll_seconds=0.01,
         validation_timeout=validation_timeout,
     )
@@ -176,7 +160,7 @@ def test_a_dead_list_makes_the_observation_incomplete(
 # Upload -----------------------------------------------------------------------------------
 
 
-class _Inspecting(_ValidationClock):
+class _Inspecting(ValidationClock):
     def __init__(self, sandbox: RunningSandbox) -> None:
         super().__init__(sandbox)
         self.uploads: list[tuple[httpx.URL, httpx.Headers, bool]] = []
@@ -349,7 +333,7 @@ def test_sentinel_keys_never_appear_on_error_paths(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client = client_for(sentinel_sandbox, fast_retry, transport=_ValidationClock(sentinel_sandbox))
+    client = client_for(sentinel_sandbox, fast_retry, transport=ValidationClock(sentinel_sandbox))
     desired = chat_job(chat_jsonl(tmp_path), wandb={"project": "helpdesk"})
     dataset_id = client.upload_dataset(upload_for(desired), desired)
     sentinel_sandbox.control.add_fault(kind="error", provider="cohere", status=500)

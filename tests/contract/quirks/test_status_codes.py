@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import pytest
 
 from reconcile_sandbox.testing import RunningSandbox
@@ -32,6 +31,7 @@ from reconciler.providers.cohere.adapter import CohereClient
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.qubrid.adapter import QubridClient
 from reconciler.providers.segmind.adapter import SegmindClient
+from tests.support.cohere import ValidationClock
 from tests.support.providers import (
     assert_no_secret,
     chat_jsonl,
@@ -48,22 +48,6 @@ from tests.support.providers import (
 
 ProviderName = Literal["segmind", "qubrid", "cohere"]
 PROVIDERS: tuple[ProviderName, ...] = ("segmind", "qubrid", "cohere")
-
-
-class _ValidationClock(httpx.BaseTransport):
-    """Moves the sandbox clock before each Cohere dataset poll, so validation ends at once."""
-
-    def __init__(self, sandbox: RunningSandbox) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.sandbox = sandbox
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path.startswith("/cohere/v1/datasets/"):
-            self.sandbox.control.advance_clock(3)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @dataclass(frozen=True)
@@ -137,7 +121,7 @@ def make_case(
     client = CohereClient(
         cohere_settings(sandbox),
         retry=retry,
-        transport=_ValidationClock(sandbox),
+        transport=ValidationClock(sandbox),
         poll_seconds=0.01,
         validation_timeout=60.0,
     )
