@@ -55,7 +55,8 @@ def stages() -> tuple[Stage, ...]:
     )
     parser = DockerfileParser(fileobj=io.BytesIO(DOCKERFILE.read_bytes()))
     found: list[Stage] = []
-    image, alias, body = "", None, []
+    image, alias = "", None
+    body: list[Instruction] = []
     for item in parser.structure:
         instruction = Instruction(item["instruction"], item["value"], item["startline"] + 1)
         if instruction.name == "FROM":
