@@ -245,3 +245,21 @@ def test_the_build_context_leaves_out(path: str) -> None:
 def test_the_build_context_keeps_what_the_wheel_is_built_from(path: str) -> None:
     assert (REPO / path).exists(), path
     assert not ignored(path, dockerignore()), f".dockerignore leaves out {path}: no wheel"
+
+
+def test_the_daemon_docs_run_the_image_this_dockerfile_builds() -> None:
+    doc = DAEMON_DOC.read_text(encoding="utf-8")
+    built = re.findall(r"^docker build -t (\S+) \.$", doc, re.M)
+    assert built == ["reconcile:local"], "daemon.md builds the image: docker build -t ... ."
+    pushed = re.findall(r"^docker push (\S+)$", doc, re.M)
+    assert len(pushed) == 1, "daemon.md says how to push the image to the user's registry"
+    images = re.findall(r"^\s+image: (\S+)", doc, re.M)
+    assert images and set(images) == set(pushed), (
+        f"the Kubernetes example runs {sorted(set(images))}, the image pushed is {pushed}"
+    )
+    unit = doc[doc.index("[Unit]") : doc.index("[Install]")]
+    assert re.search(r"ExecStart=/usr/bin/docker run .*\breconcile:local --watch", unit, re.S), (
+        "the systemd unit runs the image built above"
+    )
+    # systemd takes the rest of a line as the value: a `# comment` after it is part of it.
+    assert not re.search(r"^\w+=.*\s#", unit, re.M), "systemd has no comments after a value"
