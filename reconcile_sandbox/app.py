@@ -104,6 +104,7 @@ class Sandbox:
                 variants=self.variants,
             )
         self.asgi: ASGIApp = self._build_app()
+        self._closed = False
 
     def key(self, provider: str) -> str:
         """The API key ``provider`` accepts."""
@@ -130,6 +131,11 @@ class Sandbox:
         self.variants.reset(provider)
 
     def close(self) -> None:
+        """Save the clock's reading and close the database. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.clock.save()
         self.store.close()
 
     def _build_app(self) -> ASGIApp:

@@ -9,8 +9,18 @@ Two readings come from one clock:
   URL expiry is measured on it: an upload at speed 60 must not expire sixty times too soon, yet
   a test that advances the clock by an hour must see its URL expire.
 
-The anchors are persisted through a ``ClockState`` store so the clock carries on after a
-restart (time passes while the sandbox is down, as it does at a real provider).
+The anchor is persisted through a ``ClockPersistence`` store (with the speed the clock was running
+at) so the clock carries on after a restart: while no process has the state open, simulated time
+keeps running at that speed, as it would at a real provider. ``reconcile --sandbox`` is one short
+process per command, so a job created by one run has trained when a later ``status`` looks,
+however long the sandbox was down in between:
+
+- reopened after ``g`` real seconds, the clock reads ``g x speed`` later than when it was saved
+  (at the speed it was saved with: a clock frozen at speed 0 stays frozen, so tests stay exact);
+- a real clock that went backwards (another machine, a corrected clock) adds nothing: simulated
+  time never goes back, there or within a run;
+- a gap worth more than ``MAX_CATCH_UP`` simulated seconds counts as that much: every lifecycle
+  is long over by then, and timestamps stay within what dates can show.
 """
 
 from __future__ import annotations
@@ -21,14 +31,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+# The most simulated time a gap between runs adds: a year, far past every lifecycle's end.
+MAX_CATCH_UP = 365 * 24 * 3600.0
+
 
 @dataclass(frozen=True)
 class ClockAnchor:
-    """Simulated time ``sim`` was read at real time ``real``; ``advanced`` sums explicit jumps."""
+    """Simulated time ``sim`` was read at real time ``real``; ``advanced`` sums explicit jumps;
+    ``speed`` is the rate simulated time ran at from there (``None``: saved before it was kept)."""
 
     sim: float
     real: float
     advanced: float
+    speed: float | None = None
 
 
 class ClockPersistence(Protocol):
@@ -63,14 +78,17 @@ class SimClock:
         stored = persistence.load_clock() if persistence else None
         real_now = self._real.now()
         if stored is None:
-            self._anchor = ClockAnchor(sim=real_now, real=real_now, advanced=0.0)
+            self._anchor = ClockAnchor(sim=real_now, real=real_now, advanced=0.0, speed=speed)
         else:
-            # The stored anchor ran at the previous run's speed; re-anchor at this moment so a
-            # new speed applies from now on. Time spent down counts at real rate (speed 1).
-            elapsed = max(0.0, real_now - stored.real)
+            # While down, the clock ran on at the speed it was saved with (a frozen clock stays
+            # frozen); re-anchor at this moment so this run's speed applies from now on.
             self._anchor = ClockAnchor(
-                sim=stored.sim + elapsed, real=real_now, advanced=stored.advanced
+                sim=stored.sim + catch_up(stored, real_now, default_speed=speed),
+                real=real_now,
+                advanced=stored.advanced,
+                speed=speed,
             )
+        self._latest = self._anchor.sim
         self._save()
 
     @property
@@ -78,10 +96,18 @@ class SimClock:
         return self._speed
 
     def now(self) -> float:
-        """Simulated seconds since the epoch."""
+        """Simulated seconds since the epoch (never less than a reading before it)."""
         with self._lock:
-            anchor = self._anchor
-            return anchor.sim + (self._real.now() - anchor.real) * self._speed
+            return self._sim_at(self._real.now())
+
+    def _sim_at(self, real_now: float) -> float:
+        """Simulated time at ``real_now``; the caller holds the lock. A real clock stepping back
+        holds simulated time where it was instead of rewinding it."""
+        anchor = self._anchor
+        self._latest = max(
+            self._latest, anchor.sim + max(0.0, real_now - anchor.real) * self._speed
+        )
+        return self._latest
 
     def wall_now(self) -> float:
         """Real seconds since the epoch plus every explicit advance (for URL expiry)."""
@@ -94,10 +120,14 @@ class SimClock:
             raise ValueError(f"the clock only moves forward; got {seconds} seconds")
         with self._lock:
             real_now = self._real.now()
-            sim_now = self._anchor.sim + (real_now - self._anchor.real) * self._speed
+            sim_now = self._sim_at(real_now) + seconds
             self._anchor = ClockAnchor(
-                sim=sim_now + seconds, real=real_now, advanced=self._anchor.advanced + seconds
+                sim=sim_now,
+                real=real_now,
+                advanced=self._anchor.advanced + seconds,
+                speed=self._speed,
             )
+            self._latest = sim_now
         self._save()
         return self.now()
 
@@ -107,9 +137,26 @@ class SimClock:
             raise ValueError(f"clock speed must be 0 or more, got {speed}")
         with self._lock:
             real_now = self._real.now()
-            sim_now = self._anchor.sim + (real_now - self._anchor.real) * self._speed
-            self._anchor = ClockAnchor(sim=sim_now, real=real_now, advanced=self._anchor.advanced)
+            self._anchor = ClockAnchor(
+                sim=self._sim_at(real_now),
+                real=real_now,
+                advanced=self._anchor.advanced,
+                speed=speed,
+            )
             self._speed = speed
+        self._save()
+
+    def save(self) -> None:
+        """Persist the clock as it reads now (the sandbox calls this as it stops), so the next
+        run carries on from this reading even if the real clock stepped back during this one."""
+        with self._lock:
+            real_now = self._real.now()
+            self._anchor = ClockAnchor(
+                sim=self._sim_at(real_now),
+                real=real_now,
+                advanced=self._anchor.advanced,
+                speed=self._speed,
+            )
         self._save()
 
     def _save(self) -> None:
@@ -117,6 +164,14 @@ class SimClock:
             with self._lock:
                 anchor = self._anchor
             self._persistence.save_clock(anchor)
+
+
+def catch_up(stored: ClockAnchor, real_now: float, *, default_speed: float) -> float:
+    """Simulated seconds that passed since ``stored`` was saved, at ``real_now``: the real gap
+    times the speed the clock was saved with (``default_speed`` for an anchor saved before the
+    speed was kept), never negative, at most ``MAX_CATCH_UP``."""
+    speed = default_speed if stored.speed is None else stored.speed
+    return min(MAX_CATCH_UP, max(0.0, real_now - stored.real) * speed)
 
 
 class RealTime:

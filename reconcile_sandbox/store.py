@@ -137,12 +137,24 @@ class Store:
         if stored is None:
             return None
         fields = json.loads(stored)
-        return ClockAnchor(sim=fields["sim"], real=fields["real"], advanced=fields["advanced"])
+        return ClockAnchor(
+            sim=fields["sim"],
+            real=fields["real"],
+            advanced=fields["advanced"],
+            speed=fields.get("speed"),  # absent in state saved before the speed was kept
+        )
 
     def save_clock(self, anchor: ClockAnchor) -> None:
         self.set_meta(
             "clock",
-            json.dumps({"sim": anchor.sim, "real": anchor.real, "advanced": anchor.advanced}),
+            json.dumps(
+                {
+                    "sim": anchor.sim,
+                    "real": anchor.real,
+                    "advanced": anchor.advanced,
+                    "speed": anchor.speed,
+                }
+            ),
         )
 
     def close(self) -> None:

@@ -15,7 +15,8 @@ embeds the sandbox (``reconcile --sandbox``) needs none of this: ``server.start_
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import httpx
 from reconcile_sandbox.app import SandboxConfig
 from reconcile_sandbox.provider import Provider
 from reconcile_sandbox.server import ServerThread, exports, start_in_thread
+from reconcile_sandbox.store import Store
 
 
 class SandboxControl:
@@ -193,3 +195,16 @@ def start_sandbox(
         yield running
     finally:
         running.stop()
+
+
+def pretend_stopped_earlier(data_dir: Path, seconds: float) -> None:
+    """Make the stopped sandbox whose state is in ``data_dir`` look as if it had stopped
+    ``seconds`` real seconds earlier than it did, so that when it opens again its clock has
+    run on through that gap (at the speed it was saved with): a test's stand-in for waiting."""
+    if seconds < 0:
+        raise ValueError(f"a gap cannot be negative; got {seconds} seconds")
+    with closing(Store.in_folder(data_dir)) as store:
+        anchor = store.load_clock()
+        if anchor is None:
+            raise ValueError(f"no sandbox clock is saved in {data_dir}")
+        store.save_clock(replace(anchor, real=anchor.real - seconds))
