@@ -196,8 +196,7 @@ def _variants(sandbox: Sandbox) -> Handler:
                 if not isinstance(value, str):
                     raise ControlError(400, f"{key}: a variant's value is a string; got {value!r}")
             try:
-                for key, value in body.items():
-                    sandbox.variants.set(key, value)
+                sandbox.variants.set(body)
             except VariantError as error:
                 raise ControlError(400, str(error)) from error
         return JSONResponse({"variants": sandbox.variants.describe()})

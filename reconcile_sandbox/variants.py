@@ -66,10 +66,13 @@ class VariantBook:
         with self._lock:
             return self._current[key]
 
-    def set(self, key: str, value: str) -> None:
-        self._check(key, value)
+    def set(self, values: Mapping[str, str]) -> None:
+        """Take all of ``values`` (``provider.name`` -> value), or none of them when one is
+        unknown (``VariantError``)."""
+        for key, value in values.items():
+            self._check(key, value)
         with self._lock:
-            self._current[key] = value
+            self._current.update(values)
 
     def reset(self, provider: str | None = None) -> None:
         """Back to the values the sandbox started with (one provider's, or all)."""

@@ -112,3 +112,9 @@ def test_reconcile_sandbox_refuses_an_unknown_variant_before_serving(tmp_path: P
     assert result.returncode == 1
     assert "--variant no variant 'toy.order'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_set_with_one_unknown_variant_changes_none(toy_sandbox: RunningSandbox) -> None:
+    with pytest.raises(SandboxControlError, match=re.escape("no variant 'toy.color'")):
+        toy_sandbox.control.set_variants(**{"toy.order": "newest-first", "toy.color": "red"})
+    assert toy_sandbox.control.variants()["toy.order"]["value"] == "oldest-first"
