@@ -70,6 +70,13 @@ def test_golden_text() -> None:
     )
 
 
+def test_golden_text_with_unchanged_jobs() -> None:
+    shown = render_text(
+        representative_plan(), color=False, relative_to=Path("/repo"), show_unchanged=True
+    )
+    check_golden("plan-unchanged.txt", shown)
+
+
 def test_golden_markdown() -> None:
     check_golden("plan.md", render_markdown(representative_plan(), relative_to=Path("/repo")))
 
@@ -212,8 +219,11 @@ def test_the_documented_example_is_a_real_plan_excerpt() -> None:
         c for c in whole["changes"] if c["name"] == example["changes"][0]["name"]
     ]
     assert example["unmanaged"] == whole["unmanaged"][:1]
-    assert {k: v for k, v in example.items() if k not in ("changes", "unmanaged")} == {
-        k: v for k, v in whole.items() if k not in ("changes", "unmanaged")
+    # The items are an excerpt too: a few of them, exactly as written.
+    assert example["snapshot_items"].items() <= whole["snapshot_items"].items()
+    excerpts = ("changes", "unmanaged", "snapshot_items")
+    assert {k: v for k, v in example.items() if k not in excerpts} == {
+        k: v for k, v in whole.items() if k not in excerpts
     }
 
 
