@@ -300,9 +300,12 @@ def plan_origin(settings: Settings, paths: Sequence[Path], *, sandbox: bool) -> 
 
     hosts: tuple[tuple[Provider, str], ...] = ()
     if not sandbox:
+        # Sorted, as a plan file holds them.
         hosts = tuple(
-            (provider, urlsplit(part.base_url).netloc.rpartition("@")[2])
-            for provider, part in settings.providers.items()
+            sorted(
+                (provider, urlsplit(part.base_url).netloc.rpartition("@")[2])
+                for provider, part in settings.providers.items()
+            )
         )
     return PlanOrigin(
         sandbox=sandbox,

@@ -170,7 +170,8 @@ def converge(
 
 def check_target(saved: Plan, now: PlanOrigin | None, say: Say | None = None) -> None:
     """Raises ``StalePlanError`` when ``saved`` was made for another target than ``now`` (the
-    sandbox, or other providers' hosts): said before anything is listed or locked. A plan file
+    sandbox, or other providers' hosts): said before the writer lease is taken or anything
+    planned (the lists read while the specs were validated are all that was sent). A plan file
     that does not record its target (an older reconcile's) is said to be so, then checked
     like any other by ``check_not_stale``."""
     if saved.made_for is None:
