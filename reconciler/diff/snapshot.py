@@ -72,11 +72,17 @@ _dataset_fields = attrgetter(*_SNAPSHOT_DATASET_FIELDS)
 
 @dataclass(frozen=True)
 class SnapshotPart:
-    """A part of the snapshot: its tagged lines (``text``), and a short hash per item it covers
-    by a key naming the item (``items``; see ``Plan.snapshot_items``)."""
+    """A part of the snapshot: its tagged lines (``text``), and each item it covers by a key
+    naming the item, with the line it is hashed from (``keyed``), whose short hashes
+    (``items``, see ``Plan.snapshot_items``) are worked out only when asked for: a staleness
+    check needs only the digest, unless the plan is stale."""
 
     text: str
-    items: tuple[tuple[str, str], ...]
+    keyed: tuple[tuple[str, str], ...]
+
+    @property
+    def items(self) -> tuple[tuple[str, str], ...]:
+        return tuple((key, _short(line)) for key, line in self.keyed)
 
 
 def snapshot_of(
@@ -123,7 +129,7 @@ def desired_snapshot(desired: Sequence[DesiredJob], options: PlanOptions) -> Sna
         if chosen.get(key) == default:
             del chosen[key]
     options_line = _canonical(chosen)
-    items = [("options", _short(options_line))]
+    items = [("options", options_line)]
     specs = []
     for wanted in desired:
         if not options.targeted(wanted.spec.name):
@@ -132,12 +138,15 @@ def desired_snapshot(desired: Sequence[DesiredJob], options: PlanOptions) -> Sna
         del spec["source"]
         # The JSON form drops a URL's query; the snapshot must still see it change.
         spec["dataset"]["sha256"] = hashlib.sha256(wanted.spec.dataset.value.encode()).hexdigest()
-        specs.append(_canonical([spec, wanted.dataset_fingerprint, wanted.upload_size]))
+        spec_line = _canonical(spec)
+        local = _canonical(wanted.dataset_fingerprint)
+        size = _canonical(wanted.upload_size)
+        # The line of ``_canonical([spec, fingerprint, size])``, from its parts.
+        specs.append(f"[{spec_line},{local},{size}]")
         key = f"{wanted.spec.provider} {wanted.spec.name}"
-        items.append((f"spec {key}", _short(_canonical(spec))))
+        items.append((f"spec {key}", spec_line))
         if wanted.dataset_fingerprint is not None:
-            size = _canonical([wanted.dataset_fingerprint, wanted.upload_size])
-            items.append((f"spec-dataset {key}", _short(size)))
+            items.append((f"spec-dataset {key}", f"[{local},{size}]"))
     lines = [_tagged("options", options_line)]
     lines.extend(_tagged("desired", line) for line in sorted(specs))
     return SnapshotPart("".join(lines), tuple(items))
@@ -149,18 +158,18 @@ def observation_snapshot(observation: ProviderObservation, window: float) -> Sna
     settle ``window`` before the list began: an older one no longer decides anything)."""
     provider = observation.provider
     head = _canonical([provider, observation.complete])
-    items = [(f"provider {provider}", _short(head))]
+    items = [(f"provider {provider}", head)]
     jobs = []
     for job in observation.jobs:
         line = _job_line(job)
         jobs.append(line)
         named = f"{job.remote_id} {job.remote_name}" if job.remote_name else job.remote_id
-        items.append((f"job {provider} {named}", _short(line)))
+        items.append((f"job {provider} {named}", line))
     datasets = []
     for dataset in observation.datasets:
         line = _dataset_line(dataset)
         datasets.append(line)
-        items.append((f"dataset {provider} {dataset.remote_id} {dataset.name}", _short(line)))
+        items.append((f"dataset {provider} {dataset.remote_id} {dataset.name}", line))
     listed_at = observation.started_at
     recent = []
     for write in observation.recent:
@@ -177,7 +186,7 @@ def observation_snapshot(observation: ProviderObservation, window: float) -> Sna
             ]
         )
         recent.append(line)
-        items.append((f"recent {provider} {write.name} {write.sent_at}", _short(line)))
+        items.append((f"recent {provider} {write.name} {write.sent_at}", line))
     lines = [_tagged("provider", head)]
     lines.extend(_tagged("job", line) for line in sorted(jobs))
     lines.extend(_tagged("dataset", line) for line in sorted(datasets))
