@@ -38,6 +38,7 @@ from reconciler.core.plan import (
     IncompleteProvider,
     Plan,
     PlanOptions,
+    PlanOrigin,
     Upload,
 )
 from reconciler.core.spec import (
@@ -76,7 +77,18 @@ def every_kind_plan() -> Plan:
     base = representative_plan()
     return replace(
         base,
-        options=replace(base.options, forget=frozenset({("segmind", "retired")})),
+        options=replace(
+            base.options,
+            forget=frozenset({("segmind", "retired")}),
+            targets=frozenset({"mascot-public"}),
+            partial=True,
+        ),
+        made_for=PlanOrigin(
+            sandbox=False,
+            hosts=(("cohere", "api.cohere.com"), ("segmind", "127.0.0.1:8765")),
+            paths=("specs/mascot.yaml",),
+        ),
+        not_targeted=(("qubrid", "support-qa"),),
         incomplete=(
             IncompleteProvider("cohere", "HTTP 503 from the job list"),
             IncompleteProvider("qubrid", "Qubrid refuses fine-tuning", refused=True),
@@ -92,6 +104,8 @@ KINDS: dict[str, type | None] = {
     "options": PlanOptions,
     "options.guardrails": Guardrails,
     "options.forget[]": None,
+    "made_for": PlanOrigin,
+    "not_targeted[]": None,
     "incomplete[]": IncompleteProvider,
     "changes[]": Change,
     "changes[].field_changes[]": FieldChange,
@@ -172,6 +186,7 @@ DEFAULT_FORMS: dict[type, dict[str, Any]] = {
     Marker: marker_to_dict(Marker("x", "f")) or {},
     RemoteDataset: remote_dataset_to_dict(RemoteDataset("cohere", "d", "x")),
     IncompleteProvider: {"provider": "cohere", "error": "e", "refused": False},
+    PlanOrigin: {"sandbox": False, "hosts": {}, "paths": []},
 }
 
 
