@@ -34,11 +34,12 @@ def target_moved(saved: PlanOrigin | None, now: PlanOrigin) -> str | None:
         return f"it was made for {_hosts(saved)}, and is applied against the sandbox (--sandbox)"
     was, applied = dict(saved.hosts), dict(now.hosts)
     moved = [
-        f"{provider} at {was[provider]}, applied against {provider} at {applied[provider]}"
+        f"it was made for {provider} at {was[provider]}, and is applied against {provider} at"
+        f" {applied[provider]}"
         for provider in sorted(was.keys() & applied.keys())
         if was[provider] != applied[provider]
     ]
-    return f"it was made for {'; '.join(moved)}" if moved else None
+    return "; ".join(moved) or None
 
 
 def paths_moved(saved: PlanOrigin | None, now: PlanOrigin) -> str | None:

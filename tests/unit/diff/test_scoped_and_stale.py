@@ -133,7 +133,7 @@ def test_the_target_moved_from_the_sandbox_to_the_providers_and_back() -> None:
     )
     elsewhere = replace(REAL, hosts=(("cohere", "api.cohere.com"), ("segmind", "proxy:8443")))
     assert target_moved(REAL, elsewhere) == (
-        "it was made for segmind at api.segmind.com, applied against segmind at proxy:8443"
+        "it was made for segmind at api.segmind.com, and is applied against segmind at proxy:8443"
     )
     assert target_moved(REAL, REAL) is None
     assert target_moved(None, REAL) is None  # not recorded: said apart, the rest checked
