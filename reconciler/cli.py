@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from reconciler.core.diagnostics import InvalidInputError
     from reconciler.core.outcome import ApplyResult
     from reconciler.core.plan import IncompleteProvider, Plan, PlanOptions
-    from reconciler.core.spec import FineTuneSpec
+    from reconciler.core.spec import DesiredJob, FineTuneSpec
     from reconciler.importer.command import ImportReport
     from reconciler.run import Run
     from reconciler.status import JobStatus
@@ -214,6 +214,23 @@ _limit_options = _stacked(
     )
 )
 
+# What the commands that show a plan (plan, apply, show) count rather than list.
+_show_unchanged_option = click.option(
+    "--show-unchanged",
+    is_flag=True,
+    help="List every job in sync in the text plan (by default they are one count).",
+)
+
+# The specs a run plans (plan, apply): the others are left alone and counted.
+_target_option = click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="NAME",
+    help="Plan and apply only the spec NAME (repeatable); every other job is counted as not"
+    " targeted, never deleted. Cannot be combined with --prune.",
+)
+
 # The options every planning command shares (DESIGN.md, Command line).
 _plan_options = _stacked(
     _paths_argument, _output_option, _change_options, _sandbox_option(), _limit_options
@@ -234,8 +251,11 @@ class _Choices:
     max_creates: int | None = None
     max_replaces: int | None = None
     max_deletes: int | None = None
+    targets: tuple[str, ...] = ()
 
     def plan_options(self, settings: Settings) -> PlanOptions:
+        from dataclasses import replace
+
         from reconciler.config import covers_spec_paths, plan_options_for
 
         options = plan_options_for(
@@ -249,13 +269,35 @@ class _Choices:
                 "max_deletes": self.max_deletes,
             },
         )
-        if options.prune and not covers_spec_paths(settings, self.paths):
+        if options.prune and self.targets:
+            given = "--prune" if self.prune else "prune: true in reconciler.yaml"
+            _fail(
+                f"{given} cannot be combined with --target: pruning deletes jobs outside the"
+                " targets; run --target without pruning"
+                + ("" if self.prune else " (pass --no-prune)")
+                + ", and prune in a run of every spec"
+            )
+        every_spec = covers_spec_paths(settings, self.paths)
+        if options.prune and not every_spec:
             _fail(
                 "--prune needs every spec: with only some PATHs it would delete the jobs of"
                 " the specs left out; run it without PATHs (or set spec_paths in"
                 " reconciler.yaml)"
             )
-        return options
+        return replace(options, targets=frozenset(self.targets), partial=not every_spec)
+
+    def admit(self, settings: Settings, desired: Sequence[DesiredJob], _: PlanOptions) -> None:
+        """Exit 1 naming a ``--target`` that no spec found has, with the closest name."""
+        from reconciler.yamlio.yaml_source import did_you_mean
+
+        names = sorted({job.spec.name for job in desired})
+        for target in self.targets:
+            if target not in names:
+                where = " ".join(str(p) for p in self.paths) or "the spec paths"
+                _fail(
+                    f"--target {target}: no spec under {where} has this name"
+                    f"{did_you_mean(target, names)}"
+                )
 
 
 def _choices(paths: tuple[str, ...], **options: Any) -> _Choices:
@@ -275,7 +317,10 @@ def _run(
 
     try:
         with open_run(
-            choices.paths, use_sandbox=choices.use_sandbox, options=options or choices.plan_options
+            choices.paths,
+            use_sandbox=choices.use_sandbox,
+            options=options or choices.plan_options,
+            admit=choices.admit if choices.targets else None,
         ) as run:
             yield run
     except InvalidInputError as error:
@@ -287,10 +332,12 @@ def _run(
 
 @dataclass(frozen=True)
 class _PlanShown:
-    """A plan, its paths shown relative to the repository's ``root``."""
+    """A plan, its paths shown relative to the repository's ``root``, its jobs in sync
+    listed (``show_unchanged``) or counted."""
 
     plan: Plan
     root: Path
+    show_unchanged: bool = False
 
 
 @dataclass(frozen=True)
@@ -338,7 +385,12 @@ def _render(shown: _Shown, output: str) -> str:
 
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         views = {
-            "text": lambda: plan_view.render_text(shown.plan, color=colour, relative_to=shown.root),
+            "text": lambda: plan_view.render_text(
+                shown.plan,
+                color=colour,
+                relative_to=shown.root,
+                show_unchanged=shown.show_unchanged,
+            ),
             "markdown": lambda: plan_view.render_markdown(shown.plan, relative_to=shown.root),
             "json": lambda: plan_to_json(shown.plan),
         }
@@ -386,6 +438,8 @@ def _has_errors(plan: Plan) -> bool:
 
 @cli.command()
 @_plan_options
+@_target_option
+@_show_unchanged_option
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -398,7 +452,11 @@ def _has_errors(plan: Plan) -> bool:
     help="Save the plan as JSON, to apply later with `reconcile apply --plan FILE`.",
 )
 def plan(
-    paths: tuple[str, ...], detailed_exitcode: bool, out_file: str | None, **options: Any
+    paths: tuple[str, ...],
+    detailed_exitcode: bool,
+    out_file: str | None,
+    show_unchanged: bool,
+    **options: Any,
 ) -> None:
     """Show what a converge would do; send no write request of any kind."""
     from reconciler.planfile import plan_to_json
@@ -412,7 +470,7 @@ def plan(
             Path(out_file).write_text(plan_to_json(result), encoding="utf-8")
         except OSError as error:
             _fail(f"{out_file}: cannot write the plan ({error.strerror}); choose another path")
-    _show(_PlanShown(result, run.settings.root), choices.output)
+    _show(_PlanShown(result, run.settings.root, show_unchanged), choices.output)
     if out_file is not None and choices.output != "json":
         click.echo(
             f"Saved the plan to {out_file}; apply it with `reconcile apply --plan {out_file}`."
@@ -425,6 +483,8 @@ def plan(
 
 @cli.command()
 @_plan_options
+@_target_option
+@_show_unchanged_option
 @click.option(
     "--plan",
     "plan_file",
@@ -450,26 +510,24 @@ def apply(
     plan_file: str | None,
     auto_approve: bool,
     lock_timeout: float | None,
+    show_unchanged: bool,
     **options: Any,
 ) -> None:
     """Converge: plan, ask on a terminal, take the writer lease, apply (the default command)."""
     from reconciler.apply.converge import DeclinedError, StalePlanError, converge
     from reconciler.apply.writer import WriterUnavailableError
-    from reconciler.planfile import PlanFileError, plan_from_json
     from reconciler.views.progress import progress_for
 
     choices = _choices(paths, **options)
     saved = None
     if plan_file is not None:
-        if choices.prune is not None or choices.allow_replace or choices.retry_failed:
+        overridden = choices.prune is not None or choices.allow_replace or choices.retry_failed
+        if overridden or choices.targets:
             _fail(
-                "--prune, --allow-replace and --retry-failed cannot be given with --plan:"
-                " a saved plan is applied with the options it was made with"
+                "--prune, --allow-replace, --retry-failed and --target cannot be given with"
+                " --plan: a saved plan is applied with the options it was made with"
             )
-        try:
-            saved = plan_from_json(Path(plan_file).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, PlanFileError) as error:
-            _fail(f"{plan_file}: {error}")
+        saved = _read_plan(plan_file)
     saved_options = None if saved is None else (lambda _settings: saved.options)
     for_people = choices.output != "json"
     _echo_lease_messages()
@@ -482,7 +540,7 @@ def apply(
             if for_people:
                 if note is not None:
                     click.echo(f"\nreconcile: {note}:\n", err=True)
-                _show(_PlanShown(plan, run.settings.root), choices.output)
+                _show(_PlanShown(plan, run.settings.root, show_unchanged), choices.output)
 
         try:
             converged = converge(
@@ -512,6 +570,46 @@ def apply(
         )
     if not result.ok or current.incomplete:
         sys.exit(EXIT_ERROR)
+
+
+def _read_plan(plan_file: str) -> Plan:
+    """The plan saved in ``plan_file``; exit 1 with one line naming the file when it cannot
+    be read, is not a plan, or was written by a newer reconcile."""
+    from reconciler.planfile import PlanFileError, plan_from_json
+
+    try:
+        return plan_from_json(Path(plan_file).read_text(encoding="utf-8"))
+    except OSError as error:
+        _fail(
+            f"{plan_file}: cannot read the plan ({error.strerror or error}); give the file"
+            " written by `reconcile plan --out FILE`"
+        )
+    except UnicodeDecodeError:
+        _fail(f"{plan_file}: not a plan file (not UTF-8 text); make the plan again")
+    except PlanFileError as error:
+        _fail(f"{plan_file}: {error}")
+
+
+@cli.command()
+# A plain path: a missing or unreadable file is said in one line by ``_read_plan``.
+@click.argument("plan_file", metavar="PLAN", type=click.Path())
+@_output_option
+@_show_unchanged_option
+def show(plan_file: str, output: str, show_unchanged: bool) -> None:
+    """Show a plan saved by `reconcile plan --out PLAN`, as `reconcile plan` showed it.
+
+    \b
+    reconcile show plan.json
+    reconcile show plan.json -o markdown
+    """
+    from reconciler.config import find_repo_root
+
+    saved = _read_plan(plan_file)
+    if output == "text":
+        from reconciler.views.plan import origin_line
+
+        click.echo(origin_line(saved.made_for) + "\n")
+    _show(_PlanShown(saved, find_repo_root(), show_unchanged), output)
 
 
 _ECHO_HANDLER = "reconcile-echo"

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
-from reconciler.core.plan import Guardrails, PlanOptions
+from reconciler.core.plan import Guardrails, PlanOptions, PlanOrigin
 from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.providers.profile import ProviderProfile
 from reconciler.providers.profiles import PROFILES
@@ -285,6 +285,32 @@ def covers_spec_paths(settings: Settings, paths: Sequence[Path]) -> bool:
     return all(
         any(spec_path.resolve().is_relative_to(path) for path in given)
         for spec_path in settings.spec_paths
+    )
+
+
+def plan_origin(settings: Settings, paths: Sequence[Path], *, sandbox: bool) -> PlanOrigin:
+    """What a plan of ``paths`` (none: the configured spec paths) is made for: the sandbox, or
+    each provider's base URL host (a host and port only: never a key, a path or a query), and
+    the paths relative to the repository root where they are inside it."""
+    root = settings.root.resolve()
+
+    def shown(path: Path) -> str:
+        full = path.resolve()
+        return full.relative_to(root).as_posix() if full.is_relative_to(root) else str(full)
+
+    hosts: tuple[tuple[Provider, str], ...] = ()
+    if not sandbox:
+        # Sorted, as a plan file holds them.
+        hosts = tuple(
+            sorted(
+                (provider, urlsplit(part.base_url).netloc.rpartition("@")[2])
+                for provider, part in settings.providers.items()
+            )
+        )
+    return PlanOrigin(
+        sandbox=sandbox,
+        hosts=hosts,
+        paths=tuple(shown(path) for path in (paths or settings.spec_paths)),
     )
 
 

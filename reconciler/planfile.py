@@ -40,6 +40,7 @@ from reconciler.core.plan import (
     IncompleteProvider,
     Plan,
     PlanOptions,
+    PlanOrigin,
     Upload,
 )
 from reconciler.core.spec import (
@@ -110,7 +111,44 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "changes": [_change_to_dict(change) for change in plan.changes],
         "unmanaged": [observed_job_to_dict(job) for job in plan.unmanaged],
         "incomplete": [_incomplete_to_dict(i) for i in plan.incomplete],
+        "snapshot_items": dict(plan.snapshot_items),
+        "made_for": _origin_to_dict(plan.made_for),
+        "not_targeted": [{"provider": p, "name": n} for p, n in plan.not_targeted],
     }
+
+
+def _origin_to_dict(origin: PlanOrigin | None) -> dict[str, Any] | None:
+    if origin is None:
+        return None
+    return {
+        "sandbox": origin.sandbox,
+        "hosts": dict(origin.hosts),
+        "paths": list(origin.paths),
+    }
+
+
+def _origin_from_dict(value: Any) -> PlanOrigin | None:
+    if value is None:
+        return None
+    data = _object(value)
+    return PlanOrigin(
+        sandbox=_bool(data["sandbox"]),
+        **_present(
+            data,
+            hosts=lambda hosts: tuple(
+                (_provider(p), _str(h)) for p, h in sorted(_object(hosts).items())
+            ),
+            paths=_strings,
+        ),
+    )
+
+
+def _snapshot_items_from_dict(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((_str(k), _str(v)) for k, v in _object(value).items()))
+
+
+def _pairs_from_list(value: Any) -> tuple[tuple[Provider, str], ...]:
+    return tuple((_provider(f["provider"]), _str(f["name"])) for f in _list(value))
 
 
 def _incomplete_to_dict(incomplete: IncompleteProvider) -> dict[str, Any]:
@@ -149,7 +187,13 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
             unmanaged=tuple(_observed_job_from_dict(j) for j in _list(data["unmanaged"])),
             options=_options_from_dict(data["options"]),
             snapshot=_str(data["snapshot"]),
-            **_present(data, incomplete=_incomplete_from_list),
+            **_present(
+                data,
+                incomplete=_incomplete_from_list,
+                snapshot_items=_snapshot_items_from_dict,
+                made_for=_origin_from_dict,
+                not_targeted=_pairs_from_list,
+            ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         problem = f"the key {error} is missing" if isinstance(error, KeyError) else error
@@ -299,6 +343,8 @@ def options_to_dict(options: PlanOptions) -> dict[str, Any]:
         },
         "forget": [{"provider": p, "name": n} for p, n in sorted(options.forget)],
         "settle_window": options.settle_window,
+        "targets": sorted(options.targets),
+        "partial": options.partial,
     }
 
 
@@ -313,6 +359,8 @@ def _options_from_dict(value: Any) -> PlanOptions:
             guardrails=_guardrails_from_dict,
             forget=_forget_from_list,
             settle_window=_number,
+            targets=lambda targets: frozenset(_strings(targets)),
+            partial=_bool,
         )
     )
 
@@ -324,7 +372,7 @@ def _guardrails_from_dict(value: Any) -> Guardrails:
 
 
 def _forget_from_list(value: Any) -> frozenset[tuple[Provider, str]]:
-    return frozenset((_provider(f["provider"]), _str(f["name"])) for f in _list(value))
+    return frozenset(_pairs_from_list(value))
 
 
 # --- Specs ---------------------------------------------------------------------------------

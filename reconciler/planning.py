@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.config import Settings
 from reconciler.core.observed import ProviderObservation, RecentWrite
-from reconciler.core.plan import PlanOptions, Reconciliation
+from reconciler.core.plan import PlanOptions, PlanOrigin, Reconciliation
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.observing import completed, in_client_order, start_observing
 from reconciler.providers.base import ProviderClient
@@ -33,6 +33,7 @@ def make_plan(
     *,
     listed: Mapping[Provider, Future[ProviderObservation]] | None = None,
     recent: Sequence[RecentWrite] = (),
+    made_for: PlanOrigin | None = None,
 ) -> Reconciliation:
     """Observe the providers of ``clients`` and diff them against ``desired``, knowing the
     ``recent`` writes of the journal (creates the lists may not show yet).
@@ -40,7 +41,8 @@ def make_plan(
     The result is ``diff.plan(desired, observe_all(clients), options)``; each provider's
     share of it is worked out as soon as that provider has been listed (the plan's snapshot
     only when it is read). ``listed`` holds lists already being read for some of the
-    providers (``EarlyLists``); the others are requested now."""
+    providers (``EarlyLists``); the others are requested now. ``made_for``: what the plan
+    records it was made for."""
     listing = {p: lists for p, lists in (listed or {}).items() if p in clients}
     listing.update(start_observing({p: c for p, c in clients.items() if p not in listing}))
     observations = completed(listing)
@@ -59,5 +61,5 @@ def make_plan(
         parts.append(plan_provider(observation.provider, mine, observation, options))
     for provider in by_provider.keys() - {observation.provider for observation in seen}:
         parts.append(plan_provider(provider, by_provider[provider], None, options))
-    plan = assemble_plan(parts, desired, options)
+    plan = assemble_plan(parts, desired, options, made_for)
     return Reconciliation(plan, tuple(desired), in_client_order(clients, seen))

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.apply.journal_read import JournalRead, start_journal_read
-from reconciler.config import Settings, find_repo_root, load_settings
+from reconciler.config import Settings, find_repo_root, load_settings, plan_origin
 from reconciler.core.observed import ProviderObservation, RecentWrite
-from reconciler.core.plan import PlanOptions, Reconciliation
+from reconciler.core.plan import PlanOptions, PlanOrigin, Reconciliation
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.observing import EarlyLists, observe, providers_to_observe
 from reconciler.planning import make_plan
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Run:
     """What one command works with: settings, desired jobs, a client per provider, plan
-    options, the lists started early (or None) and the journal being read (or None)."""
+    options, the lists started early (or None), the journal being read (or None), and what
+    its plans are made for (``made_for``: the target and the spec paths)."""
 
     settings: Settings
     desired: tuple[DesiredJob, ...]
@@ -49,6 +50,7 @@ class Run:
     early: EarlyLists | None
     journal: Future[JournalRead] | None = None
     use_sandbox: bool = False
+    made_for: PlanOrigin | None = None
 
     def recent_writes(self) -> JournalRead:
         """The journal read without the lease, and why it could not be (then it is empty:
@@ -68,7 +70,13 @@ class Run:
         if recent is None:
             recent = self.recent_writes()[0]
         return make_plan(
-            self.settings, self.desired, self.clients, self.options, listed=listed, recent=recent
+            self.settings,
+            self.desired,
+            self.clients,
+            self.options,
+            listed=listed,
+            recent=recent,
+            made_for=self.made_for,
         )
 
     def writer(self, wait: float | None = None) -> contextlib.AbstractContextManager[Writer]:
@@ -131,7 +139,8 @@ def open_run(
         if read_journal and journal is None:
             journal = start_journal_read(settings, use_sandbox)
         wanted = pool.clients_for(settings, providers_to_observe(settings, desired))
-        yield Run(settings, desired, wanted, plan_options, lists, journal, use_sandbox)
+        origin = plan_origin(settings, paths, sandbox=use_sandbox)
+        yield Run(settings, desired, wanted, plan_options, lists, journal, use_sandbox, origin)
 
 
 def observe_provider(

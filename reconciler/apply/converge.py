@@ -14,7 +14,8 @@ for the daemon, both handing it a run opened by ``reconciler.run`` (the ``Run`` 
 3. take the writer lease (``Run.writer``; waiting up to ``lock_timeout``), then list every
    provider again and plan again with the journal the lease carries: only lists read while no
    other machine can write are acted on (settling first again, as in 1). A saved plan
-   (``apply --plan``) must still match (``check_not_stale``; else ``StalePlanError``);
+   (``apply --plan``) must have been made for the same target (``check_target``, before
+   step 1) and still match (``check_not_stale``; else ``StalePlanError`` saying what moved);
    otherwise a plan that now spends on anything the approved one did not is shown and
    approved again;
 4. carry out that plan (``reconciler.apply.executor``) with the lease guarding every write,
@@ -35,9 +36,11 @@ from reconciler.config import Settings
 from reconciler.core.action import Action
 from reconciler.core.observed import ObservedState, RecentWrite, WriteState
 from reconciler.core.outcome import ApplyResult
-from reconciler.core.plan import BlockKind, Plan, Reconciliation
+from reconciler.core.plan import BlockKind, Plan, PlanOrigin, Reconciliation
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.diff import snapshot_of
+from reconciler.diff.snapshot import snapshot_items_of
+from reconciler.diff.staleness import items_moved, paths_moved, stale_message, target_moved
 from reconciler.progress import NO_PROGRESS, UploadProgress
 from reconciler.providers.base import ProviderClient
 
@@ -73,6 +76,9 @@ class Run(Protocol):
     @property
     def clients(self) -> Mapping[Provider, ProviderClient]: ...
 
+    @property
+    def made_for(self) -> PlanOrigin | None: ...
+
     def plan(
         self, recent: Sequence[RecentWrite] | None = None, *, fresh: bool = False
     ) -> Reconciliation: ...
@@ -85,7 +91,8 @@ class DeclinedError(Exception):
 
 
 class StalePlanError(Exception):
-    """A saved plan no longer matches the specs, the datasets or the remote state."""
+    """A saved plan no longer matches the specs, the datasets or the remote state, or is
+    applied against another target than it was made for; the message says what moved."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,8 @@ def converge(
     exactly. Raises ``DeclinedError`` when ``approve`` says no, ``StalePlanError`` when
     ``saved`` no longer matches, ``WriterUnavailableError`` when the lease cannot be taken."""
     first: Plan | None = None
+    if saved is not None:
+        check_target(saved, run.made_for, say)
     if saved is None:
         planned = settled(run, run.plan(), None, say, sleep)
         first = planned.plan
@@ -141,7 +150,7 @@ def converge(
         reconciliation = settled(run, run.plan(recent, fresh=True), recent, say, sleep)
         now = reconciliation.plan
         if saved is not None:
-            check_not_stale(saved, run.desired, reconciliation.observed)
+            check_not_stale(saved, run.desired, reconciliation.observed, run.made_for)
         elif first is not None and now.changes != first.changes:
             if show is not None:
                 show(now, "the providers changed while the writer lease was taken; the plan is now")
@@ -159,14 +168,49 @@ def converge(
     return Converged(now, result, wrote=True)
 
 
-def check_not_stale(saved: Plan, desired: Sequence[DesiredJob], observed: ObservedState) -> None:
-    """Raises ``StalePlanError`` unless the world is as it was when ``saved`` was made."""
-    if snapshot_of(desired, observed, saved.options) != saved.snapshot:
-        raise StalePlanError(
-            "the saved plan is stale: the specs, the datasets or the remote jobs changed since"
-            " it was made; make a new plan with `reconcile plan --out FILE`, review it, and"
-            " apply that"
+def check_target(saved: Plan, now: PlanOrigin | None, say: Say | None = None) -> None:
+    """Raises ``StalePlanError`` when ``saved`` was made for another target than ``now`` (the
+    sandbox, or other providers' hosts): said before the writer lease is taken or anything
+    planned (the lists read while the specs were validated are all that was sent). A plan file
+    that does not record its target (an older reconcile's) is said to be so, then checked
+    like any other by ``check_not_stale``."""
+    if saved.made_for is None:
+        if say is not None:
+            say(
+                "the plan file does not record what it was made for (an older reconcile wrote"
+                " it): target unknown; checking that the specs, datasets and remote jobs are"
+                " unchanged"
+            )
+        return
+    if now is not None and (moved := target_moved(saved.made_for, now)) is not None:
+        raise StalePlanError(stale_message([moved]))
+
+
+def check_not_stale(
+    saved: Plan,
+    desired: Sequence[DesiredJob],
+    observed: ObservedState,
+    now: PlanOrigin | None = None,
+) -> None:
+    """Raises ``StalePlanError`` unless the world is as it was when ``saved`` was made,
+    saying what moved: the spec paths (``now``, what the apply runs for), each spec, dataset
+    and remote job that changed, appeared or went."""
+    if snapshot_of(desired, observed, saved.options) == saved.snapshot:
+        return
+    reasons = []
+    if now is not None and (moved := paths_moved(saved.made_for, now)) is not None:
+        reasons.append(moved)
+    if saved.snapshot_items:
+        reasons.extend(
+            items_moved(saved.snapshot_items, snapshot_items_of(desired, observed, saved.options))
         )
+    if not reasons:
+        # An older plan file, without the items that say which: what might have moved.
+        reasons.append(
+            "the specs, the datasets or the remote jobs changed since it was made (this plan"
+            " file does not record which)"
+        )
+    raise StalePlanError(stale_message(reasons))
 
 
 def held_back_by_another_apply(reconciliation: Reconciliation) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 
 from reconciler.core.action import Action
 from reconciler.core.observed import Health, ObservedJob, ObservedState, RemoteDataset
@@ -154,7 +154,12 @@ class PlanOptions:
     ``allow_replace`` lets a replace through, ``retry_failed`` resubmits failed jobs;
     ``guardrails`` bound what one plan may do; ``forget`` names jobs (provider, spec name) the
     repository stops tracking; ``settle_window`` is how long (seconds) after a create the
-    providers' lists may still not show it."""
+    providers' lists may still not show it.
+
+    ``targets`` (``--target``) names the only specs planned (none: every spec found);
+    ``partial`` says the specs found are only some of the repository's (some PATHs). Either
+    way a job of this repository that no planned spec names may belong to a spec left out: it
+    is counted as not targeted, never listed as unmanaged nor deleted."""
 
     owner: str | None = None
     prune: bool = False
@@ -163,6 +168,17 @@ class PlanOptions:
     guardrails: Guardrails = Guardrails()
     forget: frozenset[tuple[Provider, str]] = frozenset()
     settle_window: float = 300.0
+    targets: frozenset[str] = frozenset()
+    partial: bool = False
+
+    @property
+    def scoped(self) -> bool:
+        """Whether the plan covers only some of the repository's specs."""
+        return self.partial or bool(self.targets)
+
+    def targeted(self, name: str) -> bool:
+        """Whether the spec ``name`` is planned."""
+        return not self.targets or name in self.targets
 
 
 @dataclass(frozen=True)
@@ -196,38 +212,71 @@ class IncompleteProvider:
     refused: bool = False
 
 
-class LazyText:
-    """A dataclass field holding a string given as it is or as a function that makes it,
+T = TypeVar("T")
+
+
+class _Deferred(Generic[T]):
+    """A value not made yet: the function that makes it."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self.make = make
+
+
+_NO_DEFAULT: Any = object()
+
+
+class Lazy(Generic[T]):
+    """A dataclass field holding a value given as it is or as a function that makes it,
     called on the first read (and only then).
 
     For a value that is costly to compute and seldom read: ``Plan.snapshot`` hashes every
     observed job, but only a saved plan, JSON output and ``apply --plan`` read it. The field
-    stays a plain ``str`` to its readers, and equality, ``repr`` and ``replace`` see the
-    string.
+    reads as a plain value, and equality, ``repr`` and ``replace`` see that value. ``default``
+    is the field's default (none: the field must be given).
     """
+
+    def __init__(self, default: T = _NO_DEFAULT) -> None:
+        self._default = default
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         self._attribute = f"_{name}_value"
 
     @overload
-    def __get__(self, instance: None, owner: type[Any]) -> LazyText: ...
+    def __get__(self, instance: None, owner: type[Any]) -> T: ...
 
     @overload
-    def __get__(self, instance: object, owner: type[Any]) -> str: ...
+    def __get__(self, instance: object, owner: type[Any]) -> T: ...
 
-    def __get__(self, instance: object | None, owner: type[Any]) -> LazyText | str:
+    def __get__(self, instance: object | None, owner: type[Any]) -> T:
         if instance is None:
-            # What a dataclass asks to find a default: there is none.
-            raise AttributeError(self._attribute)
-        value: str | Callable[[], str] = instance.__dict__[self._attribute]
-        if not isinstance(value, str):
-            value = value()
+            # What a dataclass asks to find a default.
+            if self._default is _NO_DEFAULT:
+                raise AttributeError(self._attribute)
+            return self._default
+        value: T | _Deferred[T] = instance.__dict__[self._attribute]
+        if isinstance(value, _Deferred):
+            value = value.make()
             instance.__dict__[self._attribute] = value
         return value
 
-    def __set__(self, instance: object, value: str | Callable[[], str]) -> None:
+    def __set__(self, instance: object, value: T | Callable[[], T]) -> None:
         # Reached only from the dataclass's own __init__: a frozen instance refuses setattr.
-        instance.__dict__[self._attribute] = value
+        # No value a plan holds lazily (text, a mapping) is callable.
+        made = _Deferred(value) if callable(value) else value
+        instance.__dict__[self._attribute] = made
+
+
+@dataclass(frozen=True)
+class PlanOrigin:
+    """What a plan was made for, so that ``apply --plan`` can say so when it is run for
+    something else: the embedded emulator (``sandbox``, ``--sandbox``) or the providers at
+    ``hosts`` (each provider's base URL host, never a key, path or query), and the spec
+    ``paths`` given (relative to the repository root, ``/``-separated; the configured spec
+    paths when none were given)."""
+
+    sandbox: bool
+    hosts: tuple[tuple[Provider, str], ...] = ()
+    paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -235,14 +284,24 @@ class Plan:
     """A reconciliation as a value: one ``Change`` per managed job (sorted by provider, name,
     remote id), the remote jobs no spec names (``unmanaged``), the options it was made with,
     and ``snapshot``: a sha256 over the specs, their dataset fingerprints and the observed
-    remote state, which ``apply --plan`` recomputes to refuse a stale plan. ``snapshot`` may
-    be given as a function that computes it: it is then computed when first read."""
+    remote state, which ``apply --plan`` recomputes to refuse a stale plan, and
+    ``snapshot_items``: a short hash per item the snapshot covers, by a key naming the item
+    (``spec segmind mascot``), sorted, from which ``apply --plan`` says what moved. Both may
+    be given as a function that computes them: they are then computed when first read (a plan
+    read from an older file has no items: ``()``).
+
+    ``made_for`` is what the plan was made for (``None``: not recorded, an older plan file);
+    ``not_targeted`` the jobs (provider, spec name) of this repository left out of a scoped
+    plan (``PlanOptions.scoped``): specs not targeted, and jobs no planned spec names."""
 
     changes: tuple[Change, ...]
     unmanaged: tuple[ObservedJob, ...]
     options: PlanOptions
-    snapshot: LazyText = LazyText()
+    snapshot: Lazy[str] = Lazy()
     incomplete: tuple[IncompleteProvider, ...] = ()
+    snapshot_items: Lazy[tuple[tuple[str, str], ...]] = Lazy(())
+    made_for: PlanOrigin | None = None
+    not_targeted: tuple[tuple[Provider, str], ...] = ()
 
     @property
     def summary(self) -> PlanSummary:

@@ -16,16 +16,31 @@ from dataclasses import dataclass, replace
 
 from reconciler.core.action import Action
 from reconciler.core.observed import ObservedJob, ObservedState, ProviderObservation
-from reconciler.core.plan import Blocker, BlockKind, Change, IncompleteProvider, Plan, PlanOptions
+from reconciler.core.plan import (
+    Blocker,
+    BlockKind,
+    Change,
+    IncompleteProvider,
+    Plan,
+    PlanOptions,
+    PlanOrigin,
+)
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.diff.decide import decide_provider
-from reconciler.diff.snapshot import desired_snapshot, observation_snapshot, snapshot_digest
+from reconciler.diff.snapshot import (
+    SnapshotPart,
+    desired_snapshot,
+    observation_snapshot,
+    snapshot_digest,
+    snapshot_items,
+)
 
 
 @dataclass(frozen=True)
 class ProviderPlan:
-    """One provider's share of a plan: its changes, its unmanaged jobs, why its observation
-    is incomplete (if it is), and the observation it was made from (``None`` when not
+    """One provider's share of a plan: its changes, its unmanaged jobs, the names of this
+    repository's jobs a scoped plan leaves out (``not_targeted``), why its observation is
+    incomplete (if it is), and the observation it was made from (``None`` when not
     observed), whose part of the snapshot is worked out only when the snapshot is read.
     Each provider's share depends on that provider alone, so ``reconciler.planning`` can work
     out one while the others are still being listed; ``assemble_plan`` joins them."""
@@ -35,8 +50,9 @@ class ProviderPlan:
     unmanaged: tuple[ObservedJob, ...]
     incomplete: IncompleteProvider | None
     observation: ProviderObservation | None
+    not_targeted: tuple[str, ...] = ()
 
-    def snapshot_part(self, window: float) -> str | None:
+    def snapshot_part(self, window: float) -> SnapshotPart | None:
         """This share's part of the snapshot (``None`` when not observed)."""
         if self.observation is None:
             return None
@@ -63,7 +79,7 @@ def plan_provider(
 ) -> ProviderPlan:
     """The share of ``provider`` (its specs ``desired``; ``observation`` None when it was
     not observed) in the plan."""
-    changes, unmanaged = decide_provider(provider, desired, observation, options)
+    changes, unmanaged, not_targeted = decide_provider(provider, desired, observation, options)
     incomplete = None
     if observation is not None and observation.refused is not None:
         incomplete = IncompleteProvider(provider, observation.refused, refused=True)
@@ -78,6 +94,7 @@ def plan_provider(
         unmanaged=tuple(sorted(unmanaged, key=lambda j: (j.name or "", j.remote_id))),
         incomplete=incomplete,
         observation=observation,
+        not_targeted=tuple(sorted(not_targeted)),
     )
 
 
@@ -133,13 +150,17 @@ def apply_guardrails(changes: tuple[Change, ...], options: PlanOptions) -> tuple
 
 
 def assemble_plan(
-    parts: Iterable[ProviderPlan], desired: Sequence[DesiredJob], options: PlanOptions
+    parts: Iterable[ProviderPlan],
+    desired: Sequence[DesiredJob],
+    options: PlanOptions,
+    made_for: PlanOrigin | None = None,
 ) -> Plan:
     """The plan made of every provider's share (one per provider that has specs or was
-    observed) for the specs ``desired``.
+    observed) for the specs ``desired``, ``made_for`` what it says.
 
     Its snapshot hashes every observed job, and only a saved plan, JSON output and a staleness
-    check read it: it is computed when first read (``LazyText``), from the same values."""
+    check read it: it is computed when first read (``Lazy``), from the same values, and so
+    are its items."""
     ordered = sorted(parts, key=lambda part: part.provider)
     # Each share is sorted already (``plan_provider``), and a share holds one provider.
     changes = apply_guardrails(
@@ -148,23 +169,38 @@ def assemble_plan(
     unmanaged = tuple(job for part in ordered for job in part.unmanaged)
     wanted = tuple(desired)
 
-    def snapshot() -> str:
-        observed = {p.provider: p.snapshot_part(options.settle_window) for p in ordered}
-        return snapshot_digest(
-            desired_snapshot(wanted, options),
-            {provider: part for provider, part in observed.items() if part is not None},
-        )
+    made: list[tuple[SnapshotPart, dict[Provider, SnapshotPart]]] = []
+
+    def parts_made() -> tuple[SnapshotPart, dict[Provider, SnapshotPart]]:
+        # Once for both the snapshot and its items.
+        if not made:
+            observed = {p.provider: p.snapshot_part(options.settle_window) for p in ordered}
+            made.append(
+                (
+                    desired_snapshot(wanted, options),
+                    {provider: part for provider, part in observed.items() if part is not None},
+                )
+            )
+        return made[0]
 
     return Plan(
         changes=changes,
         unmanaged=unmanaged,
         options=options,
-        snapshot=snapshot,
+        snapshot=lambda: snapshot_digest(*parts_made()),
         incomplete=tuple(p.incomplete for p in ordered if p.incomplete is not None),
+        snapshot_items=lambda: snapshot_items(*parts_made()),
+        made_for=made_for,
+        not_targeted=tuple((p.provider, name) for p in ordered for name in p.not_targeted),
     )
 
 
-def plan(desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions) -> Plan:
+def plan(
+    desired: Sequence[DesiredJob],
+    observed: ObservedState,
+    options: PlanOptions,
+    made_for: PlanOrigin | None = None,
+) -> Plan:
     """The plan that makes the providers match ``desired``, given what ``observed`` saw."""
     by_provider = desired_by_provider(desired)
     parts = [
@@ -172,4 +208,4 @@ def plan(desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOp
         for provider in set(by_provider) | set(observed.providers)
         for observation in [observed.providers.get(provider)]
     ]
-    return assemble_plan(parts, desired, options)
+    return assemble_plan(parts, desired, options, made_for)

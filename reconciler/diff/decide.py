@@ -350,14 +350,18 @@ def decide_provider(
     desired: Sequence[DesiredJob],
     observation: ProviderObservation | None,
     options: PlanOptions,
-) -> tuple[list[Change], list[ObservedJob]]:
+) -> tuple[list[Change], list[ObservedJob], set[str]]:
     """Every decision of ``provider``'s share of a plan: the changes its pairings call for,
-    blocked throughout when ``observation`` is incomplete (or ``None``: not observed), and
-    its live jobs that are not this repository's to change (unmanaged)."""
+    blocked throughout when ``observation`` is incomplete (or ``None``: not observed), its
+    live jobs that are not this repository's to change (unmanaged), and, in a scoped plan
+    (``PlanOptions.scoped``), the names of this repository's jobs it leaves out: specs not
+    targeted, and jobs no planned spec names (they may be a spec's left out)."""
     owner = options.owner
     jobs = identify_jobs(observation, desired, owner) if observation else ()
     reusable = reusable_datasets(observation.datasets if observation else ())
-    pairings, others = pair(provider, desired, jobs, owner)
+    planned = [wanted for wanted in desired if options.targeted(wanted.spec.name)]
+    not_targeted = {wanted.spec.name for wanted in desired} - {w.spec.name for w in planned}
+    pairings, others = pair(provider, planned, jobs, owner)
     unmanaged = [job for job in others if job.health.is_live]
     recent = _latest_writes(observation.recent if observation else ())
     listed_at = observation.started_at if observation else None
@@ -368,6 +372,11 @@ def decide_provider(
                 recent.get(pairing.name), pairing, listed_at, options.settle_window
             )
             changes.append(_decide_managed(pairing, pairing.desired, reusable, options, pending))
+            continue
+        if options.scoped:
+            live = (*pairing.history, *([pairing.current] if pairing.current else []))
+            if any(job.health.is_live for job in live):
+                not_targeted.add(pairing.name)
             continue
         prunable = options.prune and (provider, pairing.name) not in options.forget
         for job in (*pairing.history, *([pairing.current] if pairing.current else [])):
@@ -383,4 +392,4 @@ def decide_provider(
     elif observation is None or not observation.complete:
         error = (observation.error if observation else None) or "not observed"
         changes = [_block_incomplete(change, error) for change in changes]
-    return changes, unmanaged
+    return changes, unmanaged, not_targeted

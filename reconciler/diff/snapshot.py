@@ -9,6 +9,10 @@ vanished does). Lines are tagged with their kind and sorted, so the order in whi
 lists things does not matter. The parts are worked out separately (``desired_snapshot``, one
 ``observation_snapshot`` per provider) and joined by ``snapshot_digest``, so that a plan made
 share by share can compute its snapshot lazily from the same values.
+
+Each item also gets a short hash of its own under a key naming it (``snapshot_items``): a
+saved plan carries them, so that ``apply --plan`` can say which spec, dataset or remote job
+moved (``reconciler.diff.staleness``) rather than only that something did.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
@@ -65,10 +70,25 @@ _job_fields = attrgetter(*_SNAPSHOT_JOB_FIELDS)
 _dataset_fields = attrgetter(*_SNAPSHOT_DATASET_FIELDS)
 
 
+@dataclass(frozen=True)
+class SnapshotPart:
+    """A part of the snapshot: its tagged lines (``text``), and each item it covers by a key
+    naming the item, with the line it is hashed from (``keyed``), whose short hashes
+    (``items``, see ``Plan.snapshot_items``) are worked out only when asked for: a staleness
+    check needs only the digest, unless the plan is stale."""
+
+    text: str
+    keyed: tuple[tuple[str, str], ...]
+
+    @property
+    def items(self) -> tuple[tuple[str, str], ...]:
+        return tuple((key, _short(line)) for key, line in self.keyed)
+
+
 def snapshot_of(
     desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions
 ) -> str:
-    """sha256 over what the plan's decisions depend on: the specs (not where they are
+    """sha256 over what the plan's decisions depend on: the specs planned (not where they are
     written; a ``{url:}`` dataset whole, query included), their dataset fingerprints and
     upload sizes, the options, and every observed job and dataset with its status reduced to
     ``_decision_state`` (a job moving from queued to training does not make a plan stale; one
@@ -78,37 +98,84 @@ def snapshot_of(
     keys; a job's and a dataset's are built straight from their fields rather than through
     ``observed_job_to_dict``: the same bytes at a fraction of the cost over thousands of
     jobs. Lines are sorted, so the order in which a provider lists things does not matter."""
+    return snapshot_digest(*_parts(desired, observed, options))
+
+
+def snapshot_items_of(
+    desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions
+) -> tuple[tuple[str, str], ...]:
+    """The items ``snapshot_of`` covers, each with its short hash (``Plan.snapshot_items``)."""
+    return snapshot_items(*_parts(desired, observed, options))
+
+
+def _parts(
+    desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions
+) -> tuple[SnapshotPart, dict[Provider, SnapshotPart]]:
     observations = {
         p: observation_snapshot(o, options.settle_window) for p, o in observed.providers.items()
     }
-    return snapshot_digest(desired_snapshot(desired, options), observations)
+    return desired_snapshot(desired, options), observations
 
 
-def desired_snapshot(desired: Sequence[DesiredJob], options: PlanOptions) -> str:
-    """The part of ``snapshot_of`` the specs and options contribute (tagged lines)."""
-    lines = [_tagged("options", _canonical(options_to_dict(options)))]
+# Options added after plan files were first saved, with their defaults: they enter the
+# snapshot only when set, so that a plan saved before them keeps its snapshot and applies.
+_LATER_OPTIONS: dict[str, Any] = {"targets": [], "partial": False}
+
+
+def desired_snapshot(desired: Sequence[DesiredJob], options: PlanOptions) -> SnapshotPart:
+    """The part of ``snapshot_of`` the specs planned and the options contribute."""
+    chosen = options_to_dict(options)
+    for key, default in _LATER_OPTIONS.items():
+        if chosen.get(key) == default:
+            del chosen[key]
+    options_line = _canonical(chosen)
+    items = [("options", options_line)]
     specs = []
     for wanted in desired:
+        if not options.targeted(wanted.spec.name):
+            continue
         spec = spec_to_dict(wanted.spec)
         del spec["source"]
         # The JSON form drops a URL's query; the snapshot must still see it change.
         spec["dataset"]["sha256"] = hashlib.sha256(wanted.spec.dataset.value.encode()).hexdigest()
-        specs.append(_canonical([spec, wanted.dataset_fingerprint, wanted.upload_size]))
+        spec_line = _canonical(spec)
+        local = _canonical(wanted.dataset_fingerprint)
+        size = _canonical(wanted.upload_size)
+        # The line of ``_canonical([spec, fingerprint, size])``, from its parts.
+        specs.append(f"[{spec_line},{local},{size}]")
+        key = f"{wanted.spec.provider} {wanted.spec.name}"
+        items.append((f"spec {key}", spec_line))
+        if wanted.dataset_fingerprint is not None:
+            items.append((f"spec-dataset {key}", f"[{local},{size}]"))
+    lines = [_tagged("options", options_line)]
     lines.extend(_tagged("desired", line) for line in sorted(specs))
-    return "".join(lines)
+    return SnapshotPart("".join(lines), tuple(items))
 
 
-def observation_snapshot(observation: ProviderObservation, window: float) -> str:
-    """The part of ``snapshot_of`` one provider's observation contributes (tagged lines): its
-    jobs and datasets, and the recent writes its list may still not show (those sent less
-    than a settle ``window`` before the list began: an older one no longer decides anything)."""
-    lines = [_tagged("provider", _canonical([observation.provider, observation.complete]))]
-    lines.extend(_tagged("job", line) for line in sorted(map(_job_line, observation.jobs)))
-    datasets = sorted(map(_dataset_line, observation.datasets))
-    lines.extend(_tagged("dataset", line) for line in datasets)
+def observation_snapshot(observation: ProviderObservation, window: float) -> SnapshotPart:
+    """The part of ``snapshot_of`` one provider's observation contributes: its jobs and
+    datasets, and the recent writes its list may still not show (those sent less than a
+    settle ``window`` before the list began: an older one no longer decides anything)."""
+    provider = observation.provider
+    head = _canonical([provider, observation.complete])
+    items = [(f"provider {provider}", head)]
+    jobs = []
+    for job in observation.jobs:
+        line = _job_line(job)
+        jobs.append(line)
+        named = f"{job.remote_id} {job.remote_name}" if job.remote_name else job.remote_id
+        items.append((f"job {provider} {named}", line))
+    datasets = []
+    for dataset in observation.datasets:
+        line = _dataset_line(dataset)
+        datasets.append(line)
+        items.append((f"dataset {provider} {dataset.remote_id} {dataset.name}", line))
     listed_at = observation.started_at
-    recent = sorted(
-        _canonical(
+    recent = []
+    for write in observation.recent:
+        if listed_at is not None and listed_at >= write.sent_at + window:
+            continue
+        line = _canonical(
             [
                 write.name,
                 write.action.value,
@@ -118,11 +185,13 @@ def observation_snapshot(observation: ProviderObservation, window: float) -> str
                 list(write.known_ids),
             ]
         )
-        for write in observation.recent
-        if listed_at is None or listed_at < write.sent_at + window
-    )
-    lines.extend(_tagged("recent", line) for line in recent)
-    return "".join(lines)
+        recent.append(line)
+        items.append((f"recent {provider} {write.name} {write.sent_at}", line))
+    lines = [_tagged("provider", head)]
+    lines.extend(_tagged("job", line) for line in sorted(jobs))
+    lines.extend(_tagged("dataset", line) for line in sorted(datasets))
+    lines.extend(_tagged("recent", line) for line in sorted(recent))
+    return SnapshotPart("".join(lines), tuple(items))
 
 
 def _tagged(kind: str, line: str) -> str:
@@ -130,13 +199,31 @@ def _tagged(kind: str, line: str) -> str:
     return f"{kind}\t{line}\n"
 
 
-def snapshot_digest(desired_part: str, observations: Mapping[Provider, str]) -> str:
+def _short(line: str) -> str:
+    # 12 hex (48 bits) tell one version of an item from another; they prove nothing (the
+    # snapshot does), they only say what moved.
+    return hashlib.sha256(line.encode()).hexdigest()[:12]
+
+
+def snapshot_digest(
+    desired_part: SnapshotPart, observations: Mapping[Provider, SnapshotPart]
+) -> str:
     """The snapshot made of its parts: the specs' and options' (``desired_snapshot``) and each
     observed provider's (``observation_snapshot``), in the providers' order."""
-    digest = hashlib.sha256(desired_part.encode())
+    digest = hashlib.sha256(desired_part.text.encode())
     for provider in sorted(observations):
-        digest.update(observations[provider].encode())
+        digest.update(observations[provider].text.encode())
     return digest.hexdigest()
+
+
+def snapshot_items(
+    desired_part: SnapshotPart, observations: Mapping[Provider, SnapshotPart]
+) -> tuple[tuple[str, str], ...]:
+    """Every item of the parts with its short hash, sorted by key."""
+    items = list(desired_part.items)
+    for part in observations.values():
+        items.extend(part.items)
+    return tuple(sorted(items))
 
 
 def _job_line(job: ObservedJob) -> str:

@@ -3,7 +3,9 @@
 All three read the same ``Plan`` value and nothing else; none does I/O. Text uses colour only
 when asked (``color=True``, i.e. on a terminal) and shows one line per job with the action's
 symbol (``+`` create, ``~`` update, ``-/+`` replace, ``-`` delete) and its reason, upload lines
-with the dataset's size and fingerprint, then a summary line. Markdown stays under GitHub's
+with the dataset's size and fingerprint, then a summary line; jobs in sync are counted in one
+line unless asked for (``show_unchanged``), and so are the jobs a scoped plan (``--target``,
+some PATHs) leaves out. Markdown stays under GitHub's
 comment limit by leaving out whole rows and saying how many. JSON is the versioned format of
 docs/plans.md with sorted keys, so two equal plans render to the same bytes.
 
@@ -20,8 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from reconciler.core.action import Action
-from reconciler.core.observed import ObservedJob
-from reconciler.core.plan import BlockKind, Change, Plan, PlanSummary, Upload
+from reconciler.core.observed import Health, ObservedJob
+from reconciler.core.plan import BlockKind, Change, Plan, PlanOrigin, PlanSummary, Upload
 from reconciler.diff import guardrail_counts
 from reconciler.sanitize import one_line
 from reconciler.views.markdown import code_cell, text_cell
@@ -130,9 +132,47 @@ def _unmanaged_note(job: ObservedJob, plan: Plan) -> str:
     return " (this repository's; --prune would delete it)"
 
 
-def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> str:
+def _hidden(change: Change) -> bool:
+    """A job the text plan counts rather than lists (without ``--show-unchanged``): in sync
+    and not failed. A failed job stays listed: it needs someone to act."""
+    return change.action is Action.NOOP and change.health is not Health.DEGRADED
+
+
+def _jobs(count: int) -> str:
+    return f"{count:,} job{'s' if count != 1 else ''}"
+
+
+def not_targeted_line(plan: Plan) -> str | None:
+    """``12 other jobs not targeted`` when a scoped plan left some of the repository's jobs
+    out (``--target``, some PATHs), else ``None``."""
+    if not plan.not_targeted:
+        return None
+    return (
+        f"{_jobs(len(plan.not_targeted)).replace(' ', ' other ', 1)} not targeted"
+        " (not planned: neither unmanaged nor deleted)"
+    )
+
+
+def origin_line(origin: PlanOrigin | None) -> str:
+    """What a saved plan was made for, as ``reconcile show`` says it first."""
+    if origin is None:
+        return "Saved plan; what it was made for is not recorded (an older reconcile wrote it)"
+    target = (
+        "the sandbox (--sandbox)"
+        if origin.sandbox
+        else ", ".join(f"{provider} at {host}" for provider, host in origin.hosts) or "no provider"
+    )
+    return one_line(f"Saved plan made for {target}; paths: {' '.join(origin.paths) or '(none)'}")
+
+
+def render_text(
+    plan: Plan, *, color: bool, relative_to: Path | None = None, show_unchanged: bool = False
+) -> str:
     """The plan for a terminal: a provider's refusal of the service first (said once; its
-    changes point at it), then per provider one line per job, then the summary line."""
+    changes point at it), then per provider one line per job, then the summary line.
+
+    Jobs in sync (and not failed) are one count (``1,970 jobs unchanged``) unless
+    ``show_unchanged``: in a large account they would bury the changes."""
 
     def paint(text: str, colour: str) -> str:
         return f"{colour}{text}{_RESET}" if color and colour else text
@@ -140,9 +180,11 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
     out: list[str] = []
     for refused in (i for i in plan.incomplete if i.refused):
         out.append(paint(f"! {refused.provider}: {one_line(refused.error)}", _BLOCKED_COLOUR))
-    width = max((len(one_line(c.name)) for c in plan.changes), default=0)
+    shown = [c for c in plan.changes if show_unchanged or not _hidden(c)]
+    hidden = len(plan.changes) - len(shown)
+    width = max((len(one_line(c.name)) for c in shown), default=0)
     provider = None
-    for change in plan.changes:
+    for change in shown:
         if change.provider != provider:
             provider = change.provider
             if out:
@@ -160,6 +202,14 @@ def render_text(plan: Plan, *, color: bool, relative_to: Path | None = None) -> 
             label = f"{verb} {paint(note, _DIM if change.blocked.is_warning else _BLOCKED_COLOUR)}"
         out.append(f"{symbol} {name:<{width}}  {label}: {reason}")
         out.extend(f"      {one_line(line)}" for line in _detail_lines(change, relative_to))
+    if hidden or plan.not_targeted:
+        if out:
+            out.append("")
+        if hidden:
+            out.append(f"{_jobs(hidden)} unchanged (not listed; --show-unchanged lists them)")
+        targeted = not_targeted_line(plan)
+        if targeted is not None:
+            out.append(targeted)
     if plan.unmanaged:
         if out:
             out.append("")
@@ -256,6 +306,10 @@ def render_markdown(
     budget.add("")
     budget.add(f"_{guardrails_line(plan)}_")
     budget.add("")
+    targeted = not_targeted_line(plan)
+    if targeted is not None:
+        budget.add(f"_{targeted}_")
+        budget.add("")
     for incomplete in plan.incomplete:
         if incomplete.refused:
             # Said once here; each of its changes only points at it.

@@ -122,7 +122,13 @@ def reference_snapshot(wanted: list[DesiredJob], state: ObservedState, options: 
     def feed(kind: str, line: str) -> None:
         digest.update(f"{kind}\t{line}\n".encode())
 
-    feed("options", canonical(options_to_dict(options)))
+    chosen = options_to_dict(options)
+    # Options added later (--target, some PATHs) enter only when set: a plan saved before them
+    # keeps its snapshot.
+    for later, default in (("targets", []), ("partial", False)):
+        if chosen[later] == default:
+            del chosen[later]
+    feed("options", canonical(chosen))
     specs = []
     for one in wanted:
         data = spec_to_dict(one.spec)

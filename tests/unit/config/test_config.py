@@ -11,6 +11,7 @@ from reconciler.config import (
     Settings,
     find_repo_root,
     load_settings,
+    plan_origin,
     read_settings,
 )
 from reconciler.core.diagnostics import InvalidInputError
@@ -213,3 +214,20 @@ def test_the_waits_for_a_lost_answer_a_retry_and_a_held_lease_are_settings(
     (tmp_path / "reconciler.yaml").write_text("confirm_wait: -1\nretry_wait: 0\nlock_poll: 0\n")
     _, problems = read_settings(tmp_path, environ={})
     assert sorted(p.field for p in problems) == ["confirm_wait", "lock_poll", "retry_wait"]
+
+
+def test_a_plan_records_each_providers_host_and_never_a_password_a_path_or_a_query(
+    tmp_path: Path,
+) -> None:
+    secret_url = "https://user:hunter2@proxy.example:8443/api?sig=abc"
+    settings = load_settings(tmp_path, environ={"SEGMIND_BASE_URL": secret_url})
+    origin = plan_origin(settings, [tmp_path / "specs" / "a.yaml"], sandbox=False)
+    assert origin.hosts == (
+        ("cohere", "api.cohere.com"),
+        ("qubrid", "platform.qubrid.com"),
+        ("segmind", "proxy.example:8443"),
+    )
+    assert origin.paths == ("specs/a.yaml",)
+    assert "hunter2" not in repr(origin) and "sig" not in repr(origin)
+    sandboxed = plan_origin(settings, [], sandbox=True)
+    assert sandboxed.hosts == () and sandboxed.paths == ("specs",)

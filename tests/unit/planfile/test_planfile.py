@@ -38,6 +38,7 @@ from reconciler.core.plan import (
     IncompleteProvider,
     Plan,
     PlanOptions,
+    PlanOrigin,
     Upload,
 )
 from reconciler.core.spec import (
@@ -76,7 +77,18 @@ def every_kind_plan() -> Plan:
     base = representative_plan()
     return replace(
         base,
-        options=replace(base.options, forget=frozenset({("segmind", "retired")})),
+        options=replace(
+            base.options,
+            forget=frozenset({("segmind", "retired")}),
+            targets=frozenset({"mascot-public"}),
+            partial=True,
+        ),
+        made_for=PlanOrigin(
+            sandbox=False,
+            hosts=(("cohere", "api.cohere.com"), ("segmind", "127.0.0.1:8765")),
+            paths=("specs/mascot.yaml",),
+        ),
+        not_targeted=(("qubrid", "support-qa"),),
         incomplete=(
             IncompleteProvider("cohere", "HTTP 503 from the job list"),
             IncompleteProvider("qubrid", "Qubrid refuses fine-tuning", refused=True),
@@ -92,6 +104,8 @@ KINDS: dict[str, type | None] = {
     "options": PlanOptions,
     "options.guardrails": Guardrails,
     "options.forget[]": None,
+    "made_for": PlanOrigin,
+    "not_targeted[]": None,
     "incomplete[]": IncompleteProvider,
     "changes[]": Change,
     "changes[].field_changes[]": FieldChange,
@@ -172,6 +186,7 @@ DEFAULT_FORMS: dict[type, dict[str, Any]] = {
     Marker: marker_to_dict(Marker("x", "f")) or {},
     RemoteDataset: remote_dataset_to_dict(RemoteDataset("cohere", "d", "x")),
     IncompleteProvider: {"provider": "cohere", "error": "e", "refused": False},
+    PlanOrigin: {"sandbox": False, "hosts": {}, "paths": []},
 }
 
 
@@ -198,6 +213,9 @@ def test_json_keys_are_sorted_and_always_present() -> None:
         "snapshot",
         "summary",
         "unmanaged",
+        "snapshot_items",
+        "made_for",
+        "not_targeted",
     }
     keys = {frozenset(change) for change in data["changes"]}
     assert len(keys) == 1
@@ -238,14 +256,22 @@ def test_an_incomplete_provider_written_before_refusals_existed_reads_as_not_ref
 def test_a_plan_file_of_the_previous_version_reads_as_the_plan_it_was() -> None:
     text = (PLANFILES / "main-9aea9b3-representative.json").read_text(encoding="utf-8")
     saved = plan_from_json(text)
-    assert saved == representative_plan()
+    # Written before plans recorded their items, what they were made for and what they left
+    # out: those read as unknown.
+    assert saved.snapshot_items == () and saved.made_for is None and saved.not_targeted == ()
+    assert saved == replace(representative_plan(), snapshot_items=())
     assert saved.snapshot == json.loads(text)["snapshot"]
 
 
 def test_a_plan_file_of_the_previous_version_from_a_real_run_reads_back_whole() -> None:
     text = (PLANFILES / "main-9aea9b3-sandbox.json").read_text(encoding="utf-8")
     saved = plan_from_json(text)
-    assert plan_to_json(saved) == text  # nothing lost, nothing changed
+    old = json.loads(text)
+    rewritten = json.loads(plan_to_json(saved))
+    # Nothing lost, nothing changed; the keys added since are written at their defaults.
+    added: dict[str, Any] = {"snapshot_items": {}, "made_for": None, "not_targeted": []}
+    assert rewritten == {**old, **added, "options": rewritten["options"]}
+    assert rewritten["options"] == {**old["options"], "targets": [], "partial": False}
     assert saved.options == PlanOptions(owner="example", prune=True)
     assert saved.unmanaged == () and saved.incomplete == ()
     decided = {

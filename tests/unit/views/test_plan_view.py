@@ -70,6 +70,13 @@ def test_golden_text() -> None:
     )
 
 
+def test_golden_text_with_unchanged_jobs() -> None:
+    shown = render_text(
+        representative_plan(), color=False, relative_to=Path("/repo"), show_unchanged=True
+    )
+    check_golden("plan-unchanged.txt", shown)
+
+
 def test_golden_markdown() -> None:
     check_golden("plan.md", render_markdown(representative_plan(), relative_to=Path("/repo")))
 
@@ -212,8 +219,11 @@ def test_the_documented_example_is_a_real_plan_excerpt() -> None:
         c for c in whole["changes"] if c["name"] == example["changes"][0]["name"]
     ]
     assert example["unmanaged"] == whole["unmanaged"][:1]
-    assert {k: v for k, v in example.items() if k not in ("changes", "unmanaged")} == {
-        k: v for k, v in whole.items() if k not in ("changes", "unmanaged")
+    # The items are an excerpt too: a few of them, exactly as written.
+    assert example["snapshot_items"].items() <= whole["snapshot_items"].items()
+    excerpts = ("changes", "unmanaged", "snapshot_items")
+    assert {k: v for k, v in example.items() if k not in excerpts} == {
+        k: v for k, v in whole.items() if k not in excerpts
     }
 
 
@@ -235,3 +245,23 @@ def test_provider_text_cannot_drive_the_terminal() -> None:
     text = render_text(result, color=False)
     assert "\x1b" not in text and "\x07" not in text
     assert "boom\\x1b]0;title\\x07" in text
+
+
+def test_a_large_plan_s_text_shows_its_changes_and_counts_the_unchanged_jobs() -> None:
+    specs = [desired(spec(f"job-{i:04d}")) for i in range(2_000)]
+    jobs = [job(f"job-{i:04d}") for i in range(1, 2_000)]  # job-0000 is new
+    jobs[41] = job("job-0042", status="FAILED")
+    large = plan(specs, observed(*jobs), options())
+    assert len(large.changes) == 2_000
+
+    text = render_text(large, color=False)
+    lines = text.splitlines()
+    assert len(lines) <= 12, text
+    assert any(line.startswith("  + job-0000") for line in lines)
+    assert any("job-0042" in line and "Degraded" in line for line in lines)  # a failed job stays
+    assert "1,998 jobs unchanged (not listed; --show-unchanged lists them)" in lines
+    assert lines[-1] == summary_line(large.summary)
+
+    every = render_text(large, color=False, show_unchanged=True).splitlines()
+    assert len(every) > 2_000
+    assert not any("unchanged (not listed" in line for line in every)
