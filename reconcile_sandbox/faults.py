@@ -16,7 +16,9 @@ probability (seedable, for deterministic tests) at most ``count`` times. Kinds:
 ``drop``           close the connection before any response; no handler runs
 ``slow``           wait ``delay`` seconds, then handle normally (combines with the others);
                    with ``after_commit``, handle first (it commits), then answer ``delay``
-                   seconds late: a client that gave up waiting missed a write that happened
+                   seconds late: a client that gave up waiting missed a write that happened.
+                   Removing the rule (or clearing the faults) ends the waits it started, so
+                   a test can hold requests until an event and then let them go
 ``lost_response``  run the handler (it commits), then close the connection instead of answering
 ``list_lag``       handlers that list call ``SandboxContext.list_lag_cutoff`` and hide rows
                    created or changed in the last ``lag`` simulated seconds
@@ -180,6 +182,8 @@ class FaultBook:
         self._rules: list[_ArmedRule] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        # Rules removed by a test (not those used up by their count): their waits end.
+        self._released: set[int] = set()
 
     def add(self, spec: Mapping[str, Any]) -> FaultRule:
         rule = parse_fault(spec, next(self._ids))
@@ -198,15 +202,27 @@ class FaultBook:
         with self._lock:
             before = len(self._rules)
             self._rules = [armed for armed in self._rules if armed.rule.id != rule_id]
-            return len(self._rules) != before
+            if len(self._rules) == before:
+                return False
+            self._released.add(rule_id)
+            return True
 
     def clear(self, provider: str | None = None) -> None:
         with self._lock:
-            self._rules = [
+            kept = [
                 armed
                 for armed in self._rules
                 if provider is not None and armed.rule.provider != provider
             ]
+            self._released.update(
+                {armed.rule.id for armed in self._rules} - {armed.rule.id for armed in kept}
+            )
+            self._rules = kept
+
+    def released(self, rule_id: int) -> bool:
+        """Whether a test removed the rule ``rule_id`` (its ``slow`` waits end early)."""
+        with self._lock:
+            return rule_id in self._released
 
     def fire(self, method: str, path: str, kinds: tuple[str, ...]) -> list[FaultRule]:
         """The rules of ``kinds`` that fire for this request, in the order they were added.
@@ -255,6 +271,9 @@ class FaultBook:
 ErrorRenderer = Callable[[str, int, str, str], tuple[bytes, str]]
 """(path, status, message, code) -> (body, content type) in the shape of the path's provider."""
 
+# How often a held ``slow`` request looks whether its rule was removed.
+_RELEASE_POLL_SECONDS = 0.02
+
 _REQUEST_FAULTS = ("error", "rate_limit", "drop", "slow", "lost_response", "status")
 
 
@@ -301,7 +320,7 @@ class FaultMiddleware:
                     if rule.after_commit:
                         late += rule.delay
                     else:
-                        await asyncio.sleep(rule.delay)
+                        await self._wait(rule)
             outcome = next((rule for rule in fired if rule.kind != "slow"), None)
             if outcome is None and late:
                 fault_name = "late_response"
@@ -332,6 +351,15 @@ class FaultMiddleware:
                 status=status_seen[0] if status_seen else None,
                 fault=fault_name,
             )
+
+    async def _wait(self, rule: FaultRule) -> None:
+        """Sleep ``rule.delay`` seconds, or until a test removes the rule."""
+        deadline = asyncio.get_running_loop().time() + rule.delay
+        while not self.book.released(rule.id):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, _RELEASE_POLL_SECONDS))
 
     async def _answer_error(self, rule: FaultRule, path: str, send: Send) -> None:
         if rule.kind == "rate_limit":

@@ -74,6 +74,10 @@ class SandboxControl:
         result: list[dict[str, Any]] = self._call("GET", "/faults")["faults"]
         return result
 
+    def remove_fault(self, rule_id: int) -> None:
+        """Remove one rule; requests its ``slow`` kind is holding go on at once."""
+        self._call("DELETE", f"/faults/{rule_id}")
+
     def clear_faults(self, provider: str | None = None) -> None:
         self._call("DELETE", f"/faults?provider={provider}" if provider else "/faults")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -137,6 +138,27 @@ def test_slow_delays_the_answer(api: httpx.Client, sandbox: RunningSandbox) -> N
     with pytest.raises(httpx.ReadTimeout):
         api.get("/list", timeout=0.1)
     time.sleep(0.4)  # let the abandoned request finish before the next test
+
+
+def test_removing_a_slow_rule_lets_the_requests_it_holds_go_on(
+    api: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    hold = sandbox.control.add_fault(kind="slow", path="*/list", delay=120, count=5)
+    answers: list[int] = []
+    held = threading.Thread(target=lambda: answers.append(api.get("/list").status_code))
+    held.start()
+    # The request is in once the rule has fired (its count went down); it is still held.
+    while sandbox.control.faults()[0]["count"] == 5:
+        time.sleep(0.01)
+    assert answers == []
+    sandbox.control.remove_fault(hold)
+    held.join(timeout=10)
+    assert answers == [200]
+    # A rule used up by its count is not a removed one: its wait runs to the end.
+    sandbox.control.add_fault(kind="slow", path="*/list", delay=0.3, count=1)
+    started = time.perf_counter()
+    assert api.get("/list").status_code == 200
+    assert time.perf_counter() - started >= 0.3
 
 
 def test_list_lag_hides_recent_creates_and_changes_until_the_lag_passes(

@@ -26,6 +26,8 @@ from tests.watch.watch_support import (
 ROUNDS = 5
 SPECS = 6
 SEED = 20261205
+# More than any round's creates: a held rule is never used up, and its count tells it fired.
+HOLD_COUNT = 1000
 
 
 def test_a_daemon_and_a_cli_apply_in_two_clones_make_one_job_per_spec(
@@ -50,18 +52,23 @@ def test_a_daemon_and_a_cli_apply_in_two_clones_make_one_job_per_spec(
                 write_spec(root, name)
 
         _, (first, second) = published(tmp_path / f"round-{round_number}", fill)
-        # Slow creates keep each apply's lease held long enough for the other to meet it.
-        sandbox.control.add_fault(kind="slow", delay=0.5, method="POST", path="*/submit")
         cli_first = chooser.random() < 0.5
-        # The command line second starts right as the daemon's first create is in, while the
-        # daemon holds the lease for its slowed creates; the daemon second starts after a
-        # random offset, racing the command line's apply.
+        # Daemon first: its creates are held at the sandbox (a slow fault) until the command
+        # line, started once the first of them is in, says it is waiting for the daemon's
+        # lease; removing the fault then lets them through. An event, not a clock: on a loaded
+        # machine the command line's start-up alone can outlast any fixed delay.
+        # Command line first: slowed creates, and the daemon after a random offset, racing it.
+        delay = 0.5 if cli_first else 120.0
+        hold = sandbox.control.add_fault(
+            kind="slow", delay=delay, method="POST", path="*/submit", count=HOLD_COUNT
+        )
         offset = chooser.uniform(0.0, 0.5) if cli_first else 0.0
         starts: list[tuple[str, float]] = [("daemon", 0.0), ("cli", offset)]
         if cli_first:
             starts = [("cli", 0.0), ("daemon", offset)]
         daemon: DaemonProcess | None = None
         cli: subprocess.Popen[str] | None = None
+        cli_stderr = tmp_path / f"round-{round_number}-cli.err"
         began = time.monotonic()
         try:
             for who, at in starts:
@@ -71,28 +78,34 @@ def test_a_daemon_and_a_cli_apply_in_two_clones_make_one_job_per_spec(
                         first, sandbox_env, "--interval", "0.5", extra_env=GIT_ENVIRONMENT
                     )
                     if who == starts[0][0]:
-                        # "The daemon first" means the daemon is applying first: on a loaded
-                        # machine its start-up alone can outlast the command line's whole
-                        # apply. The command line starts once the daemon's first create request
-                        # is in (under the lease, each slowed).
                         wait_for(
-                            functools.partial(creating, sandbox),
+                            functools.partial(holding_a_create, sandbox, hold),
                             60.0,
                             f"round {round_number}: the daemon creating",
                             daemon.health,
                         )
                         began = time.monotonic()
                 else:
-                    cli = subprocess.Popen(
-                        [str(RECONCILE), "apply"],
-                        cwd=second,
-                        env=child_env(sandbox_env, GIT_ENVIRONMENT),
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        text=True,
-                    )
+                    with cli_stderr.open("w") as stderr_file:
+                        cli = subprocess.Popen(
+                            [str(RECONCILE), "apply"],
+                            cwd=second,
+                            env=child_env(sandbox_env, GIT_ENVIRONMENT),
+                            stdout=subprocess.PIPE,
+                            stderr=stderr_file,
+                            text=True,
+                        )
             assert daemon is not None and cli is not None
-            stdout, stderr = cli.communicate(timeout=120)
+            if not cli_first:
+                wait_for(
+                    functools.partial(said_waiting, cli_stderr),
+                    60.0,
+                    f"round {round_number}: the command line waiting for the daemon's lease",
+                    daemon.health,
+                )
+                sandbox.control.remove_fault(hold)
+            stdout, _ = cli.communicate(timeout=120)
+            stderr = cli_stderr.read_text()
             assert cli.returncode == 0, f"round {round_number}: {stdout[-2000:]}{stderr[-2000:]}"
             created_by_cli.append(stdout.count("ok      create"))
             waited += "waiting up to" in stderr
@@ -117,12 +130,17 @@ def test_a_daemon_and_a_cli_apply_in_two_clones_make_one_job_per_spec(
     assert any(made < SPECS for made in created_by_cli), "the daemon never created a job"
 
 
-def creating(sandbox: RunningSandbox) -> bool:
-    """Whether a create request has reached the sandbox in this round."""
+def holding_a_create(sandbox: RunningSandbox, hold: int) -> bool:
+    """Whether the fault ``hold`` has fired: a create request reached the sandbox (the request
+    log records a request only once it is answered, which a held one is not yet)."""
     return any(
-        route.startswith("POST ") and route.endswith("/submit")
-        for route in sandbox.control.request_counts()
+        rule["id"] == hold and rule["count"] < HOLD_COUNT for rule in sandbox.control.faults()
     )
+
+
+def said_waiting(stderr_file: Path) -> bool:
+    """Whether the command line said it is waiting for the writer lease."""
+    return "waiting up to" in stderr_file.read_text()
 
 
 def in_sync(daemon: DaemonProcess) -> bool:
