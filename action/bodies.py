@@ -87,8 +87,8 @@ def plan_title(outcome: Outcome, *, drift: bool = False) -> str:
         if unread:
             return f"plan blocked: {', '.join(unread)} could not be read (see below)"
         if blocked:
-            noun = "change" if blocked == 1 else "changes"
-            return f"plan blocked: {blocked} {noun} will not be applied as they are (see why below)"
+            needs = "1 change needs" if blocked == 1 else f"{blocked} changes need"
+            return f"plan blocked: {needs} a decision (see why below)"
     return f"the plan failed (exit {outcome.plan_exit})"
 
 

@@ -199,10 +199,11 @@ def publish_plan(run: Run) -> None:
 
 
 def plan_outputs(plan: dict[str, Any] | None) -> dict[str, str]:
-    return {
-        "has-changes": "true" if bodies.has_changes(plan) else "false",
-        "plan-digest": bodies.plan_digest(plan) if plan is not None else "",
-    }
+    digest = bodies.plan_digest(plan) if plan is not None else ""
+    if digest:
+        # In the log too: what a reviewed manual apply is given as `confirm`.
+        print(f"plan digest: {digest}")
+    return {"has-changes": "true" if bodies.has_changes(plan) else "false", "plan-digest": digest}
 
 
 def publish_drift(run: Run) -> None:

@@ -567,7 +567,7 @@ def test_each_set_of_paths_keeps_a_comment_of_its_own(
                 "plan.md": "| replace (blocked) | mascot-v1 |",
                 "plan.json": json.dumps(BLOCKED_PLAN),
             },
-            "plan blocked: 1 change will not be applied as they are (see why below)",
+            "plan blocked: 1 change needs a decision (see why below)",
             "| replace (blocked) | mascot-v1 |",
         ),
         (
@@ -676,6 +676,7 @@ def test_drift_opens_one_issue_then_updates_it_then_closes_it_when_clean(
     result, outputs = publish(action, tmp_path, github, files=files, **schedule)  # type: ignore[arg-type]
     assert result.returncode == 0, shown(result)
     assert outputs["has-changes"] == "true"
+    assert outputs["plan-digest"] in result.stdout
     (issue,) = drift_issues(github)
     assert issue["labels"] == ["reconcile-drift"]
     assert (

