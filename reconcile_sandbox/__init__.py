@@ -1,6 +1,6 @@
 """The sandbox: a local emulator of the Segmind, Qubrid and Cohere fine-tuning APIs.
 
-A distribution of its own (``reconcile-sandbox``, from ``packaging/sandbox/``) that imports
+A distribution of its own (``reconcile-finetune-sandbox``, from ``packaging/sandbox/``) that imports
 nothing from ``reconciler``: the product reaches it only for ``reconcile --sandbox`` and
 ``reconcile sandbox``, and works without it.
 

@@ -1,6 +1,6 @@
 """pytest fixtures for tests that talk to the sandbox over real HTTP.
 
-Installing the ``reconcile-sandbox`` distribution registers this module with pytest (its
+Installing the ``reconcile-finetune-sandbox`` distribution registers this module with pytest (its
 ``pytest11`` entry point), so any test may ask for ``sandbox`` or ``sandbox_server``.
 
 ``sandbox_server`` serves one in-memory sandbox (speed 0: time moves only when a test advances

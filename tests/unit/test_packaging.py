@@ -36,6 +36,24 @@ def test_the_product_wheel_is_the_product_and_its_extra_names_the_sandbox_releas
     ]
 
 
+# Names on the public package index that belong to unrelated projects (checked with
+# `pip index versions NAME` against pypi.org): a user installing one of them gets someone
+# else's code.
+TAKEN_ON_THE_PUBLIC_INDEX = {"reconciler", "reconcile"}
+
+
+def test_the_distributions_have_names_of_their_own_and_the_command_stays_reconcile() -> None:
+    product = project_file(REPO / "pyproject.toml")["project"]
+    sandbox = project_file(SANDBOX_PROJECT)["project"]
+    assert product["name"] not in TAKEN_ON_THE_PUBLIC_INDEX
+    # Released together: the emulator's name says whose it is.
+    assert sandbox["name"] == f"{product['name']}-sandbox"
+    assert product["scripts"] == {"reconcile": "reconciler.cli:main"}
+    assert importlib.metadata.distribution(product["name"]).entry_points.select(
+        group="console_scripts", name="reconcile"
+    )
+
+
 def test_the_sandbox_declares_every_package_it_imports() -> None:
     imported: set[str] = set()
     for source in (REPO / "reconcile_sandbox").rglob("*.py"):
@@ -61,4 +79,4 @@ def test_the_pytest_plugin_comes_from_the_sandbox_distribution() -> None:
     assert declared == {"reconcile_sandbox": "reconcile_sandbox.pytest_plugin"}
     installed = importlib.metadata.entry_points(group="pytest11", name="reconcile_sandbox")
     assert [entry.value for entry in installed] == ["reconcile_sandbox.pytest_plugin"]
-    assert [entry.dist.name for entry in installed if entry.dist] == ["reconcile-sandbox"]
+    assert [entry.dist.name for entry in installed if entry.dist] == ["reconcile-finetune-sandbox"]

@@ -1,5 +1,5 @@
-"""The sandbox is optional: without the ``reconcile-sandbox`` distribution the command line says
-what to install and exits 1 before doing anything, and ``--help`` never imports it."""
+"""The sandbox is optional: without the ``reconcile-finetune-sandbox`` distribution the command
+line says what to install and exits 1 before doing anything, and ``--help`` never imports it."""
 
 from __future__ import annotations
 
