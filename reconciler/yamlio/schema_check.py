@@ -20,7 +20,13 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.yamlio import schema_files
-from reconciler.yamlio.yaml_source import FieldPath, YamlDocument, did_you_mean, format_path
+from reconciler.yamlio.yaml_source import (
+    YAML11_BOOLEAN_WORDS,
+    FieldPath,
+    YamlDocument,
+    did_you_mean,
+    format_path,
+)
 
 _SCHEMA_DIRS = schema_files.SCHEMA_DIRS
 
@@ -168,6 +174,11 @@ def _message(
             message += "; give it a value or remove the key"
         elif "string" in wanted and path in document.plain_scalars and not isinstance(value, str):
             message += "; put the value in quotes to keep it as text"
+        elif "boolean" in wanted and isinstance(value, str):
+            message += "; write true or false"
+            if value.lower() in YAML11_BOOLEAN_WORDS:
+                # The YAML 1.1 habit: editors (YAML 1.2) show these as text, and so do we.
+                message += f" (YAML 1.2 reads `{_show(value)}` as text, not as a boolean)"
         return message
     if keyword == "enum":
         choices = [str(choice) for choice in rule]

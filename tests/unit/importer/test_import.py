@@ -407,7 +407,22 @@ def test_a_line_break_from_the_provider_cannot_leave_the_header_comment() -> Non
 @given(
     st.one_of(
         st.text(min_size=1, max_size=30),
-        st.sampled_from(["1e5", "1E-5", "+2e3", "yes", "no", "on", "null", "~", "0x1f", "1_000"]),
+        st.sampled_from(
+            [
+                "1e5",
+                "1E-5",
+                "+2e3",
+                "yes",
+                "no",
+                "on",
+                "null",
+                "~",
+                "0x1f",
+                "1_000",
+                "0o17",
+                "-.inf",
+            ]
+        ),
     )
 )
 def test_any_text_reads_back_as_the_same_text(value: str) -> None:
