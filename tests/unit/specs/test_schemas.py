@@ -11,7 +11,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from reconciler import naming
+from reconciler import __version__, naming
 from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.providers.profiles import PROFILES
 from reconciler.yamlio.schema_check import load_schema, schema_path
@@ -31,6 +31,53 @@ def test_schema_passes_the_2020_12_metaschema(path: Path) -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["$id"].endswith(path.name)
     Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.name)
+def test_the_id_is_the_file_at_this_release_tag(path: Path) -> None:
+    # A release tag never moves, so the file at this address never changes (docs/specs.md,
+    # Editor support); pyproject's version and the tag `v<version>` are one.
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    assert schema["$id"] == (
+        f"https://raw.githubusercontent.com/OWNER/reconcile/v{__version__}/schemas/{path.name}"
+    )
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'\nversion = "{__version__}"\n' in pyproject
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        return [node, *(found for value in node.values() for found in _walk(value))]
+    if isinstance(node, list):
+        return [found for value in node for found in _walk(value)]
+    return []
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.name)
+def test_every_ref_stays_inside_the_file(path: Path) -> None:
+    # A copy written anywhere (`reconcile schema --out`) needs no other file and no network.
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    refs = [node["$ref"] for node in _walk(schema) if "$ref" in node]
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/$defs/"), ref
+        assert ref.removeprefix("#/$defs/") in schema["$defs"], ref
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.name)
+def test_every_number_field_must_be_finite(path: Path) -> None:
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    finite_number = schema["$defs"].pop("finite_number")
+    numbers = [node for node in _walk(schema) if node.get("type") == "number"]
+    assert len(numbers) > 1
+    for node in numbers:
+        assert node.get("$ref") == "#/$defs/finite_number", node
+    schema["$defs"]["finite_number"] = finite_number
+    finite = Draft202012Validator({"$defs": schema["$defs"], "$ref": "#/$defs/finite_number"})
+    for good in (0, 0.0004, -1.5, 1e300):
+        assert finite.is_valid(good), good
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        assert not finite.is_valid(bad), bad
 
 
 @pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.name)
