@@ -24,9 +24,10 @@ from reconciler.importer import ImportRefusedError
 from reconciler.importer.document import FIELD_ORDER, OPTIONAL_FIELDS, ImportedSpec, SkippedJob
 from reconciler.sanitize import one_line
 from reconciler.specs.finetune import header_diagnostics, parse_finetune
+from reconciler.yamlio.schema_files import FINETUNE_SCHEMA, published_url
 from reconciler.yamlio.yaml_source import parse_yaml_text, reads_as_text
 
-SCHEMA_FILE = Path("schemas/finetune.schema.json")
+SCHEMA_FILE = Path("schemas") / FINETUNE_SCHEMA
 SPEC_SUFFIX = ".yaml"
 
 
@@ -63,9 +64,12 @@ _SpecDumper.add_representer(str, _represent_str)
 
 
 def schema_modeline(out_dir: Path, root: Path) -> str:
-    """The yaml-language-server modeline of a spec in ``out_dir``: the schema's path relative
-    to it, with forward slashes."""
+    """The yaml-language-server modeline of a spec in ``out_dir``: the repository's copy of
+    the schema (``schemas/finetune.schema.json``, written by ``reconcile schema --out``),
+    relative to it with forward slashes; without one, the schema's published address."""
     schema = (root / SCHEMA_FILE).resolve()
+    if not schema.is_file():
+        return f"# yaml-language-server: $schema={published_url(FINETUNE_SCHEMA)}"
     relative = os.path.relpath(schema, out_dir.resolve())
     return f"# yaml-language-server: $schema={Path(relative).as_posix()}"
 

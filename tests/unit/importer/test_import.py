@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler import __version__
 from reconciler.config import load_settings
 from reconciler.core.action import Action
 from reconciler.core.observed import ObservedJob, ObservedState, ProviderObservation, RemoteDataset
@@ -368,6 +369,16 @@ def test_the_modeline_points_at_the_schema_from_the_out_dir(repo: Path) -> None:
     )
     assert schema_modeline(repo, repo) == (
         "# yaml-language-server: $schema=schemas/finetune.schema.json"
+    )
+
+
+def test_without_a_copy_of_the_schema_the_modeline_points_at_its_published_address(
+    tmp_path: Path,
+) -> None:
+    # A user's repository that never ran `reconcile schema --out schemas/...`.
+    assert schema_modeline(tmp_path / "specs", tmp_path) == (
+        "# yaml-language-server: $schema=https://raw.githubusercontent.com/OWNER/reconcile/"
+        f"v{__version__}/schemas/finetune.schema.json"
     )
 
 
