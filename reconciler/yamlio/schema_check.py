@@ -112,6 +112,8 @@ def _missing(
     properties = schema.get("properties", {})
     if not path:  # a provider branch requires a field the top level describes
         properties = {**root.get("properties", {}), **properties}
+    # A subschema that only requires (a rule across fields, under if/then) may say why.
+    custom = schema.get("errorMessage") if "properties" not in schema else None
     diagnostics = []
     required: Any = error.validator_value
     for name in required:
@@ -126,7 +128,7 @@ def _missing(
                 where.line,
                 where.col,
                 _join(path, name),
-                f"missing required field `{name}`{hint}",
+                custom if isinstance(custom, str) else f"missing required field `{name}`{hint}",
             )
         )
     return diagnostics

@@ -198,3 +198,23 @@ def test_schema_files_fall_back_to_the_installed_copy(
     (installed / "finetune.schema.json").write_text("{}")
     monkeypatch.setattr(schema_check, "_SCHEMA_DIRS", (tmp_path / "schemas", installed))
     assert schema_path("finetune.schema.json") == installed / "finetune.schema.json"
+
+
+def test_the_cross_field_rules_are_the_profiles_facts() -> None:
+    # Rules the loader once checked in the profiles are the schema's now, so that editors show
+    # them too; the profiles keep the facts (machines, dataset types) they are made of.
+    from reconciler.providers.cohere.profile import TYPES_BY_BASE_TYPE
+    from reconciler.providers.segmind.profile import FLUX_MACHINES
+
+    schema = load_schema("finetune.schema.json")["$defs"]
+    [flux_rule] = schema["segmind_FLUX"]["allOf"]
+    assert flux_rule["else"]["required"] == ["machine_type"]
+    assert ", ".join(FLUX_MACHINES) in flux_rule["else"]["errorMessage"]
+    fits = {
+        rule["if"]["properties"]["base_model"]["properties"]["base_type"]["const"]: tuple(
+            rule["then"]["properties"]["dataset_type"]["enum"]
+        )
+        for rule in schema["cohere"]["allOf"]
+        if "dataset_type" in rule.get("then", {}).get("properties", {})
+    }
+    assert fits == dict(TYPES_BY_BASE_TYPE)
