@@ -43,6 +43,9 @@ def test_the_id_is_the_file_at_this_release_tag(path: Path) -> None:
     )
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     assert f'\nversion = "{__version__}"\n' in pyproject
+    if path.name == "finetune.schema.json":
+        docs = (REPO / "docs" / "specs.md").read_text(encoding="utf-8")
+        assert f"# yaml-language-server: $schema={schema['$id']}\n" in docs
 
 
 def _walk(node: Any) -> list[dict[str, Any]]:
