@@ -133,6 +133,8 @@ def _spec_fields(
     base_type = document["base_model"]["base_type"]
     fitting = TYPES_BY_BASE_TYPE.get(base_type)
     dataset_type = document.get("dataset_type") or (fitting[0] if fitting else None)
+    # The schema checks the extension of the path as written; this checks the file it leads
+    # to, which a symlink (`chat.jsonl -> data.csv`) may name otherwise.
     if dataset_type is not None and dataset.is_local:
         suffix = dataset.path.suffix.lower()
         allowed = EXTENSIONS_BY_TYPE[dataset_type]

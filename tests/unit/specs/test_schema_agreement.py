@@ -61,6 +61,8 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / ".git").mkdir()
     (root / "reconciler.yaml").write_text("owner: corpus\n")
     shutil.copytree(REPO / "datasets", root / "datasets")
+    # An extension in capitals is the same extension (valid/cohere-classification-upper-...).
+    shutil.copy(root / "datasets" / "ticket-labels.csv", root / "datasets" / "TICKETS.CSV")
     for folder in ("valid", "invalid"):
         shutil.copytree(CORPUS / folder, root / folder)
     return root

@@ -206,7 +206,7 @@ def test_schema_files_fall_back_to_the_installed_copy(
 def test_the_cross_field_rules_are_the_profiles_facts() -> None:
     # Rules the loader once checked in the profiles are the schema's now, so that editors show
     # them too; the profiles keep the facts (machines, dataset types) they are made of.
-    from reconciler.providers.cohere.profile import TYPES_BY_BASE_TYPE
+    from reconciler.providers.cohere.profile import EXTENSIONS_BY_TYPE, TYPES_BY_BASE_TYPE
     from reconciler.providers.segmind.profile import FLUX_MACHINES
 
     schema = load_schema("finetune.schema.json")["$defs"]
@@ -221,3 +221,16 @@ def test_the_cross_field_rules_are_the_profiles_facts() -> None:
         if "dataset_type" in rule.get("then", {}).get("properties", {})
     }
     assert fits == dict(TYPES_BY_BASE_TYPE)
+    extensions = {
+        rule["if"]["properties"]["dataset_type"]["const"]: rule["then"]["properties"]["dataset"]
+        for rule in schema["cohere"]["allOf"]
+        if "dataset_type" in rule["if"]["properties"]
+        and "dataset" in rule.get("then", {}).get("properties", {})
+    }
+    assert extensions.keys() == EXTENSIONS_BY_TYPE.keys()
+    for dataset_type, allowed in EXTENSIONS_BY_TYPE.items():
+        pattern = re.compile(extensions[dataset_type]["pattern"])
+        for suffix in (".csv", ".jsonl", ".json", ".txt"):
+            for name in (f"d{suffix}", f"d{suffix.upper()}"):
+                assert bool(pattern.search(name)) is (suffix in allowed), (dataset_type, name)
+        assert all(suffix in extensions[dataset_type]["errorMessage"] for suffix in allowed)
