@@ -176,10 +176,14 @@ def read_yaml_file(
     return parse_yaml_text(text, display)
 
 
-def parse_yaml_text(text: str, display: str) -> tuple[list[YamlDocument], list[Diagnostic]]:
-    """The documents of ``text`` (see ``read_yaml_file``); empty documents are skipped."""
+def parse_yaml_text(
+    text: str, display: str, *, refuse_empty: bool = False
+) -> tuple[list[YamlDocument], list[Diagnostic]]:
+    """The documents of ``text`` (see ``read_yaml_file``); empty documents are skipped, or
+    with ``refuse_empty`` are each a problem when the text holds any other document."""
     problems: list[Diagnostic] = []
     documents: list[YamlDocument] = []
+    empty: list[Position] = []
     try:
         nodes = list(_compose_all(text))
     except yaml.MarkedYAMLError as error:
@@ -190,6 +194,8 @@ def parse_yaml_text(text: str, display: str) -> tuple[list[YamlDocument], list[D
         return [], [Diagnostic(display, 1, 1, "", "invalid YAML: nesting is far too deep")]
     for index, node in enumerate(nodes):
         if node is None or _is_null(node):
+            if node is not None and not node.value:  # `~` or `null` is written, not empty
+                empty.append(_position(node.start_mark))
             continue
         converter = _Converter(display, _position(node.start_mark))
         try:
@@ -212,7 +218,33 @@ def parse_yaml_text(text: str, display: str) -> tuple[list[YamlDocument], list[D
                 reported=frozenset(converter.reported),
             )
         )
+    if refuse_empty and documents:
+        # Editors check every document against the schema, an empty one as null, and flag it.
+        lines = text.splitlines()
+        problems.extend(
+            Diagnostic(
+                display,
+                _marker_line(lines, where),
+                1,
+                "",
+                "an empty document (a `---` with no document after it); remove the `---` or"
+                " write the document",
+            )
+            for where in empty
+        )
     return documents, problems
+
+
+def _marker_line(lines: list[str], where: Position) -> int:
+    """The line of the ``---`` that begins the empty document ending at ``where``: the end of
+    the text, or the ``---`` of the next document."""
+    start = min(where.line, len(lines))
+    if where.line <= len(lines) and where.col == 1 and lines[where.line - 1].startswith("---"):
+        start = where.line - 1
+    for line in range(start, 0, -1):
+        if lines[line - 1].startswith("---"):
+            return line
+    return where.line
 
 
 def _compose_all(text: str) -> Iterator[yaml.Node | None]:

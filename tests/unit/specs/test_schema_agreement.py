@@ -11,6 +11,7 @@ README.md.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -35,8 +36,10 @@ def label(path: Path) -> bool:
 
 
 def documents_of(text: str) -> list[str]:
-    """The documents of a multi-document file, as an editor checks them: one by one."""
-    return [part for part in text.split("\n---\n") if _has_content(part)]
+    """The documents of a file, as an editor checks them: one by one, an empty one too (what
+    comes before the first ``---`` is a document only if it holds more than comments)."""
+    first, *rest = re.split(r"^---[^\n]*\n?", text, flags=re.MULTILINE)
+    return [first, *rest] if _has_content(first) else rest
 
 
 def _has_content(part: str) -> bool:
