@@ -803,6 +803,38 @@ def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -
 
 
 @cli.command()
+@click.argument("which", type=click.Choice(["spec", "config"]), default="spec")
+@click.option(
+    "--out",
+    metavar="FILE",
+    default=None,
+    type=click.Path(),
+    help="Write the schema to FILE (or into a folder) instead of printing it; an older copy"
+    " is replaced.",
+)
+def schema(which: str, out: str | None) -> None:
+    """Print the JSON Schema of specs (spec) or of reconciler.yaml (config), or write it.
+
+    \b
+    Example, for editors in your repository (see docs/specs.md):
+      reconcile schema --out schemas/finetune.schema.json
+    then begin each spec in specs/ with
+      # yaml-language-server: $schema=../schemas/finetune.schema.json
+    """
+    from reconciler.yamlio.schema_files import SCHEMA_NAMES, schema_path, write_schema
+
+    name = SCHEMA_NAMES[which]
+    if out is None:
+        click.echo(schema_path(name).read_text(encoding="utf-8"), nl=False)
+        return
+    try:
+        written = write_schema(name, out)
+    except OSError as error:
+        _fail(f"cannot write {out}: {error.strerror or error}")
+    click.echo(f"wrote {written}")
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, type=int, help="0 picks a free port.")
 @click.option(

@@ -42,6 +42,7 @@ from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.providers.profile import ProviderProfile
 from reconciler.providers.profiles import PROFILES
 from reconciler.redact import register_secret
+from reconciler.yamlio.schema_files import CONFIG_SCHEMA
 
 if TYPE_CHECKING:
     from reconciler.yamlio.yaml_source import YamlDocument
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 OptionsT = TypeVar("OptionsT")
 
 CONFIG_FILE_NAME = "reconciler.yaml"
-CONFIG_SCHEMA = "config.schema.json"
 DEFAULT_SPEC_PATHS = ("specs",)
 DEFAULT_PARALLELISM = 4
 DEFAULT_WATCH_INTERVAL = 60.0

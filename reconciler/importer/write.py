@@ -10,7 +10,6 @@ left out and said so, and a job whose required fields cannot be written validly 
 from __future__ import annotations
 
 import os
-import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,9 +24,10 @@ from reconciler.importer import ImportRefusedError
 from reconciler.importer.document import FIELD_ORDER, OPTIONAL_FIELDS, ImportedSpec, SkippedJob
 from reconciler.sanitize import one_line
 from reconciler.specs.finetune import header_diagnostics, parse_finetune
-from reconciler.yamlio.yaml_source import parse_yaml_text
+from reconciler.yamlio.schema_files import FINETUNE_SCHEMA, published_url
+from reconciler.yamlio.yaml_source import parse_yaml_text, reads_as_text
 
-SCHEMA_FILE = Path("schemas/finetune.schema.json")
+SCHEMA_FILE = Path("schemas") / FINETUNE_SCHEMA
 SPEC_SUFFIX = ".yaml"
 
 
@@ -43,12 +43,11 @@ class SpecFile:
 class _SpecDumper(yaml.SafeDumper):
     """Safe YAML whose text the spec reader reads back as the same values.
 
-    The reader takes ``1e-5`` as a number (YAML 1.2, like JSON); PyYAML's resolver does not
-    and would leave such a string unquoted, so those strings are quoted here.
+    The reader reads plain scalars by YAML 1.2 (``1e-5`` and ``0o17`` are numbers); PyYAML's
+    resolver is YAML 1.1's and would leave such strings unquoted, so those are quoted here.
+    (Strings YAML 1.1 alone reads otherwise, such as ``yes``, PyYAML quotes already: other
+    YAML 1.1 readers of the file see text too.)
     """
-
-
-_NUMBER_LIKE = re.compile(r"[-+]?(?:\d[\d_]*)?\.?\d*(?:[eE][-+]?\d+)?")
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -56,7 +55,7 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
         # Escaped in double quotes: written raw, NEL or a line separator would read back as a
         # line break.
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
-    if value and _NUMBER_LIKE.fullmatch(value) and any(c.isdigit() for c in value):
+    if not reads_as_text(value):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
     return dumper.represent_str(value)
 
@@ -65,9 +64,12 @@ _SpecDumper.add_representer(str, _represent_str)
 
 
 def schema_modeline(out_dir: Path, root: Path) -> str:
-    """The yaml-language-server modeline of a spec in ``out_dir``: the schema's path relative
-    to it, with forward slashes."""
+    """The yaml-language-server modeline of a spec in ``out_dir``: the repository's copy of
+    the schema (``schemas/finetune.schema.json``, written by ``reconcile schema --out``),
+    relative to it with forward slashes; without one, the schema's published address."""
     schema = (root / SCHEMA_FILE).resolve()
+    if not schema.is_file():
+        return f"# yaml-language-server: $schema={published_url(FINETUNE_SCHEMA)}"
     relative = os.path.relpath(schema, out_dir.resolve())
     return f"# yaml-language-server: $schema={Path(relative).as_posix()}"
 

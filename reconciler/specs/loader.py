@@ -436,7 +436,7 @@ def _parse(
     text, problems = decode_text(source.data, display, allow_empty=False)
     if text is None:
         return [], problems
-    documents, problems = parse_yaml_text(text, display)
+    documents, problems = parse_yaml_text(text, display, refuse_empty=True)
     if not documents and not problems:
         problems.append(
             Diagnostic(

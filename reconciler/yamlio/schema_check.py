@@ -20,7 +20,13 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.yamlio import schema_files
-from reconciler.yamlio.yaml_source import FieldPath, YamlDocument, did_you_mean, format_path
+from reconciler.yamlio.yaml_source import (
+    YAML11_BOOLEAN_WORDS,
+    FieldPath,
+    YamlDocument,
+    did_you_mean,
+    format_path,
+)
 
 _SCHEMA_DIRS = schema_files.SCHEMA_DIRS
 
@@ -106,6 +112,8 @@ def _missing(
     properties = schema.get("properties", {})
     if not path:  # a provider branch requires a field the top level describes
         properties = {**root.get("properties", {}), **properties}
+    # A subschema that only requires (a rule across fields, under if/then) may say why.
+    custom = schema.get("errorMessage") if "properties" not in schema else None
     diagnostics = []
     required: Any = error.validator_value
     for name in required:
@@ -120,7 +128,7 @@ def _missing(
                 where.line,
                 where.col,
                 _join(path, name),
-                f"missing required field `{name}`{hint}",
+                custom if isinstance(custom, str) else f"missing required field `{name}`{hint}",
             )
         )
     return diagnostics
@@ -168,6 +176,11 @@ def _message(
             message += "; give it a value or remove the key"
         elif "string" in wanted and path in document.plain_scalars and not isinstance(value, str):
             message += "; put the value in quotes to keep it as text"
+        elif "boolean" in wanted and isinstance(value, str):
+            message += "; write true or false"
+            if value.lower() in YAML11_BOOLEAN_WORDS:
+                # The YAML 1.1 habit: editors (YAML 1.2) show these as text, and so do we.
+                message += f" (YAML 1.2 reads `{_show(value)}` as text, not as a boolean)"
         return message
     if keyword == "enum":
         choices = [str(choice) for choice in rule]

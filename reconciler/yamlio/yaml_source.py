@@ -8,6 +8,11 @@ an alias is a shared reference, so an alias bomb costs nothing yet) and then con
 own walker, which counts every node it expands and stops at a fixed budget. The bytes come
 from ``text_file`` (bounded, UTF-8 only). Problems become
 ``Diagnostic`` values; nothing here raises for bad input.
+
+Plain scalars are read as YAML 1.2's core schema reads them, which is what the editors'
+yaml-language-server (and JSON) follow: only ``true``/``false`` are booleans (``yes``, ``no``,
+``on``, ``off`` are text), ``0123`` is 123, ``1e-5`` is a number, dates stay text. PyYAML
+alone would read YAML 1.1, where the same file means something else than in the editor.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -34,14 +39,70 @@ MAX_DEPTH = 64
 
 FieldPath = tuple[str | int, ...]
 
-_SafeLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-_STR_TAG = "tag:yaml.org,2002:str"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
-# YAML 1.1 reads `1e-5` (no dot) as text; JSON and YAML 1.2 read it as a number, and so does
-# everyone writing a learning rate. Plain (unquoted) scalars of this shape become floats.
-_EXPONENT_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+_NULL_TAG = "tag:yaml.org,2002:null"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+# YAML 1.2.2, 10.3.2 (the core schema): the only plain scalars that are not text.
+_CORE_NULL = re.compile(r"(?:~|null|Null|NULL|)\Z")
+_CORE_TRUE = ("true", "True", "TRUE")
+_CORE_FALSE = ("false", "False", "FALSE")
+_CORE_BOOL = re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z")
+_CORE_INT = re.compile(r"(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z")
+_CORE_FLOAT = re.compile(
+    r"(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"
+)
+# The words YAML 1.1 took for booleans, which YAML 1.2 (and so the editors) reads as text.
+YAML11_BOOLEAN_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
+
+
+class _Yaml12Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """PyYAML's safe loader (libyaml's when built with it) resolving plain scalars by the
+    YAML 1.2 core schema instead of YAML 1.1's; merge keys (``<<``) are kept, as the editors
+    and check-jsonschema keep them."""
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+
+
+for _tag, _pattern, _first in (
+    (_BOOL_TAG, _CORE_BOOL, "tTfF"),
+    (_INT_TAG, _CORE_INT, "-+0123456789"),
+    (_FLOAT_TAG, _CORE_FLOAT, "-+0123456789."),
+    (_NULL_TAG, _CORE_NULL, ["~", "n", "N", ""]),
+    (_MERGE_TAG, re.compile(r"<<\Z"), "<"),
+):
+    _Yaml12Loader.add_implicit_resolver(_tag, _pattern, list(_first))
+
+
+def _core_scalar(tag: str, text: str) -> Any:
+    """The value of a scalar of a core-schema ``tag``, read by YAML 1.2's rules (an explicit
+    ``!!int``/``!!float``/``!!bool`` too); ``ValueError`` when ``text`` is not one."""
+    if tag == _NULL_TAG:
+        return None
+    if tag == _BOOL_TAG:
+        if text in _CORE_TRUE or text in _CORE_FALSE:
+            return text in _CORE_TRUE
+    elif tag == _INT_TAG and _CORE_INT.match(text):
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text)
+    elif tag == _FLOAT_TAG and (_CORE_FLOAT.match(text) or _CORE_INT.match(text)):
+        lowered = text.lower()
+        # Python writes infinity and NaN without YAML's dot (`-.inf` is `-inf`).
+        return float(lowered.replace(".", "") if lowered.lstrip("+-") in (".inf", ".nan") else text)
+    raise ValueError(f"not a YAML 1.2 value of {tag}")
+
+
+def reads_as_text(text: str) -> bool:
+    """Whether ``text`` written as a plain (unquoted) scalar reads back as this text."""
+    return not any(
+        pattern.match(text) for pattern in (_CORE_NULL, _CORE_BOOL, _CORE_INT, _CORE_FLOAT)
+    )
 
 
 @dataclass(frozen=True, order=True)
@@ -115,10 +176,14 @@ def read_yaml_file(
     return parse_yaml_text(text, display)
 
 
-def parse_yaml_text(text: str, display: str) -> tuple[list[YamlDocument], list[Diagnostic]]:
-    """The documents of ``text`` (see ``read_yaml_file``); empty documents are skipped."""
+def parse_yaml_text(
+    text: str, display: str, *, refuse_empty: bool = False
+) -> tuple[list[YamlDocument], list[Diagnostic]]:
+    """The documents of ``text`` (see ``read_yaml_file``); empty documents are skipped, or
+    with ``refuse_empty`` are each a problem when the text holds any other document."""
     problems: list[Diagnostic] = []
     documents: list[YamlDocument] = []
+    empty: list[Position] = []
     try:
         nodes = list(_compose_all(text))
     except yaml.MarkedYAMLError as error:
@@ -129,6 +194,8 @@ def parse_yaml_text(text: str, display: str) -> tuple[list[YamlDocument], list[D
         return [], [Diagnostic(display, 1, 1, "", "invalid YAML: nesting is far too deep")]
     for index, node in enumerate(nodes):
         if node is None or _is_null(node):
+            if node is not None and not node.value:  # `~` or `null` is written, not empty
+                empty.append(_position(node.start_mark))
             continue
         converter = _Converter(display, _position(node.start_mark))
         try:
@@ -151,11 +218,37 @@ def parse_yaml_text(text: str, display: str) -> tuple[list[YamlDocument], list[D
                 reported=frozenset(converter.reported),
             )
         )
+    if refuse_empty and documents:
+        # Editors check every document against the schema, an empty one as null, and flag it.
+        lines = text.splitlines()
+        problems.extend(
+            Diagnostic(
+                display,
+                _marker_line(lines, where),
+                1,
+                "",
+                "an empty document (a `---` with no document after it); remove the `---` or"
+                " write the document",
+            )
+            for where in empty
+        )
     return documents, problems
 
 
+def _marker_line(lines: list[str], where: Position) -> int:
+    """The line of the ``---`` that begins the empty document ending at ``where``: the end of
+    the text, or the ``---`` of the next document."""
+    start = min(where.line, len(lines))
+    if where.line <= len(lines) and where.col == 1 and lines[where.line - 1].startswith("---"):
+        start = where.line - 1
+    for line in range(start, 0, -1):
+        if lines[line - 1].startswith("---"):
+            return line
+    return where.line
+
+
 def _compose_all(text: str) -> Iterator[yaml.Node | None]:
-    loader = _SafeLoader(text)
+    loader = _Yaml12Loader(text)
     try:
         while loader.check_node():
             yield loader.get_node()
@@ -236,8 +329,8 @@ class _Converter:
         if node.tag == _TIMESTAMP_TAG:
             return node.value  # no field is a date; keep the text the user wrote
         try:
-            if node.tag == _STR_TAG and plain and _EXPONENT_NUMBER.fullmatch(node.value):
-                value = float(node.value)
+            if node.tag in (_NULL_TAG, _BOOL_TAG, _INT_TAG, _FLOAT_TAG):
+                value = _core_scalar(node.tag, node.value)
             else:
                 value = self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError:

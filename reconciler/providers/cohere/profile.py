@@ -127,20 +127,14 @@ def _marker_in_dataset_ref(ref: str, job_name: str | None) -> None:
 def _spec_fields(
     document: Mapping[str, Any], dataset: DatasetRef, options: CohereOptions
 ) -> SpecFields | list[FieldProblem]:
-    """The dataset type: the spec's, which must fit its base type, else the base type's first;
-    a local file must have an extension that type is uploaded as."""
+    """The dataset type: the spec's, else the base type's first; a local file must have an
+    extension that type is uploaded as. (That the spec's type fits its base type, the schema
+    checks, in editors too; tests/unit/specs/test_schemas.py keeps it to TYPES_BY_BASE_TYPE.)"""
     base_type = document["base_model"]["base_type"]
     fitting = TYPES_BY_BASE_TYPE.get(base_type)
-    explicit = document.get("dataset_type")
-    if explicit is not None and fitting is not None and explicit not in fitting:
-        return [
-            FieldProblem(
-                ("dataset_type",),
-                f"`{explicit}` does not fit base_type {base_type}; use"
-                f" {' or '.join(fitting)} (or leave dataset_type out)",
-            )
-        ]
-    dataset_type = explicit or (fitting[0] if fitting else None)
+    dataset_type = document.get("dataset_type") or (fitting[0] if fitting else None)
+    # The schema checks the extension of the path as written; this checks the file it leads
+    # to, which a symlink (`chat.jsonl -> data.csv`) may name otherwise.
     if dataset_type is not None and dataset.is_local:
         suffix = dataset.path.suffix.lower()
         allowed = EXTENSIONS_BY_TYPE[dataset_type]

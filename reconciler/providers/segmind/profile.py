@@ -105,16 +105,10 @@ def _marker_in_dataset_ref(ref: str, job_name: str | None) -> Marker | None:
 def _spec_fields(
     document: Mapping[str, Any], dataset: DatasetRef, options: SegmindOptions
 ) -> SpecFields | list[FieldProblem]:
+    # FLUX (not Kontext) without a machine_type is refused by the schema, which says so in
+    # editors too (tests/unit/specs/test_schemas.py keeps its list of machines FLUX_MACHINES).
     flux = str(document.get("base_model", "")).upper() == "FLUX"
     kontext = str(document.get("theme") or "").upper() == "KONTEXT"
-    if flux and not kontext and document.get("machine_type") is None:
-        return [
-            FieldProblem(
-                ("machine_type",),
-                "FLUX trains on one of " + ", ".join(FLUX_MACHINES) + " and Segmind names no"
-                " default; set machine_type to the GPU to train (and pay for) on",
-            )
-        ]
     values: dict[str, Any] = {}
     set_fields: set[str] = set()
     if flux and kontext and document.get("machine_type") is None:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler import __version__
 from reconciler.config import load_settings
 from reconciler.core.action import Action
 from reconciler.core.observed import ObservedJob, ObservedState, ProviderObservation, RemoteDataset
@@ -371,6 +372,16 @@ def test_the_modeline_points_at_the_schema_from_the_out_dir(repo: Path) -> None:
     )
 
 
+def test_without_a_copy_of_the_schema_the_modeline_points_at_its_published_address(
+    tmp_path: Path,
+) -> None:
+    # A user's repository that never ran `reconcile schema --out schemas/...`.
+    assert schema_modeline(tmp_path / "specs", tmp_path) == (
+        "# yaml-language-server: $schema=https://raw.githubusercontent.com/OWNER/reconcile/"
+        f"v{__version__}/schemas/finetune.schema.json"
+    )
+
+
 def test_the_text_starts_with_the_modeline_and_keeps_the_field_order() -> None:
     made = spec_document(job("segmind", "j1", "fox", base_model="QWEN", theme=None))
     assert isinstance(made, ImportedSpec)
@@ -407,7 +418,22 @@ def test_a_line_break_from_the_provider_cannot_leave_the_header_comment() -> Non
 @given(
     st.one_of(
         st.text(min_size=1, max_size=30),
-        st.sampled_from(["1e5", "1E-5", "+2e3", "yes", "no", "on", "null", "~", "0x1f", "1_000"]),
+        st.sampled_from(
+            [
+                "1e5",
+                "1E-5",
+                "+2e3",
+                "yes",
+                "no",
+                "on",
+                "null",
+                "~",
+                "0x1f",
+                "1_000",
+                "0o17",
+                "-.inf",
+            ]
+        ),
     )
 )
 def test_any_text_reads_back_as_the_same_text(value: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from reconciler import naming
+from reconciler import __version__, naming
 from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.providers.profiles import PROFILES
 from reconciler.yamlio.schema_check import load_schema, schema_path
@@ -31,6 +31,56 @@ def test_schema_passes_the_2020_12_metaschema(path: Path) -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["$id"].endswith(path.name)
     Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.name)
+def test_the_id_is_the_file_at_this_release_tag(path: Path) -> None:
+    # A release tag never moves, so the file at this address never changes (docs/specs.md,
+    # Editor support); pyproject's version and the tag `v<version>` are one.
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    assert schema["$id"] == (
+        f"https://raw.githubusercontent.com/OWNER/reconcile/v{__version__}/schemas/{path.name}"
+    )
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'\nversion = "{__version__}"\n' in pyproject
+    if path.name == "finetune.schema.json":
+        docs = (REPO / "docs" / "specs.md").read_text(encoding="utf-8")
+        assert f"# yaml-language-server: $schema={schema['$id']}\n" in docs
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        return [node, *(found for value in node.values() for found in _walk(value))]
+    if isinstance(node, list):
+        return [found for value in node for found in _walk(value)]
+    return []
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.name)
+def test_every_ref_stays_inside_the_file(path: Path) -> None:
+    # A copy written anywhere (`reconcile schema --out`) needs no other file and no network.
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    refs = [node["$ref"] for node in _walk(schema) if "$ref" in node]
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/$defs/"), ref
+        assert ref.removeprefix("#/$defs/") in schema["$defs"], ref
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.name)
+def test_every_number_field_must_be_finite(path: Path) -> None:
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    finite_number = schema["$defs"].pop("finite_number")
+    numbers = [node for node in _walk(schema) if node.get("type") == "number"]
+    assert len(numbers) > 1
+    for node in numbers:
+        assert node.get("$ref") == "#/$defs/finite_number", node
+    schema["$defs"]["finite_number"] = finite_number
+    finite = Draft202012Validator({"$defs": schema["$defs"], "$ref": "#/$defs/finite_number"})
+    for good in (0, 0.0004, -1.5, 1e300):
+        assert finite.is_valid(good), good
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        assert not finite.is_valid(bad), bad
 
 
 @pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.name)
@@ -151,3 +201,36 @@ def test_schema_files_fall_back_to_the_installed_copy(
     (installed / "finetune.schema.json").write_text("{}")
     monkeypatch.setattr(schema_check, "_SCHEMA_DIRS", (tmp_path / "schemas", installed))
     assert schema_path("finetune.schema.json") == installed / "finetune.schema.json"
+
+
+def test_the_cross_field_rules_are_the_profiles_facts() -> None:
+    # Rules the loader once checked in the profiles are the schema's now, so that editors show
+    # them too; the profiles keep the facts (machines, dataset types) they are made of.
+    from reconciler.providers.cohere.profile import EXTENSIONS_BY_TYPE, TYPES_BY_BASE_TYPE
+    from reconciler.providers.segmind.profile import FLUX_MACHINES
+
+    schema = load_schema("finetune.schema.json")["$defs"]
+    [flux_rule] = schema["segmind_FLUX"]["allOf"]
+    assert flux_rule["else"]["required"] == ["machine_type"]
+    assert ", ".join(FLUX_MACHINES) in flux_rule["else"]["errorMessage"]
+    fits = {
+        rule["if"]["properties"]["base_model"]["properties"]["base_type"]["const"]: tuple(
+            rule["then"]["properties"]["dataset_type"]["enum"]
+        )
+        for rule in schema["cohere"]["allOf"]
+        if "dataset_type" in rule.get("then", {}).get("properties", {})
+    }
+    assert fits == dict(TYPES_BY_BASE_TYPE)
+    extensions = {
+        rule["if"]["properties"]["dataset_type"]["const"]: rule["then"]["properties"]["dataset"]
+        for rule in schema["cohere"]["allOf"]
+        if "dataset_type" in rule["if"]["properties"]
+        and "dataset" in rule.get("then", {}).get("properties", {})
+    }
+    assert extensions.keys() == EXTENSIONS_BY_TYPE.keys()
+    for dataset_type, allowed in EXTENSIONS_BY_TYPE.items():
+        pattern = re.compile(extensions[dataset_type]["pattern"])
+        for suffix in (".csv", ".jsonl", ".json", ".txt"):
+            for name in (f"d{suffix}", f"d{suffix.upper()}"):
+                assert bool(pattern.search(name)) is (suffix in allowed), (dataset_type, name)
+        assert all(suffix in extensions[dataset_type]["errorMessage"] for suffix in allowed)

@@ -80,13 +80,35 @@ def test_examples_load_into_specs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert labels.dataset_type == "single-label-classification-finetune-input"
 
 
-def test_several_documents_per_file_and_empty_documents_skipped(repo: Path) -> None:
+def test_several_documents_per_file(repo: Path) -> None:
     one = QUBRID.format(name="one", dataset="../datasets/support-qa.csv")
     two = QUBRID.format(name="two", dataset="../datasets/support-qa.csv")
-    (repo / "specs/both.yaml").write_text(f"---\n{one}---\n---\n{two}...\n")
+    (repo / "specs/both.yaml").write_text(f"# two specs\n---\n{one}---\n{two}...\n")
     specs = load_specs([Path("specs")])
     assert [spec.name for spec in specs] == ["one", "two"]
-    assert [spec.source.line for spec in specs] == [2, 11]
+    assert [spec.source.line for spec in specs] == [3, 11]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("{one}---\n", 8),  # a trailing marker
+        ("---\n{one}---\n---\n{two}", 9),
+        ("{one}---\n# later\n---\n{two}", 8),
+    ],
+)
+def test_an_empty_document_beside_others_is_refused_at_its_marker(
+    repo: Path, text: str, line: int
+) -> None:
+    # Editors check each document against the schema, an empty one as null, and flag it.
+    one = QUBRID.format(name="one", dataset="{id: ds-1}")
+    two = QUBRID.format(name="two", dataset="{id: ds-2}")
+    (repo / "specs/both.yaml").write_text(text.format(one=one, two=two))
+    with pytest.raises(InvalidInputError) as caught:
+        load_specs([Path("specs")])
+    [problem] = caught.value.diagnostics
+    assert (problem.line, problem.col, problem.field) == (line, 1, "")
+    assert problem.message.startswith("an empty document (a `---` with no document after it)")
 
 
 def test_files_found_recursively_in_sorted_order(repo: Path) -> None:
