@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, assert_never
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, assert_never
 
 import click
 
@@ -336,7 +336,7 @@ def _render(shown: _Shown, output: str) -> str:
         from reconciler.planfile import plan_to_json
         from reconciler.views import plan as plan_view
 
-        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        colour = _colour_wanted(sys.stdout)
         views = {
             "text": lambda: plan_view.render_text(shown.plan, color=colour, relative_to=shown.root),
             "markdown": lambda: plan_view.render_markdown(shown.plan, relative_to=shown.root),
@@ -372,6 +372,12 @@ def _render(shown: _Shown, output: str) -> str:
     else:
         assert_never(shown)
     return views[output]()
+
+
+def _colour_wanted(stream: TextIO) -> bool:
+    """The one decision on colour: only on a terminal, and never when ``NO_COLOR`` is set to
+    anything but the empty string (https://no-color.org: "present and not an empty string")."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _show(shown: _Shown, output: str = "text") -> None:
