@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import gc
 import importlib.util
 import os
@@ -60,13 +61,32 @@ class _ReconcileGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if any(arg in ("--help", "-h", "--version") for arg in args[:1]):
             return super().parse_args(ctx, args)
+        if ctx.resilient_parsing and not args:
+            # Shell completion of the first word: offer the commands, not apply's PATHs.
+            return super().parse_args(ctx, args)
         for flag, command in _MODE_FLAGS.items():
             if flag in args and (not args or args[0] not in self.commands):
                 args = [command, *[a for a in args if a != flag]]
                 break
+        if args and args[0] not in self.commands and not ctx.resilient_parsing:
+            self._refuse_mistyped_command(ctx, args[0])
         if not args or args[0] not in self.commands:
             args = ["apply", *args]
         return super().parse_args(ctx, args)
+
+    def _refuse_mistyped_command(self, ctx: click.Context, word: str) -> None:
+        """A usage error for a first word that is no path and reads like a mistyped command
+        (``reconcile stauts``), rather than converging a PATH that does not exist. A word with
+        a path separator or a dot is a path, mistyped or not: its own error says so later."""
+        if word.startswith("-") or "/" in word or os.sep in word or "." in word:
+            return
+        if Path(word).exists():
+            return
+        import difflib  # only here: a word that is neither a command nor an existing path
+
+        close = difflib.get_close_matches(word, sorted(self.commands), n=1)
+        if close:
+            raise click.UsageError(f"no such command {word!r}; did you mean {close[0]!r}?", ctx)
 
 
 class _ProviderChoice(click.Choice[str]):
@@ -122,9 +142,22 @@ def _report_invalid(error: InvalidInputError) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
+def _examples(*commands: str) -> str:
+    """A command's help epilog: an ``Examples`` section, one command line each, kept as
+    written (click rewraps a paragraph unless it starts with ``\\b``)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)
+
+
 @click.group(
     cls=_ReconcileGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_examples(
+        "reconcile --sandbox                # try it: specs/ against the emulator",
+        "reconcile --dry-run                # what would change; nothing is sent",
+        "reconcile specs/segmind-qwen.yaml  # converge one spec",
+        "reconcile status",
+        "reconcile completion bash          # shell completion (see its --help)",
+    ),
 )
 @click.version_option(__version__, prog_name="reconcile")
 def cli() -> None:
@@ -390,7 +423,15 @@ def _has_errors(plan: Plan) -> bool:
     return bool(plan.incomplete) or plan.summary.blocked > 0
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile plan",
+        "reconcile plan --sandbox specs/segmind-qwen.yaml",
+        "reconcile plan -o markdown > plan.md",
+        "reconcile plan --out plan.json     # then: reconcile apply --plan plan.json",
+        "reconcile plan --detailed-exitcode # exit 2 when there are changes",
+    )
+)
 @_plan_options
 @click.option(
     "--detailed-exitcode",
@@ -429,7 +470,14 @@ def plan(
         sys.exit(EXIT_CHANGES)
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile apply                    # the same as: reconcile",
+        "reconcile apply specs/segmind-qwen.yaml",
+        "reconcile apply --plan plan.json   # exactly the plan saved by plan --out",
+        "reconcile apply --prune --auto-approve",
+    )
+)
 @_plan_options
 @click.option(
     "--plan",
@@ -575,7 +623,7 @@ def _warn_journal(run: Run, for_people: bool) -> None:
         )
 
 
-@cli.command()
+@cli.command(epilog=_examples("reconcile status", "reconcile status --sandbox -o json"))
 @_plan_options
 def status(paths: tuple[str, ...], **options: Any) -> None:
     """Every managed job: sync (Synced/OutOfSync) and health."""
@@ -589,7 +637,13 @@ def status(paths: tuple[str, ...], **options: Any) -> None:
         sys.exit(EXIT_ERROR)
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile --watch                  # the same as: reconcile watch",
+        "reconcile watch --pull --interval 300",
+        "reconcile watch --listen 0.0.0.0:8080 --log-format json",
+    )
+)
 @_paths_argument
 @click.option(
     "--interval",
@@ -648,13 +702,26 @@ def watch(paths: tuple[str, ...], log_format: str, **options: Any) -> None:
     resync on a timer and on webhooks."""
     from reconciler.watch import WatchOptions, run_watch
 
+    spacing = click.get_current_context().get_parameter_source("webhook_spacing")
+    if options["listen"] is None and spacing is click.core.ParameterSource.COMMANDLINE:
+        _fail(
+            "--webhook-spacing spaces out the runs webhooks ask for, and webhooks come in only"
+            " with --listen HOST:PORT: add --listen, or leave --webhook-spacing out"
+        )
     gc.set_threshold(*_GC_DEFAULT_THRESHOLD)  # it runs for weeks: back to the defaults
 
     watch_options = WatchOptions(paths=tuple(Path(p) for p in paths), **options)
     sys.exit(run_watch(watch_options, "json" if log_format == "json" else "text"))
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile validate",
+        "reconcile validate specs/segmind-qwen.yaml",
+        "reconcile validate -o json",
+        "reconcile validate -o github       # annotations in a GitHub Actions job",
+    )
+)
 @_paths_argument
 def validate(paths: tuple[str, ...]) -> None:
     """Check specs and their datasets offline (no network). Default PATH: specs/."""
@@ -673,7 +740,14 @@ def validate(paths: tuple[str, ...]) -> None:
     _show(_ValidShown(specs))
 
 
-@cli.command("import")
+@cli.command(
+    "import",
+    epilog=_examples(
+        "reconcile import --provider segmind",
+        "reconcile import --provider cohere --match '^support-' --out specs/adopted",
+        "reconcile import --provider qubrid --sandbox",
+    ),
+)
 @click.option(
     "--provider",
     required=True,
@@ -710,7 +784,13 @@ def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -
     _show(_ImportShown(report))
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile sandbox",
+        "reconcile sandbox --port 0 --speed 600 --data /tmp/sandbox",
+        "reconcile sandbox --variant qubrid.offset=ignored",
+    )
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, type=int, help="0 picks a free port.")
 @click.option(
@@ -749,6 +829,71 @@ def sandbox(host: str, port: int, data_dir: str, speed: float, variants: tuple[s
         serve_forever(host=host, port=port, data_dir=Path(data_dir), speed=speed, variants=chosen)
     except VariantError as error:
         _fail(f"--variant {error}")
+    except OSError as error:
+        if error.errno not in _ADDRESS_ERRNOS:
+            raise
+        _fail(
+            f"cannot serve the sandbox on {host}:{port}: {error.strerror or error}; stop what"
+            " listens there (another `reconcile sandbox`?), or choose another address with"
+            " --host and --port (--port 0 picks a free port)"
+        )
+
+
+# What binding a listening socket fails with when the address is the problem: taken, not
+# this machine's, or a privileged port.
+_ADDRESS_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+@cli.command(
+    epilog=_examples(
+        'eval "$(reconcile completion bash)"     # in ~/.bashrc',
+        'eval "$(reconcile completion zsh)"      # in ~/.zshrc, after compinit',
+        "reconcile completion fish | source     # in ~/.config/fish/config.fish",
+    )
+)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (commands, options, choices).
+
+    Load it from your shell's start-up file; docs/usage.md has the line for each shell.
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # click has bash, zsh and fish, the choices above
+    # The variable click's completion answers on: _<PROG>_COMPLETE for prog `reconcile`.
+    script = completer(cli, {}, "reconcile", "_RECONCILE_COMPLETE").source()
+    click.echo(script)
+
+
+@cli.command(epilog=_examples("reconcile version", "reconcile version -o json"))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="For people, or for machines.",
+)
+def version(output: str) -> None:
+    """Print reconcile's version, the Python running it and the platform (for bug reports)."""
+    import json
+    import platform
+
+    facts = {
+        "version": __version__,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+    }
+    if output == "json":
+        click.echo(json.dumps(facts, indent=2, sort_keys=True))
+        return
+    click.echo(
+        f"reconcile {facts['version']}\n"
+        f"Python {facts['python']} ({facts['implementation']})\n"
+        f"Platform {facts['platform']}"
+    )
 
 
 def _tune_interpreter() -> None:

@@ -84,7 +84,11 @@ def run_watch(options: WatchOptions, log_format: LogFormat = "text") -> int:
             log.error("daemon.refused", str(problem))
         return 1
     except OSError as error:
-        log.error("daemon.refused", f"cannot listen on {options.listen}: {error.strerror or error}")
+        log.error(
+            "daemon.refused",
+            f"cannot listen on {options.listen}: {error.strerror or error}; stop what listens"
+            " there (another daemon?), or choose another address with --listen HOST:PORT",
+        )
         return 1
     previous = {
         number: signal.signal(number, on_signal) for number in (signal.SIGTERM, signal.SIGINT)
