@@ -33,7 +33,7 @@ from reconciler.sanitize import one_line
 
 if TYPE_CHECKING:
     from reconciler.config import Settings
-    from reconciler.core.diagnostics import InvalidInputError
+    from reconciler.core.diagnostics import Diagnostic, InvalidInputError
     from reconciler.core.outcome import ApplyResult
     from reconciler.core.plan import IncompleteProvider, Plan, PlanOptions
     from reconciler.core.spec import FineTuneSpec
@@ -351,17 +351,21 @@ class _ImportShown:
 
 @dataclass(frozen=True)
 class _ValidShown:
-    """Specs found valid (``reconcile validate``)."""
+    """What ``reconcile validate`` found: the valid specs, or the problems (then no spec is
+    valid), and the warnings said once per run."""
 
     specs: list[FineTuneSpec]
+    problems: Sequence[Diagnostic] = ()
+    warnings: Sequence[str] = ()
 
 
 _Shown = _PlanShown | _ApplyShown | _StatusShown | _ImportShown | _ValidShown
 
 
 def _render(shown: _Shown, output: str) -> str:
-    """The one output dispatch: (kind of result, format) -> its view's text. ``import`` and
-    ``validate`` have a text view only (they take no ``--output``)."""
+    """The one output dispatch: (kind of result, format) -> its view's text. ``import`` has a
+    text view only (it takes no ``--output``); ``validate`` has text, JSON and GitHub
+    annotations, and its text problems go to stderr (``_report_invalid``) instead."""
     views: dict[str, Callable[[], str]]
     # Each branch imports its own view, like the library in each command: `reconcile --help`
     # loads none, and a command only the views it shows.
@@ -401,7 +405,12 @@ def _render(shown: _Shown, output: str) -> str:
     elif isinstance(shown, _ValidShown):
         from reconciler.views import validation
 
-        views = {"text": lambda: validation.render_valid(shown.specs)}
+        found = (shown.specs, shown.problems, shown.warnings)
+        views = {
+            "text": lambda: validation.render_valid(shown.specs),
+            "json": lambda: validation.render_json(*found),
+            "github": lambda: validation.render_github(*found),
+        }
     else:
         assert_never(shown)
     return views[output]()
@@ -723,21 +732,40 @@ def watch(paths: tuple[str, ...], log_format: str, **options: Any) -> None:
     )
 )
 @_paths_argument
-def validate(paths: tuple[str, ...]) -> None:
-    """Check specs and their datasets offline (no network). Default PATH: specs/."""
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="How to show problems: for people (on stderr), for machines (JSON on stdout), or as"
+    " GitHub Actions annotations on the files of a pull request (on stdout).",
+)
+def validate(paths: tuple[str, ...], output: str) -> None:
+    """Check specs and their datasets offline (no network). Default PATH: specs/.
+
+    Exit 0 when every spec is valid, 1 when any problem is found (whatever the output).
+    """
     from reconciler.core.diagnostics import InvalidInputError
     from reconciler.specs import load_specs
 
     try:
         specs = load_specs([Path(p) for p in paths])
     except InvalidInputError as error:
-        _report_invalid(error)
+        if output == "text":
+            _report_invalid(error)
+        _show(_ValidShown([], problems=error.diagnostics), output)
+        sys.exit(EXIT_ERROR)
+    warnings = []
     if any(spec.provider == "cohere" for spec in specs):
         # Once per run, however many Cohere specs: the API may refuse them any day.
         from reconciler.providers.cohere.deprecation import VALIDATE_WARNING
 
-        click.echo(f"warning: {VALIDATE_WARNING}", err=True)
-    _show(_ValidShown(specs))
+        warnings.append(VALIDATE_WARNING)
+    if output == "text":
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+    _show(_ValidShown(specs, warnings=warnings), output)
 
 
 @cli.command(
