@@ -63,13 +63,13 @@ def plan_provider(
 ) -> ProviderPlan:
     """The share of ``provider`` (its specs ``desired``; ``observation`` None when it was
     not observed) in the plan."""
-    changes, unmanaged = decide_provider(provider, desired, observation, options)
+    changes, unmanaged, not_planned = decide_provider(provider, desired, observation, options)
     incomplete = None
     if observation is not None and observation.refused is not None:
         incomplete = IncompleteProvider(provider, observation.refused, refused=True)
     elif observation is None or not observation.complete:
         error = (observation.error if observation else None) or "not observed"
-        incomplete = IncompleteProvider(provider, error)
+        incomplete = IncompleteProvider(provider, error, not_planned=tuple(sorted(not_planned)))
     # Sorted here, where the provider is the same for all: the plan's order is then the
     # providers' in turn, and a share is sorted while other providers are still listed.
     return ProviderPlan(

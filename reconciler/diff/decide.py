@@ -13,11 +13,14 @@
 
 A create or replace whose earlier sending is still unsettled (``pending_write``) is held: a
 confirmed one stands for the job the list does not show yet, one whose outcome is unknown
-blocks it. A provider whose observation is incomplete gets no actionable change: everything
-there is blocked, since acting on half a picture could create a second job for a name that has
-one; a provider that refuses the service outright (``ProviderObservation.refused``) blocks each
-change with a short reason, its message being said once on the plan. ``decide_provider`` makes
-all of one provider's decisions.
+blocks it. A provider whose observation is incomplete gets no actionable change: acting on
+half a picture could create a second job for a name that has one. Its specs get no change at
+all unless the part that was read shows them in sync (a create would claim that no job has the
+name, a replace that the job seen is the newest): they are ``not_planned``, and the plan says
+why once, per provider. A delete of a job that was seen is kept, blocked. A provider that
+refuses the service outright (``ProviderObservation.refused``) blocks each change with a short
+reason, its message being said once on the plan. ``decide_provider`` makes all of one
+provider's decisions.
 """
 
 from __future__ import annotations
@@ -350,10 +353,12 @@ def decide_provider(
     desired: Sequence[DesiredJob],
     observation: ProviderObservation | None,
     options: PlanOptions,
-) -> tuple[list[Change], list[ObservedJob]]:
+) -> tuple[list[Change], list[ObservedJob], list[str]]:
     """Every decision of ``provider``'s share of a plan: the changes its pairings call for,
-    blocked throughout when ``observation`` is incomplete (or ``None``: not observed), and
-    its live jobs that are not this repository's to change (unmanaged)."""
+    its live jobs that are not this repository's to change (unmanaged), and the names of its
+    specs left unplanned. When ``observation`` is incomplete (or ``None``: not observed), a
+    spec's change is kept only if it is a noop, the rest of its specs are not planned, and a
+    delete is blocked."""
     owner = options.owner
     jobs = identify_jobs(observation, desired, owner) if observation else ()
     reusable = reusable_datasets(observation.datasets if observation else ())
@@ -378,9 +383,17 @@ def decide_provider(
                 unmanaged.append(job)
             else:
                 changes.append(delete)
+    not_planned: list[str] = []
     if observation is not None and observation.refused is not None:
         changes = [_block_refused(change) for change in changes]
     elif observation is None or not observation.complete:
         error = (observation.error if observation else None) or "not observed"
-        changes = [_block_incomplete(change, error) for change in changes]
-    return changes, unmanaged
+        not_planned = [
+            c.name for c in changes if c.desired is not None and c.action is not Action.NOOP
+        ]
+        changes = [
+            _block_incomplete(c, error)
+            for c in changes
+            if c.desired is None or c.action is Action.NOOP
+        ]
+    return changes, unmanaged, not_planned
