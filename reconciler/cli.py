@@ -32,6 +32,8 @@ from reconciler import __version__
 from reconciler.sanitize import one_line
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from reconciler.config import Settings
     from reconciler.core.diagnostics import Diagnostic, InvalidInputError
     from reconciler.core.outcome import ApplyResult
@@ -73,6 +75,25 @@ class _ReconcileGroup(click.Group):
         if not args or args[0] not in self.commands:
             args = ["apply", *args]
         return super().parse_args(ctx, args)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """The commands and the group's options, and, for an option's first word, the default
+        command's too (``reconcile --sandbox``, ``reconcile --dry-run``)."""
+        items = super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            from click.shell_completion import CompletionItem
+
+            words = [*_MODE_FLAGS]
+            for param in self.commands["apply"].params:
+                if isinstance(param, click.Option) and not param.hidden:
+                    words += [*param.opts, *param.secondary_opts]
+            known = {item.value for item in items}
+            items += [
+                CompletionItem(word)
+                for word in words
+                if word.startswith(incomplete) and word not in known
+            ]
+        return items
 
     def _refuse_mistyped_command(self, ctx: click.Context, word: str) -> None:
         """A usage error for a first word that is no path and reads like a mistyped command

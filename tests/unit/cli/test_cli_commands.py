@@ -114,6 +114,12 @@ def test_completion_offers_an_options_choices() -> None:
     ]
 
 
+def test_the_first_word_completes_the_default_commands_options_and_modes() -> None:
+    assert complete("bash", "reconcile --sand", 1) == ["plain,--sandbox"]
+    assert complete("bash", "reconcile --dry", 1) == ["plain,--dry-run"]
+    assert complete("bash", "reconcile --dry-run --sa", 2) == ["plain,--sandbox"]
+
+
 def test_the_bash_script_sourced_in_bash_completes_every_command() -> None:
     script = run("completion", "bash").stdout
     probe = (
