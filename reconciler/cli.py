@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import errno
 import gc
 import importlib.util
 import os
@@ -841,7 +840,13 @@ def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -
     )
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=int, help="0 picks a free port.")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
 @click.option(
     "--data",
     "data_dir",
@@ -854,7 +859,7 @@ def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -
     "--speed",
     default=60.0,
     show_default=True,
-    type=float,
+    type=click.FloatRange(min=0),
     help="Simulated seconds per real second for job progress.",
 )
 @click.option(
@@ -879,18 +884,13 @@ def sandbox(host: str, port: int, data_dir: str, speed: float, variants: tuple[s
     except VariantError as error:
         _fail(f"--variant {error}")
     except OSError as error:
-        if error.errno not in _ADDRESS_ERRNOS:
+        from reconciler.binding import cannot_listen, is_bind_error
+
+        if is_bind_error(error):
+            _fail(cannot_listen(f"{host}:{port}", error, "--host and --port (0: a free port)"))
+        if error.filename is None:
             raise
-        _fail(
-            f"cannot serve the sandbox on {host}:{port}: {error.strerror or error}; stop what"
-            " listens there (another `reconcile sandbox`?), or choose another address with"
-            " --host and --port (--port 0 picks a free port)"
-        )
-
-
-# What binding a listening socket fails with when the address is the problem: taken, not
-# this machine's, or a privileged port.
-_ADDRESS_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+        _fail(f"{error.filename}: {error.strerror}; choose another folder with --data")
 
 
 @cli.command(

@@ -221,11 +221,40 @@ def taken_port() -> Iterator[int]:
 
 
 def test_sandbox_on_a_taken_port_says_so(tmp_path: Path, taken_port: int) -> None:
-    done = run("sandbox", "--port", str(taken_port), "--data", str(tmp_path / "state"))
+    done = run("sandbox", "--port", str(taken_port), "--data", str(tmp_path / "state"), timeout=30)
     assert done.returncode == 1
     assert "internal error" not in done.stderr
-    assert f"cannot serve the sandbox on 127.0.0.1:{taken_port}" in done.stderr
-    assert "--port" in done.stderr
+    assert f"cannot listen on 127.0.0.1:{taken_port}: the address is already in use" in (
+        done.stderr
+    )
+    assert "--host and --port" in done.stderr
+
+
+# 203.0.113.9 is TEST-NET-3 (RFC 5737): never an address of this machine.
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--host", "203.0.113.9"], "203.0.113.9:8765: the host is not an address of this machine"),
+        (["--port", "70000"], "Invalid value for '--port': 70000 is not in the range"),
+        (["--speed", "-1"], "Invalid value for '--speed'"),
+    ],
+    ids=["foreign-host", "port-out-of-range", "negative-speed"],
+)
+def test_sandbox_on_an_impossible_address_or_speed_says_so(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
+    done = run("sandbox", *args, "--data", str(tmp_path / "state"), timeout=30)
+    assert done.returncode == 1
+    assert "internal error" not in done.stderr
+    assert said in done.stderr
+
+
+def test_sandbox_with_an_unusable_data_folder_names_it(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    done = run("sandbox", "--port", "0", "--data", str(tmp_path / "file" / "state"), timeout=30)
+    assert done.returncode == 1
+    assert "internal error" not in done.stderr
+    assert f"{tmp_path / 'file' / 'state'}" in done.stderr and "--data" in done.stderr
 
 
 def test_watch_listening_on_a_taken_port_says_so(tmp_path: Path, taken_port: int) -> None:
