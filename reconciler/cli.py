@@ -7,9 +7,11 @@ decorator (``_paths_argument``, ``_output_option``, ``_change_options``, ``_sand
 result, format) -> its view in ``reconciler.views``. The library and the views are imported
 inside the functions that use them (each command, each branch of ``_render``) so that
 ``reconcile --help`` stays fast. ``reconcile [PATH...]`` with no sub-command converges (the
-same as ``reconcile apply``); ``--dry-run`` and ``--watch`` select ``plan`` and ``watch``.
-Exit codes: 0 success or no changes, 1 any error, 2 changes present (``plan`` with
-``--detailed-exitcode``).
+same as ``reconcile apply``); ``--dry-run`` and ``--watch`` select ``plan`` and ``watch``; a
+first word that is no path but reads like a mistyped command is refused with the command meant.
+Colour is decided in one place (``_colour_wanted``), and every command's help ends with
+examples (``_examples``). Exit codes: 0 success or no changes, 1 any error, 2 changes present
+(``plan`` with ``--detailed-exitcode``).
 """
 
 from __future__ import annotations
