@@ -7,9 +7,11 @@ decorator (``_paths_argument``, ``_output_option``, ``_change_options``, ``_sand
 result, format) -> its view in ``reconciler.views``. The library and the views are imported
 inside the functions that use them (each command, each branch of ``_render``) so that
 ``reconcile --help`` stays fast. ``reconcile [PATH...]`` with no sub-command converges (the
-same as ``reconcile apply``); ``--dry-run`` and ``--watch`` select ``plan`` and ``watch``.
-Exit codes: 0 success or no changes, 1 any error, 2 changes present (``plan`` with
-``--detailed-exitcode``).
+same as ``reconcile apply``); ``--dry-run`` and ``--watch`` select ``plan`` and ``watch``; a
+first word that is no path but reads like a mistyped command is refused with the command meant.
+Colour is decided in one place (``_colour_wanted``), and every command's help ends with
+examples (``_examples``). Exit codes: 0 success or no changes, 1 any error, 2 changes present
+(``plan`` with ``--detailed-exitcode``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, assert_never
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, assert_never
 
 import click
 
@@ -31,8 +33,10 @@ from reconciler import __version__
 from reconciler.sanitize import one_line
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from reconciler.config import Settings
-    from reconciler.core.diagnostics import InvalidInputError
+    from reconciler.core.diagnostics import Diagnostic, InvalidInputError
     from reconciler.core.outcome import ApplyResult
     from reconciler.core.plan import IncompleteProvider, Plan, PlanOptions
     from reconciler.core.spec import DesiredJob, FineTuneSpec
@@ -60,13 +64,51 @@ class _ReconcileGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if any(arg in ("--help", "-h", "--version") for arg in args[:1]):
             return super().parse_args(ctx, args)
+        if ctx.resilient_parsing and not args:
+            # Shell completion of the first word: offer the commands, not apply's PATHs.
+            return super().parse_args(ctx, args)
         for flag, command in _MODE_FLAGS.items():
             if flag in args and (not args or args[0] not in self.commands):
                 args = [command, *[a for a in args if a != flag]]
                 break
+        if args and args[0] not in self.commands and not ctx.resilient_parsing:
+            self._refuse_mistyped_command(ctx, args[0])
         if not args or args[0] not in self.commands:
             args = ["apply", *args]
         return super().parse_args(ctx, args)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """The commands and the group's options, and, for an option's first word, the default
+        command's too (``reconcile --sandbox``, ``reconcile --dry-run``)."""
+        items = super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            from click.shell_completion import CompletionItem
+
+            words = [*_MODE_FLAGS]
+            for param in self.commands["apply"].params:
+                if isinstance(param, click.Option) and not param.hidden:
+                    words += [*param.opts, *param.secondary_opts]
+            known = {item.value for item in items}
+            items += [
+                CompletionItem(word)
+                for word in words
+                if word.startswith(incomplete) and word not in known
+            ]
+        return items
+
+    def _refuse_mistyped_command(self, ctx: click.Context, word: str) -> None:
+        """A usage error for a first word that is no path and reads like a mistyped command
+        (``reconcile stauts``), rather than converging a PATH that does not exist. A word with
+        a path separator or a dot is a path, mistyped or not: its own error says so later."""
+        if word.startswith("-") or "/" in word or os.sep in word or "." in word:
+            return
+        if Path(word).exists():
+            return
+        import difflib  # only here: a word that is neither a command nor an existing path
+
+        close = difflib.get_close_matches(word, sorted(self.commands), n=1)
+        if close:
+            raise click.UsageError(f"no such command {word!r}; did you mean {close[0]!r}?", ctx)
 
 
 class _ProviderChoice(click.Choice[str]):
@@ -122,9 +164,22 @@ def _report_invalid(error: InvalidInputError) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
+def _examples(*commands: str) -> str:
+    """A command's help epilog: an ``Examples`` section, one command line each, kept as
+    written (click rewraps a paragraph unless it starts with ``\\b``)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)
+
+
 @click.group(
     cls=_ReconcileGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_examples(
+        "reconcile --sandbox                # try it: specs/ against the emulator",
+        "reconcile --dry-run                # what would change; nothing is sent",
+        "reconcile specs/segmind-qwen.yaml  # converge one spec",
+        "reconcile status",
+        "reconcile completion bash          # shell completion (see its --help)",
+    ),
 )
 @click.version_option(__version__, prog_name="reconcile")
 def cli() -> None:
@@ -365,17 +420,21 @@ class _ImportShown:
 
 @dataclass(frozen=True)
 class _ValidShown:
-    """Specs found valid (``reconcile validate``)."""
+    """What ``reconcile validate`` found: the valid specs, or the problems (then no spec is
+    valid), and the warnings said once per run."""
 
     specs: list[FineTuneSpec]
+    problems: Sequence[Diagnostic] = ()
+    warnings: Sequence[str] = ()
 
 
 _Shown = _PlanShown | _ApplyShown | _StatusShown | _ImportShown | _ValidShown
 
 
 def _render(shown: _Shown, output: str) -> str:
-    """The one output dispatch: (kind of result, format) -> its view's text. ``import`` and
-    ``validate`` have a text view only (they take no ``--output``)."""
+    """The one output dispatch: (kind of result, format) -> its view's text. ``import`` has a
+    text view only (it takes no ``--output``); ``validate`` has text, JSON and GitHub
+    annotations, and its text problems go to stderr (``_report_invalid``) instead."""
     views: dict[str, Callable[[], str]]
     # Each branch imports its own view, like the library in each command: `reconcile --help`
     # loads none, and a command only the views it shows.
@@ -383,7 +442,7 @@ def _render(shown: _Shown, output: str) -> str:
         from reconciler.planfile import plan_to_json
         from reconciler.views import plan as plan_view
 
-        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        colour = _colour_wanted(sys.stdout)
         views = {
             "text": lambda: plan_view.render_text(
                 shown.plan,
@@ -420,10 +479,21 @@ def _render(shown: _Shown, output: str) -> str:
     elif isinstance(shown, _ValidShown):
         from reconciler.views import validation
 
-        views = {"text": lambda: validation.render_valid(shown.specs)}
+        found = (shown.specs, shown.problems, shown.warnings)
+        views = {
+            "text": lambda: validation.render_valid(shown.specs),
+            "json": lambda: validation.render_json(*found),
+            "github": lambda: validation.render_github(*found),
+        }
     else:
         assert_never(shown)
     return views[output]()
+
+
+def _colour_wanted(stream: TextIO) -> bool:
+    """The one decision on colour: only on a terminal, and never when ``NO_COLOR`` is set to
+    anything but the empty string (https://no-color.org: "present and not an empty string")."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _show(shown: _Shown, output: str = "text") -> None:
@@ -436,7 +506,15 @@ def _has_errors(plan: Plan) -> bool:
     return bool(plan.incomplete) or plan.summary.blocked > 0
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile plan",
+        "reconcile plan --sandbox specs/segmind-qwen.yaml",
+        "reconcile plan -o markdown > plan.md",
+        "reconcile plan --out plan.json     # then: reconcile apply --plan plan.json",
+        "reconcile plan --detailed-exitcode # exit 2 when there are changes",
+    )
+)
 @_plan_options
 @_target_option
 @_show_unchanged_option
@@ -481,7 +559,14 @@ def plan(
         sys.exit(EXIT_CHANGES)
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile apply                    # the same as: reconcile",
+        "reconcile apply specs/segmind-qwen.yaml",
+        "reconcile apply --plan plan.json   # exactly the plan saved by plan --out",
+        "reconcile apply --prune --auto-approve",
+    )
+)
 @_plan_options
 @_target_option
 @_show_unchanged_option
@@ -590,18 +675,19 @@ def _read_plan(plan_file: str) -> Plan:
         _fail(f"{plan_file}: {error}")
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile show plan.json",
+        "reconcile show plan.json -o markdown",
+        "reconcile show plan.json --show-unchanged",
+    )
+)
 # A plain path: a missing or unreadable file is said in one line by ``_read_plan``.
 @click.argument("plan_file", metavar="PLAN", type=click.Path())
 @_output_option
 @_show_unchanged_option
 def show(plan_file: str, output: str, show_unchanged: bool) -> None:
-    """Show a plan saved by `reconcile plan --out PLAN`, as `reconcile plan` showed it.
-
-    \b
-    reconcile show plan.json
-    reconcile show plan.json -o markdown
-    """
+    """Show a plan saved by `reconcile plan --out PLAN`, as `reconcile plan` showed it."""
     from reconciler.config import find_repo_root
 
     saved = _read_plan(plan_file)
@@ -667,7 +753,7 @@ def _warn_journal(run: Run, for_people: bool) -> None:
         )
 
 
-@cli.command()
+@cli.command(epilog=_examples("reconcile status", "reconcile status --sandbox -o json"))
 @_plan_options
 def status(paths: tuple[str, ...], **options: Any) -> None:
     """Every managed job: sync (Synced/OutOfSync) and health."""
@@ -681,7 +767,13 @@ def status(paths: tuple[str, ...], **options: Any) -> None:
         sys.exit(EXIT_ERROR)
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile --watch                  # the same as: reconcile watch",
+        "reconcile watch --pull --interval 300",
+        "reconcile watch --listen 0.0.0.0:8080 --log-format json",
+    )
+)
 @_paths_argument
 @click.option(
     "--interval",
@@ -740,32 +832,71 @@ def watch(paths: tuple[str, ...], log_format: str, **options: Any) -> None:
     resync on a timer and on webhooks."""
     from reconciler.watch import WatchOptions, run_watch
 
+    spacing = click.get_current_context().get_parameter_source("webhook_spacing")
+    if options["listen"] is None and spacing is click.core.ParameterSource.COMMANDLINE:
+        _fail(
+            "--webhook-spacing spaces out the runs webhooks ask for, and webhooks come in only"
+            " with --listen HOST:PORT: add --listen, or leave --webhook-spacing out"
+        )
     gc.set_threshold(*_GC_DEFAULT_THRESHOLD)  # it runs for weeks: back to the defaults
 
     watch_options = WatchOptions(paths=tuple(Path(p) for p in paths), **options)
     sys.exit(run_watch(watch_options, "json" if log_format == "json" else "text"))
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile validate",
+        "reconcile validate specs/segmind-qwen.yaml",
+        "reconcile validate -o json",
+        "reconcile validate -o github       # annotations in a GitHub Actions job",
+    )
+)
 @_paths_argument
-def validate(paths: tuple[str, ...]) -> None:
-    """Check specs and their datasets offline (no network). Default PATH: specs/."""
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="How to show problems: for people (on stderr), for machines (JSON on stdout), or as"
+    " GitHub Actions annotations on the files of a pull request (on stdout).",
+)
+def validate(paths: tuple[str, ...], output: str) -> None:
+    """Check specs and their datasets offline (no network). Default PATH: specs/.
+
+    Exit 0 when every spec is valid, 1 when any problem is found (whatever the output).
+    """
     from reconciler.core.diagnostics import InvalidInputError
     from reconciler.specs import load_specs
 
     try:
         specs = load_specs([Path(p) for p in paths])
     except InvalidInputError as error:
-        _report_invalid(error)
+        if output == "text":
+            _report_invalid(error)
+        _show(_ValidShown([], problems=error.diagnostics), output)
+        sys.exit(EXIT_ERROR)
+    warnings = []
     if any(spec.provider == "cohere" for spec in specs):
         # Once per run, however many Cohere specs: the API may refuse them any day.
         from reconciler.providers.cohere.deprecation import VALIDATE_WARNING
 
-        click.echo(f"warning: {VALIDATE_WARNING}", err=True)
-    _show(_ValidShown(specs))
+        warnings.append(VALIDATE_WARNING)
+    if output == "text":
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+    _show(_ValidShown(specs, warnings=warnings), output)
 
 
-@cli.command("import")
+@cli.command(
+    "import",
+    epilog=_examples(
+        "reconcile import --provider segmind",
+        "reconcile import --provider cohere --match '^support-' --out specs/adopted",
+        "reconcile import --provider qubrid --sandbox",
+    ),
+)
 @click.option(
     "--provider",
     required=True,
@@ -802,7 +933,13 @@ def import_(provider: str, match: str | None, out_dir: str, use_sandbox: bool) -
     _show(_ImportShown(report))
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile schema",
+        "reconcile schema config",
+        "reconcile schema --out schemas/finetune.schema.json",
+    )
+)
 @click.argument("which", type=click.Choice(["spec", "config"]), default="spec")
 @click.option(
     "--out",
@@ -834,9 +971,21 @@ def schema(which: str, out: str | None) -> None:
     click.echo(f"wrote {written}")
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "reconcile sandbox",
+        "reconcile sandbox --port 0 --speed 600 --data /tmp/sandbox",
+        "reconcile sandbox --variant qubrid.offset=ignored",
+    )
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=int, help="0 picks a free port.")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
 @click.option(
     "--data",
     "data_dir",
@@ -849,7 +998,7 @@ def schema(which: str, out: str | None) -> None:
     "--speed",
     default=60.0,
     show_default=True,
-    type=float,
+    type=click.FloatRange(min=0),
     help="Simulated seconds per real second for job progress.",
 )
 @click.option(
@@ -873,6 +1022,66 @@ def sandbox(host: str, port: int, data_dir: str, speed: float, variants: tuple[s
         serve_forever(host=host, port=port, data_dir=Path(data_dir), speed=speed, variants=chosen)
     except VariantError as error:
         _fail(f"--variant {error}")
+    except OSError as error:
+        from reconciler.binding import cannot_listen, is_bind_error
+
+        if is_bind_error(error):
+            _fail(cannot_listen(f"{host}:{port}", error, "--host and --port (0: a free port)"))
+        if error.filename is None:
+            raise
+        _fail(f"{error.filename}: {error.strerror}; choose another folder with --data")
+
+
+@cli.command(
+    epilog=_examples(
+        'eval "$(reconcile completion bash)"     # in ~/.bashrc',
+        'eval "$(reconcile completion zsh)"      # in ~/.zshrc, after compinit',
+        "reconcile completion fish | source     # in ~/.config/fish/config.fish",
+    )
+)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (commands, options, choices).
+
+    Load it from your shell's start-up file; docs/usage.md has the line for each shell.
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # click has bash, zsh and fish, the choices above
+    # The variable click's completion answers on: _<PROG>_COMPLETE for prog `reconcile`.
+    script = completer(cli, {}, "reconcile", "_RECONCILE_COMPLETE").source()
+    click.echo(script)
+
+
+@cli.command(epilog=_examples("reconcile version", "reconcile version -o json"))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="For people, or for machines.",
+)
+def version(output: str) -> None:
+    """Print reconcile's version, the Python running it and the platform (for bug reports)."""
+    import json
+    import platform
+
+    facts = {
+        "version": __version__,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+    }
+    if output == "json":
+        click.echo(json.dumps(facts, indent=2, sort_keys=True))
+        return
+    click.echo(
+        f"reconcile {facts['version']}\n"
+        f"Python {facts['python']} ({facts['implementation']})\n"
+        f"Platform {facts['platform']}"
+    )
 
 
 def _tune_interpreter() -> None:

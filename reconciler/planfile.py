@@ -156,6 +156,7 @@ def _incomplete_to_dict(incomplete: IncompleteProvider) -> dict[str, Any]:
         "provider": incomplete.provider,
         "error": incomplete.error,
         "refused": incomplete.refused,
+        "not_planned": list(incomplete.not_planned),
     }
 
 
@@ -204,10 +205,13 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
 
 
 def _incomplete_from_list(value: Any) -> tuple[IncompleteProvider, ...]:
-    # ``refused`` is absent from plans written before it existed (and when false).
+    # ``refused`` and ``not_planned`` are absent from plans written before they existed.
     return tuple(
         IncompleteProvider(
-            _provider(i["provider"]), _str(i["error"]), refused=_bool(i.get("refused", False))
+            _provider(i["provider"]),
+            _str(i["error"]),
+            refused=_bool(i.get("refused", False)),
+            not_planned=_strings(i.get("not_planned", [])),
         )
         for i in _list(value)
     )

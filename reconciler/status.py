@@ -79,4 +79,19 @@ def job_statuses(plan: Plan) -> list[JobStatus]:
                 detail=detail,
             )
         )
-    return statuses
+    # The specs of a provider that could not be read have no change in the plan (nothing
+    # about their jobs was seen): managed all the same, health unknown.
+    for incomplete in plan.incomplete:
+        statuses += [
+            JobStatus(
+                provider=incomplete.provider,
+                name=name,
+                sync=Sync.OUT_OF_SYNC,
+                health=Health.UNKNOWN,
+                remote_id=None,
+                remote_status=None,
+                detail=f"not planned: {incomplete.provider} could not be read",
+            )
+            for name in incomplete.not_planned
+        ]
+    return sorted(statuses, key=lambda status: (status.provider, status.name))

@@ -195,6 +195,7 @@ class PlanSummary:
     noop: int
     blocked: int
     warnings: int = 0
+    not_planned: int = 0  # specs of providers that could not be read (IncompleteProvider)
 
     @property
     def has_changes(self) -> bool:
@@ -205,11 +206,14 @@ class PlanSummary:
 class IncompleteProvider:
     """A provider whose observation was incomplete, and why. ``refused``: the provider refuses
     the whole service, and ``error`` is its one message (shown once; each blocked change of
-    that provider only points at it)."""
+    that provider only points at it). ``not_planned``: the names of its specs the plan holds
+    no change for, since deciding one would rest on jobs nobody saw (a create would claim
+    that no remote job has the name)."""
 
     provider: Provider
     error: str
     refused: bool = False
+    not_planned: tuple[str, ...] = ()
 
 
 T = TypeVar("T")
@@ -321,6 +325,7 @@ class Plan:
             noop=counts[Action.NOOP],
             blocked=blocked,
             warnings=warnings,
+            not_planned=sum(len(incomplete.not_planned) for incomplete in self.incomplete),
         )
 
     @property

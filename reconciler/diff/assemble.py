@@ -79,13 +79,14 @@ def plan_provider(
 ) -> ProviderPlan:
     """The share of ``provider`` (its specs ``desired``; ``observation`` None when it was
     not observed) in the plan."""
-    changes, unmanaged, not_targeted = decide_provider(provider, desired, observation, options)
+    decided = decide_provider(provider, desired, observation, options)
+    changes, unmanaged, not_planned = decided.changes, decided.unmanaged, decided.not_planned
     incomplete = None
     if observation is not None and observation.refused is not None:
         incomplete = IncompleteProvider(provider, observation.refused, refused=True)
     elif observation is None or not observation.complete:
         error = (observation.error if observation else None) or "not observed"
-        incomplete = IncompleteProvider(provider, error)
+        incomplete = IncompleteProvider(provider, error, not_planned=tuple(sorted(not_planned)))
     # Sorted here, where the provider is the same for all: the plan's order is then the
     # providers' in turn, and a share is sorted while other providers are still listed.
     return ProviderPlan(
@@ -94,7 +95,7 @@ def plan_provider(
         unmanaged=tuple(sorted(unmanaged, key=lambda j: (j.name or "", j.remote_id))),
         incomplete=incomplete,
         observation=observation,
-        not_targeted=tuple(sorted(not_targeted)),
+        not_targeted=tuple(sorted(decided.not_targeted)),
     )
 
 

@@ -13,17 +13,20 @@
 
 A create or replace whose earlier sending is still unsettled (``pending_write``) is held: a
 confirmed one stands for the job the list does not show yet, one whose outcome is unknown
-blocks it. A provider whose observation is incomplete gets no actionable change: everything
-there is blocked, since acting on half a picture could create a second job for a name that has
-one; a provider that refuses the service outright (``ProviderObservation.refused``) blocks each
-change with a short reason, its message being said once on the plan. ``decide_provider`` makes
-all of one provider's decisions.
+blocks it. A provider whose observation is incomplete gets no actionable change: acting on
+half a picture could create a second job for a name that has one. Its specs get no change at
+all unless the part that was read shows them in sync (a create would claim that no job has the
+name, a replace that the job seen is the newest): they are ``not_planned``, and the plan says
+why once, per provider. A delete of a job that was seen is kept, blocked. A provider that
+refuses the service outright (``ProviderObservation.refused``) blocks each change with a short
+reason, its message being said once on the plan. ``decide_provider`` makes all of one
+provider's decisions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -345,17 +348,31 @@ def refused_blocker(provider: Provider) -> Blocker:
     return Blocker(BlockKind.PROVIDER_REFUSED, refused_reason(provider), fix)
 
 
+@dataclass(frozen=True)
+class ProviderDecisions:
+    """What ``decide_provider`` decided for one provider's share of a plan."""
+
+    changes: list[Change]
+    unmanaged: list[ObservedJob]
+    not_targeted: set[str]
+    """This repository's jobs a scoped plan leaves out (summarised in one line)."""
+    not_planned: list[str]
+    """Specs of a provider not fully read whose change cannot be decided."""
+
+
 def decide_provider(
     provider: Provider,
     desired: Sequence[DesiredJob],
     observation: ProviderObservation | None,
     options: PlanOptions,
-) -> tuple[list[Change], list[ObservedJob], set[str]]:
+) -> ProviderDecisions:
     """Every decision of ``provider``'s share of a plan: the changes its pairings call for,
-    blocked throughout when ``observation`` is incomplete (or ``None``: not observed), its
-    live jobs that are not this repository's to change (unmanaged), and, in a scoped plan
-    (``PlanOptions.scoped``), the names of this repository's jobs it leaves out: specs not
-    targeted, and jobs no planned spec names (they may be a spec's left out)."""
+    its live jobs that are not this repository's to change (unmanaged), in a scoped plan
+    (``PlanOptions.scoped``) the names of this repository's jobs it leaves out (specs not
+    targeted, and jobs no planned spec names: they may be a spec's left out), and the names
+    of its specs left unplanned. When ``observation`` is incomplete (or ``None``: not
+    observed), a spec's change is kept only if it is a noop, the rest of its specs are not
+    planned, and a delete is blocked."""
     owner = options.owner
     jobs = identify_jobs(observation, desired, owner) if observation else ()
     reusable = reusable_datasets(observation.datasets if observation else ())
@@ -387,9 +404,17 @@ def decide_provider(
                 unmanaged.append(job)
             else:
                 changes.append(delete)
+    not_planned: list[str] = []
     if observation is not None and observation.refused is not None:
         changes = [_block_refused(change) for change in changes]
     elif observation is None or not observation.complete:
         error = (observation.error if observation else None) or "not observed"
-        changes = [_block_incomplete(change, error) for change in changes]
-    return changes, unmanaged, not_targeted
+        not_planned = [
+            c.name for c in changes if c.desired is not None and c.action is not Action.NOOP
+        ]
+        changes = [
+            _block_incomplete(c, error)
+            for c in changes
+            if c.desired is None or c.action is Action.NOOP
+        ]
+    return ProviderDecisions(changes, unmanaged, not_targeted, not_planned)

@@ -23,7 +23,15 @@ from pathlib import Path
 
 from reconciler.core.action import Action
 from reconciler.core.observed import Health, ObservedJob
-from reconciler.core.plan import BlockKind, Change, Plan, PlanOrigin, PlanSummary, Upload
+from reconciler.core.plan import (
+    BlockKind,
+    Change,
+    IncompleteProvider,
+    Plan,
+    PlanOrigin,
+    PlanSummary,
+    Upload,
+)
 from reconciler.diff import guardrail_counts
 from reconciler.sanitize import one_line
 from reconciler.views.markdown import code_cell, text_cell
@@ -48,10 +56,27 @@ def summary_line(summary: PlanSummary) -> str:
     (and ``; 1 warning`` when a change cannot be made by anyone)."""
     warnings = summary.warnings
     noted = f"; {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
+    if summary.not_planned:
+        noted += f"; {summary.not_planned} not planned"
     return (
         f"Plan: {summary.create} to create, {summary.update} to update,"
         f" {summary.replace} to replace, {summary.delete} to delete;"
         f" {summary.noop} unchanged; {summary.blocked} blocked{noted}"
+    )
+
+
+def _unread_lines(incomplete: IncompleteProvider) -> tuple[str, str | None]:
+    """A provider that could not be read, said first: why (its error names what to do, e.g.
+    the key variable to set), then how many of its specs the plan leaves out because of it."""
+    # The error usually starts with the provider's name already.
+    error = incomplete.error.removeprefix(f"{incomplete.provider}: ")
+    cause = f"{incomplete.provider} could not be read: {error}"
+    count = len(incomplete.not_planned)
+    if not count:
+        return cause, None
+    return cause, (
+        f"{count} spec{'s' if count != 1 else ''} not planned: {incomplete.provider} could"
+        " not be read; nothing is sent there until it is (fix the cause and plan again)"
     )
 
 
@@ -168,8 +193,9 @@ def origin_line(origin: PlanOrigin | None) -> str:
 def render_text(
     plan: Plan, *, color: bool, relative_to: Path | None = None, show_unchanged: bool = False
 ) -> str:
-    """The plan for a terminal: a provider's refusal of the service first (said once; its
-    changes point at it), then per provider one line per job, then the summary line.
+    """The plan for a terminal: the providers that could not be read or refuse the service
+    first (said once, with why; the specs left unplanned counted), then per provider one line
+    per job, then the summary line.
 
     Jobs in sync (and not failed) are one count (``1,970 jobs unchanged``) unless
     ``show_unchanged``: in a large account they would bury the changes."""
@@ -178,8 +204,15 @@ def render_text(
         return f"{colour}{text}{_RESET}" if color and colour else text
 
     out: list[str] = []
-    for refused in (i for i in plan.incomplete if i.refused):
-        out.append(paint(f"! {refused.provider}: {one_line(refused.error)}", _BLOCKED_COLOUR))
+    for incomplete in plan.incomplete:
+        if incomplete.refused:
+            line = f"{incomplete.provider}: {incomplete.error}"
+            out.append(paint(f"! {one_line(line)}", _BLOCKED_COLOUR))
+            continue
+        cause, unplanned = _unread_lines(incomplete)
+        out.append(paint(f"! {one_line(cause)}", _BLOCKED_COLOUR))
+        if unplanned is not None:
+            out.append(f"    {one_line(unplanned)}")
     shown = [c for c in plan.changes if show_unchanged or not _hidden(c)]
     hidden = len(plan.changes) - len(shown)
     width = max((len(one_line(c.name)) for c in shown), default=0)
@@ -219,9 +252,6 @@ def render_text(
             note = _unmanaged_note(job, plan)
             line = f"{job.provider} {name} {job.remote_id} {job.raw_status}{note}"
             out.append(f"    {one_line(line)}")
-    for incomplete in (i for i in plan.incomplete if not i.refused):
-        error = one_line(incomplete.error)
-        out.append(paint(f"! {incomplete.provider}: not fully observed ({error})", _DIM))
     if out:
         out.append("")
     out.append(summary_line(plan.summary))
@@ -315,10 +345,10 @@ def render_markdown(
             # Said once here; each of its changes only points at it.
             budget.add(f"> **{incomplete.provider}**: {text_cell(incomplete.error)}")
         else:
-            budget.add(
-                f"> **{incomplete.provider}** was not fully observed"
-                f" ({text_cell(incomplete.error)}); nothing will change there."
-            )
+            cause, unplanned = _unread_lines(incomplete)
+            why = text_cell(cause.removeprefix(incomplete.provider).lstrip())
+            line = f"> **{incomplete.provider}** {why}"
+            budget.add(line + (f"<br>{text_cell(unplanned)}" if unplanned else ""))
         budget.add("")
     providers = sorted({c.provider for c in plan.changes})
     for provider in providers:

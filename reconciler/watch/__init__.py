@@ -30,6 +30,7 @@ import threading
 from dataclasses import replace
 from types import FrameType
 
+from reconciler.binding import cannot_listen
 from reconciler.core.diagnostics import InvalidInputError
 from reconciler.redact import register_secret
 from reconciler.watch.daemon import Daemon, RunRecord, RunResult, WatchOptions
@@ -84,7 +85,7 @@ def run_watch(options: WatchOptions, log_format: LogFormat = "text") -> int:
             log.error("daemon.refused", str(problem))
         return 1
     except OSError as error:
-        log.error("daemon.refused", f"cannot listen on {options.listen}: {error.strerror or error}")
+        log.error("daemon.refused", cannot_listen(str(options.listen), error, "--listen HOST:PORT"))
         return 1
     previous = {
         number: signal.signal(number, on_signal) for number in (signal.SIGTERM, signal.SIGINT)

@@ -65,10 +65,10 @@ def test_deeply_nested_json_from_one_provider_stops_that_provider_only(
     planned = reconcile("plan")
     assert planned.exit_code == 1
     assert "internal error" not in planned.output
-    assert "segmind: listing fine-tunes: the answer is not JSON" in planned.output
+    assert "segmind could not be read: listing fine-tunes: the answer is not JSON" in planned.output
     # The other providers were read: their creates are planned, not blocked.
     assert "+ support-qa-v1" in planned.output
-    assert "Plan: 8 to create" in planned.output and "4 blocked" in planned.output
+    assert "Plan: 4 to create" in planned.output and "; 4 not planned" in planned.output
 
 
 def test_provider_text_on_the_commands_stderr_lines_is_escaped(

@@ -610,26 +610,32 @@ def test_history_of_a_managed_name_is_not_pruned() -> None:
 # --- incomplete observations ---------------------------------------------------------------
 
 
-def test_an_incomplete_observation_blocks_every_change_there() -> None:
+def test_an_incomplete_observation_plans_no_spec_and_blocks_the_deletes_it_saw() -> None:
     remote = job("other", "cohere", access=None)
     state = observed(remote, incomplete={"cohere": "HTTP 503 on page 2"})
-    result = plan([desired(spec(provider="cohere"))], state, options(prune=True))
-    assert {c.action for c in result.changes} == {Action.CREATE, Action.DELETE}
-    for change in result.changes:
-        assert change.blocked is not None
-        assert change.blocked.kind is BlockKind.INCOMPLETE_OBSERVATION
-        assert "HTTP 503 on page 2" in change.blocked.reason
-    assert [(i.provider, i.error) for i in result.incomplete] == [("cohere", "HTTP 503 on page 2")]
+    specs = [desired(spec(name="b", provider="cohere")), desired(spec(name="a", provider="cohere"))]
+    result = plan(specs, state, options(prune=True))
+    # No create: that no remote job has the name is what the unread pages could deny.
+    [delete] = result.changes
+    assert delete.action is Action.DELETE and delete.name == "other"
+    assert delete.blocked is not None
+    assert delete.blocked.kind is BlockKind.INCOMPLETE_OBSERVATION
+    assert "HTTP 503 on page 2" in delete.blocked.reason
+    [incomplete] = result.incomplete
+    assert (incomplete.provider, incomplete.error) == ("cohere", "HTTP 503 on page 2")
+    assert incomplete.not_planned == ("a", "b")
+    assert result.summary.not_planned == 2
+    assert (result.summary.create, result.summary.blocked) == (0, 1)
 
 
-def test_a_provider_never_observed_gets_blocked_creates() -> None:
+def test_a_provider_never_observed_has_its_specs_not_planned() -> None:
     state = ObservedState.of(ProviderObservation("segmind"))
     result = plan([desired(spec(provider="qubrid")), desired(spec())], state, NO_OPTIONS)
-    by_provider = {c.provider: c for c in result.changes}
-    assert by_provider["segmind"].blocked is None
-    blocked = by_provider["qubrid"].blocked
-    assert blocked is not None and blocked.kind is BlockKind.INCOMPLETE_OBSERVATION
-    assert [(i.provider, i.error) for i in result.incomplete] == [("qubrid", "not observed")]
+    [change] = result.changes
+    assert (change.provider, change.action, change.blocked) == ("segmind", Action.CREATE, None)
+    assert [(i.provider, i.error, i.not_planned) for i in result.incomplete] == [
+        ("qubrid", "not observed", ("mascot",))
+    ]
 
 
 def test_a_provider_that_refuses_the_service_blocks_each_change_with_a_short_reason() -> None:

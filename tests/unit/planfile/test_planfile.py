@@ -73,7 +73,7 @@ PLANFILES = GOLDEN / "planfiles"
 
 def every_kind_plan() -> Plan:
     """The representative plan, with what it lacks for a plan file to hold an object of every
-    kind: a forgotten job and an incomplete provider."""
+    kind: a forgotten job and an incomplete provider (its specs not planned)."""
     base = representative_plan()
     return replace(
         base,
@@ -90,7 +90,9 @@ def every_kind_plan() -> Plan:
         ),
         not_targeted=(("qubrid", "support-qa"),),
         incomplete=(
-            IncompleteProvider("cohere", "HTTP 503 from the job list"),
+            IncompleteProvider(
+                "cohere", "HTTP 503 from the job list", not_planned=("support-chat-v1",)
+            ),
             IncompleteProvider("qubrid", "Qubrid refuses fine-tuning", refused=True),
         ),
     )
@@ -185,7 +187,7 @@ DEFAULT_FORMS: dict[type, dict[str, Any]] = {
     ObservedJob: observed_job_to_dict(ObservedJob("cohere", "j", None, "s", Health.HEALTHY)),
     Marker: marker_to_dict(Marker("x", "f")) or {},
     RemoteDataset: remote_dataset_to_dict(RemoteDataset("cohere", "d", "x")),
-    IncompleteProvider: {"provider": "cohere", "error": "e", "refused": False},
+    IncompleteProvider: {"provider": "cohere", "error": "e", "refused": False, "not_planned": []},
     PlanOrigin: {"sandbox": False, "hosts": {}, "paths": []},
 }
 
@@ -232,7 +234,7 @@ def test_a_refusing_provider_is_carried_once_and_read_back() -> None:
     text = plan_to_json(result)
     assert text.count(refusal) == 1
     assert json.loads(text)["incomplete"] == [
-        {"provider": "cohere", "error": refusal, "refused": True}
+        {"provider": "cohere", "error": refusal, "refused": True, "not_planned": []}
     ]
     saved = plan_from_json(text)
     assert saved.incomplete == result.incomplete

@@ -148,7 +148,7 @@ def test_plan_text_markdown_json_and_saved_file(sandbox: RunningSandbox, tmp_pat
     text = reconcile("plan")
     assert text.exit_code == 1  # Cohere could not be read
     assert_safe_text(text.stdout + text.stderr)
-    assert "! cohere: not fully observed" in text.stdout
+    assert "! cohere could not be read: " in text.stdout
     markdown = reconcile("plan", "-o", "markdown")
     assert_inert_markdown(markdown.stdout)
     assert_safe_text(markdown.stderr + "\\x1b]0;pwned\\x07 \\u202eexe.txt\\u202c")

@@ -116,12 +116,33 @@ def test_an_empty_plan_is_only_the_summary() -> None:
     )
 
 
-def test_an_incomplete_provider_is_announced() -> None:
-    result = plan([desired(spec())], observed(incomplete={"segmind": "HTTP 503"}), options())
-    text = render_text(result, color=False)
-    assert "! segmind: not fully observed (HTTP 503)" in text
-    assert "create (blocked)" in text
-    assert "segmind** was not fully observed (HTTP 503)" in render_markdown(result)
+def test_an_unread_provider_is_said_first_and_its_specs_only_counted() -> None:
+    specs = [desired(spec(name="a")), desired(spec(name="b")), desired(spec("c", "cohere"))]
+    unread = "segmind: listing fine-tunes: no API key is set; set SEGMIND_API_KEY to your key"
+    result = plan(specs, observed(incomplete={"segmind": unread}), options())
+    lines = render_text(result, color=False).splitlines()
+    assert lines[:2] == [
+        "! segmind could not be read: listing fine-tunes: no API key is set; set"
+        " SEGMIND_API_KEY to your key",
+        "    2 specs not planned: segmind could not be read; nothing is sent there until it is"
+        " (fix the cause and plan again)",
+    ]
+    # Nothing is claimed about segmind's jobs; the provider that was read is planned.
+    text = "\n".join(lines)
+    assert text.count("no remote job has this name") == 1  # cohere's c, which was read
+    assert [line.split()[1] for line in lines if line.lstrip().startswith("+")] == ["c"]
+    assert "segmind:" not in lines
+    assert lines[-1].endswith("; 0 blocked; 2 not planned")
+    markdown = render_markdown(result)
+    assert markdown.count("no remote job has this name") == 1
+    assert "> **segmind** could not be read: listing fine-tunes" in markdown
+    assert "2 specs not planned: segmind could not be read" in markdown
+    assert markdown.index("could not be read") < markdown.index("#### cohere")
+    document = json.loads(plan_to_json(result))
+    assert [c["name"] for c in document["changes"]] == ["c"]
+    assert document["incomplete"] == [
+        {"provider": "segmind", "error": unread, "refused": False, "not_planned": ["a", "b"]}
+    ]
 
 
 def test_a_refusing_provider_is_said_once_before_its_changes() -> None:
