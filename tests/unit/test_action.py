@@ -256,6 +256,9 @@ def test_the_validate_step_keeps_its_output_for_the_report(
     saved = (tmp_path / "runner-temp" / "reconcile" / "validate.txt").read_text("utf-8")
     assert "stdout of reconcile validate" in saved
     assert "stderr of reconcile validate" in saved
+    # A failing validation is said again as annotations on the files' lines.
+    annotations = ["validate --output github --"] if exit_code else []
+    assert calls(tmp_path) == ["validate --", *annotations]
 
 
 @pytest.mark.parametrize("exit_code", [0, 1])
