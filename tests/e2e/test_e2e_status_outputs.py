@@ -7,10 +7,13 @@ the sandbox's clock (frozen, then advanced), never by sleeping."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from reconcile_sandbox.testing import RunningSandbox
 from tests.e2e.e2e_support import Cli, example_spec_names
+from tests.support.capture import capture_server
+from tests.support.repos import mark_repository
 
 EXAMPLES = example_spec_names()
 # Longer than any example job takes to train and deploy (Segmind's: a quarter of an hour).
@@ -187,3 +190,38 @@ def test_wait_times_out_naming_the_jobs_not_done(reconcile: Cli, running: Runnin
     assert last.startswith("reconcile: timed out after 0 s; not done: ")
     for provider, name in EXAMPLES:
         assert f"{provider}/{name} (" in last
+
+
+def test_wait_announces_each_job_that_finished_since_it_was_last_seen_once(
+    reconcile: Cli, running: RunningSandbox, repo: Path
+) -> None:
+    mark_repository(repo, config="notify:\n  webhook_url_env: TEAM_HOOK\n")  # Slack format
+    converged(reconcile, running)
+    _, document = status_json(reconcile)
+    # What an earlier round (a daemon, or a wait cut short) saw: every job still training.
+    ledger = {f"{j['provider']}/{j['remote_id']}": "Progressing" for j in document["jobs"]}
+    (repo / ".reconcile" / "notify.json").write_text(
+        json.dumps({"version": 1, "jobs": ledger, "apply_failure": None})
+    )
+    running.control.advance_clock(TRAINED)
+
+    with capture_server("/services/T1/B1/cli-hook-secret") as receiver:
+        reconcile.env["TEAM_HOOK"] = receiver.url
+        assert reconcile("status").exit_code == 0  # plain status announces nothing
+        assert receiver.requests == []
+        first = reconcile("status", "--wait", "--timeout", "60")
+        second = reconcile("status", "--wait", "--timeout", "60")
+
+    assert first.exit_code == 0 and second.exit_code == 0, first.output
+    assert len(receiver.requests) == len(EXAMPLES)
+    texts = sorted(request.json()["text"] for request in receiver.requests)
+    for (provider, name), text in zip(sorted(EXAMPLES), texts, strict=True):
+        assert text.startswith(
+            f":white_check_mark: {provider}/`{name}` finished training: Progressing → Healthy"
+        )
+        assert text.splitlines()[0].endswith("(status --wait)")
+    slugs = [
+        j["outputs"]["slug"] for j in json.loads(reconcile("status", "-o", "json").stdout)["jobs"]
+    ]
+    for slug in filter(None, slugs):
+        assert any(f"• slug: `{slug}`" in text for text in texts)
