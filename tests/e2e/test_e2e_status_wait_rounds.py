@@ -47,14 +47,11 @@ def test_rounds_go_on_until_every_job_is_done_and_announce_each_once(
             healthy.append(len(report.statuses) - len(report.not_done))
             notifier.jobs(report.statuses, RunInfo("status --wait"))
 
-        # Each pause moves the simulated clock five minutes: no real time passes.
-        result = wait_for_jobs(
-            run,
-            timeout=None,
-            interval=300.0,
-            on_round=on_round,
-            pause=lambda seconds: running.control.advance_clock(seconds),
-        )
+        def pause(seconds: float) -> None:
+            # The simulated clock moves on (five minutes a pause): no real time passes.
+            running.control.advance_clock(seconds)
+
+        result = wait_for_jobs(run, timeout=None, interval=300.0, on_round=on_round, pause=pause)
         notifier.close()
 
     assert result.end is WaitEnd.DONE and result.rounds == len(healthy) > 2
