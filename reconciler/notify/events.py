@@ -3,11 +3,12 @@
 found (``health_events``). Pure: the record of what was seen before comes from the ledger.
 
 A health event is a change of one remote job's health, seen between two observations, to
-``Healthy`` (training finished) or ``Degraded`` (failed). The record is kept per remote job
-(provider and remote id), so a replace's new job is followed on its own, and a job seen for
-the first time sets its baseline without a notification: a daemon started on an account of
-finished jobs announces none of them, and neither does a ``status --wait`` that finds a job
-already done. A job whose provider could not be read keeps its record.
+``Healthy`` (training finished) or ``Degraded`` (failed). The record is kept per managed job
+(provider and spec name) with the remote job it was about, so a replace's new job is followed
+on its own, and a remote job seen for the first time sets its baseline without a
+notification: a daemon started on an account of finished jobs announces none of them, and
+neither does a ``status --wait`` that finds a job already done. A job whose provider could not
+be read keeps its record.
 """
 
 from __future__ import annotations
@@ -86,38 +87,45 @@ class ApplyFailedEvent:
 Event = HealthEvent | ApplyFailedEvent
 
 
-def record_key(provider: Provider, remote_id: str) -> str:
-    return f"{provider}/{remote_id}"
+JobRecord = dict[str, str]  # {"remote_id": ..., "health": ...}
+
+
+def record_key(provider: Provider, name: str) -> str:
+    return f"{provider}/{name}"
 
 
 def health_events(
-    seen: Mapping[str, str],
+    seen: Mapping[str, JobRecord],
     statuses: Sequence[JobStatus],
     unread: Collection[Provider] = (),
-) -> tuple[dict[str, str], list[HealthEvent]]:
-    """The record after ``statuses`` (remote job -> health) and the jobs that reached an
-    announced health since ``seen``. Providers in ``unread`` (their lists, or their finished
-    jobs' outputs, could not be read) are left for a later round: their records are kept;
-    those of jobs no longer current elsewhere are dropped, so the record stays as small as
-    the number of managed jobs."""
-    record = {key: value for key, value in seen.items() if key.split("/", 1)[0] in unread}
+) -> tuple[dict[str, JobRecord], list[HealthEvent]]:
+    """The record after ``statuses`` (spec job -> its current remote job and that job's
+    health) and the jobs that reached an announced health since ``seen``. A job whose remote
+    job changed (a replace, a create after a delete) starts a new baseline. Providers in
+    ``unread`` (their lists, or their finished jobs' outputs, could not be read) are left for
+    a later round. Records of jobs this round does not show are kept: a ``status --wait`` of
+    some specs must not make the daemon forget the others (the record grows with the names
+    ever managed, not with rounds)."""
+    record = {key: dict(value) for key, value in seen.items()}
     events: list[HealthEvent] = []
     for status in statuses:
         # A job of a provider not (fully) read waits for a round that reads it: its health
         # may be stale, or its outputs missing from the announcement.
         if status.remote_id is None or status.health is Health.UNKNOWN or status.provider in unread:
             continue
-        key = record_key(status.provider, status.remote_id)
-        record[key] = status.health.value
-        before = seen.get(key)
-        if before is None or before == status.health.value or status.health not in ANNOUNCED:
+        key = record_key(status.provider, status.name)
+        before = seen.get(key, {})
+        record[key] = {"remote_id": status.remote_id, "health": status.health.value}
+        if before.get("remote_id") != status.remote_id:
+            continue  # first seen: the baseline
+        if before.get("health") == status.health.value or status.health not in ANNOUNCED:
             continue
         events.append(
             HealthEvent(
                 provider=status.provider,
                 name=status.name,
                 remote_id=status.remote_id,
-                before=_health(before),
+                before=_health(before.get("health", "")),
                 after=status.health,
                 remote_status=status.remote_status,
                 detail=status.detail,

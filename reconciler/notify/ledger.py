@@ -1,13 +1,14 @@
 """The notifications' memory across processes: ``.reconcile/notify.json``
 (``notify-sandbox.json`` for the sandbox's jobs).
 
-It holds the last health seen of each managed remote job and the fingerprint of the last
-apply failure announced, so that a daemon restarted (or a ``status --wait`` run beside it in
-the same checkout) does not announce again what was announced. An update is a read, a change
-and an atomic replace under an exclusive lock (``notify.lock``), taken around the whole
-round, sends included: two processes never announce the same transition. A file that cannot be
-read (absent, damaged, from another version) is an empty ledger: the next round sets the
-baseline without announcing anything. Nothing secret is in it: provider, remote ids, healths.
+It holds, for each managed job, the remote job last seen and its health, and the fingerprint
+of the last apply failure announced, so that a daemon restarted (or a ``status --wait`` run
+beside it in the same checkout) does not announce again what was announced. An update is a
+read, a change and an atomic replace under an exclusive lock (``notify.lock``), taken around
+the whole round, sends included: two processes never announce the same transition. A file
+that cannot be read (absent, damaged, from another version) is an empty ledger: the next
+round sets the baseline without announcing anything. Nothing secret is in it: providers, spec
+names, remote ids, healths.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ LEDGER_VERSION = 1
 
 @dataclass
 class Ledger:
-    """What was seen and announced: remote job (``provider/id``) -> health; the last apply
-    failure announced (its fingerprint; None: the last apply did not fail)."""
+    """What was seen and announced: managed job (``provider/name``) -> its remote job and that
+    job's health (``{"remote_id", "health"}``); the last apply failure announced (its
+    fingerprint; None: the last apply did not fail)."""
 
-    jobs: dict[str, str] = field(default_factory=dict)
+    jobs: dict[str, dict[str, str]] = field(default_factory=dict)
     apply_failure: str | None = None
 
 
@@ -46,7 +48,11 @@ def _read(path: Path) -> Ledger:
     jobs = data.get("jobs")
     failure = data.get("apply_failure")
     return Ledger(
-        jobs={str(k): str(v) for k, v in jobs.items()} if isinstance(jobs, dict) else {},
+        jobs={
+            str(key): {"remote_id": str(value["remote_id"]), "health": str(value["health"])}
+            for key, value in (jobs.items() if isinstance(jobs, dict) else ())
+            if isinstance(value, dict) and "remote_id" in value and "health" in value
+        },
         apply_failure=failure if isinstance(failure, str) else None,
     )
 

@@ -199,7 +199,10 @@ def test_wait_announces_each_job_that_finished_since_it_was_last_seen_once(
     converged(reconcile, running)
     _, document = status_json(reconcile)
     # What an earlier round (a daemon, or a wait cut short) saw: every job still training.
-    ledger = {f"{j['provider']}/{j['remote_id']}": "Progressing" for j in document["jobs"]}
+    ledger = {
+        f"{j['provider']}/{j['name']}": {"remote_id": j["remote_id"], "health": "Progressing"}
+        for j in document["jobs"]
+    }
     (repo / ".reconcile" / "notify.json").write_text(
         json.dumps({"version": 1, "jobs": ledger, "apply_failure": None})
     )

@@ -128,8 +128,22 @@ def test_a_job_seen_first_when_already_done_is_not_announced(
     tmp_path: Path, receiver: CaptureServer
 ) -> None:
     sender = notifier(tmp_path, receiver.url)
-    assert sender.jobs([status(Health.HEALTHY), status(Health.DEGRADED, remote_id="j2")], RUN) == []
-    assert receiver.requests == []
+    first = [status(Health.HEALTHY), status(Health.DEGRADED, name="owl-v1", remote_id="j2")]
+    assert sender.jobs(first, RUN) == []
+    # A replace's new job: a baseline of its own, announced when it finishes.
+    assert sender.jobs([status(Health.PENDING, remote_id="job-2")], RUN) == []
+    assert len(sender.jobs([status(Health.HEALTHY, remote_id="job-2")], RUN)) == 1
+    assert len(receiver.wait_for_requests(1)) == 1
+
+
+def test_a_round_of_some_jobs_leaves_the_others_records_alone(
+    tmp_path: Path, receiver: CaptureServer
+) -> None:
+    sender = notifier(tmp_path, receiver.url)
+    sender.jobs([status(Health.PROGRESSING), status(Health.PROGRESSING, name="owl-v1")], RUN)
+    sender.jobs([status(Health.PROGRESSING)], RUN)  # a status --wait of fox's spec only
+    events = sender.jobs([status(Health.HEALTHY, name="owl-v1")], RUN)
+    assert [e.name for e in events] == ["owl-v1"]
 
 
 def test_a_provider_not_read_keeps_its_jobs_for_a_later_round(
@@ -146,9 +160,10 @@ def test_a_provider_not_read_keeps_its_jobs_for_a_later_round(
 def test_no_secret_reaches_a_payload(tmp_path: Path, receiver: CaptureServer, format: str) -> None:
     register_secret(API_KEY)
     sender = notifier(tmp_path, receiver.url, format)
-    sender.jobs([status(Health.PENDING), status(Health.PROGRESSING, remote_id="j2")], RUN)
+    owl = {"name": "owl-v1", "remote_id": "j2"}
+    sender.jobs([status(Health.PENDING), status(Health.PROGRESSING, **owl)], RUN)
     leaky = status(Health.DEGRADED, detail=f"rejected key {API_KEY} posting to {receiver.url}")
-    sender.jobs([leaky, status(Health.HEALTHY, remote_id="j2")], RUN)
+    sender.jobs([leaky, status(Health.HEALTHY, **owl)], RUN)
     sender.apply([FailedWrite("segmind", "fox-v2", "create", f"{API_KEY} at {SIGNED}")], RUN)
 
     bodies = [r.body.decode() for r in receiver.wait_for_requests(3)]
@@ -275,4 +290,8 @@ def test_the_ledger_holds_no_secret(tmp_path: Path, receiver: CaptureServer) -> 
     sender.jobs([status(Health.PROGRESSING)], RUN)
     sender.jobs([status(Health.HEALTHY)], RUN)
     ledger = json.loads((tmp_path / "notify.json").read_text())
-    assert ledger == {"version": 1, "jobs": {"segmind/job-1": "Healthy"}, "apply_failure": None}
+    assert ledger == {
+        "version": 1,
+        "jobs": {"segmind/fox-v1": {"remote_id": "job-1", "health": "Healthy"}},
+        "apply_failure": None,
+    }
