@@ -753,18 +753,121 @@ def _warn_journal(run: Run, for_people: bool) -> None:
         )
 
 
-@cli.command(epilog=_examples("reconcile status", "reconcile status --sandbox -o json"))
-@_plan_options
-def status(paths: tuple[str, ...], **options: Any) -> None:
-    """Every managed job: sync (Synced/OutOfSync) and health."""
-    from reconciler.status import job_statuses
+@cli.command(
+    epilog=_examples(
+        "reconcile status",
+        "reconcile status --sandbox -o json",
+        "reconcile status --wait --timeout 7200   # until every job is Healthy (exit 0)",
+        "reconcile apply --auto-approve && reconcile status --wait -o json > status.json",
+    )
+)
+@_paths_argument
+@_output_option
+@_sandbox_option()
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Poll until every job is Healthy (exit 0); exit 1 as soon as one fails, or at"
+    " --timeout. Sends the notifications of reconciler.yaml's notify: block.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="With --wait: give up after this long, naming the jobs not done (default: no limit).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=None,
+    metavar="SECONDS",
+    help="With --wait: seconds between looks (default: 15).",
+)
+def status(
+    paths: tuple[str, ...],
+    output: str,
+    use_sandbox: bool,
+    wait: bool,
+    timeout: float | None,
+    interval: float | None,
+) -> None:
+    """Every managed job: sync (Synced/OutOfSync), health and outputs (model id, weights URL,
+    slug). Exit 1 when a job failed or a provider could not be read."""
+    from reconciler.status import status_exit_code
 
-    choices = _choices(paths, **options)
+    # Sync is the specs against the remote, whatever an apply's policy: none of --prune (jobs
+    # no spec names are not shown), --allow-replace (a replace is OutOfSync, allowed or not),
+    # --retry-failed (a failed job is Degraded either way), --max-* or --parallelism would
+    # change what status shows, so it takes none of them.
+    choices = _Choices(
+        paths=[Path(p) for p in paths],
+        output=output,
+        prune=False,
+        allow_replace=False,
+        retry_failed=False,
+        parallelism=None,
+        use_sandbox=use_sandbox,
+    )
+    if (timeout is not None or interval is not None) and not wait:
+        _fail("--timeout and --interval only act with --wait")
+    from reconciler.waiting import DEFAULT_WAIT_INTERVAL, read_status
+
     with _run(choices) as run:
-        result = run.plan().plan
-    _show(_StatusShown(job_statuses(result), result.incomplete), choices.output)
-    if result.incomplete:
-        sys.exit(EXIT_ERROR)
+        if wait:
+            sys.exit(_wait_for_jobs(run, choices, timeout, interval or DEFAULT_WAIT_INTERVAL))
+
+        report = read_status(run)
+    _show(_StatusShown(report.statuses, report.unread), choices.output)
+    sys.exit(status_exit_code(report.statuses, report.unread))
+
+
+def _wait_for_jobs(run: Run, choices: _Choices, timeout: float | None, interval: float) -> int:
+    """``status --wait``: rounds until done, failed or timed out, each round's notifications
+    sent and its progress said on stderr; the last round shown. The exit code."""
+    from reconciler.notify import Notifier, RunInfo
+    from reconciler.specs.cache import state_dir
+    from reconciler.waiting import StatusReport, WaitEnd, wait_for_jobs
+
+    notifier = Notifier.for_settings(
+        run.settings,
+        state_dir(run.settings),
+        sandbox=choices.use_sandbox,
+        warn=lambda text: _say(f"warning: {text}"),
+        environ=os.environ,
+    )
+    info = RunInfo("status --wait", sandbox=choices.use_sandbox)
+
+    def on_round(report: StatusReport) -> None:
+        if notifier is not None:
+            notifier.jobs(report.statuses, info, {u.provider for u in report.unread})
+        done = len(report.statuses) - len(report.not_done)
+        unread = f"; {len(report.unread)} not read" if report.unread else ""
+        _say(f"waiting: {done} of {len(report.statuses)} jobs healthy{unread}")
+
+    try:
+        result = wait_for_jobs(run, timeout=timeout, interval=interval, on_round=on_round)
+    finally:
+        if notifier is not None:
+            notifier.close()
+    report = result.report
+    _show(_StatusShown(report.statuses, report.unread), choices.output)
+    if result.end is WaitEnd.DONE:
+        _say(f"done: every job is healthy ({len(report.statuses)})")
+        return EXIT_OK
+    if result.end is WaitEnd.FAILED:
+        failed = ", ".join(f"{s.provider}/{one_line(s.name)}" for s in report.failed)
+        _say(f"failed: {failed}")
+        return EXIT_ERROR
+    not_done = ", ".join(
+        f"{s.provider}/{one_line(s.name)} ({s.health.value})" for s in report.not_done
+    )
+    unread = ", ".join(sorted({u.provider for u in report.unread}))
+    _say(
+        f"timed out after {timeout or 0:g} s; not done: {not_done or 'none'}"
+        + (f"; not read: {unread}" if unread else "")
+    )
+    return EXIT_ERROR
 
 
 @cli.command(

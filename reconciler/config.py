@@ -118,6 +118,16 @@ class ProviderSettings(Generic[OptionsT]):
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """``notify:`` in ``reconciler.yaml``: the environment variable that holds the webhook's
+    URL (the URL is a secret and never in the file) and the payload's format
+    (``reconciler.notify``)."""
+
+    url_variable: str
+    format: Literal["slack", "json"] = "slack"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, resolved. ``spec_paths`` are absolute; ``providers`` holds
     every provider's part, read as its profile says."""
@@ -140,6 +150,7 @@ class Settings:
     confirm_wait: float = DEFAULT_CONFIRM_WAIT
     retry_wait: float = DEFAULT_RETRY_WAIT
     lease_remote: str | None = None  # None: the branch's upstream remote, else origin
+    notify: NotifySettings | None = None  # None: no notifications
     # Where the state folder is, when not ``<root>/.reconcile``: the daemon reads specs from a
     # snapshot of the committed tree, and keeps the writer lease with its checkout's.
     state_dir: Path | None = None
@@ -239,9 +250,34 @@ def read_settings(
         confirm_wait=float(config.get("confirm_wait", DEFAULT_CONFIRM_WAIT)),
         retry_wait=float(config.get("retry_wait", DEFAULT_RETRY_WAIT)),
         lease_remote=config.get("lease", {}).get("remote"),
+        notify=_notify(config.get("notify"), document, problems),
         providers=providers,
     )
     return settings, problems
+
+
+def _notify(
+    section: Any, document: YamlDocument | None, problems: list[Diagnostic]
+) -> NotifySettings | None:
+    """``notify:`` (already checked against the schema), or None. Naming a provider's key
+    variable is refused: the repository is untrusted input, and a notification must never
+    be sent to whatever a key holds."""
+    if not isinstance(section, dict) or "webhook_url_env" not in section:
+        return None
+    variable = str(section["webhook_url_env"])
+    keys = {v for profile in PROFILES.values() for v in profile.key_variables}
+    keys |= {v for profile in PROFILES.values() for v in profile.service_key_variables.values()}
+    if variable in keys:
+        if document is not None:
+            problems.append(
+                document.diagnostic(
+                    ("notify", "webhook_url_env"),
+                    f"{variable} holds an API key, not a webhook URL; name the variable that"
+                    " holds the webhook's URL (for example RECONCILE_NOTIFY_URL)",
+                )
+            )
+        return None
+    return NotifySettings(variable, "json" if section.get("format") == "json" else "slack")
 
 
 def require_owner(settings: Settings) -> str:

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from reconciler.core.action import Action
 from reconciler.core.marker import Marker
-from reconciler.core.observed import Health, ObservedJob, RemoteDataset
+from reconciler.core.observed import Health, JobOutputs, ObservedJob, RemoteDataset
 from reconciler.core.plan import (
     Blocker,
     BlockKind,
@@ -512,7 +512,15 @@ def observed_job_to_dict(job: ObservedJob) -> dict[str, Any]:
         "wandb": None if job.wandb is None else dict(job.wandb),
         "parameters": None if job.parameters is None else to_json_value(job.parameters),
         "error_message": job.error_message,
+        "outputs": None if job.outputs is None else job.outputs.to_dict(),
     }
+
+
+def _outputs_from_dict(value: Any) -> JobOutputs | None:
+    if value is None:
+        return None
+    data = _object(value)
+    return JobOutputs(**_present(data, model_id=_opt_str, weights_url=_opt_str, slug=_opt_str))
 
 
 def _observed_job_from_dict(value: Any) -> ObservedJob:
@@ -543,6 +551,7 @@ def _observed_job_from_dict(value: Any) -> ObservedJob:
             wandb=_opt_mapping,
             parameters=_opt_mapping,
             error_message=_opt_str,
+            outputs=_outputs_from_dict,
         ),
     )
 

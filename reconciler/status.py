@@ -2,20 +2,22 @@
 
 A job is managed when a spec names it. It is ``Synced`` when the plan leaves it alone and
 ``OutOfSync`` when the plan would act on it; its health is its current remote job's, ``Missing``
-when there is none, and ``Unknown`` when its provider could not be read. The command line shows
-the statuses through ``reconciler.views.status``; the daemon follows their transitions. Nothing
-here does I/O.
+when there is none, and ``Unknown`` when its provider could not be read; its ``outputs`` are
+what its finished remote job produced (``reconciler.outputs`` reads those a list does not
+show). The command line shows the statuses through ``reconciler.views.status`` and exits by
+``status_exit_code``; the daemon follows their transitions. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from reconciler.core.action import Action
-from reconciler.core.observed import Health
-from reconciler.core.plan import BlockKind, Plan
+from reconciler.core.observed import Health, JobOutputs, ObservedJob
+from reconciler.core.plan import BlockKind, IncompleteProvider, Plan
 from reconciler.core.spec import Provider
 
 
@@ -35,6 +37,7 @@ class JobStatus:
     remote_id: str | None
     remote_status: str | None
     detail: str  # the plan's reason, or the action it would take and why
+    outputs: JobOutputs | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +48,7 @@ class JobStatus:
             "remote_id": self.remote_id,
             "remote_status": self.remote_status,
             "detail": self.detail,
+            "outputs": (self.outputs or JobOutputs()).to_dict(),
         }
 
 
@@ -52,8 +56,12 @@ class JobStatus:
 _UNREAD = (BlockKind.INCOMPLETE_OBSERVATION, BlockKind.PROVIDER_REFUSED)
 
 
-def job_statuses(plan: Plan) -> list[JobStatus]:
-    """A status for every job a spec names, in plan order (provider, name)."""
+def job_statuses(
+    plan: Plan, outputs: Mapping[tuple[Provider, str], JobOutputs] | None = None
+) -> list[JobStatus]:
+    """A status for every job a spec names, sorted by provider and name. ``outputs``: the
+    outputs read beyond the lists, by (provider, remote id) (``reconciler.outputs``)."""
+    outputs = outputs or {}
     statuses = []
     for change in plan.changes:
         if change.desired is None:  # a prune candidate: no spec names it
@@ -77,6 +85,7 @@ def job_statuses(plan: Plan) -> list[JobStatus]:
                 remote_id=current.remote_id if current else None,
                 remote_status=current.raw_status if current else None,
                 detail=detail,
+                outputs=_outputs_of(current, outputs),
             )
         )
     # The specs of a provider that could not be read have no change in the plan (nothing
@@ -95,3 +104,27 @@ def job_statuses(plan: Plan) -> list[JobStatus]:
             for name in incomplete.not_planned
         ]
     return sorted(statuses, key=lambda status: (status.provider, status.name))
+
+
+def _outputs_of(
+    current: ObservedJob | None, read: Mapping[tuple[Provider, str], JobOutputs]
+) -> JobOutputs | None:
+    if current is None:
+        return None
+    listed = current.outputs or JobOutputs()
+    merged = listed.merged(read.get((current.provider, current.remote_id)))
+    return None if merged.empty else merged
+
+
+# Healths that make `reconcile status` exit 1: a failed job, or one whose state is not known.
+FAILING = frozenset({Health.DEGRADED, Health.UNKNOWN})
+
+
+def status_exit_code(statuses: Sequence[JobStatus], unread: Sequence[IncompleteProvider]) -> int:
+    """``reconcile status``'s exit code: 1 when a provider (or a finished job's outputs) could
+    not be read or any managed job is ``Degraded`` (failed) or ``Unknown``; else 0, also while
+    jobs are ``Pending``, ``Progressing`` or ``Missing`` (not submitted yet) and whether or not
+    they are in sync: waiting for those is ``--wait``'s."""
+    if unread or any(status.health in FAILING for status in statuses):
+        return 1
+    return 0

@@ -51,6 +51,44 @@ def worst_health(healths: Iterable[Health]) -> Health:
     return max(healths, key=lambda health: health.severity, default=Health.HEALTHY)
 
 
+@dataclass(frozen=True)
+class JobOutputs:
+    """What a finished job produced, in provider-neutral terms: what the next step (a deploy,
+    an inference call) needs. Each field is ``None`` when the provider does not show it.
+
+    ``model_id`` is the id to call the fine-tuned model by (Qubrid's ``fine_tuned_model``,
+    Cohere's ``<id>-ft``); ``weights_url`` where the trained weights are stored (Segmind's
+    ``cloud_storage_url``), kept without its query string, fragment or password: a pre-signed
+    URL's signature is a credential and never enters a value; ``slug`` Segmind's model slug.
+    Provider text: every view sanitises it.
+    """
+
+    model_id: str | None = None
+    weights_url: str | None = None
+    slug: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.weights_url is not None:
+            object.__setattr__(self, "weights_url", strip_url_secrets(self.weights_url))
+
+    @property
+    def empty(self) -> bool:
+        return self.model_id is None and self.weights_url is None and self.slug is None
+
+    def merged(self, more: JobOutputs | None) -> JobOutputs:
+        """These outputs with the fields ``more`` knows (a details read) filled in or updated."""
+        if more is None:
+            return self
+        return JobOutputs(
+            model_id=more.model_id or self.model_id,
+            weights_url=more.weights_url or self.weights_url,
+            slug=more.slug or self.slug,
+        )
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"model_id": self.model_id, "weights_url": self.weights_url, "slug": self.slug}
+
+
 @dataclass(frozen=True, init=False)
 class ObservedJob:
     """One remote job as a provider's list endpoint shows it, in provider-neutral terms.
@@ -64,11 +102,12 @@ class ObservedJob:
     ``marker`` is the ownership marker parsed from the dataset, when there is one.
     ``model_id`` is what a delete addresses: Qubrid's ``fine_tuned_model``, Cohere's model id.
     ``sequence`` orders jobs whose ``created_at`` is missing or equal (Segmind's list has no
-    timestamps): larger is newer.
+    timestamps): larger is newer. ``outputs`` is what a finished job produced, as far as the
+    list shows it (``JobOutputs``).
 
     Its ``__init__`` is written by hand, in step with the fields
     (``tests/unit/core/test_observed.py`` checks that): the one a frozen dataclass generates
-    sets each of its 23 fields through
+    sets each of its 24 fields through
     ``object.__setattr__``, and a dry run over a large account builds one ``ObservedJob`` per
     listed job (tens of thousands), so this one fills the instance dictionary in one step. It
     stays until ``bench/bench_plan.py`` shows that the generated one costs no user-visible time.
@@ -97,6 +136,7 @@ class ObservedJob:
     wandb: Mapping[str, str] | None = None  # Cohere: project and entity only, never the key
     parameters: Mapping[str, Any] | None = None  # advance_parameters / hyperparameters
     error_message: str | None = None
+    outputs: JobOutputs | None = None
 
     def __init__(
         self,
@@ -123,6 +163,7 @@ class ObservedJob:
         wandb: Mapping[str, str] | None = None,
         parameters: Mapping[str, Any] | None = None,
         error_message: str | None = None,
+        outputs: JobOutputs | None = None,
     ) -> None:
         # A stored URL never keeps a pre-signed query or a password, and a W&B key never
         # enters a plan. (Tested before stripping: most references have none of them, and lists
@@ -160,6 +201,7 @@ class ObservedJob:
             wandb=wandb,
             parameters=parameters,
             error_message=error_message,
+            outputs=outputs,
         )
 
     @property

@@ -58,12 +58,13 @@ def _decision_state(job: ObservedJob) -> str:
 
 # The fields of a job and of a dataset the snapshot covers: every field (under the names of
 # their JSON form) but a job's raw status, health and error text, for which
-# ``_decision_state`` stands. Taken from the dataclasses so that a field added later is
-# covered without anyone remembering to add it here.
+# ``_decision_state`` stands, and its outputs, which no decision reads (they come with a
+# finished job, which ``_decision_state`` already tells). Taken from the dataclasses so that
+# a field added later is covered without anyone remembering to add it here.
 _SNAPSHOT_JOB_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(ObservedJob)
-    if f.name not in ("raw_status", "health", "error_message")
+    if f.name not in ("raw_status", "health", "error_message", "outputs")
 )
 _SNAPSHOT_DATASET_FIELDS = tuple(f.name for f in dataclasses.fields(RemoteDataset))
 _job_fields = attrgetter(*_SNAPSHOT_JOB_FIELDS)

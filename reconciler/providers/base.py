@@ -1,7 +1,7 @@
 """The seam between the reconciler and a provider's API, and the errors that cross it.
 
-``ProviderClient`` is what every adapter does; ``AccessUpdater`` and ``JobDeleter`` are the
-capabilities some add, as their profiles declare.
+``ProviderClient`` is what every adapter does; ``AccessUpdater``, ``JobDeleter`` and
+``OutputsReader`` are the capabilities some add, as their profiles declare.
 
 Error tree (each carries the provider, the job name where there is one, the HTTP status where
 there is one, and the provider's own message; none ever carries a key, an Authorization header
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol, runtime_checkable
 
-from reconciler.core.observed import ProviderObservation
+from reconciler.core.observed import JobOutputs, ObservedJob, ProviderObservation
 from reconciler.core.plan import Change, Upload
 from reconciler.core.spec import DesiredJob, Provider
 
@@ -150,4 +150,14 @@ class JobDeleter(Protocol):
     def delete(self, change: Change) -> None:
         """Carry out a delete change (cancel, or delete the model) as its ``delete_method``
         says; deleting what is already gone is harmless."""
+        ...
+
+
+@runtime_checkable
+class OutputsReader(Protocol):
+    """The capability to read what a finished job produced beyond what its list shows
+    (``Capabilities.reads_outputs``: Segmind's slug is in its details only)."""
+
+    def read_outputs(self, job: ObservedJob) -> JobOutputs:
+        """The outputs of finished job ``job``, in one request; raises ``ProviderError``."""
         ...

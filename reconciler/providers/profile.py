@@ -128,10 +128,13 @@ class Capabilities:
     """What a provider can do to an existing job, declared: ``updates_access`` (its adapter is
     a ``providers.base.AccessUpdater``: access flips in place) and ``deletes_jobs`` (a
     ``JobDeleter``); ``mutable_fields`` are the spec fields a submitted job can change, so a
-    difference in them is an update rather than a replace."""
+    difference in them is an update rather than a replace. ``reads_outputs``: the list does not
+    show all of a finished job's outputs, and the adapter (an ``OutputsReader``) reads the rest
+    with one request per finished job (Segmind's slug, in its details)."""
 
     updates_access: bool = False
     deletes_jobs: bool = False
+    reads_outputs: bool = False
     mutable_fields: frozenset[str] = frozenset()
 
 

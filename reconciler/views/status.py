@@ -1,8 +1,12 @@
 """``reconcile status`` shown: a text table, a markdown table or versioned JSON of every
-managed job's sync and health (``reconciler.status``), and of the providers that could not be
-read.
+managed job's sync, health and outputs (``reconciler.status``), and of the providers that could
+not be read.
 
-Remote ids, statuses, details and read errors are provider text: they pass through
+The outputs of a finished job (model id, weights URL, slug) follow its row in the text view,
+one indented ``label: value`` line each, so that a script can pick one with ``grep``/``awk``
+(the JSON has them under ``outputs``); a weights URL never carries a query (``JobOutputs``).
+
+Remote ids, statuses, details, outputs and read errors are provider text: they pass through
 ``reconciler.sanitize`` (terminal, JSON) or ``reconciler.views.markdown`` for each view.
 Nothing here does I/O.
 """
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from reconciler.core.observed import Health
+from reconciler.core.observed import Health, JobOutputs
 from reconciler.core.plan import IncompleteProvider
 from reconciler.sanitize import json_dumps, one_line
 from reconciler.status import JobStatus, Sync
@@ -40,6 +44,18 @@ def _unread(incomplete: Sequence[IncompleteProvider], clean: Callable[[str], str
     ]
 
 
+# The outputs as each view labels them, in the order shown.
+_OUTPUT_LABELS = (("model_id", "model id"), ("weights_url", "weights"), ("slug", "slug"))
+
+
+def _outputs(outputs: JobOutputs | None) -> list[tuple[str, str]]:
+    """(label, value) of each output a job has, in the order shown."""
+    if outputs is None:
+        return []
+    values = outputs.to_dict()
+    return [(label, value) for key, label in _OUTPUT_LABELS if (value := values[key])]
+
+
 def _incomplete_entry(incomplete: IncompleteProvider) -> dict[str, object]:
     return {
         "provider": incomplete.provider,
@@ -64,12 +80,13 @@ def render_status_text(
         for s in statuses
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))
-        + "  "
-        + row[5]
-        for row in rows
-    ]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = (cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))
+        lines.append("  ".join(cells) + "  " + row[5])
+        if index:  # a job's outputs on lines of their own, under its row
+            outputs = _outputs(statuses[index - 1].outputs)
+            lines += [f"    {label}: {one_line(value)}" for label, value in outputs]
     return "\n".join([*lines, *_unread(incomplete, one_line), "", _summary(statuses)]) + "\n"
 
 
@@ -81,17 +98,24 @@ def render_status_markdown(
         "",
         f"**{_summary(statuses)}**",
         "",
-        "| provider | job | sync | health | remote id | detail |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| provider | job | sync | health | remote id | outputs | detail |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
         f"| {s.provider} | {code_cell(s.name)} | {s.sync.value} | {s.health.value} |"
-        f" {code_cell(s.remote_id) if s.remote_id else '-'} | {text_cell(s.detail)} |"
+        f" {code_cell(s.remote_id) if s.remote_id else '-'} | {_outputs_cell(s.outputs)} |"
+        f" {text_cell(s.detail)} |"
         for s in statuses
     ]
     unread = _unread(incomplete, text_cell)
     lines += ["", *(f"> {line}" for line in unread)] if incomplete else []
     return "\n".join(lines) + "\n"
+
+
+def _outputs_cell(outputs: JobOutputs | None) -> str:
+    """A job's outputs in one table cell: each a label and its value in a code span."""
+    shown = [f"{label} {code_cell(value)}" for label, value in _outputs(outputs)]
+    return "<br>".join(shown) if shown else "-"
 
 
 def render_status_json(

@@ -25,14 +25,18 @@ writer lease and applies: the command line's composition (``reconciler.run.open_
 no early lists. Nothing a run meets ends the daemon: invalid specs are reported (once per
 distinct set of problems) and nothing is applied until they are fixed; a provider outage
 fails the run and the next resync backs off, up to a cap, until a run succeeds again. Each
-run's job statuses are compared with the previous run's to log transitions. State kept
-between runs is bounded: the last run, a failure count, one status label per managed job.
+run's job statuses are compared with the previous run's to log transitions, and with
+``notify:`` in ``reconciler.yaml`` a webhook is told when a job finishes or fails and when an
+apply fails (``reconciler.notify``, its ledger under the state folder so that a restart
+announces nothing twice). State kept between runs is bounded: the last run, a failure count,
+one status label per managed job, the outputs of the finished ones.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import random
 import threading
 import time
@@ -56,11 +60,13 @@ from reconciler.config import (
 )
 from reconciler.core.action import Action
 from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_path
-from reconciler.core.observed import Health
-from reconciler.core.outcome import OutcomeKind
+from reconciler.core.observed import Health, JobOutputs
+from reconciler.core.outcome import ApplyResult, OutcomeKind
 from reconciler.core.plan import BlockKind, Plan, PlanOptions
 from reconciler.core.spec import DesiredJob
 from reconciler.datasets.stat_cache import STATE_DIR_NAME
+from reconciler.notify import FailedWrite, Notifier, RunInfo
+from reconciler.outputs import OutputsKey, read_outputs
 from reconciler.providers.clients import ClientFactory, ClientPool, default_client_factory
 from reconciler.redact import redact
 from reconciler.run import Run, open_run
@@ -235,6 +241,8 @@ class Daemon:
         self._jobs_moving = False
         self._last_problems: frozenset[str] = frozenset()
         self._warned: set[tuple[str, str, str]] = set()
+        self._notifier: tuple[object, Notifier | None] | None = None  # (what made it, it)
+        self._outputs: dict[OutputsKey, JobOutputs] = {}  # of finished jobs, read once
         self._git = GitCheckout.open(self.root)
         # In a git checkout (unless --worktree), only commits are applied. Outside git,
         # --worktree changes nothing: the files as saved are all there is to apply.
@@ -309,6 +317,8 @@ class Daemon:
         self.queue.close()
         self._stack.close()
         self._clients.close()
+        if self._notifier is not None and self._notifier[1] is not None:
+            self._notifier[1].close()
 
     def run_until(self, stop: threading.Event) -> None:
         """Converge at once, then on every trigger and when the resync is due; preview saved
@@ -622,8 +632,9 @@ class Daemon:
             except WriterUnavailableError as error:
                 self.metrics.errors.labels(kind="lock").inc()
                 return RunResult.SKIPPED, str(error)
-        plan, applied = converged.plan, converged.result
-        self._observe(plan)
+            plan, applied = converged.plan, converged.result
+            self._observe(plan)
+            self._notify(run, plan, applied, commit)
 
         for incomplete in plan.incomplete:
             self.metrics.errors.labels(kind="provider").inc()
@@ -800,6 +811,46 @@ class Daemon:
                 f"{change.action.value} {change.provider}/{change.name} blocked:"
                 f" {change.blocked.reason}; {change.blocked.fix}",
             )
+
+    def _notifier_for(self, settings: Settings) -> Notifier | None:
+        """The notifier of ``notify:`` as this run's settings have it, made again (and a
+        missing variable warned about again) only when the block or the variable changed."""
+        notify = settings.notify
+        made_of = (notify, os.environ.get(notify.url_variable) if notify else None)
+        if self._notifier is not None and self._notifier[0] == made_of:
+            return self._notifier[1]
+        if self._notifier is not None and self._notifier[1] is not None:
+            self._notifier[1].close()
+        notifier = Notifier.for_settings(
+            settings,
+            state_dir(settings),
+            sandbox=self.options.use_sandbox,
+            warn=lambda text: self.log.warning("notify.problem", text),
+            environ=os.environ,
+        )
+        self._notifier = (made_of, notifier)
+        return notifier
+
+    def _notify(self, run: Run, plan: Plan, applied: ApplyResult, commit: str | None) -> None:
+        """Tell the webhook of this run's finished and failed jobs and failed writes."""
+        notifier = self._notifier_for(run.settings)
+        if notifier is None:
+            return
+        read = read_outputs(
+            plan, run.clients, parallelism=run.settings.parallelism, known=self._outputs
+        )
+        self._outputs = dict(read.outputs)  # only the current finished jobs' are kept
+        for failure in read.failures:
+            self.log.warning("outputs.unreadable", failure.error, provider=failure.provider)
+        info = RunInfo("daemon", commit=commit, sandbox=self.options.use_sandbox)
+        unread = {i.provider for i in (*plan.incomplete, *read.failures)}
+        notifier.jobs(job_statuses(plan, read.outputs), info, unread)
+        failures = [
+            FailedWrite(o.provider, o.name, o.change.action.value, o.message)
+            for o in applied.outcomes
+            if o.kind in (OutcomeKind.FAILED, OutcomeKind.UNCONFIRMED)
+        ]
+        notifier.apply(failures, info)
 
     def _observe(self, plan: Plan) -> None:
         """Transitions and the jobs-by-health gauge, from this run's plan."""

@@ -26,6 +26,7 @@ from reconciler.providers.base import (
     ClientClosedError,
     JobDeleter,
     OutcomeUnknownError,
+    OutputsReader,
     ProviderClient,
 )
 from reconciler.providers.profile import DeleteStep, NoDelete
@@ -210,6 +211,7 @@ def test_capabilities_are_declared_not_guessed(harness: Harness) -> None:
     assert client.name == harness.profile.name
     assert isinstance(client, AccessUpdater) == capabilities.updates_access
     assert isinstance(client, JobDeleter) == capabilities.deletes_jobs
+    assert isinstance(client, OutputsReader) == capabilities.reads_outputs
 
 
 def test_an_access_update_is_observed_and_converges(access_updating_harness: Harness) -> None:

@@ -144,7 +144,7 @@ def reference_snapshot(wanted: list[DesiredJob], state: ObservedState, options: 
         jobs = []
         for job in observation.jobs:
             data = observed_job_to_dict(job)
-            for key in ("raw_status", "health", "error_message"):
+            for key in ("raw_status", "health", "error_message", "outputs"):
                 del data[key]
             decision = states.get(job.health, "live")
             if job.provider == "qubrid" and decision == "live":

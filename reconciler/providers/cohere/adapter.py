@@ -38,7 +38,13 @@ from typing import Any
 import httpx
 
 from reconciler.config import DEFAULT_LIST_TIMEOUT, ProviderSettings
-from reconciler.core.observed import ObservedJob, ProviderObservation, RemoteDataset
+from reconciler.core.observed import (
+    Health,
+    JobOutputs,
+    ObservedJob,
+    ProviderObservation,
+    RemoteDataset,
+)
 from reconciler.core.plan import Change, Upload
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.naming import split_remote_name
@@ -74,6 +80,9 @@ from reconciler.providers.http import (
     text_or_none,
 )
 from reconciler.redact import register_secret
+
+# A ready model is called for inference as "<id>-ft" (CO-DOC chat-starting-the-training).
+INFERENCE_ID_SUFFIX = "-ft"
 
 KEY_VARIABLES = COHERE.key_variables_text
 MODELS_PATH = "/v1/finetuning/finetuned-models"
@@ -504,6 +513,15 @@ def parse_models(
                 if isinstance(wandb, Mapping)
                 else None,
                 parameters=dict(parameters) if isinstance(parameters, Mapping) else None,
+                outputs=cohere_outputs(str(item["id"]), status),
             )
         )
     return tuple(jobs)
+
+
+def cohere_outputs(model_id: str, status: str) -> JobOutputs | None:
+    """A ready model's inference id: ``<id>-ft`` (CO-DOC, chat-starting-the-training); none
+    before it is ready, when no call could use it."""
+    if cohere_health(status) is not Health.HEALTHY:
+        return None
+    return JobOutputs(model_id=f"{model_id}{INFERENCE_ID_SUFFIX}")

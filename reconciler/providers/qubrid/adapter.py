@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from reconciler.config import DEFAULT_LIST_TIMEOUT, ProviderSettings
-from reconciler.core.observed import ObservedJob, ProviderObservation, RemoteDataset
+from reconciler.core.observed import JobOutputs, ObservedJob, ProviderObservation, RemoteDataset
 from reconciler.core.plan import Change, DeleteMethod, Upload
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.naming import may_carry_marker
@@ -473,6 +473,8 @@ def parse_jobs(
                 error_message=text_or_none(error.get("message"))
                 if isinstance(error, Mapping)
                 else text_or_none(error),
+                # The model to call once trained: the job shows it when it completes.
+                outputs=JobOutputs(model_id=model_id) if model_id else None,
             )
         )
     return tuple(jobs)

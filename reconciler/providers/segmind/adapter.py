@@ -16,7 +16,11 @@ Requests, all under ``{base}/finetune/request`` with the key in ``x-api-key``:
   need not equal it;
 - access: ``PUT /access-update`` with urlencoded form fields, ``segmind_public`` "True"/"False"
   (the ``AccessUpdater`` capability);
-- delete: Segmind has none (the adapter is no ``JobDeleter``; its profile says so).
+- delete: Segmind has none (the adapter is no ``JobDeleter``; its profile says so);
+- outputs: the list shows a finished job's ``cloud_storage_url`` (the trained weights), its
+  ``details`` (``GET /details``, JSON body ``{"request_id": id}``) the model's ``slug`` too:
+  one request per finished job, for ``reconcile status`` only (the ``OutputsReader``
+  capability). A weights URL is kept without its query: a pre-signed one carries a signature.
 
 Which uploads are public: only FAST_FLUX's. Its documentation signs the upload URL public and its
 training pipeline fetches the file without credentials; other models train from private files,
@@ -36,7 +40,7 @@ import httpx
 
 from reconciler.config import DEFAULT_LIST_TIMEOUT, ProviderSettings
 from reconciler.core.marker import Marker
-from reconciler.core.observed import ObservedJob, ProviderObservation
+from reconciler.core.observed import JobOutputs, ObservedJob, ProviderObservation
 from reconciler.core.plan import Upload
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.datasets.files import DatasetError
@@ -258,9 +262,38 @@ class SegmindClient:
             idempotent=True,
         )
 
+    # Outputs ------------------------------------------------------------------------------
+
+    def read_outputs(self, job: ObservedJob) -> JobOutputs:
+        """The slug and weights URL of finished job ``job``, from its details."""
+        what = "reading the fine-tune's details"
+        response = self._api.send(
+            lambda: self._api.client.build_request(
+                "GET", f"{PREFIX}/details", json={"request_id": job.remote_id}
+            ),
+            what=what,
+            job=job.name,
+            idempotent=True,
+        )
+        body = read_json(response, "segmind", what, job.name)
+        details = body.get("finetune") if isinstance(body, Mapping) else None
+        if not isinstance(details, Mapping):
+            raise PermanentError("segmind", f"{what}: the answer has no finetune", job=job.name)
+        return job_outputs(details) or JobOutputs()
+
     def close(self) -> None:
         self._api.close()
         self._storage.close()
+
+
+def job_outputs(item: Mapping[str, Any]) -> JobOutputs | None:
+    """A list entry's or details' outputs: the weights' ``cloud_storage_url`` (its query, where
+    a pre-signed one carries its signature, dropped by ``JobOutputs``) and the ``slug``."""
+    outputs = JobOutputs(
+        weights_url=text_or_none(item.get("cloud_storage_url")),
+        slug=text_or_none(item.get("slug")),
+    )
+    return None if outputs.empty else outputs
 
 
 def submit_body(
@@ -354,6 +387,7 @@ def _observed(item: Any, *, sequence: int) -> ObservedJob:
         train_type=text_or_none(item.get("train_type")),
         parameters=dict(parameters) if isinstance(parameters, Mapping) else None,
         error_message=text_or_none(item.get("error_message")),
+        outputs=job_outputs(item),
     )
 
 

@@ -195,7 +195,10 @@ SEGMIND: ProviderProfile[SegmindOptions] = ProviderProfile(
     health=segmind_health,
     decision_state=live_state,
     capabilities=Capabilities(
-        updates_access=True, deletes_jobs=False, mutable_fields=frozenset({"access"})
+        updates_access=True,
+        deletes_jobs=False,
+        mutable_fields=frozenset({"access"}),
+        reads_outputs=True,  # the slug is in the details only
     ),
     plan_delete=_plan_delete,
     name_for_nameless_job=None,

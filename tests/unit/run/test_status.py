@@ -115,7 +115,7 @@ def test_the_three_renderings() -> None:
     assert text.splitlines()[1].split()[:5] == ["segmind", "a", "Synced", "Healthy", "id-a"]
     assert text.endswith("Status: 1 managed jobs; 1 synced, 0 out of sync; 1 healthy\n")
     markdown = render_status_markdown(statuses, [IncompleteProvider("qubrid", "HTTP 503")])
-    assert "| segmind | `a` | Synced | Healthy | `id-a` | in sync; AVAILABLE |" in markdown
+    assert "| segmind | `a` | Synced | Healthy | `id-a` | - | in sync; AVAILABLE |" in markdown
     assert "> ! qubrid: could not be read (HTTP 503)" in markdown
     document = json.loads(render_status_json(statuses))
     assert document["format_version"] == 1
@@ -127,6 +127,7 @@ def test_the_three_renderings() -> None:
         "remote_id": "id-a",
         "remote_status": "AVAILABLE",
         "detail": "in sync; AVAILABLE",
+        "outputs": {"model_id": None, "weights_url": None, "slug": None},
     }
 
 
