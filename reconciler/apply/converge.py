@@ -38,7 +38,7 @@ from reconciler.core.outcome import ApplyResult
 from reconciler.core.plan import BlockKind, Plan, Reconciliation
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.diff import snapshot_of
-from reconciler.progress import NO_PROGRESS, UploadProgress
+from reconciler.progress import NO_PROGRESS, ApplyProgress
 from reconciler.providers.base import ProviderClient
 
 SPENDING = frozenset({Action.CREATE, Action.REPLACE, Action.DELETE})
@@ -111,7 +111,7 @@ def converge(
     run: Run,
     *,
     parallelism: int,
-    progress: UploadProgress = NO_PROGRESS,
+    progress: ApplyProgress = NO_PROGRESS,
     saved: Plan | None = None,
     approve: Approve | None = None,
     show: Show | None = None,

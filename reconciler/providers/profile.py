@@ -127,11 +127,13 @@ DeletePlan = Callable[[ObservedJob], DeleteStep | NoDelete | None]
 class Capabilities:
     """What a provider can do to an existing job, declared: ``updates_access`` (its adapter is
     a ``providers.base.AccessUpdater``: access flips in place) and ``deletes_jobs`` (a
-    ``JobDeleter``); ``mutable_fields`` are the spec fields a submitted job can change, so a
-    difference in them is an update rather than a replace."""
+    ``JobDeleter``); ``validates_datasets`` (a ``DatasetValidator``: an uploaded dataset is
+    validated asynchronously before a job may use it); ``mutable_fields`` are the spec fields a
+    submitted job can change, so a difference in them is an update rather than a replace."""
 
     updates_access: bool = False
     deletes_jobs: bool = False
+    validates_datasets: bool = False
     mutable_fields: frozenset[str] = frozenset()
 
 
