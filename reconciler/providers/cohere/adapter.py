@@ -100,9 +100,10 @@ USABLE_STATUSES = VALIDATING | {"validated"}
 # A new dataset may not be readable yet (404), or show no status or ``unknown`` (proto3 JSON's
 # zero value) before validation starts: that many looks, at the poll interval, before it counts.
 UNSETTLED_LOOKS = 10
-# How far before the oldest dataset waited for a validation list begins (``after``): a dataset
-# made at the same instant as the bound, or a clock that rounds, is still on the list.
-LIST_MARGIN = timedelta(seconds=1)
+# How far before the oldest dataset waited for a validation list begins (``after`` is
+# exclusive): a dataset made at the very instant of the bound is still on the list. No more:
+# datasets made in bulk (an import, a seeded account) may be a fraction of a second apart.
+LIST_MARGIN = timedelta(milliseconds=1)
 
 CONTENT_TYPES: Mapping[str, str] = {".jsonl": "application/jsonl", ".csv": "text/csv"}
 
