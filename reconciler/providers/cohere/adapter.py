@@ -141,8 +141,11 @@ class CohereClient:
         self.validation_poll = poll if poll_seconds is None else poll_seconds
         self.validation_timeout = validation_timeout
         # The newest dataset the last complete observation listed (Cohere's clock): datasets
-        # uploaded after it are on a list that begins there.
+        # uploaded after it are on a list that begins there. Each upload keeps the bound of
+        # its moment (a later observation moves the bound past it): by dataset id, until it
+        # is seen settled.
         self._listed_until: datetime | None = None
+        self._bounds: dict[str, datetime | None] = {}
         self._refused: CohereDeprecatedError | None = None
         self._http = provider_api(
             "cohere",
@@ -310,14 +313,21 @@ class CohereClient:
         self, dataset_ids: Collection[str], *, since: datetime | None = None
     ) -> Mapping[str, Validation]:
         wanted = set(dataset_ids)
-        bounds = [moment for moment in (since, self._listed_until) if moment is not None]
-        after = min(bounds) - LIST_MARGIN if bounds else None
+        # Reused datasets were made at ``since`` at the latest; uploads of this client after
+        # the bound of their moment. A dataset of neither kind: the whole list.
+        bounds = [self._bounds.get(i, since) for i in wanted]
+        known = [bound for bound in bounds if bound is not None]
+        after = min(known) - LIST_MARGIN if known and len(known) == len(bounds) else None
         deadline = Deadline.after(self._list_timeout, "list_timeout")
-        return {
+        shown = {
             str(item["id"]): validation_of_item(item)
             for item in self._dataset_items(deadline, after)
             if item["id"] in wanted
         }
+        for dataset_id, validation in shown.items():
+            if validation.state in (Validated.VALIDATED, Validated.FAILED):
+                self._bounds.pop(dataset_id, None)
+        return shown
 
     def validation_of(self, dataset_id: str) -> Validation | None:
         what = f"validating dataset {dataset_id}"
@@ -350,6 +360,7 @@ class CohereClient:
         """Upload ``upload`` as dataset ``upload.remote_name``; returns its id at once, while
         Cohere validates it."""
         job = desired.spec.name if desired else None
+        bound = self._listed_until  # before the upload: the dataset is made after it
         dataset_type = dataset_type_for(upload, desired)
         what = "uploading the dataset"
         content_type = CONTENT_TYPES.get(upload.path.suffix.lower(), "application/octet-stream")
@@ -376,6 +387,7 @@ class CohereClient:
                 f"{what}: Cohere accepted it but its answer has no id; list again before retrying",
                 job=job,
             )
+        self._bounds[dataset_id] = bound
         return dataset_id
 
     def _wait_until_validated(self, dataset_id: str, job: str | None) -> None:
