@@ -253,19 +253,14 @@ class CohereClient:
 
     def _list_datasets(self, deadline: Deadline) -> dict[str, RemoteDataset]:
         """Every listed dataset by id, with the marker its name carries."""
-        datasets: dict[str, RemoteDataset] = {}
-        for item in self._dataset_items(deadline):
-            dataset = parse_dataset(item)
-            assert dataset is not None  # _dataset_items keeps only entries with id and name
-            datasets[dataset.remote_id] = dataset
-        return datasets
+        return {dataset.remote_id: dataset for _, dataset in self._dataset_items(deadline)}
 
     def _dataset_items(
         self, deadline: Deadline | None, after: datetime | None = None
-    ) -> list[Mapping[str, Any]]:
+    ) -> list[tuple[Mapping[str, Any], RemoteDataset]]:
         """The listed datasets (made after ``after``, when given), by ``limit`` and ``offset``
-        until a short page, each once."""
-        items_by_id: dict[str, Mapping[str, Any]] = {}
+        until a short page, each once: as listed, and as parsed."""
+        items_by_id: dict[str, tuple[Mapping[str, Any], RemoteDataset]] = {}
         sizes = list(PAGE_SIZES)
         offset = 0
         for page_number in range(1, MAX_PAGES + 1):
@@ -292,11 +287,12 @@ class CohereClient:
                 raise PermanentError("cohere", f"{what}: datasets is not a list")
             new = 0
             for item in items:
-                if parse_dataset(item) is None:
+                dataset = parse_dataset(item)
+                if dataset is None:
                     raise PermanentError("cohere", f"{what}: an entry has no id or name")
-                if item["id"] not in items_by_id:
+                if dataset.remote_id not in items_by_id:
                     new += 1
-                    items_by_id[item["id"]] = item
+                    items_by_id[dataset.remote_id] = (item, dataset)
             if len(items) < sizes[0]:
                 return list(items_by_id.values())
             if new == 0:
@@ -320,9 +316,9 @@ class CohereClient:
         after = min(known) - LIST_MARGIN if known and len(known) == len(bounds) else None
         deadline = Deadline.after(self._list_timeout, "list_timeout")
         shown = {
-            str(item["id"]): validation_of_item(item)
-            for item in self._dataset_items(deadline, after)
-            if item["id"] in wanted
+            dataset.remote_id: validation_of_item(item)
+            for item, dataset in self._dataset_items(deadline, after)
+            if dataset.remote_id in wanted
         }
         for dataset_id, validation in shown.items():
             if validation.state in (Validated.VALIDATED, Validated.FAILED):
