@@ -571,9 +571,11 @@ class _Pipeline:
                 while self._left:
                     self._done.wait()
         finally:
-            self._uploads.shutdown(wait=True)
+            # Normally nothing is queued by now; stopped early (an interrupt), what has not
+            # started is dropped: its create stays intended in the journal, never sent.
+            self._uploads.shutdown(wait=True, cancel_futures=True)
             self._waits.close()
-            self._submits.shutdown(wait=True)
+            self._submits.shutdown(wait=True, cancel_futures=True)
 
     def _finish(self, index: int, outcome: Outcome) -> None:
         with self._done:
