@@ -121,7 +121,8 @@ class Sandbox:
         return {name: self.key(name) for name in self.providers}
 
     def reset(self, provider: str | None = None) -> None:
-        """Forget every job, dataset and object (of one provider, or of all), and all faults.
+        """Forget every job, dataset and object (of one provider, or of all), and all faults;
+        variants and latencies go back to where the sandbox started.
 
         The clock is not rewound: simulated time only moves forward.
         """
