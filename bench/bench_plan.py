@@ -17,8 +17,13 @@ datasets of their own into a temporary repository, and measures:
 2. the bare time of fetching those same list pages with plain httpx in this process, one thread
    per provider as reconcile does, and the ratio of (1) to it (target: under 2x). The pages
    fetched are checked to be as many as reconcile's requests;
-3. a converge (``reconcile``) of ``--converge`` new specs: wall time and jobs per second
-   (``--converge 0`` skips it).
+3. a converge (``reconcile``) of ``--converge`` new specs (a third per provider, each with a
+   dataset of its own) while every Cohere dataset takes ``--validation-latency`` seconds to
+   validate (the sandbox's clock at speed 1 for it, so simulated seconds are real ones):
+   wall time, jobs per second, the wall time as a multiple of one latency, and the requests it
+   made, as uploads, submits, reads of lists and looks at validation (by route); median and
+   range over ``--converge-rounds`` rounds, each of new specs (``--converge 0`` skips it;
+   ``--no-dry-run`` measures only this).
 
 Prints the machine and every figure; the medians of ``--rounds`` timed rounds (each a dry run,
 then the bare fetch) and each round's own ratio; the start-up floor (``reconcile --version``:
@@ -96,6 +101,12 @@ class Control:
     def request_counts(self) -> dict[str, int]:
         counts: dict[str, int] = self.call("GET", "/requests")["counts"]
         return counts
+
+    def set_speed(self, speed: float) -> None:
+        self.call("PUT", "/clock", {"speed": speed})
+
+    def set_validation_latency(self, seconds: float) -> None:
+        self.call("PUT", "/latencies", {"cohere.datasets": seconds})
 
 
 # --- A repository of generated specs -----------------------------------------------------------
@@ -318,6 +329,83 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()}"
 
 
+# The requests of a converge by what they do, by the sandbox's route templates.
+UPLOADS = (
+    "POST /cohere/v1/datasets",
+    "POST /qubrid/api/v1/fine-tuning/datasets",
+    "GET /segmind/finetune/request/upload/pre-signed-url",
+    "PUT /_objects/",
+)
+SUBMITS = (
+    "POST /cohere/v1/finetuning/finetuned-models",
+    "POST /qubrid/api/v1/fine-tuning/jobs",
+    "POST /segmind/finetune/request/submit",
+)
+VALIDATION_LOOKS = ("GET /cohere/v1/datasets/{id}",)
+
+
+def classify(counts: Mapping[str, int]) -> dict[str, int]:
+    """A converge's requests: uploads, submits, Cohere dataset lists (the plans' observations
+    and the validation poller's ticks), looks at one dataset's validation, other reads."""
+    kinds = dict.fromkeys(
+        ("uploads", "submits", "cohere dataset lists", "one-dataset looks", "other reads"), 0
+    )
+    for route, count in counts.items():
+        if route.startswith(UPLOADS):
+            kinds["uploads"] += count
+        elif route.startswith(SUBMITS):
+            kinds["submits"] += count
+        elif route == "GET /cohere/v1/datasets":
+            kinds["cohere dataset lists"] += count
+        elif route in VALIDATION_LOOKS:
+            kinds["one-dataset looks"] += count
+        else:
+            kinds["other reads"] += count
+    return kinds
+
+
+def converge_rounds(control: Control, env: Mapping[str, str], work: Path, options: Any) -> None:
+    """Converge ``--converge`` new specs ``--converge-rounds`` times, each round a repository
+    of new specs, with Cohere's validation taking ``--validation-latency`` real seconds."""
+    latency = options.validation_latency
+    control.set_speed(1.0)
+    control.set_validation_latency(latency)
+    times: list[float] = []
+    for round_number in range(1, options.converge_rounds + 1):
+        converge_repo = work / f"converge-repo-{round_number}"
+        write_specs(converge_repo, options.converge, f"new{round_number}")
+        control.clear_requests()
+        elapsed, code, tail = run_reconcile(
+            converge_repo, env, "--parallelism", str(options.parallelism)
+        )
+        if code != 0:
+            raise SystemExit(f"the converge failed ({code}):\n{tail}")
+        counts = control.request_counts()
+        times.append(elapsed)
+        kinds = classify(counts)
+        print(
+            f"converge {round_number} of {options.converge:,} new specs"
+            f" (--parallelism {options.parallelism}, validation {latency:g} s): {elapsed:.1f} s,"
+            f" {options.converge / elapsed:.1f} jobs/s, {elapsed / latency:.1f}x the latency"
+            if latency > 0
+            else f"converge {round_number}: {elapsed:.1f} s"
+        )
+        shares = ", ".join(f"{kind} {count}" for kind, count in kinds.items())
+        print(f"  requests: {sum(counts.values())} ({shares})")
+        print(f"  by route: {dict(sorted(counts.items()))}")
+        elapsed, code, tail = run_reconcile(converge_repo, env, "--dry-run", "--detailed-exitcode")
+        print(f"  dry run after it: exit {code} ({elapsed:.2f} s)")
+    median = statistics.median(times)
+    print(
+        f"converge of {options.converge:,} new specs, validation {latency:g} s:"
+        f" median {median:.1f} s ({median / latency:.1f}x the latency) over {len(times)} rounds,"
+        f" range {min(times):.1f}-{max(times):.1f} s"
+        if latency > 0
+        else f"converge median {median:.1f} s"
+    )
+    control.set_speed(options.speed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeded", type=int, default=10_000, help="existing jobs in all")
@@ -326,6 +414,14 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, default=8, help="the converge's parallelism")
     parser.add_argument("--rounds", type=int, default=5, help="timed dry runs (median)")
     parser.add_argument("--speed", type=float, default=1000.0, help="sandbox clock speed")
+    parser.add_argument(
+        "--validation-latency",
+        type=float,
+        default=4.0,
+        help="seconds a Cohere dataset takes to validate during the converge",
+    )
+    parser.add_argument("--converge-rounds", type=int, default=1, help="timed converges")
+    parser.add_argument("--no-dry-run", action="store_true", help="measure the converge only")
     options = parser.parse_args()
 
     print(f"machine: {machine()}")
@@ -338,6 +434,9 @@ def main() -> None:
             control.seed(provider, share + (options.seeded - 3 * share if index == 0 else 0))
         print(f"sandbox: {root} (own process), {options.seeded:,} seeded jobs")
 
+        if options.no_dry_run:
+            converge_rounds(control, env, work, options)
+            return
         repo = work / "plan-repo"
         write_specs(repo, options.specs, "plan")
         settle_files()
@@ -379,21 +478,8 @@ def main() -> None:
         for step, seconds in breakdown(repo, env).items():
             print(f"    {step}: {seconds:.3f} s")
 
-        if options.converge <= 0:
-            return
-        converge_repo = work / "converge-repo"
-        write_specs(converge_repo, options.converge, "new")
-        elapsed, code, tail = run_reconcile(
-            converge_repo, env, "--parallelism", str(options.parallelism)
-        )
-        if code != 0:
-            raise SystemExit(f"the converge failed ({code}):\n{tail}")
-        print(
-            f"converge of {options.converge:,} new specs (--parallelism {options.parallelism}):"
-            f" {elapsed:.1f} s, {options.converge / elapsed:.1f} jobs/s"
-        )
-        elapsed, code, tail = run_reconcile(converge_repo, env, "--dry-run", "--detailed-exitcode")
-        print(f"  dry run after it: exit {code} ({elapsed:.2f} s)")
+        if options.converge > 0:
+            converge_rounds(control, env, work, options)
     finally:
         control.http.close()
         process.terminate()

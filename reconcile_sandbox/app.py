@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from reconcile_sandbox.clock import SimClock
 from reconcile_sandbox.context import SandboxContext
 from reconcile_sandbox.faults import FaultBook, FaultMiddleware, json_error_renderer
+from reconcile_sandbox.latencies import LatencyBook
 from reconcile_sandbox.objects import DEFAULT_MAX_UPLOAD_BYTES, ObjectStore
 from reconcile_sandbox.provider import Provider, ProviderError
 from reconcile_sandbox.requestlog import RequestLog
@@ -59,6 +60,9 @@ class SandboxConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     variants: Mapping[str, str] = field(default_factory=dict)
     """Variants to start with, ``provider.name`` -> value (``variants.py``); the rest default."""
+    latencies: Mapping[str, float] = field(default_factory=dict)
+    """Latencies to start with, ``provider.kind`` -> simulated seconds (``latencies.py``), e.g.
+    ``{"cohere.datasets": 4}``; the rest take their lifecycle's own."""
 
 
 def load_providers(modules: Sequence[str] | None = None) -> list[Provider]:
@@ -89,6 +93,7 @@ class Sandbox:
         self.faults = FaultBook({name: p.mount for name, p in self.providers.items()})
         self.requests = RequestLog()
         self.variants = VariantBook(list(self.providers.values()), config.variants)
+        self.latencies = LatencyBook(list(self.providers.values()), config.latencies)
         self.contexts: dict[str, SandboxContext] = {}
         for provider in self.providers.values():
             self.store.apply_schema(provider.schema)
@@ -102,6 +107,7 @@ class Sandbox:
                 faults=self.faults,
                 api_key=self.key(provider.name),
                 variants=self.variants,
+                latencies=self.latencies,
             )
         self.asgi: ASGIApp = self._build_app()
         self._closed = False
@@ -115,7 +121,8 @@ class Sandbox:
         return {name: self.key(name) for name in self.providers}
 
     def reset(self, provider: str | None = None) -> None:
-        """Forget every job, dataset and object (of one provider, or of all), and all faults.
+        """Forget every job, dataset and object (of one provider, or of all), and all faults;
+        variants and latencies go back to where the sandbox started.
 
         The clock is not rewound: simulated time only moves forward.
         """
@@ -129,6 +136,7 @@ class Sandbox:
             self.requests.clear()
         self.faults.clear(provider)
         self.variants.reset(provider)
+        self.latencies.reset(provider)
 
     def close(self) -> None:
         """Save the clock's reading and close the database. Idempotent."""

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 
 from reconcile_sandbox.clock import SimClock
 from reconcile_sandbox.faults import FaultBook
+from reconcile_sandbox.latencies import LatencyBook
 from reconcile_sandbox.lifecycle import JobState
 from reconcile_sandbox.objects import ObjectStore
 from reconcile_sandbox.provider import Provider, ProviderError
@@ -36,6 +37,8 @@ class SandboxContext:
     """The key this provider accepts (checked before any route runs)."""
     variants: VariantBook
     """Which reading of each open question the sandbox takes now (``variant``)."""
+    latencies: LatencyBook
+    """How long each kind that settles by itself takes now (``latencies.py``)."""
 
     def variant(self, name: str) -> str:
         """The current value of this provider's variant ``name`` (``Provider.variants``)."""
@@ -64,6 +67,7 @@ class SandboxContext:
         lifecycle = self.provider.kinds[kind].lifecycle
         if lifecycle is None:
             raise ValueError(f"object kind {kind!r} of {self.provider.name} has no lifecycle")
+        lifecycle = self.latencies.lifecycle(f"{self.provider.name}.{kind}", lifecycle)
         return lifecycle.state(row, self.now())
 
     def list_lag_cutoff(self, request: Request) -> float | None:

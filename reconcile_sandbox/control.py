@@ -12,6 +12,8 @@ Errors answer ``{"error": "<what is wrong and what to send instead>"}``.
     POST   /_sandbox/faults           {rule}          add a rule (see faults.py) -> 201 the rule
     DELETE /_sandbox/faults[?provider=]               remove all rules (of one provider)
     DELETE /_sandbox/faults/{id}                      remove one rule
+    GET    /_sandbox/latencies                        each settable latency: seconds, default
+    PUT    /_sandbox/latencies {"cohere.datasets": 4}  set latencies (simulated seconds)
     GET    /_sandbox/requests                         {"total", "counts": {"METHOD route": n}}
     GET    /_sandbox/requests/log[?limit=]            the most recent requests
     DELETE /_sandbox/requests                         reset the counters and log
@@ -40,6 +42,7 @@ from starlette.routing import BaseRoute, Route
 from reconcile_sandbox.clock import iso_micro
 from reconcile_sandbox.context import SandboxContext
 from reconcile_sandbox.faults import FaultSpecError
+from reconcile_sandbox.latencies import LatencyError
 from reconcile_sandbox.lifecycle import JobState
 from reconcile_sandbox.provider import ObjectKind
 from reconcile_sandbox.variants import VariantError
@@ -70,6 +73,7 @@ def control_app(sandbox: Sandbox) -> Starlette:
         Route("/requests", _requests(sandbox), methods=["GET", "DELETE"]),
         Route("/requests/log", _request_log(sandbox), methods=["GET"]),
         Route("/variants", _variants(sandbox), methods=["GET", "PUT"]),
+        Route("/latencies", _latencies(sandbox), methods=["GET", "PUT"]),
     ]
     for name, context in sandbox.contexts.items():
         if context.provider.control_routes is None:
@@ -202,6 +206,18 @@ def _variants(sandbox: Sandbox) -> Handler:
         return JSONResponse({"variants": sandbox.variants.describe()})
 
     return variants
+
+
+def _latencies(sandbox: Sandbox) -> Handler:
+    async def latencies(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                sandbox.latencies.set(await _body(request))
+            except LatencyError as error:
+                raise ControlError(400, str(error)) from error
+        return JSONResponse({"latencies": sandbox.latencies.describe()})
+
+    return latencies
 
 
 def _clock(sandbox: Sandbox) -> Handler:

@@ -42,11 +42,14 @@ class ObjectKind:
     Reached at ``/_sandbox/{provider}/{kind}/{id}``.
 
     With a ``lifecycle``, the table carries ``LIFECYCLE_COLUMNS`` and rows walk its stages.
+    ``settles``: the stages are a wait before the object can be used (a dataset's validation),
+    whose length a test may set (``latencies.py``), rather than a job's work.
     """
 
     table: str
     lifecycle: Lifecycle | None = None
     id_column: str = "id"
+    settles: bool = False
 
 
 class ProviderError(Exception):

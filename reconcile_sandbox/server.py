@@ -71,13 +71,19 @@ def serve_forever(
     speed: float,
     keys: Mapping[str, str] | None = None,
     variants: Mapping[str, str] | None = None,
+    latencies: Mapping[str, float] | None = None,
 ) -> None:
     """Serve the sandbox in the foreground until interrupted, printing what to export first.
     ``variants``: readings of the open questions to start with (``variants.py``); raises
-    ``VariantError`` for one the sandbox does not know."""
+    ``VariantError`` for one the sandbox does not know. ``latencies``: how long kinds that
+    settle take (``latencies.py``); raises ``LatencyError`` for one it does not know."""
     sandbox = create_app(
         SandboxConfig(
-            data_dir=data_dir, speed=speed, keys=dict(keys or {}), variants=dict(variants or {})
+            data_dir=data_dir,
+            speed=speed,
+            keys=dict(keys or {}),
+            variants=dict(variants or {}),
+            latencies=dict(latencies or {}),
         )
     )
     sock = bind_socket(host, port)

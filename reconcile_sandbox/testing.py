@@ -66,6 +66,15 @@ class SandboxControl:
         result: dict[str, dict[str, Any]] = self._call("GET", "/variants")["variants"]
         return result
 
+    def set_latencies(self, **seconds: float) -> None:
+        """Set how long kinds that settle take, in simulated seconds, e.g.
+        ``**{"cohere.datasets": 4}``; a reset of the provider brings back the start's."""
+        self._call("PUT", "/latencies", seconds)
+
+    def latencies(self) -> dict[str, dict[str, float]]:
+        result: dict[str, dict[str, float]] = self._call("GET", "/latencies")["latencies"]
+        return result
+
     def add_fault(self, **rule: Any) -> int:
         """Add a fault rule (fields as in ``reconcile_sandbox.faults``); returns its id."""
         return int(self._call("POST", "/faults", rule)["id"])
@@ -184,15 +193,21 @@ def start_sandbox(
     port: int = 0,
     providers: Sequence[Provider] | None = None,
     variants: Mapping[str, str] | None = None,
+    latencies: Mapping[str, float] | None = None,
 ) -> Iterator[RunningSandbox]:
     """Serve a sandbox on a free port for the duration of the ``with`` block.
 
     ``data_dir=None`` keeps state in memory. ``speed=0`` (the default here) freezes simulated
     time so tests move it explicitly; pass a positive speed for jobs that progress by themselves.
-    ``variants``: readings of the documents' open questions to start with (``variants.py``).
+    ``variants``: readings of the documents' open questions to start with (``variants.py``);
+    ``latencies``: how long kinds that settle take, in simulated seconds (``latencies.py``).
     """
     config = SandboxConfig(
-        data_dir=data_dir, speed=speed, keys=dict(keys or {}), variants=dict(variants or {})
+        data_dir=data_dir,
+        speed=speed,
+        keys=dict(keys or {}),
+        variants=dict(variants or {}),
+        latencies=dict(latencies or {}),
     )
     running = RunningSandbox(start_in_thread(config, host=host, port=port, providers=providers))
     try:

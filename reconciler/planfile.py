@@ -565,6 +565,7 @@ def remote_dataset_to_dict(dataset: RemoteDataset) -> dict[str, Any]:
         "size_bytes": dataset.size_bytes,
         "created_at": datetime_to_json(dataset.created_at),
         "usable": dataset.usable,
+        "validating": dataset.validating,
     }
 
 
@@ -580,6 +581,7 @@ def _remote_dataset_from_dict(value: Any) -> RemoteDataset:
             size_bytes=_opt_int,
             created_at=_datetime_from_json,
             usable=_bool,
+            validating=_bool,
         ),
     )
 

@@ -1,8 +1,10 @@
-"""The seam apply reports upload progress to: ``UploadProgress``, and ``NO_PROGRESS`` that
-shows nothing.
+"""The seam apply reports its progress to: ``ApplyProgress``, and ``NO_PROGRESS`` that shows
+nothing.
 
-Apply reports bytes as each dataset finishes uploading, from several threads at once. What is
-shown of it is a view's (``reconciler.views.progress``: a bar on a terminal's stderr).
+An apply's creates go through three stages (``reconciler.apply.executor``): their datasets are
+uploaded, waited for while the provider validates them (Cohere), and their jobs submitted. Apply
+reports each step as it ends, from several threads at once. What is shown of it is a view's
+(``reconciler.views.progress``: a bar per stage on a terminal's stderr).
 """
 
 from __future__ import annotations
@@ -10,12 +12,20 @@ from __future__ import annotations
 from typing import Protocol
 
 
-class UploadProgress(Protocol):
-    """Receives upload progress from apply."""
+class ApplyProgress(Protocol):
+    """Receives an apply's progress: ``begin`` with what there is to do, then one call per
+    dataset uploaded (with its size), per dataset that starts and ends waiting for its
+    validation, and per job whose submit has ended (done or not), then ``end``."""
 
-    def begin(self, total_bytes: int, count: int) -> None: ...
+    def begin(self, *, uploads: int, upload_bytes: int, submits: int) -> None: ...
 
-    def advance(self, done_bytes: int) -> None: ...
+    def uploaded(self, size: int) -> None: ...
+
+    def waiting(self) -> None: ...
+
+    def validated(self) -> None: ...
+
+    def submitted(self) -> None: ...
 
     def end(self) -> None: ...
 
@@ -23,10 +33,19 @@ class UploadProgress(Protocol):
 class NoProgress:
     """Shows nothing (pipes, CI logs, ``--output json``, tests)."""
 
-    def begin(self, total_bytes: int, count: int) -> None:
+    def begin(self, *, uploads: int, upload_bytes: int, submits: int) -> None:
         return None
 
-    def advance(self, done_bytes: int) -> None:
+    def uploaded(self, size: int) -> None:
+        return None
+
+    def waiting(self) -> None:
+        return None
+
+    def validated(self) -> None:
+        return None
+
+    def submitted(self) -> None:
         return None
 
     def end(self) -> None:

@@ -199,7 +199,7 @@ PROVIDER = Provider(
     routes=cohere_routes,
     kinds={
         MODELS: ObjectKind(table=MODELS_TABLE, lifecycle=MODEL_LIFECYCLE),
-        DATASETS: ObjectKind(table=DATASETS_TABLE, lifecycle=DATASET_LIFECYCLE),
+        DATASETS: ObjectKind(table=DATASETS_TABLE, lifecycle=DATASET_LIFECYCLE, settles=True),
     },
     seed=seed_finetuned_models,
     base_url_env=("COHERE_BASE_URL", "CO_API_URL"),

@@ -41,7 +41,7 @@ from reconciler.core.spec import DesiredJob, Provider
 from reconciler.diff import snapshot_of
 from reconciler.diff.snapshot import snapshot_items_of
 from reconciler.diff.staleness import items_moved, paths_moved, stale_message, target_moved
-from reconciler.progress import NO_PROGRESS, UploadProgress
+from reconciler.progress import NO_PROGRESS, ApplyProgress
 from reconciler.providers.base import ProviderClient
 
 SPENDING = frozenset({Action.CREATE, Action.REPLACE, Action.DELETE})
@@ -118,7 +118,7 @@ def converge(
     run: Run,
     *,
     parallelism: int,
-    progress: UploadProgress = NO_PROGRESS,
+    progress: ApplyProgress = NO_PROGRESS,
     saved: Plan | None = None,
     approve: Approve | None = None,
     show: Show | None = None,

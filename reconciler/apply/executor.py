@@ -1,11 +1,26 @@
 """The apply executor: carries out a ``Plan``'s changes against the providers, at most once.
 
 It acts on the plan's fields alone (never on a change's ``reason``), in phases: creates and
-replaces (each job's dataset upload, then its submit), then access updates, then deletes.
-Within a phase up to ``parallelism`` changes run at once on a thread pool; one change's failure
-never stops the others, and a job whose upload failed is not submitted. A job is submitted as
-soon as its own upload is done rather than after every upload, so an apply killed part-way
-leaves whole jobs behind and the next run reuses what was uploaded.
+replaces, then access updates, then deletes. One change's failure never stops the others.
+
+Creates and replaces go through a pipeline of three stages, each job on to the next as soon as
+it is ready for it, never waiting for the others:
+
+1. **upload**: the job's dataset is uploaded (or an uploaded one reused, or the spec's own
+   ``{url:}``/``{id:}`` taken), up to ``parallelism`` at once. Datasets the provider must
+   validate first (Cohere) are uploaded before the others, so that their validation, the
+   longest wait, starts as early as it can;
+2. **validation** (``reconciler.apply.validation``): a dataset the provider validates
+   asynchronously is handed to one poller per provider, which holds no worker and asks after
+   all the datasets it waits for in one list request per tick; a reused dataset still
+   validating (an apply stopped while waiting for it) is waited for the same way, never
+   uploaded again;
+3. **submit**: the job is created, up to ``parallelism`` at once, as soon as its dataset is
+   ready. A Segmind or Qubrid job is never held up by a Cohere dataset still validating.
+
+A job whose upload or validation failed is not submitted. An apply killed in any stage leaves
+whole jobs and datasets behind, which the next run reuses: an uploaded dataset, validated or
+not, is listed with its marker and reused rather than uploaded again.
 
 Every create is a paid training, so a create is sent at most once while its outcome is not
 known (DESIGN, principle 7). Retries of transient failures live in the adapters, which never
@@ -39,10 +54,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from reconciler.apply.journal import WriteJournal
+from reconciler.apply.validation import Outcomes, ValidationWaits, Waiting
 from reconciler.apply.writer import LocalGuard, WriteGuard, WritesStoppedError
 from reconciler.config import DEFAULT_CONFIRM_WAIT, DEFAULT_SETTLE_WINDOW
 from reconciler.core.action import Action
@@ -53,9 +70,10 @@ from reconciler.core.spec import Provider
 from reconciler.datasets.files import DatasetError
 from reconciler.diff import identify_jobs, refused_blocker
 from reconciler.observing import observe
-from reconciler.progress import NO_PROGRESS, UploadProgress
+from reconciler.progress import NO_PROGRESS, ApplyProgress
 from reconciler.providers.base import (
     AccessUpdater,
+    DatasetValidator,
     JobDeleter,
     OutcomeUnknownError,
     PermanentError,
@@ -153,7 +171,9 @@ class ApplyExecutor:
 
     ``guard`` is the run's writer lease (``LocalGuard``: none); ``settle_window`` is how long
     (seconds) a provider's list may lag behind a create; ``confirm_pauses`` are the pauses
-    between the fresh lists that look for a create whose answer was lost.
+    between the fresh lists that look for a create whose answer was lost; ``validation_pause``
+    is the wait between two looks at the datasets being validated (by default a wait that ends
+    early when the apply is over; tests pass one that drives the sandbox's clock).
     """
 
     def __init__(
@@ -161,12 +181,13 @@ class ApplyExecutor:
         clients: Mapping[Provider, ProviderClient],
         *,
         parallelism: int = 4,
-        progress: UploadProgress = NO_PROGRESS,
+        progress: ApplyProgress = NO_PROGRESS,
         unknown_outcome_attempts: int = DEFAULT_UNKNOWN_OUTCOME_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
         guard: WriteGuard | None = None,
         settle_window: float = DEFAULT_SETTLE_WINDOW,
         confirm_pauses: Sequence[float] = CONFIRM_PAUSES,
+        validation_pause: Callable[[float], None] | None = None,
     ) -> None:
         if parallelism < 1:
             raise ValueError("parallelism must be at least 1")
@@ -178,6 +199,7 @@ class ApplyExecutor:
         self._guard: WriteGuard = guard or LocalGuard(settle_window)
         self._window = settle_window
         self._confirm_pauses = tuple(confirm_pauses)
+        self._validation_pause = validation_pause
         self._lists = FreshLists()
         # The providers that refused the service in this run, each with its one message.
         self._refusals: dict[Provider, str] = {}
@@ -218,12 +240,12 @@ class ApplyExecutor:
                     outcomes[index] = Outcome(change, OutcomeKind.FAILED, f"not sent: {error}")
                 submits = []
         uploads = [c.upload for _, c in submits if c.upload is not None]
-        if uploads:
-            self._progress.begin(sum(u.size for u in uploads), len(uploads))
-        try:
-            self._run_phase(submits, outcomes, self._upload_and_submit)
-        finally:
-            if uploads:
+        if submits:
+            size = sum(upload.size for upload in uploads)
+            self._progress.begin(uploads=len(uploads), upload_bytes=size, submits=len(submits))
+            try:
+                _Pipeline(self, submits, outcomes).run()
+            finally:
                 self._progress.end()
         self._run_phase(
             [(i, c) for i, c in pending if c.action is Action.UPDATE], outcomes, self._update
@@ -294,38 +316,53 @@ class ApplyExecutor:
         if reason is not None:
             raise _Failed(f"not sent: {reason}")
 
-    def _upload_and_submit(self, change: Change) -> Outcome:
-        """A create or replace: its dataset first (uploaded, reused, or the spec's own
-        ``{url:}``/``{id:}``), then the job. Each job goes on to its create as soon as its own
-        upload is done, so a crash part-way leaves whole jobs behind, not a heap of uploads."""
-        try:
-            if change.upload is not None:
-                try:
-                    self._may_write()
-                    dataset_ref = self._upload(change, change.upload)
-                except ServiceRefusedError:
-                    raise  # not this job's failure: the provider's, said once
-                except Exception as error:
-                    raise _Failed(
-                        f"dataset upload failed, job not submitted: {_message(error)}"
-                    ) from None
-            elif change.reuse is not None:
-                dataset_ref = change.reuse.remote_id
-            elif change.desired is not None and not change.desired.spec.dataset.is_local:
-                dataset_ref = change.desired.spec.dataset.value
-            else:
-                raise _Failed("the plan gives no dataset for this job")
-        except BaseException:
-            self.journal.not_sent(change)
-            raise
-        return self._submit(change, dataset_ref)
+    def _validator(self, change: Change) -> DatasetValidator | None:
+        """The client of ``change``'s provider as a ``DatasetValidator``, when its datasets
+        validate asynchronously (declared by its profile, offered by its adapter)."""
+        if change.provider not in self._clients:
+            return None
+        client = self._clients[change.provider]
+        if PROFILES[change.provider].capabilities.validates_datasets and isinstance(
+            client, DatasetValidator
+        ):
+            return client
+        return None
 
-    def _upload(self, change: Change, upload: Upload) -> str:
+    def _dataset_for(self, change: Change) -> _Dataset:
+        """A create's or replace's dataset: uploaded, reused, or the spec's own
+        ``{url:}``/``{id:}``, and whether the provider must validate it before the submit.
+        Raises ``_Failed`` (its message ready) when there is none; a provider refusing the
+        service raises its ``ServiceRefusedError``."""
+        validator = self._validator(change)
+        if change.upload is not None:
+            try:
+                self._may_write()
+                return self._upload(change, change.upload, validator)
+            except ServiceRefusedError:
+                raise  # not this job's failure: the provider's, said once
+            except Exception as error:
+                raise _Failed(
+                    f"dataset upload failed, job not submitted: {_message(error)}"
+                ) from None
+        if change.reuse is not None:
+            reuse = change.reuse
+            waits = reuse.validating and validator is not None
+            return _Dataset(reuse.remote_id, waits, reuse.created_at)
+        if change.desired is not None and not change.desired.spec.dataset.is_local:
+            return _Dataset(change.desired.spec.dataset.value)
+        raise _Failed("the plan gives no dataset for this job")
+
+    def _upload(
+        self, change: Change, upload: Upload, validator: DatasetValidator | None
+    ) -> _Dataset:
         client = self._client(change)
         # A lost answer to an upload at worst leaves an unused dataset behind: send again.
-        ref = self._retry_unknown(lambda: client.upload_dataset(upload, change.desired))
-        self._progress.advance(upload.size)
-        return ref
+        if validator is not None:
+            ref = self._retry_unknown(lambda: validator.start_upload(upload, change.desired))
+        else:
+            ref = self._retry_unknown(lambda: client.upload_dataset(upload, change.desired))
+        self._progress.uploaded(upload.size)
+        return _Dataset(ref, validator is not None)
 
     def _submit(self, change: Change, dataset_ref: str) -> Outcome:
         desired = change.desired
@@ -491,12 +528,146 @@ class ApplyExecutor:
         raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True)
+class _Dataset:
+    """A create's dataset: the reference the submit takes, whether the provider must validate
+    it first, and when it was made (its clock; for a reused one)."""
+
+    ref: str
+    validates: bool = False
+    since: datetime | None = None
+
+
+class _Pipeline:
+    """One apply's creates and replaces through the upload, validation and submit stages (see
+    the module docstring). ``run`` returns once every one of them has an outcome."""
+
+    def __init__(
+        self,
+        executor: ApplyExecutor,
+        changes: Sequence[tuple[int, Change]],
+        outcomes: dict[int, Outcome],
+    ) -> None:
+        self._executor = executor
+        self._outcomes = outcomes
+        self._left = len(changes)
+        self._done = threading.Condition()
+        # Datasets the provider validates first: their wait, the longest, starts earliest.
+        self._order = sorted(changes, key=lambda item: executor._validator(item[1]) is None)
+        workers = executor._parallelism
+        self._uploads = ThreadPoolExecutor(workers, thread_name_prefix="apply-upload")
+        self._submits = ThreadPoolExecutor(workers, thread_name_prefix="apply-submit")
+        self._waits = ValidationWaits(
+            Outcomes(ready=self._validated, failed=self._not_validated, refused=self._refused),
+            attempts=executor._attempts,
+            pause=executor._validation_pause,
+        )
+
+    def run(self) -> None:
+        try:
+            for index, change in self._order:
+                self._uploads.submit(self._upload_stage, index, change)
+            with self._done:
+                while self._left:
+                    self._done.wait()
+        finally:
+            # Normally nothing is queued by now; stopped early (an interrupt), what has not
+            # started is dropped: its create stays intended in the journal, never sent.
+            self._uploads.shutdown(wait=True, cancel_futures=True)
+            self._waits.close()
+            self._submits.shutdown(wait=True, cancel_futures=True)
+
+    def _finish(self, index: int, outcome: Outcome) -> None:
+        with self._done:
+            self._outcomes[index] = outcome
+            self._left -= 1
+            self._done.notify_all()
+
+    def _upload_stage(self, index: int, change: Change) -> None:
+        executor = self._executor
+        try:
+            if executor._has_refused(change.provider):
+                raise _Refused
+            dataset = executor._dataset_for(change)
+        except ServiceRefusedError as error:
+            executor._refuse(change.provider, error)
+            self._not_sent(index, change, executor._refused(change))
+            return
+        except _Refused:
+            self._not_sent(index, change, executor._refused(change))
+            return
+        except Exception as error:  # one job's failure must not stop the others
+            self._not_sent(index, change, Outcome(change, OutcomeKind.FAILED, _message(error)))
+            return
+        except BaseException:
+            executor.journal.not_sent(change)
+            raise
+        if not dataset.validates:
+            self._submits.submit(self._submit_stage, index, change, dataset.ref)
+            return
+        validator = executor._validator(change)
+        assert validator is not None
+        executor._progress.waiting()
+        self._waits.wait_for(
+            validator, change.provider, Waiting(dataset.ref, dataset.since, (index, change))
+        )
+
+    def _validated(self, waiting: Waiting) -> None:
+        index, change = self._ticket(waiting)
+        self._executor._progress.validated()
+        self._submits.submit(self._submit_stage, index, change, waiting.dataset_id)
+
+    def _not_validated(self, waiting: Waiting, message: str) -> None:
+        index, change = self._ticket(waiting)
+        self._executor._progress.validated()
+        failed = f"dataset not validated, job not submitted: {message}"
+        self._not_sent(index, change, Outcome(change, OutcomeKind.FAILED, failed))
+
+    def _refused(self, waiting: Waiting, error: ServiceRefusedError) -> None:
+        index, change = self._ticket(waiting)
+        self._executor._progress.validated()
+        self._executor._refuse(change.provider, error)
+        self._not_sent(index, change, self._executor._refused(change))
+
+    def _submit_stage(self, index: int, change: Change, dataset_ref: str) -> None:
+        executor = self._executor
+        try:
+            if executor._has_refused(change.provider):
+                executor.journal.not_sent(change)
+                outcome = executor._refused(change)
+            else:
+                outcome = executor._submit(change, dataset_ref)
+        except ServiceRefusedError as error:  # the provider refuses all its changes
+            executor._refuse(change.provider, error)
+            outcome = executor._refused(change)
+        except Exception as error:  # one job's failure must not stop the others
+            outcome = Outcome(change, OutcomeKind.FAILED, _message(error))
+        executor._progress.submitted()
+        self._finish(index, outcome)
+
+    def _not_sent(self, index: int, change: Change, outcome: Outcome) -> None:
+        """``change`` ends before its submit: its intent is forgotten."""
+        self._executor.journal.not_sent(change)
+        self._executor._progress.submitted()
+        self._finish(index, outcome)
+
+    @staticmethod
+    def _ticket(waiting: Waiting) -> tuple[int, Change]:
+        ticket = waiting.ticket
+        assert isinstance(ticket, tuple)
+        return ticket[0], ticket[1]
+
+
+class _Refused(Exception):
+    """The change's provider refused the service earlier in this run."""
+
+
 def apply_plan(
     plan: Plan,
     clients: Mapping[Provider, ProviderClient],
     *,
     parallelism: int = 4,
-    progress: UploadProgress = NO_PROGRESS,
+    progress: ApplyProgress = NO_PROGRESS,
     guard: WriteGuard | None = None,
     confirm_wait: float = DEFAULT_CONFIRM_WAIT,
 ) -> ApplyResult:

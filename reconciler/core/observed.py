@@ -227,7 +227,10 @@ class RemoteDataset:
     """An uploaded dataset a provider lists (Qubrid, Cohere): its id, name and parsed marker.
 
     ``usable`` is false when the provider will not train on it (Cohere: validation failed or
-    was skipped), so a create uploads afresh instead of reusing it.
+    was skipped), so a create uploads afresh instead of reusing it. ``validating``: the
+    provider is still validating it (Cohere: queued or processing); it is usable all the same
+    (an apply killed while waiting for it leaves it for the next run, which waits for it rather
+    than upload it again), and a create on it waits until it has validated.
     """
 
     provider: Provider
@@ -237,6 +240,7 @@ class RemoteDataset:
     size_bytes: int | None = None
     created_at: datetime | None = None
     usable: bool = True
+    validating: bool = False
 
 
 class WriteState(StrEnum):

@@ -58,8 +58,9 @@ ReusableDatasets = Mapping[Marker, RemoteDataset]
 
 
 def reusable_datasets(datasets: Iterable[RemoteDataset]) -> dict[Marker, RemoteDataset]:
-    """The newest usable dataset per marker, built once per provider so that finding the
-    dataset a create can reuse costs one lookup rather than a scan of the whole list."""
+    """The newest usable dataset per marker (a validated one before one still validating),
+    built once per provider so that finding the dataset a create can reuse costs one lookup
+    rather than a scan of the whole list."""
     newest: dict[Marker, RemoteDataset] = {}
     for dataset in datasets:
         if not dataset.usable or dataset.marker is None:
@@ -70,8 +71,15 @@ def reusable_datasets(datasets: Iterable[RemoteDataset]) -> dict[Marker, RemoteD
     return newest
 
 
-def _dataset_age(dataset: RemoteDataset) -> tuple[bool, datetime | None, str]:
-    return (dataset.created_at is not None, dataset.created_at, dataset.remote_id)
+def _dataset_age(dataset: RemoteDataset) -> tuple[bool, bool, datetime | None, str]:
+    # A validated dataset is taken before one still validating, whatever their ages: a job
+    # on it can be submitted at once.
+    return (
+        not dataset.validating,
+        dataset.created_at is not None,
+        dataset.created_at,
+        dataset.remote_id,
+    )
 
 
 def _dataset_source(

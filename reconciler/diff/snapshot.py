@@ -66,7 +66,12 @@ _SNAPSHOT_JOB_FIELDS = tuple(
     for f in dataclasses.fields(ObservedJob)
     if f.name not in ("raw_status", "health", "error_message", "outputs")
 )
-_SNAPSHOT_DATASET_FIELDS = tuple(f.name for f in dataclasses.fields(RemoteDataset))
+# A dataset's ``validating`` is left out: whether Cohere has finished validating a dataset
+# the plan reuses changes what the apply waits for, not what it does, and a plan saved while
+# one validated must not turn stale the moment it has (nor every plan saved before the field).
+_SNAPSHOT_DATASET_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RemoteDataset) if f.name != "validating"
+)
 _job_fields = attrgetter(*_SNAPSHOT_JOB_FIELDS)
 _dataset_fields = attrgetter(*_SNAPSHOT_DATASET_FIELDS)
 

@@ -1,7 +1,8 @@
 """The seam between the reconciler and a provider's API, and the errors that cross it.
 
 ``ProviderClient`` is what every adapter does; ``AccessUpdater``, ``JobDeleter`` and
-``OutputsReader`` are the capabilities some add, as their profiles declare.
+``OutputsReader`` and ``DatasetValidator`` are the capabilities some add, as their profiles
+declare.
 
 Error tree (each carries the provider, the job name where there is one, the HTTP status where
 there is one, and the provider's own message; none ever carries a key, an Authorization header
@@ -22,6 +23,10 @@ or a pre-signed URL's query string)::
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
 from reconciler.core.observed import JobOutputs, ObservedJob, ProviderObservation
@@ -160,4 +165,59 @@ class OutputsReader(Protocol):
 
     def read_outputs(self, job: ObservedJob) -> JobOutputs:
         """The outputs of finished job ``job``, in one request; raises ``ProviderError``."""
+        ...
+
+
+class Validated(StrEnum):
+    """Where a dataset's validation stands, as a list or a look at it shows."""
+
+    PENDING = "pending"  # still validating: look again later
+    VALIDATED = "validated"  # a job may train on it
+    FAILED = "failed"  # it will never train: the file must be fixed
+    UNSETTLED = "unsettled"  # no status yet (proto3's zero value): not begun, or not known
+
+
+@dataclass(frozen=True)
+class Validation:
+    """One dataset's validation: its state and, when it failed, the provider's reason."""
+
+    state: Validated
+    reason: str | None = None
+
+
+@runtime_checkable
+class DatasetValidator(Protocol):
+    """The capability of a provider whose uploaded datasets validate asynchronously before a
+    job may use them (``Capabilities.validates_datasets``: Cohere). An apply uploads with
+    ``start_upload``, holds no worker while the provider validates, and asks after every
+    dataset it waits for at once with ``validations``, every ``validation_poll`` seconds."""
+
+    @property
+    def validation_poll(self) -> float:
+        """Seconds between two looks at the datasets being validated (a setting)."""
+        ...
+
+    @property
+    def validation_timeout(self) -> float:
+        """Seconds a dataset may take to validate before the apply gives up on it."""
+        ...
+
+    def start_upload(self, upload: Upload, desired: DesiredJob | None = None) -> str:
+        """Upload ``upload`` (streamed from disk) and return its dataset id at once, without
+        waiting for its validation."""
+        ...
+
+    def validations(
+        self, dataset_ids: Collection[str], *, since: datetime | None = None
+    ) -> Mapping[str, Validation]:
+        """The validation of each of ``dataset_ids`` the provider's dataset list shows, read
+        in one list request (more pages only when more datasets were made since the oldest of
+        them than a page holds), whatever their number. ``since`` is when the oldest of them
+        was made, by the provider's clock, when known. A dataset the list does not show (yet)
+        is left out."""
+        ...
+
+    def validation_of(self, dataset_id: str) -> Validation | None:
+        """One dataset's validation, asked of it alone (a details endpoint, which does not lag
+        as a list may); ``None`` when the provider does not know the dataset."""
         ...

@@ -21,6 +21,10 @@ request for an adapter:
   ``AuthenticationError`` (naming the environment variable to set), other 4xx
   ``PermanentError``, with the provider's own message taken from its error body (and the
   fields a FastAPI-style ``{"detail": [{"loc", "msg"}]}`` names, as a 422 gives them);
+- a 429 with a ``Retry-After`` holds back every request of the provider's client, not only the
+  one refused: a rate limit is the account's, and the apply's other workers would only be
+  refused in turn. No request of that client starts until the wait is over (capped at the
+  policy's ``max_wait``, so one wild header does not stall a run);
 - an answer is read up to ``MAX_RESPONSE_BYTES`` (decompressed) and no further: a provider
   that sends more gets a ``PermanentError`` naming the limit, not the process's memory;
 - a request that is part of a longer task (every page of a list) may carry a ``Deadline``:
@@ -104,6 +108,7 @@ _NOT_PROCESSED = frozenset({408, 429})
 # whatever its body says.
 SUCCESS = range(200, 300)
 CONFLICT = 409
+TOO_MANY_REQUESTS = 429
 # A FastAPI validation error lists this many fields at most; the rest are counted.
 MAX_VALIDATION_FIELDS = 5
 # A field's location starts with where it was sent; the body is where fields usually are.
@@ -364,6 +369,9 @@ class ProviderHttp:
         self.has_key = has_key
         self.retry = retry or RetryPolicy()
         self._closed = threading.Event()
+        # Until when (monotonic) the provider asked this client to send nothing (a 429's
+        # Retry-After): every thread's next request waits for it.
+        self._quiet_until = 0.0
 
     def close(self) -> None:
         """Release the connections, and stop: a request not yet sent, a retry not yet made
@@ -477,6 +485,13 @@ class ProviderHttp:
             raise ClientClosedError(
                 self.provider, f"{what}: not sent, the run has stopped", job=job
             )
+        quiet = self._quiet_until - time.monotonic()
+        if quiet > 0:
+            self.pause(quiet)
+            if self._closed.is_set():
+                raise ClientClosedError(
+                    self.provider, f"{what}: not sent, the run has stopped", job=job
+                )
         request = build()
         if deadline is not None:
             remaining = deadline.remaining()
@@ -581,6 +596,12 @@ class ProviderHttp:
                 status=status,
             )
         retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if status == TOO_MANY_REQUESTS and retry_after is not None:
+            # Read by other threads without a lock: a float is replaced whole, and a request
+            # that reads the one before only waits less, as it did before any 429.
+            self._quiet_until = max(
+                self._quiet_until, time.monotonic() + min(retry_after, self.retry.max_wait)
+            )
         # A 409 says the request was not carried out: safe to send again, create or not.
         retried_conflict = status == CONFLICT and self.conflict_retries > 0
         if status in _NOT_PROCESSED or retried_conflict or (status >= 500 and idempotent):

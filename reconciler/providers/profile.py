@@ -127,13 +127,16 @@ DeletePlan = Callable[[ObservedJob], DeleteStep | NoDelete | None]
 class Capabilities:
     """What a provider can do to an existing job, declared: ``updates_access`` (its adapter is
     a ``providers.base.AccessUpdater``: access flips in place) and ``deletes_jobs`` (a
-    ``JobDeleter``); ``mutable_fields`` are the spec fields a submitted job can change, so a
-    difference in them is an update rather than a replace. ``reads_outputs``: the list does not
-    show all of a finished job's outputs, and the adapter (an ``OutputsReader``) reads the rest
-    with one request per finished job (Segmind's slug, in its details)."""
+    ``JobDeleter``); ``validates_datasets`` (a ``DatasetValidator``: an uploaded dataset is
+    validated asynchronously before a job may use it); ``mutable_fields`` are the spec fields a
+    submitted job can change, so a difference in them is an update rather than a replace.
+    ``reads_outputs``: the list does not show all of a finished job's outputs, and the adapter
+    (an ``OutputsReader``) reads the rest with one request per finished job (Segmind's slug,
+    in its details)."""
 
     updates_access: bool = False
     deletes_jobs: bool = False
+    validates_datasets: bool = False
     reads_outputs: bool = False
     mutable_fields: frozenset[str] = frozenset()
 

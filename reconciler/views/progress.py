@@ -1,10 +1,15 @@
-"""Upload progress: a one-line bar on a terminal's stderr, and nothing anywhere else.
+"""Apply progress: a bar per stage on a terminal's stderr, and nothing anywhere else.
 
-The bar shows datasets done, bytes done of the total, and a percentage, as apply reports them
-through ``reconciler.progress.UploadProgress``. It is drawn only when stderr is a terminal and
-the output is meant for people (the command line never passes one with ``--output json``), so
-logs and pipes never see carriage returns. Thread-safe: uploads finish on several threads at
-once.
+Three lines, redrawn in place as apply reports them through
+``reconciler.progress.ApplyProgress``:
+
+    uploads     [###############---------------] 25/50 datasets, 1.2 MB of 2.4 MB
+    validation  [##########--------------------] 8 of 24 validated
+    submits     [#####-------------------------] 25/150 jobs
+
+Drawn only when stderr is a terminal and the output is meant for people (the command line never
+passes one with ``--output json``), so logs and pipes never see cursor movements. Thread-safe:
+every stage reports from threads of its own.
 """
 
 from __future__ import annotations
@@ -12,52 +17,87 @@ from __future__ import annotations
 import threading
 from typing import TextIO
 
-from reconciler.progress import NO_PROGRESS, UploadProgress
+from reconciler.progress import NO_PROGRESS, ApplyProgress
 from reconciler.views.sizes import human_size
 
 _BAR_WIDTH = 30
+_LINES = 3
+# Back to the first of the bars' lines (cursor to the start of the line N lines up), and
+# clearing a line before it is drawn again.
+_UP = f"\x1b[{_LINES - 1}F"
+_CLEAR = "\x1b[2K"
+
+
+def _bar(done: int, total: int) -> str:
+    fraction = done / total if total else 1.0
+    filled = int(fraction * _BAR_WIDTH)
+    return "[" + "#" * filled + "-" * (_BAR_WIDTH - filled) + "]"
 
 
 class TerminalProgress:
-    """A bar redrawn in place on ``stream`` (a terminal's stderr)."""
+    """The stages' bars redrawn in place on ``stream`` (a terminal's stderr)."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._lock = threading.Lock()
-        self._total = 0
-        self._count = 0
-        self._done_bytes = 0
-        self._done = 0
+        self._drawn = False
+        self._uploads = self._uploaded = 0
+        self._bytes = self._uploaded_bytes = 0
+        self._waiting = self._validated = 0
+        self._submits = self._submitted = 0
 
-    def begin(self, total_bytes: int, count: int) -> None:
+    def begin(self, *, uploads: int, upload_bytes: int, submits: int) -> None:
         with self._lock:
-            self._total, self._count, self._done_bytes, self._done = total_bytes, count, 0, 0
+            self._uploads, self._bytes, self._submits = uploads, upload_bytes, submits
             self._draw()
 
-    def advance(self, done_bytes: int) -> None:
+    def uploaded(self, size: int) -> None:
         with self._lock:
-            self._done_bytes += done_bytes
-            self._done += 1
+            self._uploaded += 1
+            self._uploaded_bytes += size
+            self._draw()
+
+    def waiting(self) -> None:
+        with self._lock:
+            self._waiting += 1
+            self._draw()
+
+    def validated(self) -> None:
+        with self._lock:
+            self._validated += 1
+            self._draw()
+
+    def submitted(self) -> None:
+        with self._lock:
+            self._submitted += 1
             self._draw()
 
     def end(self) -> None:
         with self._lock:
-            self._stream.write("\n")
-            self._stream.flush()
+            if self._drawn:
+                self._stream.write("\n")
+                self._stream.flush()
+
+    def lines(self) -> tuple[str, str, str]:
+        """The three bars as they stand."""
+        return (
+            f"uploads     {_bar(self._uploaded, self._uploads)} {self._uploaded}/{self._uploads}"
+            f" datasets, {human_size(self._uploaded_bytes)} of {human_size(self._bytes)}",
+            f"validation  {_bar(self._validated, self._waiting)} {self._validated} of"
+            f" {self._waiting} validated",
+            f"submits     {_bar(self._submitted, self._submits)} {self._submitted}/{self._submits}"
+            " jobs",
+        )
 
     def _draw(self) -> None:
-        fraction = self._done_bytes / self._total if self._total else 1.0
-        filled = int(fraction * _BAR_WIDTH)
-        bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
-        self._stream.write(
-            f"\ruploading [{bar}] {self._done}/{self._count} datasets,"
-            f" {human_size(self._done_bytes)} of {human_size(self._total)} ({fraction:.0%})"
-        )
+        text = "\n".join(_CLEAR + "\r" + line for line in self.lines())
+        self._stream.write((_UP if self._drawn else "") + text)
+        self._drawn = True
         self._stream.flush()
 
 
-def progress_for(stream: TextIO, *, for_people: bool) -> UploadProgress:
-    """A terminal bar when ``stream`` is a terminal and the output is for people, else none."""
+def progress_for(stream: TextIO, *, for_people: bool) -> ApplyProgress:
+    """Terminal bars when ``stream`` is a terminal and the output is for people, else none."""
     isatty = getattr(stream, "isatty", None)
     if for_people and isatty is not None and isatty():
         return TerminalProgress(stream)

@@ -9,10 +9,14 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reconcile_sandbox.testing import RunningSandbox
+from tests.e2e.conftest import SPEED
 from tests.e2e.e2e_support import (
     RECONCILE,
     Cli,
@@ -122,5 +126,94 @@ def test_an_apply_killed_at_random_moments_then_rerun_ends_with_one_job_per_spec
     running.control.clear_faults()
     assert sum(job_rows(running).values()) == SPECS
     assert live_jobs(running, root) == expected
+    again = reconcile("plan", "--detailed-exitcode")
+    assert again.exit_code == 0, again.stdout[-2000:]
+
+
+STAGE_SPECS = 30  # ten per provider, each with a dataset of its own
+STAGE_DEADLINE_SECONDS = 120.0
+
+
+def route_count(running: RunningSandbox, *routes: str) -> int:
+    counts = running.control.request_counts()
+    return sum(counts.get(route, 0) for route in routes)
+
+
+def cohere_datasets(running: RunningSandbox) -> Counter[str]:
+    """Cohere datasets by name (our names carry the spec and the fingerprint)."""
+    rows = running.sandbox.store.query("SELECT name FROM cohere_datasets")
+    return Counter(str(row["name"]) for row in rows)
+
+
+def in_stage(running: RunningSandbox, stage: str, chooser: random.Random) -> Callable[[], bool]:
+    """Whether an apply of the generated specs has reached a moment of ``stage``: past its
+    N-th upload request, waiting for every Cohere dataset to validate (the clock stands still,
+    so none can) with every other job submitted, or past its N-th create request."""
+    if stage == "upload":
+        target = chooser.randint(1, 10)
+        return lambda: route_count(running, *UPLOAD_ROUTES) >= target
+    if stage == "submit":
+        target = chooser.randint(1, 15)
+        return lambda: route_count(running, *CREATE_ROUTES) >= target
+    others = STAGE_SPECS * 2 // 3
+    return lambda: (
+        len(cohere_datasets(running)) >= STAGE_SPECS // 3
+        and job_rows(running)["segmind"] + job_rows(running)["qubrid"] >= others
+    )
+
+
+UPLOAD_ROUTES = (
+    "POST /cohere/v1/datasets",
+    "POST /qubrid/api/v1/fine-tuning/datasets",
+    "PUT /_objects/{bucket}/{key:path}",
+)
+CREATE_ROUTES = (
+    "POST /cohere/v1/finetuning/finetuned-models",
+    "POST /qubrid/api/v1/fine-tuning/jobs",
+    "POST /segmind/finetune/request/submit",
+)
+
+
+@pytest.mark.parametrize("stage", ["upload", "waiting", "submit"])
+def test_killed_in_each_stage_under_30_percent_faults_a_rerun_leaves_one_job_per_spec(
+    stage: str, tmp_path: Path, running: RunningSandbox
+) -> None:
+    root = tmp_path / stage
+    root.mkdir()
+    expected = Counter(write_generated_specs(root, STAGE_SPECS))
+    reconcile = Cli(root, sandbox_env(running))
+    chooser = random.Random(f"{FAULT_SEED}-{stage}")
+    add_faults(running, 0.30, seed=FAULT_SEED + len(stage))
+    if stage == "waiting":
+        running.control.set_speed(0.0)  # no Cohere dataset validates until the rerun
+    reached = in_stage(running, stage, chooser)
+    child = subprocess.Popen(
+        [str(RECONCILE), "--parallelism", "4"],
+        cwd=root,
+        env=child_env(reconcile.env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + STAGE_DEADLINE_SECONDS
+    while child.poll() is None and not reached() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert child.poll() is None, f"the apply ended before it reached the {stage} stage"
+    assert reached(), f"the apply did not reach the {stage} stage"
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=60)
+    if stage == "waiting":
+        assert job_rows(running)["cohere"] == 0  # killed while it waited for them all
+    uploaded_before = cohere_datasets(running)
+
+    running.control.set_speed(SPEED)
+    final = reconcile.subprocess("--parallelism", "4", timeout=300)
+    assert final.returncode == 0, final.stdout[-4000:] + final.stderr[-2000:]
+    running.control.clear_faults()
+    assert sum(job_rows(running).values()) == STAGE_SPECS
+    assert live_jobs(running, root) == expected
+    if stage == "waiting":
+        # Every Cohere dataset was uploaded before the kill, still validating: the rerun waited
+        # for them rather than upload them again.
+        assert cohere_datasets(running) == uploaded_before
     again = reconcile("plan", "--detailed-exitcode")
     assert again.exit_code == 0, again.stdout[-2000:]

@@ -16,7 +16,12 @@ BENCH = REPO / "bench"
 RUNS = {
     "bench_plan.py": (
         ["--seeded", "30", "--specs", "6", "--converge", "6", "--rounds", "1"],
-        ["reconcile --dry-run, 6 specs", "converge of 6 new specs", "dry run after it: exit 0"],
+        [
+            "reconcile --dry-run, 6 specs",
+            "converge 1 of 6 new specs",
+            "requests:",
+            "dry run after it: exit 0",
+        ],
     ),
     "bench_datasets.py": (
         [

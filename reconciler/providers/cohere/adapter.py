@@ -11,9 +11,15 @@ Requests, under the base URL (``https://api.cohere.com``) with ``Authorization: 
   upload) leaves the model's dataset unknown: not drift. A missing list (``{}``, proto3 JSON
   for an empty one) is an empty list;
 - upload: ``POST /v1/datasets?name=<marker>&type=<dataset type>`` with the file streamed from
-  disk in the multipart field ``data``, then ``GET /v1/datasets/{id}`` every few seconds until
-  it is ``validated`` (``failed``, ``skipped`` or ``cancelled`` end it with the validation
-  error), bounded in time. A 404, a missing status or ``unknown`` on the first looks is a
+  disk in the multipart field ``data`` (``start_upload``). Cohere then validates it
+  asynchronously; a job may use it once it is ``validated`` (``failed``, ``skipped`` or
+  ``cancelled`` end it with the validation error). An apply waits for many at once
+  (``DatasetValidator``): ``validations`` reads ``GET /v1/datasets`` once for all of them,
+  from shortly before the oldest (``after``: the newest dataset the last observation listed, or
+  the oldest reused one's ``created_at``), and ``validation_of`` looks at one alone with ``GET
+  /v1/datasets/{id}`` (for a dataset a lagging list does not show yet). ``upload_dataset``
+  uploads and then looks at that one dataset every ``validation_poll`` seconds until it has
+  validated, bounded in time. A 404, a missing status or ``unknown`` on the first looks is a
   dataset not settled yet, looked at again a bounded number of times before it counts;
 - create: ``POST /v1/finetuning/finetuned-models`` with ``name`` and ``settings`` (base model,
   whose optional ``name`` is left out when the spec gives none, dataset id, hyperparameters,
@@ -32,7 +38,8 @@ fine-tuning request is sent. Errors answer
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -53,6 +60,8 @@ from reconciler.providers.base import (
     PermanentError,
     ProviderError,
     RetryableError,
+    Validated,
+    Validation,
 )
 from reconciler.providers.cohere.deprecation import CohereDeprecatedError, deprecation_refusal
 from reconciler.providers.cohere.profile import (
@@ -95,9 +104,15 @@ VALIDATION_TIMEOUT_SECONDS = 1800.0
 # The official SDK sends a 409 again twice (CO-SDK ``core/http_client.py::_should_retry``).
 SDK_CONFLICT_RETRIES = 2
 VALIDATION_FAILED = frozenset({"failed", "skipped", "cancelled"})
+VALIDATING = frozenset({"queued", "processing"})
+USABLE_STATUSES = VALIDATING | {"validated"}
 # A new dataset may not be readable yet (404), or show no status or ``unknown`` (proto3 JSON's
 # zero value) before validation starts: that many looks, at the poll interval, before it counts.
 UNSETTLED_LOOKS = 10
+# How far before the oldest dataset waited for a validation list begins (``after`` is
+# exclusive): a dataset made at the very instant of the bound is still on the list. No more:
+# datasets made in bulk (an import, a seeded account) may be a fraction of a second apart.
+LIST_MARGIN = timedelta(milliseconds=1)
 
 CONTENT_TYPES: Mapping[str, str] = {".jsonl": "application/jsonl", ".csv": "text/csv"}
 
@@ -132,8 +147,14 @@ class CohereClient:
         self._wandb_key = settings.service_keys.get(WANDB_KEY)
         register_secret(self._wandb_key.reveal() if self._wandb_key else None)
         poll = settings.options.validation_poll
-        self._poll_seconds = poll if poll_seconds is None else poll_seconds
-        self._validation_timeout = validation_timeout
+        self.validation_poll = poll if poll_seconds is None else poll_seconds
+        self.validation_timeout = validation_timeout
+        # The newest dataset the last complete observation listed (Cohere's clock): datasets
+        # uploaded after it are on a list that begins there. Each upload keeps the bound of
+        # its moment (a later observation moves the bound past it): by dataset id, until it
+        # is seen settled.
+        self._listed_until: datetime | None = None
+        self._bounds: dict[str, datetime | None] = {}
         self._refused: CohereDeprecatedError | None = None
         self._http = provider_api(
             "cohere",
@@ -154,6 +175,8 @@ class CohereClient:
             deadline = Deadline.after(self._list_timeout, "list_timeout")
             models = self._list_models(deadline)
             datasets = self._list_datasets(deadline)
+            times = [d.created_at for d in datasets.values() if d.created_at is not None]
+            self._listed_until = max(times, default=None)
         except CohereDeprecatedError as error:
             # The service refuses fine-tuning: one message for the whole provider, said once.
             return ProviderObservation(
@@ -238,14 +261,22 @@ class CohereClient:
         raise PermanentError("cohere", f"listing fine-tuned models: more than {MAX_PAGES} pages")
 
     def _list_datasets(self, deadline: Deadline) -> dict[str, RemoteDataset]:
-        """Every listed dataset by id (``limit``/``offset`` until a short page), with the
-        marker its name carries."""
-        datasets: dict[str, RemoteDataset] = {}
+        """Every listed dataset by id, with the marker its name carries."""
+        return {dataset.remote_id: dataset for _, dataset in self._dataset_items(deadline)}
+
+    def _dataset_items(
+        self, deadline: Deadline | None, after: datetime | None = None
+    ) -> list[tuple[Mapping[str, Any], RemoteDataset]]:
+        """The listed datasets (made after ``after``, when given), by ``limit`` and ``offset``
+        until a short page, each once: as listed, and as parsed."""
+        items_by_id: dict[str, tuple[Mapping[str, Any], RemoteDataset]] = {}
         sizes = list(PAGE_SIZES)
         offset = 0
         for page_number in range(1, MAX_PAGES + 1):
             what = f"listing datasets (page {page_number})"
             params = {"limit": str(sizes[0]), "offset": str(offset)}
+            if after is not None:
+                params["after"] = after.isoformat().replace("+00:00", "Z")
 
             def build(params: dict[str, str] = params) -> httpx.Request:
                 return self._http.client.build_request("GET", DATASETS_PATH, params=params)
@@ -268,11 +299,11 @@ class CohereClient:
                 dataset = parse_dataset(item)
                 if dataset is None:
                     raise PermanentError("cohere", f"{what}: an entry has no id or name")
-                if dataset.remote_id not in datasets:
+                if dataset.remote_id not in items_by_id:
                     new += 1
-                    datasets[dataset.remote_id] = dataset
+                    items_by_id[dataset.remote_id] = (item, dataset)
             if len(items) < sizes[0]:
-                return datasets
+                return list(items_by_id.values())
             if new == 0:
                 # A full page of datasets already seen: the server ignores `offset`.
                 raise PermanentError(
@@ -281,12 +312,60 @@ class CohereClient:
             offset += len(items)
         raise PermanentError("cohere", f"listing datasets: more than {MAX_PAGES} pages")
 
+    # Validation ---------------------------------------------------------------------------
+
+    def validations(
+        self, dataset_ids: Collection[str], *, since: datetime | None = None
+    ) -> Mapping[str, Validation]:
+        wanted = set(dataset_ids)
+        # Reused datasets were made at ``since`` at the latest; uploads of this client after
+        # the bound of their moment. A dataset of neither kind: the whole list.
+        bounds = [self._bounds.get(i, since) for i in wanted]
+        known = [bound for bound in bounds if bound is not None]
+        after = min(known) - LIST_MARGIN if known and len(known) == len(bounds) else None
+        deadline = Deadline.after(self._list_timeout, "list_timeout")
+        shown = {
+            dataset.remote_id: validation_of_item(item)
+            for item, dataset in self._dataset_items(deadline, after)
+            if dataset.remote_id in wanted
+        }
+        for dataset_id, validation in shown.items():
+            if validation.state in (Validated.VALIDATED, Validated.FAILED):
+                self._bounds.pop(dataset_id, None)
+        return shown
+
+    def validation_of(self, dataset_id: str) -> Validation | None:
+        what = f"validating dataset {dataset_id}"
+        response = self._send(
+            lambda: self._http.client.build_request(
+                "GET", f"{DATASETS_PATH}/{path_segment(dataset_id)}"
+            ),
+            what=what,
+            idempotent=True,
+            passthrough=(404,),
+        )
+        if response.status_code == 404:
+            return None
+        body = read_json(response, "cohere", what, None)
+        dataset = body.get("dataset") if isinstance(body, Mapping) else None
+        if not isinstance(dataset, Mapping):
+            raise PermanentError("cohere", f"{what}: the answer has no dataset")
+        return validation_of_item(dataset)
+
     # Upload -------------------------------------------------------------------------------
 
     def upload_dataset(self, upload: Upload, desired: DesiredJob | None = None) -> str:
         """Upload ``upload`` as dataset ``upload.remote_name`` and wait until Cohere has
         validated it; returns its id."""
+        dataset_id = self.start_upload(upload, desired)
+        self._wait_until_validated(dataset_id, desired.spec.name if desired else None)
+        return dataset_id
+
+    def start_upload(self, upload: Upload, desired: DesiredJob | None = None) -> str:
+        """Upload ``upload`` as dataset ``upload.remote_name``; returns its id at once, while
+        Cohere validates it."""
         job = desired.spec.name if desired else None
+        bound = self._listed_until  # before the upload: the dataset is made after it
         dataset_type = dataset_type_for(upload, desired)
         what = "uploading the dataset"
         content_type = CONTENT_TYPES.get(upload.path.suffix.lower(), "application/octet-stream")
@@ -313,12 +392,12 @@ class CohereClient:
                 f"{what}: Cohere accepted it but its answer has no id; list again before retrying",
                 job=job,
             )
-        self._wait_until_validated(dataset_id, job)
+        self._bounds[dataset_id] = bound
         return dataset_id
 
     def _wait_until_validated(self, dataset_id: str, job: str | None) -> None:
         what = f"validating dataset {dataset_id}"
-        deadline = time.monotonic() + self._validation_timeout
+        deadline = time.monotonic() + self.validation_timeout
         looks = 0
         while True:
             looks += 1
@@ -363,14 +442,14 @@ class CohereClient:
                     " file and run again",
                     job=job,
                 )
-            if time.monotonic() + self._poll_seconds > deadline:
+            if time.monotonic() + self.validation_poll > deadline:
                 raise RetryableError(
                     "cohere",
-                    f"{what}: still {status or 'unsettled'} after {self._validation_timeout:.0f} s;"
+                    f"{what}: still {status or 'unsettled'} after {self.validation_timeout:.0f} s;"
                     " run again later",
                     job=job,
                 )
-            self._http.pause(self._poll_seconds)
+            self._http.pause(self.validation_poll)
 
     # Create -------------------------------------------------------------------------------
 
@@ -465,15 +544,33 @@ def parse_dataset(item: Any) -> RemoteDataset | None:
     dataset_id, name = text_or_none(item.get("id")), text_or_none(item.get("name"))
     if not dataset_id or name is None:
         return None
+    status = item.get("validation_status")
     return RemoteDataset(
         provider="cohere",
         remote_id=dataset_id,
         name=name,
         marker=parse_cohere_dataset_name(name),
         created_at=parse_timestamp(item.get("created_at")),
-        # Only a validated dataset trains; a failed or skipped one is uploaded afresh.
-        usable=item.get("validation_status") == "validated",
+        # A validated dataset trains, and so will one still validating (a job on it waits);
+        # a failed or skipped one is uploaded afresh.
+        usable=status in USABLE_STATUSES,
+        validating=status in VALIDATING,
     )
+
+
+def validation_of_item(dataset: Mapping[str, Any]) -> Validation:
+    """Where a listed or looked-at ``Dataset``'s validation stands."""
+    found = dataset.get("validation_status")
+    status = found if isinstance(found, str) and found else None
+    if status == "validated":
+        return Validation(Validated.VALIDATED)
+    if status in VALIDATING:
+        return Validation(Validated.PENDING)
+    if status in VALIDATION_FAILED:
+        reason = text_or_none(dataset.get("validation_error")) or "no reason given"
+        return Validation(Validated.FAILED, f"{status}: {reason}")
+    # No status or ``unknown`` (proto3's zero value): not begun, or not known yet.
+    return Validation(Validated.UNSETTLED)
 
 
 def parse_models(

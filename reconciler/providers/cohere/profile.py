@@ -189,7 +189,7 @@ COHERE: ProviderProfile[CohereOptions] = ProviderProfile(
     marker_in_dataset_ref=_marker_in_dataset_ref,
     health=cohere_health,
     decision_state=live_state,
-    capabilities=Capabilities(updates_access=False, deletes_jobs=True),
+    capabilities=Capabilities(updates_access=False, deletes_jobs=True, validates_datasets=True),
     plan_delete=_plan_delete,
     name_for_nameless_job=None,
     import_fields=_import_fields,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from reconciler.providers.base import (
     OutcomeUnknownError,
     PermanentError,
     RetryableError,
+    Validated,
 )
 from reconciler.providers.cohere.adapter import CohereClient
 from reconciler.providers.http import RetryPolicy
@@ -233,6 +235,56 @@ def test_validation_waiting_is_bounded(
 
 
 # Create and delete ------------------------------------------------------------------------
+
+
+def test_many_datasets_validating_are_read_in_one_list_from_what_the_last_observation_saw(
+    sandbox: RunningSandbox, fast_retry: RetryPolicy, tmp_path: Path
+) -> None:
+    urls: list[httpx.URL] = []
+
+    class Recording(ValidationClock):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            urls.append(request.url)
+            return super().handle_request(request)
+
+    transport = Recording(sandbox)
+    client = client_for(sandbox, fast_retry, transport=transport)
+    older = chat_job(chat_jsonl(tmp_path, name="old.jsonl"), "older")
+    converge_one(client, older)
+    observed = client.observe()
+    assert observed.complete
+    (newest,) = [d.created_at for d in observed.datasets]
+    assert newest is not None
+    jobs = [chat_job(chat_jsonl(tmp_path, 3 + i, f"c{i}.jsonl"), f"chat-{i}") for i in range(8)]
+    ids = [client.start_upload(upload_for(job), job) for job in jobs]
+    bad = chat_job(chat_jsonl(tmp_path, 1, "bad.jsonl"), "bad-chat")  # one conversation
+    bad_id = client.start_upload(upload_for(bad), bad)
+    sandbox.control.clear_requests()
+
+    waiting = client.validations([*ids, bad_id])
+    assert {v.state for v in waiting.values()} == {Validated.PENDING}
+    listed = client.observe()
+    validating = {d.remote_id: d for d in listed.datasets if d.remote_id in ids}
+    # Listed while validating: usable (a job on it waits), never uploaded again.
+    assert all(d.usable and d.validating for d in validating.values()) and len(validating) == 8
+    sandbox.control.advance_clock(7)
+    sandbox.control.clear_requests()
+    urls.clear()
+    done = client.validations([*ids, bad_id])
+
+    assert {
+        dataset_id: v.state for dataset_id, v in done.items() if dataset_id in ids
+    } == dict.fromkeys(ids, Validated.VALIDATED)
+    assert done[bad_id].state is Validated.FAILED
+    assert "at least 2" in (done[bad_id].reason or "")
+    # One list request for nine datasets, beginning after the datasets the observation listed.
+    assert requests_made(sandbox, "GET", DATASETS) == 1
+    assert requests_made(sandbox, "GET", f"{DATASETS}/*") == 0
+    (url,) = [u for u in urls if u.path == DATASETS]
+    after = datetime.fromisoformat(url.params["after"].replace("Z", "+00:00"))
+    assert newest - timedelta(seconds=0.01) < after < newest
+    assert client.validation_of(ids[0]) == done[ids[0]]
+    assert client.validation_of("no-such-dataset") is None
 
 
 def test_create_returns_the_id_with_the_settings_sent(

@@ -31,7 +31,7 @@ from reconciler.core.spec import (
     SourceLocation,
 )
 from reconciler.diff import plan as make_plan
-from reconciler.progress import UploadProgress
+from reconciler.progress import ApplyProgress
 from reconciler.providers.base import (
     OutcomeUnknownError,
     PermanentError,
@@ -473,24 +473,48 @@ def test_a_change_its_profile_declares_impossible_is_refused_without_a_request()
 class RecordingProgress:
     def __init__(self) -> None:
         self.events: list[tuple[str, int]] = []
+        self._lock = threading.Lock()
 
-    def begin(self, total_bytes: int, count: int) -> None:
-        self.events.append(("begin", total_bytes))
+    def _record(self, event: str, value: int = 0) -> None:
+        with self._lock:
+            self.events.append((event, value))
 
-    def advance(self, done_bytes: int) -> None:
-        self.events.append(("advance", done_bytes))
+    def begin(self, *, uploads: int, upload_bytes: int, submits: int) -> None:
+        self._record("begin", upload_bytes)
+        self._record("uploads", uploads)
+        self._record("submits", submits)
+
+    def uploaded(self, size: int) -> None:
+        self._record("uploaded", size)
+
+    def waiting(self) -> None:
+        self._record("waiting")
+
+    def validated(self) -> None:
+        self._record("validated")
+
+    def submitted(self) -> None:
+        self._record("submitted")
 
     def end(self) -> None:
-        self.events.append(("end", 0))
+        self._record("end")
 
 
-def test_progress_hears_of_every_upload() -> None:
+def test_progress_hears_of_every_upload_and_submit() -> None:
     fake = FakeProvider()
     progress = RecordingProgress()
-    sink: UploadProgress = progress
+    sink: ApplyProgress = progress
     specs = [spec("a", local=True), spec("b", local=True), spec("c")]
     assert apply_plan(plan_for(specs, [fake]), clients(fake), progress=sink).ok
-    assert progress.events == [("begin", 2000), ("advance", 1000), ("advance", 1000), ("end", 0)]
+    assert progress.events[:3] == [("begin", 2000), ("uploads", 2), ("submits", 3)]
+    assert sorted(progress.events[3:-1]) == [
+        ("submitted", 0),
+        ("submitted", 0),
+        ("submitted", 0),
+        ("uploaded", 1000),
+        ("uploaded", 1000),
+    ]
+    assert progress.events[-1] == ("end", 0)
     # Each upload is told which job it is for (Segmind signs FAST_FLUX uploads public).
     assert sorted(name or "" for name in fake.uploaded_for) == ["a", "b"]
 

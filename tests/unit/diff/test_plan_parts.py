@@ -92,6 +92,18 @@ def test_the_reusable_dataset_is_the_newest_usable_one_of_its_marker() -> None:
     assert reusable_datasets([broken]) == {}
 
 
+def test_a_dataset_still_validating_is_reused_but_a_validated_one_comes_first() -> None:
+    # An apply killed while Cohere validated its upload leaves it validating: the next run
+    # waits for it rather than upload it again.
+    marker = Marker("alpha", FP[:12])
+    validated = RemoteDataset("cohere", "d-ok", "alpha", marker, created_at=WHEN)
+    validating = RemoteDataset(
+        "cohere", "d-busy", "alpha", marker, created_at=WHEN.replace(year=2027), validating=True
+    )
+    assert reusable_datasets([validating]) == {marker: validating}
+    assert reusable_datasets([validating, validated]) == {marker: validated}
+
+
 def test_a_percent_escaped_marker_in_a_segmind_url_is_still_recognised() -> None:
     url = f"https://bucket.test/uploads/u/file1-my-job%2Drc{FP[:12]}.zip"
     body = [{"id": "r1", "name": "my-job", "status": "AVAILABLE", "data_source_path": url}]

@@ -3,6 +3,7 @@ HTTP paths are tested per adapter against the sandbox)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -74,14 +75,19 @@ def _http(answers: list[int]) -> tuple[ProviderHttp, list[httpx.Request]]:
         sent.append(request)
         return httpx.Response(next(statuses), json={"message": "busy"})
 
-    http = ProviderHttp(
+    return _answering(answer, RetryPolicy(sleep=lambda seconds: None)), sent
+
+
+def _answering(
+    answer: Callable[[httpx.Request], httpx.Response], retry: RetryPolicy
+) -> ProviderHttp:
+    return ProviderHttp(
         "cohere",
         make_client(base_url="http://cohere.test", transport=httpx.MockTransport(answer)),
         message_of=lambda body: None,
         key_variables="COHERE_API_KEY",
-        retry=RetryPolicy(sleep=lambda seconds: None),
+        retry=retry,
     )
-    return http, sent
 
 
 def _post(http: ProviderHttp, *, idempotent: bool) -> httpx.Response:
@@ -106,6 +112,40 @@ def test_a_request_the_provider_says_it_did_not_process_is_sent_again(status: in
     http, sent = _http([status, 201])
     assert _post(http, idempotent=False).status_code == 201
     assert len(sent) == 2
+
+
+def test_a_429s_retry_after_holds_back_every_request_of_the_client_not_only_its_own() -> None:
+    # A rate limit is the account's: the requests of the apply's other workers wait it out too
+    # instead of being refused in turn. The recorded pauses are the waits; none really happens,
+    # so the provider's 3 s are still ahead when the second request starts.
+    answers = iter([(429, {"Retry-After": "3"}), (200, {}), (200, {}), (200, {})])
+    pauses: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        status, headers = next(answers)
+        return httpx.Response(status, headers=headers, json={"message": "slow down"})
+
+    http = _answering(answer, RetryPolicy(sleep=pauses.append))
+    assert _post(http, idempotent=False).status_code == 200  # its own retry waits 3 s and more
+    assert len(pauses) == 2 and all(2.9 < pause <= 3.5 for pause in pauses)
+    pauses.clear()
+    assert _post(http, idempotent=True).status_code == 200  # another request, held back too
+    assert len(pauses) == 1 and 2.5 < pauses[0] <= 3.0
+
+
+def test_a_huge_retry_after_holds_the_client_back_no_longer_than_the_longest_backoff() -> None:
+    answers = iter([429, 200])
+    pauses: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(next(answers), headers={"Retry-After": "86400"})
+
+    http = _answering(answer, RetryPolicy(sleep=pauses.append, max_wait=15.0))
+    with pytest.raises(RetryableError):
+        _post(http, idempotent=True)  # the provider asks for a day: given up at once
+    pauses.clear()
+    assert _post(http, idempotent=True).status_code == 200
+    assert pauses and max(pauses) <= 15.0
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from reconciler.config import load_settings
 from reconciler.core.observed import ObservedJob
 from reconciler.core.spec import PROVIDERS, Provider
-from reconciler.providers.base import AccessUpdater, JobDeleter
+from reconciler.providers.base import AccessUpdater, DatasetValidator, JobDeleter
 from reconciler.providers.profile import NoDelete
 from reconciler.providers.profiles import PROFILES, key_variables
 from reconciler.providers.registry import build_client
@@ -42,6 +42,7 @@ def test_each_adapter_offers_exactly_what_its_profile_declares(
         assert client.name == provider
         assert isinstance(client, AccessUpdater) == capabilities.updates_access
         assert isinstance(client, JobDeleter) == capabilities.deletes_jobs
+        assert isinstance(client, DatasetValidator) == capabilities.validates_datasets
     finally:
         client.close()
 

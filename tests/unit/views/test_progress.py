@@ -1,4 +1,5 @@
-"""The upload progress bar: drawn on a terminal only, never in a pipe or for machines."""
+"""The apply's progress bars (uploads, validation, submits): drawn on a terminal only, never in
+a pipe or for machines."""
 
 from __future__ import annotations
 
@@ -13,21 +14,34 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def test_a_terminal_gets_a_bar_that_ends_with_a_newline() -> None:
+def test_a_terminal_gets_a_bar_per_stage_redrawn_in_place_ending_with_a_newline() -> None:
     terminal = FakeTerminal()
     progress = progress_for(terminal, for_people=True)
     assert isinstance(progress, TerminalProgress)
-    progress.begin(2_000_000, 2)
-    progress.advance(1_000_000)
-    progress.advance(1_000_000)
-    progress.end()
-    frames = terminal.getvalue().split("\r")
-    assert frames[1].startswith("uploading [------------------------------] 0/2 datasets")
-    assert "1/2 datasets, 1.0 MB of 2.0 MB (50%)" in frames[2]
-    assert (
-        frames[3]
-        == "uploading [##############################] 2/2 datasets, 2.0 MB of 2.0 MB (100%)\n"
+    progress.begin(uploads=2, upload_bytes=2_000_000, submits=3)
+    assert progress.lines() == (
+        "uploads     [------------------------------] 0/2 datasets, 0 B of 2.0 MB",
+        "validation  [##############################] 0 of 0 validated",
+        "submits     [------------------------------] 0/3 jobs",
     )
+    progress.uploaded(1_000_000)
+    progress.waiting()
+    progress.uploaded(1_000_000)
+    progress.submitted()
+    progress.validated()
+    progress.submitted()
+    progress.submitted()
+    progress.end()
+    assert progress.lines() == (
+        "uploads     [##############################] 2/2 datasets, 2.0 MB of 2.0 MB",
+        "validation  [##############################] 1 of 1 validated",
+        "submits     [##############################] 3/3 jobs",
+    )
+    frames = terminal.getvalue()
+    # Drawn once, then moved back up over its three lines for every redraw (seven of them).
+    assert frames.count("\x1b[2F") == 7
+    assert frames.endswith("3/3 jobs\n")
+    assert "1 of 2 validated" not in frames and "0 of 1 validated" in frames
 
 
 def test_no_bar_in_a_pipe_or_for_machines() -> None:
