@@ -220,7 +220,7 @@ _output_option = click.option(
     help="How to show the result: for people, for a PR comment, or for machines.",
 )
 
-# What a run may change, for the commands that plan (plan, apply, status) and the daemon.
+# What a run may change, for the commands that plan (plan, apply) and the daemon.
 _change_options = _stacked(
     click.option(
         "--prune/--no-prune",
@@ -233,12 +233,15 @@ _change_options = _stacked(
         help="Let a change to an immutable field submit a new job under the same name.",
     ),
     click.option("--retry-failed", is_flag=True, help="Resubmit jobs whose last run failed."),
-    click.option(
-        "--parallelism",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Requests in flight at once while applying (default: reconciler.yaml, else 4).",
-    ),
+)
+
+# Only for the commands that write (apply, the daemon): a plan sends no write to spread.
+_parallelism_option = click.option(
+    "--parallelism",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Uploads in flight at once while applying, and as many submits (default:"
+    " reconciler.yaml, else 4).",
 )
 
 
@@ -301,8 +304,8 @@ class _Choices:
     prune: bool | None
     allow_replace: bool
     retry_failed: bool
-    parallelism: int | None
     use_sandbox: bool
+    parallelism: int | None = None
     max_creates: int | None = None
     max_replaces: int | None = None
     max_deletes: int | None = None
@@ -568,6 +571,7 @@ def plan(
     )
 )
 @_plan_options
+@_parallelism_option
 @_target_option
 @_show_unchanged_option
 @click.option(
@@ -607,10 +611,11 @@ def apply(
     saved = None
     if plan_file is not None:
         overridden = choices.prune is not None or choices.allow_replace or choices.retry_failed
-        if overridden or choices.targets:
+        limits = (choices.max_creates, choices.max_replaces, choices.max_deletes)
+        if overridden or choices.targets or any(limit is not None for limit in limits):
             _fail(
-                "--prune, --allow-replace, --retry-failed and --target cannot be given with"
-                " --plan: a saved plan is applied with the options it was made with"
+                "--prune, --allow-replace, --retry-failed, --target and --max-* cannot be given"
+                " with --plan: a saved plan is applied with the options it was made with"
             )
         saved = _read_plan(plan_file)
     saved_options = None if saved is None else (lambda _settings: saved.options)
@@ -886,6 +891,7 @@ def _wait_for_jobs(run: Run, choices: _Choices, timeout: float | None, interval:
     " jobs still training are polled four times as often.",
 )
 @_change_options
+@_parallelism_option
 @_sandbox_option()
 @click.option(
     "--pull",

@@ -206,6 +206,26 @@ def test_webhook_spacing_without_listen_is_refused(tmp_path: Path) -> None:
     assert "--webhook-spacing" in done.stderr and "--listen" in done.stderr
 
 
+def test_plan_takes_no_parallelism(tmp_path: Path) -> None:
+    # A plan sends no write: a parallelism of writes would do nothing there.
+    done = run("plan", "--parallelism", "8", cwd=tmp_path, timeout=30)
+    assert done.returncode == 1
+    assert "No such option '--parallelism'" in done.stderr
+    assert "--parallelism" in run("apply", "--help", timeout=30).stdout
+    assert "--parallelism" in run("watch", "--help", timeout=30).stdout
+
+
+@pytest.mark.parametrize("limit", ["--max-creates", "--max-replaces", "--max-deletes"])
+def test_a_saved_plan_takes_no_guardrail_of_the_command_line(tmp_path: Path, limit: str) -> None:
+    # The saved plan's guardrails are those it was made with; a limit given here would do
+    # nothing, so it is refused rather than silently ignored.
+    saved = tmp_path / "plan.json"
+    saved.write_text("{}", encoding="utf-8")
+    done = run("apply", "--plan", str(saved), limit, "3", cwd=tmp_path, timeout=30)
+    assert done.returncode == 1
+    assert "--max-* cannot be given with --plan" in done.stderr
+
+
 # --- A listening address that is taken ------------------------------------------------------
 
 
