@@ -591,20 +591,24 @@ class Daemon:
             paths,
             settings=settings,
             use_sandbox=self.options.use_sandbox,
-            options=self._plan_options,
+            options=functools.partial(self._plan_options, paths=paths),
             clients=self._clients,
             early=False,
             read_journal=not preview,
             admit=None if preview else functools.partial(self._admit, paths=paths),
         )
 
-    def _plan_options(self, settings: Settings) -> PlanOptions:
-        return plan_options_for(
+    def _plan_options(self, settings: Settings, paths: Sequence[Path]) -> PlanOptions:
+        """The run's plan options; with only some PATHs the plan is partial (the repository's
+        other jobs are counted as not targeted, never listed as unmanaged), as on the command
+        line."""
+        options = plan_options_for(
             settings,
             prune=self.options.prune,
             allow_replace=self.options.allow_replace,
             retry_failed=self.options.retry_failed,
         )
+        return replace(options, partial=not covers_spec_paths(settings, paths))
 
     def _converge(self) -> tuple[RunResult, str]:
         try:

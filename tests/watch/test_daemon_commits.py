@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from reconcile_sandbox.testing import RunningSandbox
+from reconciler.config import load_settings
 from reconciler.watch import Daemon, RunRecord, RunResult, WatchOptions
 from reconciler.watch.commits import GitCheckout
 from reconciler.watch.git import GitError
@@ -331,4 +332,21 @@ def test_runs_held_for_the_quiet_period_wait_without_spinning(
         stop.set()
         daemon.queue.close()
         worker.join(10.0)
+        daemon.close()
+
+
+def test_a_daemon_of_some_paths_plans_partially_like_the_command_line(
+    sandbox: RunningSandbox, sandbox_env: dict[str, str], repo: Path
+) -> None:
+    # With only some PATHs, the repository's other jobs are counted as not targeted (as
+    # `reconcile plan PATH` does), never taken for unmanaged ones; all PATHs: a whole plan.
+    one = write_spec(repo, "fox-v1")
+    write_spec(repo, "fox-v2")
+    settings = load_settings(repo)
+    daemon = Daemon(WatchOptions(paths=(one,)), cwd=repo)
+    try:
+        assert daemon._plan_options(settings, [one]).partial
+        assert not daemon._plan_options(settings, []).partial
+        assert not daemon._plan_options(settings, [repo / "specs"]).partial
+    finally:
         daemon.close()
