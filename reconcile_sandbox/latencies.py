@@ -29,6 +29,21 @@ class LatencyError(ValueError):
     """A latency the sandbox cannot take (the message says what it can)."""
 
 
+def split_latency(text: str) -> tuple[str, float]:
+    """``"cohere.datasets=4"`` -> ``("cohere.datasets", 4.0)`` (``reconcile sandbox --latency``);
+    whether the sandbox has that latency is checked when it starts."""
+    key, sep, value = text.partition("=")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not sep or not key.strip() or not math.isfinite(seconds) or seconds < 0:
+        raise LatencyError(
+            f"{text!r}: a latency is PROVIDER.KIND=SECONDS (0 or more), e.g. cohere.datasets=4"
+        )
+    return key.strip(), seconds
+
+
 def scaled(lifecycle: Lifecycle, seconds: float) -> Lifecycle:
     """``lifecycle`` with its stages stretched or shrunk to take ``seconds`` in all."""
     total = lifecycle.total_seconds

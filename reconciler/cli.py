@@ -1085,6 +1085,7 @@ def schema(which: str, out: str | None) -> None:
         "reconcile sandbox",
         "reconcile sandbox --port 0 --speed 600 --data /tmp/sandbox",
         "reconcile sandbox --variant qubrid.offset=ignored",
+        "reconcile sandbox --speed 1 --latency cohere.datasets=4",
     )
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -1118,19 +1119,46 @@ def schema(which: str, out: str | None) -> None:
     help="Answer an open question of the provider documents another way, e.g."
     " qubrid.offset=ignored (repeatable; GET /_sandbox/variants lists them).",
 )
-def sandbox(host: str, port: int, data_dir: str, speed: float, variants: tuple[str, ...]) -> None:
+@click.option(
+    "--latency",
+    "latencies",
+    multiple=True,
+    metavar="PROVIDER.KIND=SECONDS",
+    help="How long a kind that settles by itself takes, in simulated seconds, e.g."
+    " cohere.datasets=4 for Cohere's dataset validation (repeatable; GET /_sandbox/latencies"
+    " lists them).",
+)
+def sandbox(
+    host: str,
+    port: int,
+    data_dir: str,
+    speed: float,
+    variants: tuple[str, ...],
+    latencies: tuple[str, ...],
+) -> None:
     """Serve the embedded Segmind/Qubrid/Cohere emulator until interrupted."""
     _require_sandbox("the sandbox command")
     # Imported here: an optional distribution, checked just above.
+    from reconcile_sandbox.latencies import LatencyError, split_latency
     from reconcile_sandbox.server import serve_forever
     from reconcile_sandbox.variants import VariantError, split_variant
 
     gc.set_threshold(*_GC_DEFAULT_THRESHOLD)  # it serves until stopped: back to the defaults
     try:
         chosen = dict(split_variant(text) for text in variants)
-        serve_forever(host=host, port=port, data_dir=Path(data_dir), speed=speed, variants=chosen)
+        settle = dict(split_latency(text) for text in latencies)
+        serve_forever(
+            host=host,
+            port=port,
+            data_dir=Path(data_dir),
+            speed=speed,
+            variants=chosen,
+            latencies=settle,
+        )
     except VariantError as error:
         _fail(f"--variant {error}")
+    except LatencyError as error:
+        _fail(f"--latency {error}")
     except OSError as error:
         from reconciler.binding import cannot_listen, is_bind_error
 

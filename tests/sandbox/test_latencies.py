@@ -3,7 +3,11 @@ simulated clock, set at start or through the control API."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -72,3 +76,56 @@ def test_a_latency_is_set_at_start_and_a_wrong_one_is_refused_with_what_to_send(
         with pytest.raises(SandboxControlError, match="0 or more seconds"):
             running.control.set_latencies(**{"cohere.datasets": -1.0})
         assert running.control.latencies()["cohere.datasets"]["seconds"] == 0.0
+
+
+def reconcile_sandbox(data: Path, *options: str) -> subprocess.Popen[str]:
+    """``reconcile sandbox`` on a free port, its state in ``data``."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from reconciler.cli import main; main()",
+            "sandbox",
+            "--port",
+            "0",
+            "--data",
+            str(data),
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_reconcile_sandbox_starts_with_the_latencies_it_is_given(tmp_path: Path) -> None:
+    server = reconcile_sandbox(tmp_path / "state", "--latency", "cohere.datasets=4")
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()  # "# reconcile sandbox: serving on http://…"
+        url = re.search(r"serving on (http://\S+)", first)
+        assert url is not None, first + (server.stderr.read() if server.stderr else "")
+        latencies = httpx.get(f"{url.group(1)}/_sandbox/latencies", timeout=10).json()
+        assert latencies["latencies"]["cohere.datasets"]["seconds"] == 4.0
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("latency", "said"),
+    [
+        ("cohere.datasets", "a latency is PROVIDER.KIND=SECONDS"),
+        ("cohere.datasets=-1", "a latency is PROVIDER.KIND=SECONDS"),
+        ("cohere.datasets=soon", "a latency is PROVIDER.KIND=SECONDS"),
+        ("cohere.models=4", "no latency 'cohere.models'; this sandbox has: cohere.datasets"),
+    ],
+)
+def test_reconcile_sandbox_refuses_a_latency_it_cannot_take(
+    tmp_path: Path, latency: str, said: str
+) -> None:
+    server = reconcile_sandbox(tmp_path / "state", "--latency", latency)
+    _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 1
+    assert stderr.startswith("reconcile: --latency ") and said in stderr, stderr
+    assert "Traceback" not in stderr
