@@ -4,8 +4,6 @@ simulated clock, set at start or through the control API."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from tests.sandbox.cohere_support import (
     dataset,
     upload,
 )
+from tests.support.sandbox_command import start_sandbox_command
 
 
 @pytest.fixture
@@ -78,28 +77,8 @@ def test_a_latency_is_set_at_start_and_a_wrong_one_is_refused_with_what_to_send(
         assert running.control.latencies()["cohere.datasets"]["seconds"] == 0.0
 
 
-def reconcile_sandbox(data: Path, *options: str) -> subprocess.Popen[str]:
-    """``reconcile sandbox`` on a free port, its state in ``data``."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from reconciler.cli import main; main()",
-            "sandbox",
-            "--port",
-            "0",
-            "--data",
-            str(data),
-            *options,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_reconcile_sandbox_starts_with_the_latencies_it_is_given(tmp_path: Path) -> None:
-    server = reconcile_sandbox(tmp_path / "state", "--latency", "cohere.datasets=4")
+    server = start_sandbox_command(tmp_path / "state", "--latency", "cohere.datasets=4")
     try:
         assert server.stdout is not None
         first = server.stdout.readline()  # "# reconcile sandbox: serving on http://…"
@@ -124,7 +103,7 @@ def test_reconcile_sandbox_starts_with_the_latencies_it_is_given(tmp_path: Path)
 def test_reconcile_sandbox_refuses_a_latency_it_cannot_take(
     tmp_path: Path, latency: str, said: str
 ) -> None:
-    server = reconcile_sandbox(tmp_path / "state", "--latency", latency)
+    server = start_sandbox_command(tmp_path / "state", "--latency", latency)
     _, stderr = server.communicate(timeout=60)
     assert server.returncode == 1
     assert stderr.startswith("reconcile: --latency ") and said in stderr, stderr

@@ -4,8 +4,6 @@ through the control API, a reset, its start-up configuration and `reconcile sand
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,6 +12,7 @@ import pytest
 from reconcile_sandbox.provider import Provider
 from reconcile_sandbox.testing import RunningSandbox, SandboxControlError, start_sandbox
 from reconcile_sandbox.variants import VariantBook, VariantError, split_variant
+from tests.support.sandbox_command import start_sandbox_command
 
 
 def names_listed(running: RunningSandbox) -> list[str]:
@@ -91,27 +90,11 @@ def test_a_variant_on_the_command_line_is_name_equals_value(text: str) -> None:
 
 
 def test_reconcile_sandbox_refuses_an_unknown_variant_before_serving(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from reconciler.cli import main; main()",
-            "sandbox",
-            "--port",
-            "0",
-            "--data",
-            str(tmp_path / "state"),
-            "--variant",
-            "toy.order=newest-first",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 1
-    assert "--variant no variant 'toy.order'" in result.stderr
-    assert "Traceback" not in result.stderr
+    server = start_sandbox_command(tmp_path / "state", "--variant", "toy.order=newest-first")
+    _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 1
+    assert "--variant no variant 'toy.order'" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_a_set_with_one_unknown_variant_changes_none(toy_sandbox: RunningSandbox) -> None:
