@@ -2,7 +2,8 @@
 given specs has finished training.
 
 A round (``read_status``) plans, reads the outputs of finished jobs the lists do not show all
-of (``reconciler.outputs``; each job once per process) and gives each job's status.
+of (``reconciler.outputs``; each job once per machine, remembered by ``reconciler.outputs_cache``)
+and gives each job's status.
 ``wait_for_jobs`` repeats rounds ``interval`` seconds apart until one of:
 
 - every job is ``Healthy`` and every provider was read: done (exit 0);
@@ -26,6 +27,7 @@ from enum import StrEnum
 from reconciler.core.observed import Health, JobOutputs
 from reconciler.core.plan import IncompleteProvider
 from reconciler.outputs import OutputsKey, read_outputs
+from reconciler.outputs_cache import outputs_file, recall_outputs, remember_outputs
 from reconciler.run import Run
 from reconciler.status import JobStatus, job_statuses
 
@@ -49,12 +51,15 @@ class StatusReport:
 
 
 def read_status(run: Run, known: dict[OutputsKey, JobOutputs] | None = None) -> StatusReport:
-    """One round of ``run``: plan, outputs, statuses. ``known``: outputs read in earlier
-    rounds, not read again (and this round's added)."""
-    known = {} if known is None else known
+    """One round of ``run``: plan, outputs, statuses. ``known``: outputs read before (None:
+    those this machine remembers), not read again; this round's are added, and remembered."""
+    file = outputs_file(run)
+    known = recall_outputs(file) if known is None else known
     plan = run.plan().plan
     read = read_outputs(plan, run.clients, parallelism=run.settings.parallelism, known=known)
-    known.update(read.outputs)
+    if read.outputs.keys() - known.keys():
+        known.update(read.outputs)
+        remember_outputs(file, known)
     return StatusReport(job_statuses(plan, read.outputs), (*plan.incomplete, *read.failures))
 
 
@@ -83,7 +88,7 @@ def wait_for_jobs(
     """Rounds ``interval`` seconds apart until done, failed or ``timeout`` (None: no limit);
     ``on_round`` sees each round (progress lines, notifications)."""
     deadline = None if timeout is None else clock() + timeout
-    known: dict[OutputsKey, JobOutputs] = {}
+    known = recall_outputs(outputs_file(run))
     rounds = 0
     while True:
         report = read_status(run, known)

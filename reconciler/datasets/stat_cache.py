@@ -88,13 +88,7 @@ class StatCache:
         return self._file
 
     def _load(self) -> dict[str, tuple[StatKey, str]]:
-        body = unseal(_FINGERPRINTS, read_cache_file(self._file))
-        if body is None:
-            return {}
-        try:
-            document = fast_json.loads(body)
-        except ValueError:
-            return {}
+        document = read_sealed_json(_FINGERPRINTS, self._file)
         if (
             not isinstance(document, dict)
             or document.get("format") != _FORMAT
@@ -251,6 +245,18 @@ def unseal(purpose: bytes, data: bytes | None) -> bytes | None:
     if not newline or not hmac.compare_digest(mac, _mac(key, purpose, body)):
         return None
     return body
+
+
+def read_sealed_json(purpose: bytes, file: Path | None) -> Any:
+    """The JSON document in cache file ``file`` when this machine sealed it for ``purpose``;
+    None when there is no file, or it is unsealed, unreadable or not JSON (a miss)."""
+    body = None if file is None else unseal(purpose, read_cache_file(file))
+    if body is None:
+        return None
+    try:
+        return fast_json.loads(body)
+    except ValueError:
+        return None
 
 
 def _mac(key: bytes, purpose: bytes, body: bytes) -> bytes:

@@ -48,7 +48,7 @@ from pathlib import Path
 from stat import S_ISDIR, S_ISREG
 from typing import Any
 
-from reconciler import __version__, fast_json
+from reconciler import __version__
 from reconciler.config import Settings
 from reconciler.core.diagnostics import Diagnostic, InvalidInputError
 from reconciler.core.spec import DatasetKind, DatasetRef, FineTuneSpec, Lifecycle, SourceLocation
@@ -309,13 +309,7 @@ class ValidationCache:
         return cls(file, cache_context(settings, schema_file))
 
     def _load(self) -> None:
-        body = stat_cache.unseal(_SEAL_PURPOSE, stat_cache.read_cache_file(self._file))
-        if body is None:
-            return
-        try:
-            document = fast_json.loads(body)
-        except ValueError:
-            return
+        document = stat_cache.read_sealed_json(_SEAL_PURPOSE, self._file)
         if (
             isinstance(document, dict)
             and document.get("format") == _FORMAT

@@ -27,6 +27,12 @@ def converged(reconcile: Cli, running: RunningSandbox) -> None:
     running.control.set_speed(0)
 
 
+def trained(reconcile: Cli, running: RunningSandbox) -> None:
+    """The example specs applied, and every job finished training since."""
+    converged(reconcile, running)
+    running.control.advance_clock(TRAINED)
+
+
 def status_json(reconcile: Cli, *args: str) -> tuple[int, dict[str, Any]]:
     result = reconcile("status", "-o", "json", *args)
     return result.exit_code, json.loads(result.stdout)
@@ -39,8 +45,7 @@ def jobs_by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_a_finished_job_shows_what_the_next_step_needs_in_every_format(
     reconcile: Cli, running: RunningSandbox
 ) -> None:
-    converged(reconcile, running)
-    running.control.advance_clock(TRAINED)
+    trained(reconcile, running)
 
     code, document = status_json(reconcile)
 
@@ -119,8 +124,7 @@ def test_a_failed_job_exits_1(reconcile: Cli, running: RunningSandbox) -> None:
 def test_outputs_that_cannot_be_read_exit_1_naming_the_job(
     reconcile: Cli, running: RunningSandbox
 ) -> None:
-    converged(reconcile, running)
-    running.control.advance_clock(TRAINED)
+    trained(reconcile, running)
     running.control.add_fault(
         kind="error", method="GET", path="/segmind/finetune/request/details", status=404
     )
@@ -157,8 +161,7 @@ def test_status_offers_only_the_options_that_act_for_it(reconcile: Cli) -> None:
 def test_wait_ends_at_once_when_every_job_is_healthy(
     reconcile: Cli, running: RunningSandbox
 ) -> None:
-    converged(reconcile, running)
-    running.control.advance_clock(TRAINED)
+    trained(reconcile, running)
 
     result = reconcile("status", "--wait", "--timeout", "60", "-o", "json")
 
@@ -228,3 +231,57 @@ def test_wait_announces_each_job_that_finished_since_it_was_last_seen_once(
     ]
     for slug in filter(None, slugs):
         assert any(f"• slug: `{slug}`" in text for text in texts)
+
+
+def details_reads(running: RunningSandbox) -> int:
+    return running.control.request_counts().get("GET /segmind/finetune/request/details", 0)
+
+
+def test_a_finished_job_s_details_are_read_once_per_machine_not_on_every_status(
+    reconcile: Cli, running: RunningSandbox
+) -> None:
+    trained(reconcile, running)
+    finished_segmind = sum(1 for provider, _ in EXAMPLES if provider == "segmind")
+    before = details_reads(running)
+
+    _, first = status_json(reconcile)
+    assert details_reads(running) - before == finished_segmind
+    _, second = status_json(reconcile)
+    reconcile("status")
+
+    # The second and third runs read nothing beyond the lists, and show the same outputs.
+    assert details_reads(running) - before == finished_segmind
+    assert second["jobs"] == first["jobs"]
+
+
+def test_outputs_remembered_in_a_file_this_machine_did_not_seal_are_read_again(
+    reconcile: Cli, running: RunningSandbox
+) -> None:
+    # The checkout is untrusted: a committed file naming a slug or weights URL must not
+    # reach the pipeline that deploys them.
+    trained(reconcile, running)
+    _, real = status_json(reconcile)
+    # The tests' sandbox stands in for the real providers (their base URLs point at it).
+    remembered = reconcile.repo / ".reconcile" / "outputs.json"
+    assert remembered.is_file()
+    planted = [
+        {
+            "provider": job["provider"],
+            "remote_id": job["remote_id"],
+            "model_id": None,
+            "weights_url": "https://attacker.example/weights.safetensors",
+            "slug": "attacker/model",
+        }
+        for job in real["jobs"]
+        if job["provider"] == "segmind"
+    ]
+    for forged in (
+        json.dumps(planted),  # no seal at all
+        "0" * 64 + "\n" + json.dumps(planted),  # a seal made without this machine's key
+    ):
+        remembered.write_text(forged, encoding="utf-8")
+        before = details_reads(running)
+        _, shown = status_json(reconcile)
+        assert shown["jobs"] == real["jobs"]
+        assert "attacker" not in json.dumps(shown)
+        assert details_reads(running) - before == len(planted)
