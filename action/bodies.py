@@ -34,15 +34,6 @@ def fenced(text: str) -> str:
     return "```\n" + text.replace("```", "`\u200b``") + "\n```"
 
 
-def without_saved_note(plan_markdown: str) -> str:
-    """The plan as the comment shows it: `reconcile plan --out FILE` ends its text with where
-    it saved the file, a path on the runner that means nothing to a reader."""
-    lines = plan_markdown.rstrip("\n").split("\n")
-    if lines and lines[-1].startswith("Saved the plan to "):
-        lines.pop()
-    return "\n".join(lines).rstrip("\n")
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What the steps before the publishing one recorded (their exit codes as GitHub gives
@@ -106,7 +97,7 @@ def plan_details(outcome: Outcome) -> str:
     """The body under the heading: the plan, or the output that explains why there is none."""
     if outcome.validate_exit != "0" or outcome.from_fork or outcome.plan_exit == "":
         return fenced(outcome.validate_text)
-    details = without_saved_note(outcome.plan_markdown)
+    details = outcome.plan_markdown.rstrip("\n")
     if outcome.plan_exit in ("0", "2"):
         if outcome.plan_errors:
             details += (

@@ -552,7 +552,9 @@ def plan(
         except OSError as error:
             _fail(f"{out_file}: cannot write the plan ({error.strerror}); choose another path")
     _show(_PlanShown(result, run.settings.root, show_unchanged), choices.output)
-    if out_file is not None and choices.output != "json":
+    # Only for people: markdown and json are documents (a pull request comment, a program's
+    # input), which a path on the machine that made them would only spoil.
+    if out_file is not None and choices.output == "text":
         click.echo(
             f"Saved the plan to {out_file}; apply it with `reconcile apply --plan {out_file}`."
         )

@@ -57,6 +57,10 @@ def test_show_prints_a_saved_plan_as_plan_showed_it_in_each_format(
     assert reconcile("show", str(saved), "-o", "json").stdout == saved.read_text()
     markdown = reconcile("show", str(saved), "--output", "markdown")
     assert markdown.stdout == reconcile("plan", "-o", "markdown").stdout
+    # A saved plan's markdown is the document alone (a pull request comment): no note of where
+    # the file went on the machine that made it.
+    again = repo / "again.json"
+    assert reconcile("plan", "-o", "markdown", "--out", str(again)).stdout == markdown.stdout
     assert markdown.stdout.startswith("### reconcile plan")
 
     listed = reconcile("show", str(saved), "--show-unchanged")
