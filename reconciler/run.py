@@ -4,7 +4,7 @@
 validated specs as desired jobs (``specs.desired``), then (all of that valid) the sandbox when
 asked (``sandboxed``) and a client per provider (``providers.clients``). ``Run.plan`` lists and
 diffs (``planning``); ``apply.converge`` takes a run on to writes under the writer lease
-(``Run.writer``). ``observe_provider`` reads one provider's lists the same way (import).
+(``Run.writer``).
 
 The command line reads early: the lists of the providers with a key (``EarlyLists``) and the
 journal of recent writes (``apply.journal_read``) are requested during validation; one invalid
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from reconciler.apply.journal_read import JournalRead, start_journal_read
 from reconciler.config import Settings, find_repo_root, load_settings, plan_origin
-from reconciler.core.observed import ProviderObservation, RecentWrite
+from reconciler.core.observed import RecentWrite
 from reconciler.core.plan import PlanOptions, PlanOrigin, Reconciliation
 from reconciler.core.spec import DesiredJob, Provider
-from reconciler.observing import EarlyLists, observe, providers_to_observe
+from reconciler.observing import EarlyLists, providers_to_observe
 from reconciler.planning import make_plan
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.clients import ClientFactory, ClientPool, default_client_factory
@@ -141,19 +141,3 @@ def open_run(
         wanted = pool.clients_for(settings, providers_to_observe(settings, desired))
         origin = plan_origin(settings, paths, sandbox=use_sandbox)
         yield Run(settings, desired, wanted, plan_options, lists, journal, use_sandbox, origin)
-
-
-def observe_provider(
-    settings: Settings,
-    provider: Provider,
-    *,
-    use_sandbox: bool = False,
-    factory: ClientFactory | None = None,
-) -> ProviderObservation:
-    """One provider's lists, as a run reads them (``reconcile import``), through a sandbox
-    started for the call when ``use_sandbox``."""
-    with contextlib.ExitStack() as stack:
-        if use_sandbox:
-            settings = stack.enter_context(sandbox_settings(settings))
-        pool = stack.enter_context(ClientPool(factory or default_client_factory))
-        return observe(pool.clients_for(settings, [provider])[provider])

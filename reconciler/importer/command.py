@@ -2,26 +2,28 @@
 ``reconciler.views.import_report``).
 
 The repository's settings and specs are read first (an invalid spec stops the import before
-any request); then one list of the provider, read as every run reads it
-(``reconciler.run.observe_provider``: the embedded sandbox when asked, a client of the
-run's); then the jobs are selected (``select``), turned into documents (``document``) and
-written as spec files (``write``).
+any request); then one list of the provider, read as every run reads it (``observe_provider``:
+the embedded sandbox when asked, a client like a run's); then the jobs are selected
+(``select``), turned into documents (``document``) and written as spec files (``write``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.config import Settings, find_repo_root, load_settings
+from reconciler.core.observed import ProviderObservation
 from reconciler.core.spec import PROVIDERS, FineTuneSpec, Provider
 from reconciler.importer import ImportRefusedError
 from reconciler.importer.document import SkippedJob
 from reconciler.importer.select import select_jobs
 from reconciler.importer.write import SpecFile, prepare_files, write_files
-from reconciler.providers.clients import ClientFactory
-from reconciler.run import observe_provider
+from reconciler.observing import observe
+from reconciler.providers.clients import ClientFactory, ClientPool, default_client_factory
+from reconciler.sandboxed import sandbox_settings
 from reconciler.specs import load_specs
 
 DEFAULT_OUT_DIR = Path("specs/imported")
@@ -106,3 +108,19 @@ def import_jobs(
         managed=selection.managed,
         match=match,
     )
+
+
+def observe_provider(
+    settings: Settings,
+    provider: Provider,
+    *,
+    use_sandbox: bool = False,
+    factory: ClientFactory | None = None,
+) -> ProviderObservation:
+    """One provider's lists, as a run reads them, through a sandbox started for the call when
+    ``use_sandbox``."""
+    with contextlib.ExitStack() as stack:
+        if use_sandbox:
+            settings = stack.enter_context(sandbox_settings(settings))
+        pool = stack.enter_context(ClientPool(factory or default_client_factory))
+        return observe(pool.clients_for(settings, [provider])[provider])
