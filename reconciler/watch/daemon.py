@@ -67,6 +67,7 @@ from reconciler.core.spec import DesiredJob
 from reconciler.datasets.stat_cache import STATE_DIR_NAME
 from reconciler.notify import FailedWrite, Notifier, RunInfo
 from reconciler.outputs import OutputsKey, read_outputs
+from reconciler.outputs_cache import outputs_file, recall_outputs, remember_outputs
 from reconciler.providers.clients import ClientFactory, ClientPool, default_client_factory
 from reconciler.redact import redact
 from reconciler.run import Run, open_run
@@ -840,9 +841,15 @@ class Daemon:
         notifier = self._notifier_for(run.settings)
         if notifier is None:
             return
+        # What this machine read before (a restart reads no finished job's details again).
+        remembered = outputs_file(run)
+        if not self._outputs:
+            self._outputs = recall_outputs(remembered)
         read = read_outputs(
             plan, run.clients, parallelism=run.settings.parallelism, known=self._outputs
         )
+        if read.outputs.keys() - self._outputs.keys():
+            remember_outputs(remembered, {**self._outputs, **read.outputs})
         self._outputs = dict(read.outputs)  # only the current finished jobs' are kept
         for failure in read.failures:
             self.log.warning("outputs.unreadable", failure.error, provider=failure.provider)

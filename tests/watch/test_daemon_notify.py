@@ -40,11 +40,15 @@ def test_a_finished_job_is_announced_once_across_resyncs_and_restarts(
         (request,) = receiver.wait_for_requests(1)
         runs = daemon.runs
         wait_for(lambda: daemon.runs >= runs + 2, 10.0, "two more resyncs")
+    details_read = sandbox.control.request_counts()["GET /segmind/finetune/request/details"]
     with daemon_in_thread(repo, interval=0.2) as restarted:
         runs = restarted.runs
         wait_for(lambda: restarted.runs >= runs + 2, 10.0, "two resyncs after the restart")
 
     assert len(receiver.requests) == 1
+    # The finished job's details were read once, on this machine: not again after a restart.
+    assert details_read == 1
+    assert sandbox.control.request_counts()["GET /segmind/finetune/request/details"] == 1
     body = request.json()
     assert (body["event"], body["name"], body["provider"], body["to"]) == (
         "job.finished",
