@@ -6,18 +6,28 @@ pause drives it, so every step is an event, not a timing."""
 
 from __future__ import annotations
 
+import signal
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+
+import pytest
 
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.apply.executor import ApplyExecutor
+from reconciler.core.observed import WriteState
 from reconciler.core.outcome import ApplyResult, OutcomeKind
-from reconciler.core.plan import Plan
-from reconciler.core.spec import Provider
+from reconciler.core.plan import Plan, Upload
+from reconciler.core.spec import DesiredJob, Provider
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.cohere.adapter import CohereClient
+from reconciler.providers.segmind.adapter import SegmindClient
 from tests.e2e.test_e2e_pipeline import VALIDATION_SECONDS, Ticks, cohere_job, plan_against
-from tests.support.providers import cohere_settings
+from tests.support.providers import cohere_settings, image_folder, segmind_settings
+from tests.support.segmind import flux_pro
 
 # The most an apply of a job or two may take here; past it, the apply is taken as hung.
 HUNG_AFTER_SECONDS = 30.0
@@ -76,3 +86,116 @@ def test_a_dataset_list_with_a_date_out_of_range_ends_the_apply_with_the_job_sub
     counts = running.control.request_counts()
     assert counts["POST /cohere/v1/datasets"] == 1
     assert counts["POST /cohere/v1/finetuning/finetuned-models"] == 1
+
+
+def _waiting_in_shutdown(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is shutting down a pool of workers (waiting for the ones at work)."""
+    frame: FrameType | None = sys._current_frames().get(thread.ident or 0)
+    while frame is not None:
+        if frame.f_code.co_name == "shutdown" and "concurrent" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C raises ``KeyboardInterrupt`` in the main thread, whatever a runner installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_after_ctrl_c_no_create_that_had_not_started_is_sent(
+    running: RunningSandbox, tmp_path: Path
+) -> None:
+    # Two workers per stage. A Cohere upload and two Segmind creates are held by the sandbox;
+    # a third Segmind job, uploaded, waits for a submit worker. Then Ctrl-C: the creates under
+    # way end (the journal learns their ids), and nothing that had not started is sent, not
+    # even once a worker is free while the apply waits for the upload under way.
+    running.control.set_speed(0.0)
+    holds = [
+        running.control.add_fault(
+            kind="slow", delay=600, method="POST", provider="cohere", path="/v1/datasets"
+        ),
+        running.control.add_fault(
+            kind="slow",
+            delay=600,
+            method="POST",
+            provider="segmind",
+            path="/finetune/request/submit",
+        ),
+    ]
+    upload_started = threading.Event()
+    two_creates_started = threading.Event()
+    third_uploaded = threading.Event()
+    lock = threading.Lock()
+    creates: list[str] = []
+    uploads: list[str] = []
+
+    class TellingCohere(CohereClient):
+        def start_upload(self, upload: Upload, desired: DesiredJob | None = None) -> str:
+            upload_started.set()
+            return super().start_upload(upload, desired)
+
+    class TellingSegmind(SegmindClient):
+        def upload_dataset(self, upload: Upload, desired: DesiredJob | None = None) -> str:
+            ref = super().upload_dataset(upload, desired)
+            with lock:
+                uploads.append(ref)
+                if len(uploads) == 3:
+                    third_uploaded.set()
+            return ref
+
+        def create(self, desired: DesiredJob, dataset_ref: str) -> str:
+            with lock:
+                creates.append(desired.spec.name)
+                if len(creates) == 2:
+                    two_creates_started.set()
+            return super().create(desired, dataset_ref)
+
+    cohere = TellingCohere(cohere_settings(running))
+    segmind = TellingSegmind(segmind_settings(running))
+    clients: dict[Provider, ProviderClient] = {"cohere": cohere, "segmind": segmind}
+    segmind_jobs = [
+        flux_pro(image_folder(tmp_path, f"images-{index}"), name=f"mascot-{index}")
+        for index in range(3)
+    ]
+    plan = plan_against(clients, [cohere_job(tmp_path, 0), *segmind_jobs])
+    executor = ApplyExecutor(clients, parallelism=2)
+    main = threading.main_thread()
+    interrupted = threading.Event()
+
+    def press_ctrl_c_then_release() -> None:
+        for event in (upload_started, two_creates_started, third_uploaded):
+            assert event.wait(timeout=HUNG_AFTER_SECONDS)
+        signal.pthread_kill(main.ident or 0, signal.SIGINT)
+        # The apply stops: it waits for the upload under way (and the creates) to end.
+        while not _waiting_in_shutdown(main):
+            interrupted.wait(0.01)
+        interrupted.set()
+        for rule in holds:
+            running.control.remove_fault(rule)
+
+    helper = threading.Thread(target=press_ctrl_c_then_release, daemon=True)
+    try:
+        with interruptible(), pytest.raises(KeyboardInterrupt):
+            helper.start()
+            executor.apply(plan)
+    finally:
+        helper.join(HUNG_AFTER_SECONDS)
+        cohere.close()
+        segmind.close()
+
+    assert interrupted.is_set()
+    counts = running.control.request_counts()
+    assert counts.get("POST /segmind/finetune/request/submit", 0) == 2, creates
+    assert counts.get("POST /cohere/v1/finetuning/finetuned-models", 0) == 0
+    states = {write.name: write.state for write in executor.journal.writes()}
+    sent = {name: states[name] for name in creates}
+    assert set(sent.values()) == {WriteState.CONFIRMED}
+    # What was never sent stays intended: the next run holds it back until it is settled.
+    left = {name: state for name, state in states.items() if name not in creates}
+    assert set(left.values()) == {WriteState.INTENDED} and len(left) == 2
