@@ -6,6 +6,8 @@ pause drives it, so every step is an event, not a timing."""
 
 from __future__ import annotations
 
+import errno
+import io
 import signal
 import sys
 import threading
@@ -25,6 +27,7 @@ from reconciler.core.spec import DesiredJob, Provider
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.cohere.adapter import CohereClient
 from reconciler.providers.segmind.adapter import SegmindClient
+from reconciler.views.progress import progress_for
 from tests.e2e.test_e2e_pipeline import VALIDATION_SECONDS, Ticks, cohere_job, plan_against
 from tests.support.providers import cohere_settings, image_folder, segmind_settings
 from tests.support.segmind import flux_pro
@@ -199,3 +202,31 @@ def test_after_ctrl_c_no_create_that_had_not_started_is_sent(
     # What was never sent stays intended: the next run holds it back until it is settled.
     left = {name: state for name, state in states.items() if name not in creates}
     assert set(left.values()) == {WriteState.INTENDED} and len(left) == 2
+
+
+class ClosedTerminal(io.StringIO):
+    """A terminal that goes away once the bars are first drawn (a closed session: EIO)."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self.getvalue():
+            raise OSError(errno.EIO, "Input/output error")
+        return super().write(text)
+
+
+def test_a_terminal_that_goes_away_mid_apply_stops_the_bars_not_the_apply(
+    running: RunningSandbox, tmp_path: Path
+) -> None:
+    segmind = SegmindClient(segmind_settings(running))
+    clients: dict[Provider, ProviderClient] = {"segmind": segmind}
+    plan = plan_against(clients, [flux_pro(image_folder(tmp_path))])
+    progress = progress_for(ClosedTerminal(), for_people=True)
+    try:
+        result = apply_or_hang(ApplyExecutor(clients, progress=progress), plan)
+    finally:
+        segmind.close()
+
+    assert [outcome.kind for outcome in result.outcomes] == [OutcomeKind.DONE]
+    assert running.control.request_counts()["POST /segmind/finetune/request/submit"] == 1
