@@ -73,12 +73,14 @@ from reconciler.observing import observe
 from reconciler.progress import NO_PROGRESS, ApplyProgress
 from reconciler.providers.base import (
     AccessUpdater,
+    ClientClosedError,
     DatasetValidator,
     JobDeleter,
     OutcomeUnknownError,
     PermanentError,
     ProviderClient,
     ProviderError,
+    RetryableError,
     ServiceRefusedError,
 )
 from reconciler.providers.profiles import PROFILES
@@ -399,6 +401,15 @@ class ApplyExecutor:
                     continue  # a list a whole settle window later proves it never happened
                 self.journal.unknown(change)
                 return self._unconfirmed(change, error, sent_at)
+            except (RetryableError, ClientClosedError):
+                # Every send of it was turned away untaken (429, 408, a conflict, never
+                # reached) or none went out (the run stopped): nothing was made by this
+                # attempt, as with a refusal; an earlier lost one may have been.
+                if lost is None:
+                    self.journal.refused(change, sent_at)
+                else:
+                    self.journal.unknown(change)
+                raise
             except PermanentError as error:
                 # Refused: nothing was made by this attempt; an earlier lost one may have been.
                 if lost is None:

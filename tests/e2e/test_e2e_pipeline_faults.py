@@ -26,6 +26,7 @@ from reconciler.core.plan import Plan, Upload
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.cohere.adapter import CohereClient
+from reconciler.providers.http import RetryPolicy
 from reconciler.providers.segmind.adapter import SegmindClient
 from reconciler.views.progress import progress_for
 from tests.e2e.test_e2e_pipeline import VALIDATION_SECONDS, Ticks, cohere_job, plan_against
@@ -230,3 +231,68 @@ def test_a_terminal_that_goes_away_mid_apply_stops_the_bars_not_the_apply(
 
     assert [outcome.kind for outcome in result.outcomes] == [OutcomeKind.DONE]
     assert running.control.request_counts()["POST /segmind/finetune/request/submit"] == 1
+
+
+def test_a_dataset_that_validates_after_the_apply_gave_up_on_it_is_reused_by_the_next_once(
+    running: RunningSandbox, tmp_path: Path
+) -> None:
+    running.control.set_speed(0.0)
+    desired = [cohere_job(tmp_path, 0)]
+    # No patience at all: the first tick that shows the dataset still validating ends the wait.
+    impatient = CohereClient(cohere_settings(running), validation_timeout=0.0)
+    clients: dict[Provider, ProviderClient] = {"cohere": impatient}
+    try:
+        executor = ApplyExecutor(clients, validation_pause=lambda seconds: None)
+        first = apply_or_hang(executor, plan_against(clients, desired))
+    finally:
+        impatient.close()
+    ((outcome,),) = [first.outcomes]
+    assert outcome.kind is OutcomeKind.FAILED and "still validating after" in outcome.message
+    # Nothing was sent, so nothing is held back.
+    assert executor.journal.writes() == ()
+
+    running.control.advance_clock(VALIDATION_SECONDS)
+    cohere = CohereClient(cohere_settings(running))
+    clients = {"cohere": cohere}
+    try:
+        plan = plan_against(clients, desired)
+        (change,) = plan.changes
+        assert change.upload is None and change.reuse is not None
+        second = apply_or_hang(ApplyExecutor(clients), plan)
+        third = plan_against(clients, desired)
+    finally:
+        cohere.close()
+    assert [o.kind for o in second.outcomes] == [OutcomeKind.DONE]
+    assert not any(c.action.value == "create" for c in third.changes)
+    counts = running.control.request_counts()
+    assert counts["POST /cohere/v1/datasets"] == 1
+    assert counts["POST /cohere/v1/finetuning/finetuned-models"] == 1
+
+
+def test_a_create_refused_429_to_the_end_leaves_nothing_for_the_next_run_to_hold_back(
+    running: RunningSandbox, tmp_path: Path
+) -> None:
+    # Every answer to the create is a 429: the provider did not take it, so the journal must
+    # not keep it as possibly sent (the next run would hold the job back for a settle window
+    # and report it as one that may exist).
+    running.control.add_fault(
+        kind="rate_limit",
+        retry_after=0.0,
+        method="POST",
+        provider="segmind",
+        path="/finetune/request/submit",
+    )
+    retry = RetryPolicy(attempts=3, sleep=lambda seconds: None)
+    segmind = SegmindClient(segmind_settings(running), retry=retry)
+    clients: dict[Provider, ProviderClient] = {"segmind": segmind}
+    plan = plan_against(clients, [flux_pro(image_folder(tmp_path))])
+    try:
+        executor = ApplyExecutor(clients)
+        result = apply_or_hang(executor, plan)
+    finally:
+        segmind.close()
+
+    ((outcome,),) = [result.outcomes]
+    assert outcome.kind is OutcomeKind.FAILED and "429" in outcome.message
+    assert running.control.request_counts()["POST /segmind/finetune/request/submit"] == 3
+    assert executor.journal.writes() == ()
