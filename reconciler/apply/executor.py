@@ -30,7 +30,9 @@ looked for on fresh lists (begun after the loss; lost answers at the same moment
 by its name and by the dataset it was sent with. Found: done. Not found, it is sent again only
 once a complete list begun a whole settle window after the send still lacks it; otherwise it
 is reported **unconfirmed**, the run fails, and the write journal (``reconciler.apply.journal``)
-remembers it so that the next run, on any machine, settles it before sending anything.
+remembers it so that the next run, on any machine, settles it before sending anything. A
+create turned away untaken every time it was sent (429, 408: the adapter's retries ran out)
+made nothing: the journal forgets it, as it does a refused one.
 
 Before the first create goes out, this run's creates are recorded in the journal as intended
 and the ``WriteGuard`` makes that record visible to every other machine (the writer lease);
