@@ -30,7 +30,9 @@ looked for on fresh lists (begun after the loss; lost answers at the same moment
 by its name and by the dataset it was sent with. Found: done. Not found, it is sent again only
 once a complete list begun a whole settle window after the send still lacks it; otherwise it
 is reported **unconfirmed**, the run fails, and the write journal (``reconciler.apply.journal``)
-remembers it so that the next run, on any machine, settles it before sending anything.
+remembers it so that the next run, on any machine, settles it before sending anything. A
+create turned away untaken every time it was sent (429, 408: the adapter's retries ran out)
+made nothing: the journal forgets it, as it does a refused one.
 
 Before the first create goes out, this run's creates are recorded in the journal as intended
 and the ``WriteGuard`` makes that record visible to every other machine (the writer lease);
@@ -73,12 +75,14 @@ from reconciler.observing import observe
 from reconciler.progress import NO_PROGRESS, ApplyProgress
 from reconciler.providers.base import (
     AccessUpdater,
+    ClientClosedError,
     DatasetValidator,
     JobDeleter,
     OutcomeUnknownError,
     PermanentError,
     ProviderClient,
     ProviderError,
+    RetryableError,
     ServiceRefusedError,
 )
 from reconciler.providers.profiles import PROFILES
@@ -399,6 +403,15 @@ class ApplyExecutor:
                     continue  # a list a whole settle window later proves it never happened
                 self.journal.unknown(change)
                 return self._unconfirmed(change, error, sent_at)
+            except (RetryableError, ClientClosedError):
+                # Every send of it was turned away untaken (429, 408, a conflict, never
+                # reached) or none went out (the run stopped): nothing was made by this
+                # attempt, as with a refusal; an earlier lost one may have been.
+                if lost is None:
+                    self.journal.refused(change, sent_at)
+                else:
+                    self.journal.unknown(change)
+                raise
             except PermanentError as error:
                 # Refused: nothing was made by this attempt; an earlier lost one may have been.
                 if lost is None:
@@ -552,6 +565,8 @@ class _Pipeline:
         self._outcomes = outcomes
         self._left = len(changes)
         self._done = threading.Condition()
+        # Set when the apply stops early (an interrupt): no upload or create starts after it.
+        self._stopping = threading.Event()
         # Datasets the provider validates first: their wait, the longest, starts earliest.
         self._order = sorted(changes, key=lambda item: executor._validator(item[1]) is None)
         workers = executor._parallelism
@@ -571,11 +586,16 @@ class _Pipeline:
                 while self._left:
                     self._done.wait()
         finally:
-            # Normally nothing is queued by now; stopped early (an interrupt), what has not
-            # started is dropped: its create stays intended in the journal, never sent.
+            # Normally nothing is queued by now. Stopped early (an interrupt), what has not
+            # started is dropped: its create stays intended in the journal, never sent. The
+            # uploads and creates under way end first (a create's answer goes to the journal),
+            # and while they do, no worker they free starts another one, nor takes a dataset
+            # an upload or a poller hands on.
+            self._stopping.set()
+            self._submits.shutdown(wait=False, cancel_futures=True)
             self._uploads.shutdown(wait=True, cancel_futures=True)
             self._waits.close()
-            self._submits.shutdown(wait=True, cancel_futures=True)
+            self._submits.shutdown(wait=True)
 
     def _finish(self, index: int, outcome: Outcome) -> None:
         with self._done:
@@ -583,8 +603,19 @@ class _Pipeline:
             self._left -= 1
             self._done.notify_all()
 
+    def _hand_on(self, index: int, change: Change, dataset_ref: str) -> None:
+        """``change``'s dataset is ready: on to the submit stage, unless the apply stops."""
+        if self._stopping.is_set():
+            return
+        try:
+            self._submits.submit(self._submit_stage, index, change, dataset_ref)
+        except RuntimeError:
+            return  # the submit stage was shut down a moment ago: the apply stops
+
     def _upload_stage(self, index: int, change: Change) -> None:
         executor = self._executor
+        if self._stopping.is_set():
+            return
         try:
             if executor._has_refused(change.provider):
                 raise _Refused
@@ -603,7 +634,7 @@ class _Pipeline:
             executor.journal.not_sent(change)
             raise
         if not dataset.validates:
-            self._submits.submit(self._submit_stage, index, change, dataset.ref)
+            self._hand_on(index, change, dataset.ref)
             return
         validator = executor._validator(change)
         assert validator is not None
@@ -615,7 +646,7 @@ class _Pipeline:
     def _validated(self, waiting: Waiting) -> None:
         index, change = self._ticket(waiting)
         self._executor._progress.validated()
-        self._submits.submit(self._submit_stage, index, change, waiting.dataset_id)
+        self._hand_on(index, change, waiting.dataset_id)
 
     def _not_validated(self, waiting: Waiting, message: str) -> None:
         index, change = self._ticket(waiting)
@@ -631,6 +662,8 @@ class _Pipeline:
 
     def _submit_stage(self, index: int, change: Change, dataset_ref: str) -> None:
         executor = self._executor
+        if self._stopping.is_set():
+            return
         try:
             if executor._has_refused(change.provider):
                 executor.journal.not_sent(change)

@@ -125,25 +125,46 @@ class ValidationWaits:
             with self._lock:
                 waiting = list(self._pending[provider])
             try:
-                shown = client.validations([w.dataset_id for w in waiting], since=_oldest(waiting))
-            except ServiceRefusedError as error:
-                for item in waiting:
+                failures = self._tick(client, provider, waiting, failures)
+            except Exception as error:  # the poller must never die with waits in its care
+                # Not a provider's answer but a fault of ours or an answer past belief: a
+                # poller that died here would leave its datasets waited for by nobody, and
+                # the apply waiting for them forever. Their waits end; nothing was sent.
+                failures = 0
+                with self._lock:
+                    left = [item for item in waiting if item in self._pending[provider]]
+                for item in left:
                     self._take(provider, item)
-                    self._outcomes.refused(item, error)
-                continue
-            except ProviderError as error:
-                failures += 1
-                if failures >= self._attempts:
-                    failures = 0
-                    for item in waiting:
-                        self._take(provider, item)
-                        self._outcomes.failed(
-                            item, f"its validation could not be looked at: {error.message}"
-                        )
-                continue
-            failures = 0
+                    self._outcomes.failed(
+                        item,
+                        "its validation could not be looked at: unexpected error:"
+                        f" {type(error).__name__}: {error}",
+                    )
+
+    def _tick(
+        self, client: DatasetValidator, provider: Provider, waiting: list[Waiting], failures: int
+    ) -> int:
+        """One look at ``waiting``, the datasets of ``provider`` waited for; returns the lists
+        that failed running, this one included."""
+        try:
+            shown = client.validations([w.dataset_id for w in waiting], since=_oldest(waiting))
+        except ServiceRefusedError as error:
             for item in waiting:
-                self._settle(client, provider, item, shown.get(item.dataset_id))
+                self._take(provider, item)
+                self._outcomes.refused(item, error)
+            return 0
+        except ProviderError as error:
+            if failures + 1 < self._attempts:
+                return failures + 1
+            for item in waiting:
+                self._take(provider, item)
+                self._outcomes.failed(
+                    item, f"its validation could not be looked at: {error.message}"
+                )
+            return 0
+        for item in waiting:
+            self._settle(client, provider, item, shown.get(item.dataset_id))
+        return 0
 
     def _settle(
         self,

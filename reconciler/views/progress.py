@@ -14,6 +14,7 @@ every stage reports from threads of its own.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import TextIO
 
@@ -41,6 +42,7 @@ class TerminalProgress:
         self._stream = stream
         self._lock = threading.Lock()
         self._drawn = False
+        self._broken = False
         self._uploads = self._uploaded = 0
         self._bytes = self._uploaded_bytes = 0
         self._waiting = self._validated = 0
@@ -74,9 +76,10 @@ class TerminalProgress:
 
     def end(self) -> None:
         with self._lock:
-            if self._drawn:
-                self._stream.write("\n")
-                self._stream.flush()
+            if self._drawn and not self._broken:
+                with contextlib.suppress(OSError, ValueError):
+                    self._stream.write("\n")
+                    self._stream.flush()
 
     def lines(self) -> tuple[str, str, str]:
         """The three bars as they stand."""
@@ -90,10 +93,18 @@ class TerminalProgress:
         )
 
     def _draw(self) -> None:
+        if self._broken:
+            return
         text = "\n".join(_CLEAR + "\r" + line for line in self.lines())
-        self._stream.write((_UP if self._drawn else "") + text)
-        self._drawn = True
-        self._stream.flush()
+        try:
+            self._stream.write((_UP if self._drawn else "") + text)
+            self._drawn = True
+            self._stream.flush()
+        except (OSError, ValueError):
+            # The terminal went away (a closed session: EIO, a closed stream): the bars stop,
+            # the apply goes on. A bar that raised here would fail an upload that worked, or
+            # leave a job the apply waits for forever.
+            self._broken = True
 
 
 def progress_for(stream: TextIO, *, for_people: bool) -> ApplyProgress:

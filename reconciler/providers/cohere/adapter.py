@@ -322,7 +322,7 @@ class CohereClient:
         # the bound of their moment. A dataset of neither kind: the whole list.
         bounds = [self._bounds.get(i, since) for i in wanted]
         known = [bound for bound in bounds if bound is not None]
-        after = min(known) - LIST_MARGIN if known and len(known) == len(bounds) else None
+        after = _list_start(min(known)) if known and len(known) == len(bounds) else None
         deadline = Deadline.after(self._list_timeout, "list_timeout")
         shown = {
             dataset.remote_id: validation_of_item(item)
@@ -502,6 +502,15 @@ class CohereClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _list_start(bound: datetime) -> datetime | None:
+    """Where a list of the datasets made after ``bound`` begins; ``None`` (the whole list)
+    for a bound so early (a listed date of the year 1) that no moment comes before it."""
+    try:
+        return bound - LIST_MARGIN
+    except OverflowError:
+        return None
 
 
 def dataset_type_for(upload: Upload, desired: DesiredJob | None) -> str:

@@ -132,3 +132,15 @@ def test_a_list_that_cannot_be_read_ends_the_waits_after_the_attempts_and_a_refu
     refused = ServiceRefusedError("cohere", "Cohere's fine-tuning is switched off")
     ended = wait_for(ScriptedValidator([refused]), "c")
     assert ended.events == [("refused", "c", "Cohere's fine-tuning is switched off")]
+
+
+def test_an_unexpected_error_in_a_tick_ends_the_waits_instead_of_the_poller() -> None:
+    # A poller that died of it would leave its datasets waited for by nobody: the apply would
+    # wait for them forever.
+    validator = ScriptedValidator([OverflowError("date value out of range")])
+    ended = wait_for(validator, "a", "b")
+    assert [how for how, _, _ in ended.events] == ["failed", "failed"]
+    assert ended.events[0][2] == (
+        "its validation could not be looked at: unexpected error: OverflowError: date value out"
+        " of range"
+    )
