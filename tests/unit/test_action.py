@@ -373,6 +373,31 @@ def test_a_confirmed_apply_applies_exactly_the_plan_with_that_digest(
     assert outputs == {"exitcode": "0"}
 
 
+def replace_with(**spec: Any) -> dict[str, Any]:
+    """BLOCKED_PLAN whose replace submits a spec with these fields (the rest as reviewed)."""
+    reviewed = {"name": "mascot-v1", "base_model": "FLUX", "parameters": {"iterations": 400}}
+    reviewed["source"] = {"file": "specs/mascot.yaml", "line": 1, "col": 1}
+    desired = {"spec": {**reviewed, **spec}, "dataset_fingerprint": "abc", "owner": "team"}
+    replace = {**BLOCKED_PLAN["changes"][0], "desired": desired}
+    replace["field_changes"] = [{"path": "parameters.iterations", "remote": 300, "desired": 400}]
+    return {**BLOCKED_PLAN, "changes": [replace, *BLOCKED_PLAN["changes"][1:]]}
+
+
+@pytest.mark.parametrize(
+    "moved",
+    [{"parameters": {"iterations": 40_000}}, {"base_model": "FLUX_PRO"}, {"trigger_word": "X"}],
+    ids=["parameters", "base-model", "a-field-added"],
+)
+def test_the_digest_covers_what_each_change_submits(tmp_path: Path, moved: dict[str, Any]) -> None:
+    # A reviewed replace, then a commit that changes what it would submit (more iterations
+    # cost more): the same job, target and dataset, but not the plan that was reviewed.
+    reviewed = digest_of(replace_with(), tmp_path)
+    assert digest_of(replace_with(**moved), tmp_path) != reviewed
+    # Where the spec sits in its file is not what is submitted.
+    elsewhere = {"source": {"file": "specs/mascot.yaml", "line": 9, "col": 1}}
+    assert digest_of(replace_with(**elsewhere), tmp_path) == reviewed
+
+
 def test_a_confirmed_apply_whose_plan_moved_applies_nothing(
     action: dict[str, Any], tmp_path: Path
 ) -> None:
