@@ -286,6 +286,29 @@ def test_a_notifier_needs_its_variable_set_to_a_url(tmp_path: Path) -> None:
     found.close()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.slack.com:abc/services/T0/B0/secret-path-1",
+        "https://hooks.slack.com:99999/services/T0/B0/secret-path-1",
+        "https://[::1/services/T0/B0/secret-path-1",
+    ],
+    ids=["port-not-a-number", "port-out-of-range", "broken-ipv6-host"],
+)
+def test_a_malformed_webhook_url_is_said_once_without_its_secret(tmp_path: Path, url: str) -> None:
+    # Not an error out of a round (a traceback, a daemon stopped): said, and nothing sent.
+    mark_repository(tmp_path, config="notify:\n  webhook_url_env: TEAM_HOOK\n")
+    settings, _ = read_settings(tmp_path, environ={})
+    said: list[str] = []
+
+    found = Notifier.for_settings(
+        settings, tmp_path, sandbox=False, warn=said.append, environ={"TEAM_HOOK": url}
+    )
+
+    assert found is None
+    assert said == ["notify: TEAM_HOOK is no webhook URL (it is not a valid URL); nothing is sent"]
+
+
 def test_the_ledger_holds_no_secret(tmp_path: Path, receiver: CaptureServer) -> None:
     sender = notifier(tmp_path, receiver.url)
     sender.jobs([status(Health.PROGRESSING)], RUN)
