@@ -281,7 +281,7 @@ def test_the_apply_step_records_its_report_and_exit_code(
     assert report == "stdout of reconcile apply\n"
 
 
-def workflow_commands(log: str) -> list[str]:
+def runner_commands(log: str) -> list[str]:
     """The workflow commands GitHub's runner reads in one stream of a step's log: each line
     that starts with `::` after blanks, none between `::stop-commands::TOKEN` and `::TOKEN::`
     (the resuming line left out)."""
@@ -301,7 +301,7 @@ def workflow_commands(log: str) -> list[str]:
 def foreign_commands(log: str) -> list[str]:
     """The commands of ``log`` other than the action's own quiet (a random token)."""
     own = re.compile(r"::stop-commands::[0-9a-f]{32}")
-    return [command for command in workflow_commands(log) if not own.fullmatch(command)]
+    return [command for command in runner_commands(log) if not own.fullmatch(command)]
 
 
 HOSTILE_LINES = [
