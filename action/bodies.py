@@ -144,8 +144,10 @@ def apply_title(validate_exit: str, apply_exit: str) -> str:
 
 def plan_digest(plan: dict[str, Any]) -> str:
     """What a reviewer confirms: the options and each change (action, job, target, dataset
-    fingerprint, blocker), hashed. Equal digests mean the same changes to the same jobs with
-    the same data; the providers' progress on unchanged jobs does not count."""
+    fingerprint, blocker, the fields it changes and the whole spec it submits), hashed. Equal
+    digests mean the same changes to the same jobs with the same data and the same
+    parameters; the providers' progress on unchanged jobs does not count, nor where a spec sits
+    in its file."""
     changes = [
         {
             "action": change.get("action"),
@@ -154,6 +156,8 @@ def plan_digest(plan: dict[str, Any]) -> str:
             "target_id": change.get("target_id"),
             "fingerprint": (change.get("upload") or {}).get("fingerprint"),
             "blocked": (change.get("blocked") or {}).get("kind"),
+            "field_changes": change.get("field_changes"),
+            "desired": _submitted(change.get("desired")),
         }
         for change in plan.get("changes", [])
         if change.get("action") != "noop"
@@ -162,6 +166,14 @@ def plan_digest(plan: dict[str, Any]) -> str:
         {"options": plan.get("options"), "changes": changes}, sort_keys=True, ensure_ascii=True
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _submitted(desired: Any) -> Any:
+    """A change's desired job without its spec's position in the file: what is submitted."""
+    if not isinstance(desired, dict) or not isinstance(desired.get("spec"), dict):
+        return desired
+    spec = {key: value for key, value in desired["spec"].items() if key != "source"}
+    return {**desired, "spec": spec}
 
 
 def status_description(title: str) -> str:

@@ -667,10 +667,10 @@ def apply(
 def _read_plan(plan_file: str) -> Plan:
     """The plan saved in ``plan_file``; exit 1 with one line naming the file when it cannot
     be read, is not a plan, or was written by a newer reconcile."""
-    from reconciler.planfile import PlanFileError, plan_from_json
+    from reconciler.planfile import PlanFileError, read_plan_file
 
     try:
-        return plan_from_json(Path(plan_file).read_text(encoding="utf-8"))
+        return read_plan_file(Path(plan_file))
     except OSError as error:
         _fail(
             f"{plan_file}: cannot read the plan ({error.strerror or error}); give the file"

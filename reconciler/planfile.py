@@ -21,7 +21,10 @@ Reading is tolerant, so that a plan file outlives additions to the format:
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -68,6 +71,11 @@ PLAN_FORMAT_VERSION = 2
 READABLE_FORMAT_VERSIONS: tuple[int, ...] = (PLAN_FORMAT_VERSION,)
 
 
+# Far beyond a plan of 10,000 jobs; a bigger file is no plan, and reading it would only take
+# the memory.
+MAX_PLAN_FILE_BYTES = 256 * 2**20
+
+
 class PlanFileError(ValueError):
     """A saved plan that cannot be read: not JSON, a version this reconcile does not read, or a
     required key missing or mistyped."""
@@ -87,9 +95,38 @@ def plan_from_json(text: str) -> Plan:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise PlanFileError(f"not JSON: {error}; make the plan again") from error
+    except RecursionError as error:
+        # A plan nests a few levels; thousands are a file made to break the reader.
+        raise PlanFileError(
+            "not a plan: its JSON is nested too deeply; make the plan again"
+        ) from error
     if not isinstance(data, dict):
         raise PlanFileError("not a plan: the file holds no JSON object; make the plan again")
     return plan_from_dict(data)
+
+
+def read_plan_file(path: Path) -> Plan:
+    """The plan saved in ``path``. Raises ``OSError`` when it cannot be read,
+    ``UnicodeDecodeError`` when it is not UTF-8, ``PlanFileError`` when it is not a plan: not a
+    regular file (a FIFO would block the reader forever, a device never end), larger than
+    ``MAX_PLAN_FILE_BYTES``, or not a plan's JSON."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as stream:
+        found = os.fstat(descriptor)
+        if stat.S_ISDIR(found.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(found.st_mode):
+            raise PlanFileError(
+                "not a plan file (not a regular file); give the file written by"
+                " `reconcile plan --out FILE`"
+            )
+        data = stream.read(MAX_PLAN_FILE_BYTES + 1)
+    if len(data) > MAX_PLAN_FILE_BYTES:
+        raise PlanFileError(
+            f"not a plan file (larger than {MAX_PLAN_FILE_BYTES // 2**20} MiB); give the file"
+            " written by `reconcile plan --out FILE`"
+        )
+    return plan_from_json(data.decode("utf-8"))
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:

@@ -9,6 +9,12 @@ the whole round, sends included: two processes never announce the same transitio
 that cannot be read (absent, damaged, from another version) is an empty ledger: the next
 round sets the baseline without announcing anything. Nothing secret is in it: providers, spec
 names, remote ids, healths.
+
+The checkout is untrusted (a pull request may commit ``.reconcile/``): the ledger is sealed like
+every cache file (``reconciler.datasets.stat_cache``), so a committed one is an empty ledger,
+never a record that makes a finished job look new (announced, and deployed by whoever listens)
+or a failure look announced (kept quiet); without a usable seal key nothing is remembered. The
+lock file is opened without following a symlink, so a committed link cannot make one anywhere.
 """
 
 from __future__ import annotations
@@ -17,15 +23,20 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
+
+from reconciler.datasets.stat_cache import read_sealed_json, seal
 
 LEDGER_FILE = "notify.json"
 SANDBOX_LEDGER_FILE = "notify-sandbox.json"
 LOCK_FILE = "notify.lock"
 LEDGER_VERSION = 1
+_PURPOSE = b"reconcile notification ledger, version 1"
 
 
 @dataclass
@@ -39,10 +50,7 @@ class Ledger:
 
 
 def _read(path: Path) -> Ledger:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return Ledger()
+    data = read_sealed_json(_PURPOSE, path)
     if not isinstance(data, dict) or data.get("version") != LEDGER_VERSION:
         return Ledger()
     jobs = data.get("jobs")
@@ -63,15 +71,29 @@ def _write(path: Path, ledger: Ledger) -> None:
         "jobs": ledger.jobs,
         "apply_failure": ledger.apply_failure,
     }
+    sealed = seal(_PURPOSE, json.dumps(document, sort_keys=True).encode())
+    if sealed is None:
+        return
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".notify-", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(document, out, sort_keys=True)
+        with os.fdopen(handle, "wb") as out:
+            out.write(sealed)
         Path(temporary).replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
             Path(temporary).unlink()
         raise
+
+
+def _open_lock(path: Path) -> BinaryIO:
+    """The lock file, made when missing; raises ``OSError`` when it is a symlink or not a
+    regular file."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    lock = os.fdopen(descriptor, "r+b")
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        lock.close()
+        raise OSError(f"{path} is not a regular file")
+    return lock
 
 
 @contextlib.contextmanager
@@ -81,7 +103,7 @@ def open_ledger(folder: Path, *, sandbox: bool = False) -> Iterator[Ledger]:
     be written."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (SANDBOX_LEDGER_FILE if sandbox else LEDGER_FILE)
-    with (folder / LOCK_FILE).open("a+b") as lock:
+    with _open_lock(folder / LOCK_FILE) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             ledger = _read(path)

@@ -25,8 +25,15 @@ _CONTENT_TYPE = {"Content-Type": "application/json"}
 
 
 def webhook_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a webhook's URL, or None."""
-    parts = urlsplit(url)
+    """Why ``url`` cannot be a webhook's URL, or None. A URL that parses here is one that
+    ``shown`` can name and httpx can post to (a port that is no number, or a broken IPv6
+    host, would otherwise raise out of a round)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError when it is not a port
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return "it is not a valid URL"
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return "it is not an http(s) URL"
     return None

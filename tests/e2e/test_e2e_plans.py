@@ -6,6 +6,7 @@ targets, and some PATHs leaving the other specs' jobs out rather than calling th
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -83,6 +84,26 @@ def test_show_refuses_what_is_not_a_readable_plan_in_one_line(reconcile: Cli, re
     for name, message in cases.items():
         shown = reconcile("show", name)
         assert shown.exit_code == 1, name
+        assert shown.stdout == ""
+        line = one_line_error(shown.stderr)
+        assert line.startswith(f"reconcile: {message}"), line
+        assert "Traceback" not in line and "internal error" not in line
+
+
+def test_show_refuses_a_hostile_plan_file_in_one_line(reconcile: Cli, repo: Path) -> None:
+    # Nested past Python's recursion limit: json.loads raises RecursionError, not a ValueError.
+    (repo / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (repo / "deep-object.json").write_text('{"a":' * 20_000 + "1" + "}" * 20_000)
+    os.mkfifo(repo / "fifo.json")  # read until a writer comes: never, without the check
+    cases = {
+        "deep.json": "deep.json: not a plan: its JSON is nested too deeply",
+        "deep-object.json": "deep-object.json: not a plan: its JSON is nested too deeply",
+        "fifo.json": "fifo.json: not a plan file (not a regular file)",
+    }
+    for name, message in cases.items():
+        # A child process: a file that blocks the reader fails the test instead of hanging it.
+        shown = reconcile.subprocess("show", name, timeout=60)
+        assert shown.returncode == 1, name
         assert shown.stdout == ""
         line = one_line_error(shown.stderr)
         assert line.startswith(f"reconcile: {message}"), line

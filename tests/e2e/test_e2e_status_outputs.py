@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reconcile_sandbox.testing import RunningSandbox
+from reconciler.notify.ledger import open_ledger
 from tests.e2e.e2e_support import Cli, example_spec_names
 from tests.support.capture import capture_server
 from tests.support.repos import mark_repository
@@ -206,9 +207,9 @@ def test_wait_announces_each_job_that_finished_since_it_was_last_seen_once(
         f"{j['provider']}/{j['name']}": {"remote_id": j["remote_id"], "health": "Progressing"}
         for j in document["jobs"]
     }
-    (repo / ".reconcile" / "notify.json").write_text(
-        json.dumps({"version": 1, "jobs": ledger, "apply_failure": None})
-    )
+    # Written as this machine writes it (sealed): a ledger from a commit is not believed.
+    with open_ledger(repo / ".reconcile") as written:
+        written.jobs = ledger
     running.control.advance_clock(TRAINED)
 
     with capture_server("/services/T1/B1/cli-hook-secret") as receiver:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,6 +125,12 @@ for arg in "$@"; do
 done
 echo "stdout of reconcile $1"
 echo "stderr of reconcile $1" >&2
+# Hostile text (a file name, a provider's answer) on both streams, except in the annotations,
+# which reconcile escapes (tests/unit/views/test_validation_views.py).
+if [ -n "${FAKE_TEXT:-}" ] && [[ " $* " != *" github "* ]]; then
+  printf '%s\n' "$FAKE_TEXT"
+  printf '%s\n' "$FAKE_TEXT" >&2
+fi
 exit "${FAKE_EXIT:-0}"
 """
 
@@ -274,6 +281,59 @@ def test_the_apply_step_records_its_report_and_exit_code(
     assert report == "stdout of reconcile apply\n"
 
 
+def runner_commands(log: str) -> list[str]:
+    """The workflow commands GitHub's runner reads in one stream of a step's log: each line
+    that starts with `::` after blanks, none between `::stop-commands::TOKEN` and `::TOKEN::`
+    (the resuming line left out)."""
+    commands: list[str] = []
+    resume: str | None = None
+    for line in log.splitlines():
+        text = line.lstrip()
+        if resume is not None:
+            resume = None if text == resume else resume
+        elif text.startswith("::"):
+            commands.append(text)
+            if text.startswith("::stop-commands::"):
+                resume = f"::{text.removeprefix('::stop-commands::')}::"
+    return commands
+
+
+def foreign_commands(log: str) -> list[str]:
+    """The commands of ``log`` other than the action's own quiet (a random token)."""
+    own = re.compile(r"::stop-commands::[0-9a-f]{32}")
+    return [command for command in runner_commands(log) if not own.fullmatch(command)]
+
+
+HOSTILE_LINES = [
+    # A spec folder named so (validate's text starts its lines with the file's path).
+    "::add-mask::stdout",
+    "  ::stop-commands::silenced/a.yaml:1:1: provider: unknown",
+    "::set-output name=exitcode::0",
+    "::error file=specs/a.yaml,title=reconcile::forged",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_LINES)
+@pytest.mark.parametrize(
+    ("prefix", "env"),
+    [
+        ("Validate", {"FAKE_EXIT": "1"}),
+        ("Plan", {}),
+        ("Apply", {"LOCK_TIMEOUT": "600"}),
+        ("Apply", {"LOCK_TIMEOUT": "600", "CONFIRM_PLAN": "0" * 64}),
+    ],
+    ids=["validate", "plan", "apply", "confirmed-apply"],
+)
+def test_no_text_reconcile_prints_is_read_as_a_workflow_command(
+    action: dict[str, Any], tmp_path: Path, prefix: str, env: dict[str, str], text: str
+) -> None:
+    result, _ = run_step(step(action, prefix), tmp_path, {**env, "FAKE_TEXT": text})
+    assert result.returncode == 0, shown(result)
+    assert text in result.stdout, shown(result)  # still shown, to be read
+    assert foreign_commands(result.stdout) == [], shown(result)
+    assert foreign_commands(result.stderr) == [], shown(result)
+
+
 BLOCKED_PLAN: dict[str, Any] = {
     "options": {"allow_replace": False, "prune": False},
     "summary": {"create": 0, "update": 0, "replace": 1, "delete": 0, "noop": 3, "blocked": 1},
@@ -311,6 +371,31 @@ def test_a_confirmed_apply_applies_exactly_the_plan_with_that_digest(
         f"apply --output markdown --lock-timeout 600 --plan {plan_file} --",
     ]
     assert outputs == {"exitcode": "0"}
+
+
+def replace_with(**spec: Any) -> dict[str, Any]:
+    """BLOCKED_PLAN whose replace submits a spec with these fields (the rest as reviewed)."""
+    reviewed = {"name": "mascot-v1", "base_model": "FLUX", "parameters": {"iterations": 400}}
+    reviewed["source"] = {"file": "specs/mascot.yaml", "line": 1, "col": 1}
+    desired = {"spec": {**reviewed, **spec}, "dataset_fingerprint": "abc", "owner": "team"}
+    replace = {**BLOCKED_PLAN["changes"][0], "desired": desired}
+    replace["field_changes"] = [{"path": "parameters.iterations", "remote": 300, "desired": 400}]
+    return {**BLOCKED_PLAN, "changes": [replace, *BLOCKED_PLAN["changes"][1:]]}
+
+
+@pytest.mark.parametrize(
+    "moved",
+    [{"parameters": {"iterations": 40_000}}, {"base_model": "FLUX_PRO"}, {"trigger_word": "X"}],
+    ids=["parameters", "base-model", "a-field-added"],
+)
+def test_the_digest_covers_what_each_change_submits(tmp_path: Path, moved: dict[str, Any]) -> None:
+    # A reviewed replace, then a commit that changes what it would submit (more iterations
+    # cost more): the same job, target and dataset, but not the plan that was reviewed.
+    reviewed = digest_of(replace_with(), tmp_path)
+    assert digest_of(replace_with(**moved), tmp_path) != reviewed
+    # Where the spec sits in its file is not what is submitted.
+    elsewhere = {"source": {"file": "specs/mascot.yaml", "line": 9, "col": 1}}
+    assert digest_of(replace_with(**elsewhere), tmp_path) == reviewed
 
 
 def test_a_confirmed_apply_whose_plan_moved_applies_nothing(

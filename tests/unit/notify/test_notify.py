@@ -16,6 +16,7 @@ from reconciler.config import NotifySettings, load_settings, read_settings
 from reconciler.core.diagnostics import InvalidInputError
 from reconciler.core.observed import Health, JobOutputs
 from reconciler.notify import FailedWrite, Notifier, RunInfo
+from reconciler.notify.events import ApplyFailedEvent
 from reconciler.redact import register_secret
 from reconciler.status import JobStatus, Sync
 from tests.support.capture import CaptureServer, capture_server
@@ -285,13 +286,73 @@ def test_a_notifier_needs_its_variable_set_to_a_url(tmp_path: Path) -> None:
     found.close()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.slack.com:abc/services/T0/B0/secret-path-1",
+        "https://hooks.slack.com:99999/services/T0/B0/secret-path-1",
+        "https://[::1/services/T0/B0/secret-path-1",
+    ],
+    ids=["port-not-a-number", "port-out-of-range", "broken-ipv6-host"],
+)
+def test_a_malformed_webhook_url_is_said_once_without_its_secret(tmp_path: Path, url: str) -> None:
+    # Not an error out of a round (a traceback, a daemon stopped): said, and nothing sent.
+    mark_repository(tmp_path, config="notify:\n  webhook_url_env: TEAM_HOOK\n")
+    settings, _ = read_settings(tmp_path, environ={})
+    said: list[str] = []
+
+    found = Notifier.for_settings(
+        settings, tmp_path, sandbox=False, warn=said.append, environ={"TEAM_HOOK": url}
+    )
+
+    assert found is None
+    assert said == ["notify: TEAM_HOOK is no webhook URL (it is not a valid URL); nothing is sent"]
+
+
 def test_the_ledger_holds_no_secret(tmp_path: Path, receiver: CaptureServer) -> None:
     sender = notifier(tmp_path, receiver.url)
     sender.jobs([status(Health.PROGRESSING)], RUN)
     sender.jobs([status(Health.HEALTHY)], RUN)
-    ledger = json.loads((tmp_path / "notify.json").read_text())
+    # Sealed: the first line is its seal (reconciler.datasets.stat_cache), then the document.
+    ledger = json.loads((tmp_path / "notify.json").read_text().partition("\n")[2])
     assert ledger == {
         "version": 1,
         "jobs": {"segmind/fox-v1": {"remote_id": "job-1", "health": "Healthy"}},
         "apply_failure": None,
     }
+
+
+def test_a_ledger_committed_to_the_checkout_is_not_believed(
+    tmp_path: Path, receiver: CaptureServer
+) -> None:
+    # A pull request may commit .reconcile/notify.json: a job recorded as still training
+    # would be announced as just finished (a webhook that deploys on it deploys), and a
+    # failure recorded as announced would be kept quiet.
+    failure = [FailedWrite("qubrid", "qa-v1", "create", "HTTP 402: no credits")]
+    planted = {
+        "version": 1,
+        "jobs": {"segmind/fox-v1": {"remote_id": "job-1", "health": "Progressing"}},
+        "apply_failure": ApplyFailedEvent(tuple(failure)).fingerprint,
+    }
+    (tmp_path / "notify.json").write_text(json.dumps(planted), encoding="utf-8")
+    sender = notifier(tmp_path, receiver.url)
+
+    assert sender.jobs([status(Health.HEALTHY)], RUN) == []  # a baseline, nothing announced
+    assert sender.apply(failure, RUN) is not None  # announced: nothing was before
+    (request,) = receiver.wait_for_requests(1)
+    assert request.json()["event"] == "apply.failed"
+
+
+def test_a_lock_file_linked_out_of_the_checkout_is_not_followed(
+    tmp_path: Path, receiver: CaptureServer
+) -> None:
+    outside = tmp_path / "outside" / "made-by-reconcile"
+    outside.parent.mkdir()
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "notify.lock").symlink_to(outside)
+    sender = notifier(state, receiver.url)
+
+    assert sender.jobs([status(Health.PROGRESSING)], RUN) == []
+    assert not outside.exists()
+    assert any("notify.lock" in warning for warning in sender.warnings)  # type: ignore[attr-defined]
