@@ -135,6 +135,10 @@ class SimClock:
         """Change the speed from this moment on (0 freezes time except explicit advances)."""
         if speed < 0:
             raise ValueError(f"clock speed must be 0 or more, got {speed}")
+        self._anchor_now(speed)
+
+    def _anchor_now(self, speed: float) -> None:
+        """Anchor the clock at its reading now, running on at ``speed``, and persist it."""
         with self._lock:
             real_now = self._real.now()
             self._anchor = ClockAnchor(
@@ -149,15 +153,7 @@ class SimClock:
     def save(self) -> None:
         """Persist the clock as it reads now (the sandbox calls this as it stops), so the next
         run carries on from this reading even if the real clock stepped back during this one."""
-        with self._lock:
-            real_now = self._real.now()
-            self._anchor = ClockAnchor(
-                sim=self._sim_at(real_now),
-                real=real_now,
-                advanced=self._anchor.advanced,
-                speed=self._speed,
-            )
-        self._save()
+        self._anchor_now(self._speed)
 
     def _save(self) -> None:
         if self._persistence is not None:

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from reconciler.core.diagnostics import InvalidInputError
 from reconciler.core.observed import JobOutputs
+from reconciler.core.plan import Plan
 from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.datasets.stat_cache import read_sealed_json, seal, write_cache_file
-from reconciler.outputs import OutputsKey
+from reconciler.outputs import OutputsKey, OutputsRead, read_outputs
 from reconciler.run import Run
 from reconciler.specs.cache import state_dir
 
@@ -73,3 +74,18 @@ def remember_outputs(file: Path | None, outputs: Mapping[OutputsKey, JobOutputs]
     sealed = seal(_PURPOSE, json.dumps(entries, separators=(",", ":")).encode())
     if sealed is not None:
         write_cache_file(file, sealed)
+
+
+def read_outputs_once(
+    run: Run, plan: Plan, known: Mapping[OutputsKey, JobOutputs] | None = None
+) -> tuple[OutputsRead, dict[OutputsKey, JobOutputs]]:
+    """``read_outputs`` of ``plan``'s finished jobs, each once per machine: those in ``known``
+    (None: what this machine remembers) are not read again, and newly read ones are
+    remembered. Returns the read and every output known now."""
+    file = outputs_file(run)
+    known = recall_outputs(file) if known is None else known
+    read = read_outputs(plan, run.clients, parallelism=run.settings.parallelism, known=known)
+    everything = {**known, **read.outputs}
+    if read.outputs.keys() - known.keys():
+        remember_outputs(file, everything)
+    return read, everything

@@ -26,8 +26,8 @@ from enum import StrEnum
 
 from reconciler.core.observed import Health, JobOutputs
 from reconciler.core.plan import IncompleteProvider
-from reconciler.outputs import OutputsKey, read_outputs
-from reconciler.outputs_cache import outputs_file, recall_outputs, remember_outputs
+from reconciler.outputs import OutputsKey
+from reconciler.outputs_cache import outputs_file, read_outputs_once, recall_outputs
 from reconciler.run import Run
 from reconciler.status import JobStatus, job_statuses
 
@@ -53,13 +53,10 @@ class StatusReport:
 def read_status(run: Run, known: dict[OutputsKey, JobOutputs] | None = None) -> StatusReport:
     """One round of ``run``: plan, outputs, statuses. ``known``: outputs read before (None:
     those this machine remembers), not read again; this round's are added, and remembered."""
-    file = outputs_file(run)
-    known = recall_outputs(file) if known is None else known
     plan = run.plan().plan
-    read = read_outputs(plan, run.clients, parallelism=run.settings.parallelism, known=known)
-    if read.outputs.keys() - known.keys():
-        known.update(read.outputs)
-        remember_outputs(file, known)
+    read, everything = read_outputs_once(run, plan, known)
+    if known is not None:
+        known.update(everything)
     return StatusReport(job_statuses(plan, read.outputs), (*plan.incomplete, *read.failures))
 
 

@@ -322,21 +322,27 @@ def make_folder(folder: Path) -> None:
 
 
 def write_cache_file(file: Path, data: bytes) -> None:
-    """Replace ``file`` with ``data`` in one step (a reader sees the old file or the new one,
-    never half of one). Nothing is written through a symlinked folder (``linked_state_folder``).
-    A cache that cannot be written is no error: nothing is raised."""
-    import tempfile  # only a changed cache is written; a warm run never needs it
-
+    """Replace ``file`` with ``data`` in one step (``replace_file``). Nothing is written through
+    a symlinked folder (``linked_state_folder``). A cache that cannot be written is no error:
+    nothing is raised."""
     if linked_state_folder(file.parent) is not None:
         return
     with contextlib.suppress(OSError):
         make_folder(file.parent)
-        handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            Path(temporary).replace(file)
-        except OSError:
-            with contextlib.suppress(OSError):
-                Path(temporary).unlink()
-            raise  # dropped by the outer suppress
+        replace_file(file, data)
+
+
+def replace_file(file: Path, data: bytes) -> None:
+    """Replace ``file`` with ``data`` in one step: a reader sees the old file or the new one,
+    never half of one. Raises ``OSError``; no temporary file is left behind."""
+    import tempfile  # only a changed file is written; a warm run never needs it
+
+    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        Path(temporary).replace(file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(temporary).unlink()
+        raise

@@ -24,13 +24,12 @@ import fcntl
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from reconciler.datasets.stat_cache import read_sealed_json, seal
+from reconciler.datasets.stat_cache import read_sealed_json, replace_file, seal
 
 LEDGER_FILE = "notify.json"
 SANDBOX_LEDGER_FILE = "notify-sandbox.json"
@@ -72,17 +71,8 @@ def _write(path: Path, ledger: Ledger) -> None:
         "apply_failure": ledger.apply_failure,
     }
     sealed = seal(_PURPOSE, json.dumps(document, sort_keys=True).encode())
-    if sealed is None:
-        return
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".notify-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(sealed)
-        Path(temporary).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(temporary).unlink()
-        raise
+    if sealed is not None:
+        replace_file(path, sealed)
 
 
 def _open_lock(path: Path) -> BinaryIO:

@@ -66,8 +66,8 @@ from reconciler.core.plan import BlockKind, Plan, PlanOptions
 from reconciler.core.spec import DesiredJob
 from reconciler.datasets.stat_cache import STATE_DIR_NAME
 from reconciler.notify import FailedWrite, Notifier, RunInfo
-from reconciler.outputs import OutputsKey, read_outputs
-from reconciler.outputs_cache import outputs_file, recall_outputs, remember_outputs
+from reconciler.outputs import OutputsKey
+from reconciler.outputs_cache import read_outputs_once
 from reconciler.providers.clients import ClientFactory, ClientPool, default_client_factory
 from reconciler.redact import redact
 from reconciler.run import Run, open_run
@@ -243,7 +243,8 @@ class Daemon:
         self._last_problems: frozenset[str] = frozenset()
         self._warned: set[tuple[str, str, str]] = set()
         self._notifier: tuple[object, Notifier | None] | None = None  # (what made it, it)
-        self._outputs: dict[OutputsKey, JobOutputs] = {}  # of finished jobs, read once
+        # Of finished jobs, read once; None until recalled from what this machine remembers.
+        self._outputs: dict[OutputsKey, JobOutputs] | None = None
         self._git = GitCheckout.open(self.root)
         # In a git checkout (unless --worktree), only commits are applied. Outside git,
         # --worktree changes nothing: the files as saved are all there is to apply.
@@ -841,16 +842,8 @@ class Daemon:
         notifier = self._notifier_for(run.settings)
         if notifier is None:
             return
-        # What this machine read before (a restart reads no finished job's details again).
-        remembered = outputs_file(run)
-        if not self._outputs:
-            self._outputs = recall_outputs(remembered)
-        read = read_outputs(
-            plan, run.clients, parallelism=run.settings.parallelism, known=self._outputs
-        )
-        if read.outputs.keys() - self._outputs.keys():
-            remember_outputs(remembered, {**self._outputs, **read.outputs})
-        self._outputs = dict(read.outputs)  # only the current finished jobs' are kept
+        # Each finished job's details once per machine: not again after a restart either.
+        read, self._outputs = read_outputs_once(run, plan, self._outputs)
         for failure in read.failures:
             self.log.warning("outputs.unreadable", failure.error, provider=failure.provider)
         info = RunInfo("daemon", commit=commit, sandbox=self.options.use_sandbox)
