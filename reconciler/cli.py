@@ -23,7 +23,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, assert_never
 
@@ -312,8 +312,6 @@ class _Choices:
     targets: tuple[str, ...] = ()
 
     def plan_options(self, settings: Settings) -> PlanOptions:
-        from dataclasses import replace
-
         from reconciler.config import covers_spec_paths, plan_options_for
 
         options = plan_options_for(
