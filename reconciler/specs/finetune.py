@@ -101,14 +101,18 @@ def parse_finetune(
     value: dict[str, Any] = document.value
     # A provider the schema refused is no key of PROFILES: no dataset is resolved for it.
     provider = cast(Provider, value.get("provider"))
-    dataset_problems = [p for p in problems if p.field.split(".")[0] == "dataset"]
+    # A value found wrong while reading the YAML (`.inf`) was said there, not by the schema:
+    # it counts as a problem here too, so no spec is built from it.
+    dataset_wrong = any(p.field.split(".")[0] == "dataset" for p in problems) or any(
+        path[:1] == ("dataset",) for path in document.reported
+    )
     dataset: DatasetRef | None = None
-    if provider in PROFILES and "dataset" in value and not dataset_problems:
+    if provider in PROFILES and "dataset" in value and not dataset_wrong:
         dataset, found = _resolve_dataset(
             document, spec_file, settings.root, provider, real_paths or RealPaths()
         )
         problems.extend(found)
-    if problems or dataset is None:
+    if problems or dataset is None or document.reported:
         return None, problems
 
     fields = PROFILES[provider].spec_fields(value, dataset, settings.providers[provider].options)

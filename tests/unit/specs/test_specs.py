@@ -285,6 +285,25 @@ def test_infinite_numbers_are_refused() -> None:
     assert all("not a finite number" in p.message for p in problems)
 
 
+@pytest.mark.parametrize(
+    "field", ["dataset", "name", "base_model", "iterations", "access", "task_type", "parameters"]
+)
+@pytest.mark.parametrize("provider", ["segmind", "qubrid", "cohere"])
+def test_a_non_finite_number_in_any_field_is_one_diagnostic_not_an_exception(
+    repo: Path, provider: str, field: str
+) -> None:
+    # `.inf` is reported while reading the YAML, so the schema stays silent about it: the spec
+    # must still not be built from it (a float dataset path once raised TypeError).
+    document = {"name": "job", "provider": provider, "base_model": "QWEN", "dataset": "x.csv"}
+    document[field] = ".inf"
+    body = "".join(f"{key}: {value}\n" for key, value in document.items())
+    (repo / "specs/a.yaml").write_text(HEADER + body, encoding="utf-8")
+    with pytest.raises(InvalidInputError) as raised:
+        load_specs([repo / "specs"])
+    fields = {(d.field, d.message) for d in raised.value.diagnostics}
+    assert (field, "`.inf` is not a finite number; write a number") in fields
+
+
 def test_positions_of_keys_and_values() -> None:
     [document], problems = parse_yaml_text(
         "# c\nname: x\nparameters:\n  steps:   1000\n  list: [a, 'b']\n", "f.yaml"
