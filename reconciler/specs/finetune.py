@@ -126,33 +126,33 @@ def _build(
 ) -> FineTuneSpec:
     value: dict[str, Any] = document.value
     base_model = value["base_model"]
-    # The fields a provider may work out: as the document writes them, unless it did.
-    worked_out: dict[str, Any] = {
-        "access": value.get("access"),
-        "csv_columns": None,
-        "dataset_type": None,
-        **fields.values,
+    # The fields as the document writes them, then what its provider works out on top (a
+    # default access, Kontext's only machine, Cohere's dataset type and CSV columns).
+    written: dict[str, Any] = {
+        field: value.get(field)
+        for field in (
+            "access",
+            "trigger_word",
+            "instance_prompt",
+            "theme",
+            "machine_type",
+            "train_type",
+            "task_type",
+        )
     }
+    worked_out = {**written, "csv_columns": None, "dataset_type": None, **fields.values}
     return FineTuneSpec(
         name=value["name"],
         provider=provider,
         base_model=base_model.get("name", "") if isinstance(base_model, dict) else base_model,
         dataset=dataset,
         source=SourceLocation(Path(document.file), document.start.line, document.start.col),
-        access=worked_out["access"],
-        trigger_word=value.get("trigger_word"),
-        instance_prompt=value.get("instance_prompt"),
-        theme=value.get("theme"),
-        machine_type=value.get("machine_type"),
-        train_type=value.get("train_type"),
-        task_type=value.get("task_type"),
-        csv_columns=worked_out["csv_columns"],
         base_type=base_model.get("base_type") if isinstance(base_model, dict) else None,
-        dataset_type=worked_out["dataset_type"],
         parameters=dict(value.get("parameters") or {}),
         wandb=dict(value["wandb"]) if "wandb" in value else None,
         adopt=tuple(value.get("adopt", ())),
         lifecycle=Lifecycle(**value.get("lifecycle", {})),
+        **worked_out,
         set_fields=frozenset((set(value) - {"apiVersion", "kind"}) | fields.set_fields),
     )
 

@@ -62,6 +62,24 @@ def test_a_fresh_converge_creates_one_job_per_spec_and_a_second_run_is_a_no_op(
     assert dry.exit_code == 0, dry.output
 
 
+def test_a_kontext_spec_without_a_machine_trains_on_its_only_machine(
+    reconcile: Cli, running: RunningSandbox, repo: Path
+) -> None:
+    # The profile fills in Kontext's only machine; the submit must carry it (the SDK requires a
+    # machine_type for FLUX, and the sandbox refuses a FLUX submit without one).
+    (repo / "specs" / "segmind-kontext.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: FineTune\nname: mascot-kontext\nprovider: segmind\n"
+        "base_model: FLUX\ntheme: KONTEXT\ninstance_prompt: photo of TOK\n"
+        "dataset: ../datasets/mascot/\n",
+        encoding="utf-8",
+    )
+    applied = reconcile("apply", "--target", "mascot-kontext")
+    assert applied.exit_code == 0, applied.output
+    job = running.control.get("segmind", "jobs", segmind_job_id(running, "mascot-kontext"))
+    assert (job["row"]["theme"], job["row"]["machine_type"]) == ("KONTEXT", "NVIDIA_H100")
+    assert reconcile("plan", "--target", "mascot-kontext", "--detailed-exitcode").exit_code == 0
+
+
 def test_a_dry_run_sends_only_get_requests(reconcile: Cli, running: RunningSandbox) -> None:
     running.control.clear_requests()
     result = reconcile("--dry-run", "--detailed-exitcode")
