@@ -160,7 +160,7 @@ class _Failed(Exception):
     """A change could not be carried out; the message is ready for the user."""
 
 
-def _message(error: Exception) -> str:
+def _message(error: BaseException) -> str:
     if isinstance(error, ProviderError):
         # The outcome already names the provider and the job.
         code = f" (HTTP {error.status})" if error.status is not None else ""
@@ -272,8 +272,6 @@ class ApplyExecutor:
         def run(item: tuple[int, Change]) -> tuple[int, Outcome]:
             index, change = item
             if self._has_refused(change.provider):
-                if change.action in (Action.CREATE, Action.REPLACE):
-                    self.journal.not_sent(change)
                 return index, self._refused(change)
             try:
                 return index, step(change)
@@ -350,7 +348,7 @@ class ApplyExecutor:
                 ) from None
         if change.reuse is not None:
             reuse = change.reuse
-            waits = reuse.validating and validator is not None
+            waits = validator if reuse.validating else None
             return _Dataset(reuse.remote_id, waits, reuse.created_at)
         if change.desired is not None and not change.desired.spec.dataset.is_local:
             return _Dataset(change.desired.spec.dataset.value)
@@ -366,7 +364,7 @@ class ApplyExecutor:
         else:
             ref = self._retry_unknown(lambda: client.upload_dataset(upload, change.desired))
         self._progress.uploaded(upload.size)
-        return _Dataset(ref, validator is not None)
+        return _Dataset(ref, validator)
 
     def _submit(self, change: Change, dataset_ref: str) -> Outcome:
         desired = change.desired
@@ -543,11 +541,12 @@ class ApplyExecutor:
 
 @dataclass(frozen=True)
 class _Dataset:
-    """A create's dataset: the reference the submit takes, whether the provider must validate
-    it first, and when it was made (its clock; for a reused one)."""
+    """A create's dataset: the reference the submit takes, the client that waits for its
+    validation when the provider must validate it first (else None), and when it was made
+    (its clock; for a reused one)."""
 
     ref: str
-    validates: bool = False
+    validator: DatasetValidator | None = None
     since: datetime | None = None
 
 
@@ -573,7 +572,17 @@ class _Pipeline:
         self._uploads = ThreadPoolExecutor(workers, thread_name_prefix="apply-upload")
         self._submits = ThreadPoolExecutor(workers, thread_name_prefix="apply-submit")
         self._waits = ValidationWaits(
-            Outcomes(ready=self._validated, failed=self._not_validated, refused=self._refused),
+            Outcomes(
+                ready=lambda waiting: self._ending_wait(
+                    waiting, lambda index, change: self._validated(index, change, waiting)
+                ),
+                failed=lambda waiting, message: self._ending_wait(
+                    waiting, lambda index, change: self._not_validated(index, change, message)
+                ),
+                refused=lambda waiting, error: self._ending_wait(
+                    waiting, lambda index, change: self._refused(index, change, error)
+                ),
+            ),
             attempts=executor._attempts,
             pause=executor._validation_pause,
         )
@@ -581,7 +590,7 @@ class _Pipeline:
     def run(self) -> None:
         try:
             for index, change in self._order:
-                self._uploads.submit(self._upload_stage, index, change)
+                self._uploads.submit(self._ending, index, change, self._upload_stage)
             with self._done:
                 while self._left:
                     self._done.wait()
@@ -598,17 +607,41 @@ class _Pipeline:
             self._submits.shutdown(wait=True)
 
     def _finish(self, index: int, outcome: Outcome) -> None:
+        """``index``'s change has its outcome (the first one given: ``_ending`` may come after)."""
         with self._done:
+            if index in self._outcomes:
+                return
             self._outcomes[index] = outcome
             self._left -= 1
             self._done.notify_all()
+
+    def _ending(self, index: int, change: Change, stage: Callable[[int, Change], None]) -> None:
+        """Runs ``stage`` of ``change``; should anything in it raise, the change still ends
+        (failed, naming the error): ``run`` waits for every change to end, so one left without
+        an outcome would hold the apply forever."""
+        try:
+            stage(index, change)
+        except BaseException as error:
+            self._finish(index, Outcome(change, OutcomeKind.FAILED, _message(error)))
+            raise
+
+    def _ending_wait(self, waiting: Waiting, stage: Callable[[int, Change], None]) -> None:
+        """``_ending`` for what a validation poller hands back about ``waiting``'s change."""
+        ticket = waiting.ticket
+        assert isinstance(ticket, tuple)
+        self._ending(ticket[0], ticket[1], stage)
 
     def _hand_on(self, index: int, change: Change, dataset_ref: str) -> None:
         """``change``'s dataset is ready: on to the submit stage, unless the apply stops."""
         if self._stopping.is_set():
             return
         try:
-            self._submits.submit(self._submit_stage, index, change, dataset_ref)
+            self._submits.submit(
+                self._ending,
+                index,
+                change,
+                lambda index, change: self._submit_stage(index, change, dataset_ref),
+            )
         except RuntimeError:
             return  # the submit stage was shut down a moment ago: the apply stops
 
@@ -616,15 +649,13 @@ class _Pipeline:
         executor = self._executor
         if self._stopping.is_set():
             return
+        if executor._has_refused(change.provider):
+            self._not_sent(index, change, executor._refused(change))
+            return
         try:
-            if executor._has_refused(change.provider):
-                raise _Refused
             dataset = executor._dataset_for(change)
         except ServiceRefusedError as error:
             executor._refuse(change.provider, error)
-            self._not_sent(index, change, executor._refused(change))
-            return
-        except _Refused:
             self._not_sent(index, change, executor._refused(change))
             return
         except Exception as error:  # one job's failure must not stop the others
@@ -633,29 +664,24 @@ class _Pipeline:
         except BaseException:
             executor.journal.not_sent(change)
             raise
-        if not dataset.validates:
+        if dataset.validator is None:
             self._hand_on(index, change, dataset.ref)
             return
-        validator = executor._validator(change)
-        assert validator is not None
         executor._progress.waiting()
         self._waits.wait_for(
-            validator, change.provider, Waiting(dataset.ref, dataset.since, (index, change))
+            dataset.validator, change.provider, Waiting(dataset.ref, dataset.since, (index, change))
         )
 
-    def _validated(self, waiting: Waiting) -> None:
-        index, change = self._ticket(waiting)
+    def _validated(self, index: int, change: Change, waiting: Waiting) -> None:
         self._executor._progress.validated()
         self._hand_on(index, change, waiting.dataset_id)
 
-    def _not_validated(self, waiting: Waiting, message: str) -> None:
-        index, change = self._ticket(waiting)
+    def _not_validated(self, index: int, change: Change, message: str) -> None:
         self._executor._progress.validated()
         failed = f"dataset not validated, job not submitted: {message}"
         self._not_sent(index, change, Outcome(change, OutcomeKind.FAILED, failed))
 
-    def _refused(self, waiting: Waiting, error: ServiceRefusedError) -> None:
-        index, change = self._ticket(waiting)
+    def _refused(self, index: int, change: Change, error: ServiceRefusedError) -> None:
         self._executor._progress.validated()
         self._executor._refuse(change.provider, error)
         self._not_sent(index, change, self._executor._refused(change))
@@ -675,24 +701,15 @@ class _Pipeline:
             outcome = executor._refused(change)
         except Exception as error:  # one job's failure must not stop the others
             outcome = Outcome(change, OutcomeKind.FAILED, _message(error))
-        executor._progress.submitted()
+        # The outcome first: what the submit did stands, whatever the progress display does.
         self._finish(index, outcome)
+        executor._progress.submitted()
 
     def _not_sent(self, index: int, change: Change, outcome: Outcome) -> None:
         """``change`` ends before its submit: its intent is forgotten."""
         self._executor.journal.not_sent(change)
-        self._executor._progress.submitted()
         self._finish(index, outcome)
-
-    @staticmethod
-    def _ticket(waiting: Waiting) -> tuple[int, Change]:
-        ticket = waiting.ticket
-        assert isinstance(ticket, tuple)
-        return ticket[0], ticket[1]
-
-
-class _Refused(Exception):
-    """The change's provider refused the service earlier in this run."""
+        self._executor._progress.submitted()
 
 
 def apply_plan(

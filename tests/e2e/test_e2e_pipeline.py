@@ -13,13 +13,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reconcile_sandbox.testing import RunningSandbox
 from reconciler.apply.executor import ApplyExecutor
 from reconciler.core.observed import ObservedState
-from reconciler.core.outcome import OutcomeKind
+from reconciler.core.outcome import ApplyResult, OutcomeKind
 from reconciler.core.plan import Plan, PlanOptions
 from reconciler.core.spec import DesiredJob, Provider
 from reconciler.diff import plan as make_plan
+from reconciler.progress import NoProgress
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.cohere.adapter import CohereClient
 from reconciler.providers.segmind.adapter import SegmindClient
@@ -151,3 +154,59 @@ def test_a_segmind_job_is_submitted_while_a_cohere_dataset_is_still_validating(
     assert before["POST /segmind/finetune/request/submit"] == 1
     counts = running.control.request_counts()
     assert counts["POST /cohere/v1/finetuning/finetuned-models"] == 1
+
+
+class FailingProgress(NoProgress):
+    """A progress display whose ``event`` call raises, once."""
+
+    def __init__(self, event: str) -> None:
+        self.event = event
+        self.raised = False
+
+    def _maybe_raise(self, event: str) -> None:
+        if event == self.event and not self.raised:
+            self.raised = True
+            raise OSError(f"the display broke at {event}")
+
+    def validated(self) -> None:
+        self._maybe_raise("validated")
+
+    def submitted(self) -> None:
+        self._maybe_raise("submitted")
+
+
+@pytest.mark.parametrize("event", ["validated", "submitted"])
+def test_a_stage_that_raises_unexpectedly_still_ends_its_job_and_the_apply(
+    running: RunningSandbox, tmp_path: Path, event: str
+) -> None:
+    # The apply waits for every job to end: one left without an outcome would hold it forever.
+    running.control.set_speed(0.0)
+    cohere = CohereClient(cohere_settings(running))
+    clients: dict[Provider, ProviderClient] = {"cohere": cohere}
+    plan = plan_against(clients, [cohere_job(tmp_path, 0)])
+    progress = FailingProgress(event)
+    done: list[ApplyResult] = []
+
+    def on_tick(number: int) -> None:
+        running.control.advance_clock(VALIDATION_SECONDS)
+
+    executor = ApplyExecutor(
+        clients, parallelism=1, progress=progress, validation_pause=Ticks(on_tick)
+    )
+    applying = threading.Thread(target=lambda: done.append(executor.apply(plan)), daemon=True)
+    try:
+        applying.start()
+        applying.join(timeout=60)
+    finally:
+        cohere.close()
+    assert done, "the apply never ended"
+    assert progress.raised
+    (outcome,) = done[0].outcomes
+    submits = running.control.request_counts().get("POST /cohere/v1/finetuning/finetuned-models", 0)
+    if event == "validated":  # before the submit: nothing sent, the job failed with the error
+        assert outcome.kind is OutcomeKind.FAILED
+        assert "the display broke at validated" in outcome.message
+        assert submits == 0
+    else:  # after the submit: what it did stands
+        assert outcome.kind is OutcomeKind.DONE
+        assert submits == 1
