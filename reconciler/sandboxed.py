@@ -72,3 +72,22 @@ def _sandboxed(
         service_keys={name: Secret(f"sandbox-{name}-key") for name in settings.service_keys},
         options=PROFILES[provider].options_under_sandbox(settings.options, SANDBOX_SPEED),
     )
+
+
+def aimed_like(settings: Settings, sandboxed: Settings) -> Settings:
+    """``settings`` read again (the daemon reads them on every run) aimed where ``sandboxed``,
+    made by ``sandbox_settings``, is aimed: its endpoints and keys, and the options as they are
+    under the sandbox's clock, as on the sandbox's first run."""
+    return replace(
+        settings,
+        providers={
+            provider: replace(
+                own,
+                base_url=sandboxed.providers[provider].base_url,
+                api_key=sandboxed.providers[provider].api_key,
+                service_keys=sandboxed.providers[provider].service_keys,
+                options=PROFILES[provider].options_under_sandbox(own.options, SANDBOX_SPEED),
+            )
+            for provider, own in settings.providers.items()
+        },
+    )

@@ -71,7 +71,7 @@ from reconciler.outputs_cache import read_outputs_once
 from reconciler.providers.clients import ClientFactory, ClientPool, default_client_factory
 from reconciler.redact import redact
 from reconciler.run import Run, open_run
-from reconciler.sandboxed import sandbox_settings
+from reconciler.sandboxed import aimed_like, sandbox_settings
 from reconciler.specs.cache import state_dir
 from reconciler.status import job_statuses
 from reconciler.watch.commits import GitCheckout
@@ -177,22 +177,6 @@ class _HeldBack(Exception):
 
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _with_endpoints_of(settings: Settings, sandboxed: Settings) -> Settings:
-    """``settings`` (freshly read) pointed where ``sandboxed`` points, with its keys."""
-    return replace(
-        settings,
-        providers={
-            provider: replace(
-                own,
-                base_url=sandboxed.providers[provider].base_url,
-                api_key=sandboxed.providers[provider].api_key,
-                service_keys=sandboxed.providers[provider].service_keys,
-            )
-            for provider, own in settings.providers.items()
-        },
-    )
 
 
 class Daemon:
@@ -521,9 +505,7 @@ class Daemon:
         with the checkout's state folder: the writer lease, the sandbox and the caches stay
         those that ``reconcile apply`` in the checkout uses."""
         settings = replace(load_settings(source), state_dir=self.root / STATE_DIR_NAME)
-        return (
-            settings if self._sandboxed is None else _with_endpoints_of(settings, self._sandboxed)
-        )
+        return settings if self._sandboxed is None else aimed_like(settings, self._sandboxed)
 
     def _source(self) -> tuple[Path, str | None]:
         """What this run applies: the snapshot of HEAD's tree and its commit in a git checkout
