@@ -26,6 +26,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,12 +37,13 @@ from github_api import GitHub, GitHubError
 
 @dataclass(frozen=True)
 class Run:
-    """The workflow run, as GitHub's environment describes it."""
+    """The workflow run, as GitHub's environment describes it. What it reads from files (the
+    event, the saved plan) it reads once."""
 
     env: Mapping[str, str]
     out: Path
 
-    @property
+    @cached_property
     def event(self) -> dict[str, Any]:
         path = self.env.get("GITHUB_EVENT_PATH", "")
         if not path or not Path(path).is_file():
@@ -89,6 +91,7 @@ class Run:
         path = self.out / name
         return path.read_text(encoding="utf-8").strip() if path.is_file() else ""
 
+    @cached_property
     def saved_plan(self) -> dict[str, Any] | None:
         text = self.read("plan.json")
         if not text:
@@ -98,6 +101,12 @@ class Run:
         except ValueError:
             return None
         return plan if isinstance(plan, dict) else None
+
+    @cached_property
+    def plan_digest(self) -> str:
+        """The saved plan's digest ("" with none): in the footer, and the step's output."""
+        plan = self.saved_plan
+        return bodies.plan_digest(plan) if plan is not None else ""
 
     def github(self) -> GitHub:
         return GitHub(
@@ -113,14 +122,12 @@ class Run:
             plan_exit=self.env.get("PLAN_EXIT", ""),
             plan_markdown=self.read("plan.md"),
             plan_errors=self.read("plan-errors.txt"),
-            plan=self.saved_plan(),
+            plan=self.saved_plan,
             from_fork=self.from_fork,
         )
 
     def footer(self) -> str:
-        plan = self.saved_plan()
-        digest = bodies.plan_digest(plan) if plan is not None else ""
-        return bodies.footer(self.commit, self.run_url, digest)
+        return bodies.footer(self.commit, self.run_url, self.plan_digest)
 
     def publish_locally(self, text: str, outputs: Mapping[str, str]) -> None:
         """The job summary, the report file and the step's outputs."""
@@ -158,10 +165,11 @@ def is_ours(comment: Mapping[str, Any], first_line: str, login: str | None) -> b
     return bool(user.get("type") == "Bot")
 
 
-def upsert_comment(github: GitHub, number: int, first_line: str, body: str) -> str:
-    """Edit our comment that starts with ``first_line`` on issue or pull request ``number``,
-    or create it. Returns what was done."""
-    login = token_login(github)
+def upsert_comment(
+    github: GitHub, login: str | None, number: int, first_line: str, body: str
+) -> str:
+    """Edit our comment (``is_ours``, with ``login`` from ``token_login``) that starts with
+    ``first_line`` on issue or pull request ``number``, or create it. Returns what was done."""
     for comment in github.pages(f"issues/{number}/comments"):
         if is_ours(comment, first_line, login):
             github.call("PATCH", f"issues/comments/{comment['id']}", {"body": body})
@@ -185,9 +193,7 @@ def publish_plan(run: Run) -> None:
     title = bodies.plan_title(outcome)
     details = bodies.plan_details(outcome)
     footer = run.footer()
-    run.publish_locally(
-        bodies.document(first_line, title, details, footer), plan_outputs(outcome.plan)
-    )
+    run.publish_locally(bodies.document(first_line, title, details, footer), plan_outputs(run))
     pull = run.pull_request
     if pull is None or run.env.get("COMMENT", "true") != "true":
         return
@@ -195,15 +201,17 @@ def publish_plan(run: Run) -> None:
         print("::notice::Pull request from a fork: the plan is in the job summary only.")
         return
     body = bodies.cut_to_fit(first_line, title, details, footer, run.run_url)
-    print(upsert_comment(run.github(), int(pull["number"]), first_line, body))
+    github = run.github()
+    print(upsert_comment(github, token_login(github), int(pull["number"]), first_line, body))
 
 
-def plan_outputs(plan: dict[str, Any] | None) -> dict[str, str]:
-    digest = bodies.plan_digest(plan) if plan is not None else ""
+def plan_outputs(run: Run) -> dict[str, str]:
+    digest = run.plan_digest
     if digest:
         # In the log too: what a reviewed manual apply is given as `confirm`.
         print(f"plan digest: {digest}")
-    return {"has-changes": "true" if bodies.has_changes(plan) else "false", "plan-digest": digest}
+    has_changes = bodies.has_changes(run.saved_plan)
+    return {"has-changes": "true" if has_changes else "false", "plan-digest": digest}
 
 
 def publish_drift(run: Run) -> None:
@@ -212,9 +220,7 @@ def publish_drift(run: Run) -> None:
     title = bodies.plan_title(outcome, drift=True)
     details = bodies.plan_details(outcome)
     footer = run.footer()
-    run.publish_locally(
-        bodies.document(first_line, title, details, footer), plan_outputs(outcome.plan)
-    )
+    run.publish_locally(bodies.document(first_line, title, details, footer), plan_outputs(run))
     if outcome.validate_exit == "0" and outcome.plan_exit == "":
         return  # nothing was observed: say nothing about drift
     github = run.github()
@@ -265,9 +271,7 @@ def publish_apply(run: Run) -> None:
         details = run.read("apply.md") or "(no report: see the workflow run)"
     first_line = run.marker("apply")
     footer = run.footer()
-    run.publish_locally(
-        bodies.document(first_line, title, details, footer), plan_outputs(run.saved_plan())
-    )
+    run.publish_locally(bodies.document(first_line, title, details, footer), plan_outputs(run))
     if run.env.get("REPORT", "true") != "true":
         return
     github = run.github()
@@ -288,9 +292,12 @@ def publish_apply(run: Run) -> None:
         return  # a manual run merged nothing: its report stays in the summary and the status
     body = bodies.cut_to_fit(first_line, title, details, footer, run.run_url)
     pulls = github.call("GET", f"commits/{sha}/pulls") or []
-    for pull in pulls:
-        if isinstance(pull, dict) and pull.get("merged_at"):
-            print(upsert_comment(github, int(pull["number"]), first_line, body))
+    merged = [pull for pull in pulls if isinstance(pull, dict) and pull.get("merged_at")]
+    if not merged:
+        return
+    login = token_login(github)  # once for the run, however many pull requests it comments on
+    for pull in merged:
+        print(upsert_comment(github, login, int(pull["number"]), first_line, body))
 
 
 PUBLISHERS = {

@@ -51,6 +51,8 @@ from typing import Any
 
 import httpx
 
+from reconcile_sandbox.testing import SandboxControl
+
 RECONCILE = Path(sys.executable).parent / "reconcile"
 PROVIDERS = ("segmind", "qubrid", "cohere")
 
@@ -81,32 +83,6 @@ def start_sandbox(
     if not root:
         raise SystemExit("the sandbox did not start")
     return process, env, root
-
-
-class Control:
-    def __init__(self, root: str) -> None:
-        self.http = httpx.Client(base_url=f"{root}/_sandbox", timeout=120.0)
-
-    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        response = self.http.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json()
-
-    def seed(self, provider: str, count: int) -> None:
-        self.call("POST", f"/{provider}/seed", {"count": count, "options": {"prefix": "legacy"}})
-
-    def clear_requests(self) -> None:
-        self.call("DELETE", "/requests")
-
-    def request_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = self.call("GET", "/requests")["counts"]
-        return counts
-
-    def set_speed(self, speed: float) -> None:
-        self.call("PUT", "/clock", {"speed": speed})
-
-    def set_validation_latency(self, seconds: float) -> None:
-        self.call("PUT", "/latencies", {"cohere.datasets": seconds})
 
 
 # --- A repository of generated specs -----------------------------------------------------------
@@ -364,12 +340,14 @@ def classify(counts: Mapping[str, int]) -> dict[str, int]:
     return kinds
 
 
-def converge_rounds(control: Control, env: Mapping[str, str], work: Path, options: Any) -> None:
+def converge_rounds(
+    control: SandboxControl, env: Mapping[str, str], work: Path, options: Any
+) -> None:
     """Converge ``--converge`` new specs ``--converge-rounds`` times, each round a repository
     of new specs, with Cohere's validation taking ``--validation-latency`` real seconds."""
     latency = options.validation_latency
     control.set_speed(1.0)
-    control.set_validation_latency(latency)
+    control.set_latencies(**{"cohere.datasets": latency})
     times: list[float] = []
     for round_number in range(1, options.converge_rounds + 1):
         converge_repo = work / f"converge-repo-{round_number}"
@@ -427,11 +405,12 @@ def main() -> None:
     print(f"machine: {machine()}")
     work = Path(tempfile.mkdtemp(prefix="bench-plan-"))
     process, env, root = start_sandbox(work / "sandbox", options.speed)
-    control = Control(root)
+    control = SandboxControl(root, timeout=120.0)  # seeding 10,000 jobs may outlast 30 s
     try:
         share = options.seeded // 3
         for index, provider in enumerate(PROVIDERS):
-            control.seed(provider, share + (options.seeded - 3 * share if index == 0 else 0))
+            count = share + (options.seeded - 3 * share if index == 0 else 0)
+            control.seed(provider, count, prefix="legacy")
         print(f"sandbox: {root} (own process), {options.seeded:,} seeded jobs")
 
         if options.no_dry_run:
@@ -481,7 +460,7 @@ def main() -> None:
         if options.converge > 0:
             converge_rounds(control, env, work, options)
     finally:
-        control.http.close()
+        control.close()
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)

@@ -389,17 +389,23 @@ async def _discarding_send(message: Message) -> None:
     """Swallows a response whose delivery is to be lost."""
 
 
-async def _answer_other_status(
-    app: ASGIApp, scope: Scope, receive: Receive, send: Send, rule: FaultRule
-) -> None:
-    """Run the request to its end (it commits), then answer a success with ``rule.status``
-    (and ``rule.body``) instead; an error answer is sent as it was."""
+async def _run_held(app: ASGIApp, scope: Scope, receive: Receive) -> list[Message]:
+    """Run the request to its end (it commits), keeping its answer's messages unsent."""
     held: list[Message] = []
 
     async def holding_send(message: Message) -> None:
         held.append(message)
 
     await app(scope, receive, holding_send)
+    return held
+
+
+async def _answer_other_status(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, rule: FaultRule
+) -> None:
+    """Run the request to its end (it commits), then answer a success with ``rule.status``
+    (and ``rule.body``) instead; an error answer is sent as it was."""
+    held = await _run_held(app, scope, receive)
     start = next((m for m in held if m["type"] == "http.response.start"), None)
     if start is None or not 200 <= int(start["status"]) < 300:
         for message in held:
@@ -426,12 +432,7 @@ async def _answer_late(
     app: ASGIApp, scope: Scope, receive: Receive, send: Send, delay: float
 ) -> None:
     """Run the request to its end (it commits), then answer ``delay`` seconds later."""
-    held: list[Message] = []
-
-    async def holding_send(message: Message) -> None:
-        held.append(message)
-
-    await app(scope, receive, holding_send)
+    held = await _run_held(app, scope, receive)
     await asyncio.sleep(delay)
     for message in held:
         await send(message)

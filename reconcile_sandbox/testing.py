@@ -31,8 +31,8 @@ from reconcile_sandbox.store import Store
 class SandboxControl:
     """Helpers over the control API (``/_sandbox/``); ``.http`` is the raw httpx client."""
 
-    def __init__(self, root_url: str) -> None:
-        self.http = httpx.Client(base_url=f"{root_url}/_sandbox", timeout=30.0)
+    def __init__(self, root_url: str, *, timeout: float = 30.0) -> None:
+        self.http = httpx.Client(base_url=f"{root_url}/_sandbox", timeout=timeout)
 
     def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         response = self.http.request(method, path, json=body)

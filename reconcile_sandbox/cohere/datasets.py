@@ -76,8 +76,10 @@ ID_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 def dataset_routes(ctx: SandboxContext) -> list[BaseRoute]:
     """The Datasets API routes, relative to the Cohere mount."""
-    # GETs of each dataset so far, for the variants that answer a new dataset's first looks
-    # differently (``dataset_visibility``, ``validation_status``).
+    # GETs of each dataset while a variant that answers a new dataset's first looks differently
+    # (``dataset_visibility=late``, ``validation_status=transient-unknown``) is on; none are
+    # counted under the defaults. Not cleared by a reset: ids are random, so a reset's new
+    # datasets never meet an old count.
     looks: Counter[str] = Counter()
 
     async def create(request: Request) -> Response:
@@ -163,18 +165,19 @@ def dataset_routes(ctx: SandboxContext) -> list[BaseRoute]:
     async def get(request: Request) -> Response:
         dataset_id = request.path_params["id"]
         row = _existing(ctx, dataset_id)
-        looks[dataset_id] += 1
-        look = looks[dataset_id]
-        if ctx.variant("dataset_visibility") == "late" and look <= LATE_DATASET_GETS:
-            # As a read replica that has not caught up yet answers.
-            raise ProviderError(404, f"The dataset with id '{dataset_id}' was not found.")
-        if ctx.variant("dataset_visibility") == "late":
+        late = ctx.variant("dataset_visibility") == "late"
+        transient = ctx.variant("validation_status") == "transient-unknown"
+        look = 0
+        if late or transient:
+            looks[dataset_id] += 1
+            look = looks[dataset_id]
+        if late:
+            if look <= LATE_DATASET_GETS:
+                # As a read replica that has not caught up yet answers.
+                raise ProviderError(404, f"The dataset with id '{dataset_id}' was not found.")
             look -= LATE_DATASET_GETS
         dataset = render_dataset(ctx, row)
-        if (
-            ctx.variant("validation_status") == "transient-unknown"
-            and look <= TRANSIENT_UNKNOWN_GETS
-        ):
+        if transient and look <= TRANSIENT_UNKNOWN_GETS:
             # The first look shows no status (proto3 JSON leaves the zero value out), the next
             # ``unknown``; then the usual progression.
             dataset.pop("validation_status")

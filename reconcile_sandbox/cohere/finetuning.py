@@ -56,7 +56,11 @@ from reconcile_sandbox.cohere.tables import (
     load_model,
     timestamp,
 )
-from reconcile_sandbox.cohere.variants import PAGE_SIZE_CAP, refuse_finetuning
+from reconcile_sandbox.cohere.variants import (
+    PAGE_SIZE_CAP,
+    refuse_finetuning,
+    refuses_finetuning_writes,
+)
 from reconcile_sandbox.context import SandboxContext
 from reconcile_sandbox.create_status import created
 from reconcile_sandbox.provider import ProviderError
@@ -192,7 +196,8 @@ def finetuning_routes(ctx: SandboxContext) -> list[BaseRoute]:
 
         async def answer(request: Request) -> Response:
             setting = ctx.variant("finetuning")
-            if setting == "deprecated" or (writes and setting == "deprecated-writes"):
+            refused = refuses_finetuning_writes(setting) if writes else setting == "deprecated"
+            if refused:
                 raise refuse_finetuning()
             return await handler(request)
 

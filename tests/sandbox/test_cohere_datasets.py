@@ -354,6 +354,24 @@ def test_a_new_dataset_is_missing_from_a_lagging_list_but_readable_by_id(
     assert [item["id"] for item in api.get("/v1/datasets").json()["datasets"]] == [old, new]
 
 
+def test_late_visibility_and_a_transient_status_answer_a_new_datasets_first_looks(
+    sandbox: RunningSandbox, api: httpx.Client
+) -> None:
+    """Under both variants: two 404s, then no status, then ``unknown``, then the usual
+    progression; a look under the defaults before they were switched on does not count. (A
+    plain client: a missing status is what the document does not allow.)"""
+    dataset_id = upload(api, chat_jsonl())
+    assert dataset(api, dataset_id)["validation_status"] == "queued"
+    sandbox.control.set_variants(
+        **{"cohere.dataset_visibility": "late", "cohere.validation_status": "transient-unknown"}
+    )
+    with httpx.Client(base_url=sandbox.base_url("cohere"), headers=api.headers) as plain:
+        answers = [plain.get(f"/v1/datasets/{dataset_id}") for _ in range(5)]
+    assert [answer.status_code for answer in answers] == [404, 404, 200, 200, 200]
+    shown = [answer.json()["dataset"].get("validation_status") for answer in answers[2:]]
+    assert shown == [None, "unknown", "queued"]
+
+
 def test_the_control_api_can_fail_a_dataset(sandbox: RunningSandbox, api: httpx.Client) -> None:
     dataset_id = upload(api, chat_jsonl())
     sandbox.control.fail("cohere", "datasets", dataset_id, "the file could not be read")

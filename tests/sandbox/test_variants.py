@@ -67,6 +67,13 @@ def test_an_unknown_variant_or_value_is_refused_saying_what_there_is(
     assert toy_sandbox.control.variants()["toy.order"]["value"] == "oldest-first"
 
 
+def test_a_value_that_is_not_a_string_is_refused_as_such(toy_sandbox: RunningSandbox) -> None:
+    """Not "cannot be 100" next to a list with "100" in it (Cohere's ``page_size_cap``)."""
+    answer = toy_sandbox.control.http.put("/variants", json={"toy.order": 100})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "toy.order: a variant's value is a string; got 100"
+
+
 def test_a_sandbox_started_with_a_variant_keeps_it_across_resets(toy_provider: Provider) -> None:
     with start_sandbox(providers=[toy_provider], variants={"toy.order": "newest-first"}) as running:
         create(running, "first")

@@ -874,6 +874,20 @@ def test_the_apply_result_goes_to_the_merged_pull_request_and_the_commit_status(
     assert "| done | create | mascot-v1 |" in comment["body"]
 
 
+def test_an_apply_that_merged_several_pull_requests_asks_who_the_token_is_once(
+    action: dict[str, Any], tmp_path: Path, github: FakeGitHub
+) -> None:
+    github.state.token_login = "release-robot"
+    github.state.pulls_of_commit[MERGE_SHA] = [
+        {"number": 7, "merged_at": "2026-01-01T00:00:00Z"},
+        {"number": 9, "merged_at": "2026-01-01T00:00:00Z"},
+    ]
+    result = publish_apply(action, tmp_path, github, "push", "0")
+    assert result.returncode == 0, shown(result)
+    assert sorted(github.state.comments) == [7, 9]
+    assert [r["path"] for r in github.state.requests].count("/user") == 1
+
+
 def test_a_manual_apply_sets_the_status_and_comments_on_no_pull_request(
     action: dict[str, Any], tmp_path: Path, github: FakeGitHub
 ) -> None:
