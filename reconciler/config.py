@@ -40,7 +40,7 @@ from reconciler.core.diagnostics import Diagnostic, InvalidInputError, display_p
 from reconciler.core.plan import Guardrails, PlanOptions, PlanOrigin
 from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.providers.profile import ProviderProfile
-from reconciler.providers.profiles import PROFILES
+from reconciler.providers.profiles import PROFILES, key_variables
 from reconciler.redact import register_secret
 from reconciler.yamlio.schema_files import CONFIG_SCHEMA
 
@@ -265,9 +265,7 @@ def _notify(
     if not isinstance(section, dict) or "webhook_url_env" not in section:
         return None
     variable = str(section["webhook_url_env"])
-    keys = {v for profile in PROFILES.values() for v in profile.key_variables}
-    keys |= {v for profile in PROFILES.values() for v in profile.service_key_variables.values()}
-    if variable in keys:
+    if variable in key_variables():
         if document is not None:
             problems.append(
                 document.diagnostic(

@@ -64,13 +64,17 @@ def _read(path: Path) -> Ledger:
     )
 
 
-def _write(path: Path, ledger: Ledger) -> None:
+def _encoded(ledger: Ledger) -> bytes:
     document = {
         "version": LEDGER_VERSION,
         "jobs": ledger.jobs,
         "apply_failure": ledger.apply_failure,
     }
-    sealed = seal(_PURPOSE, json.dumps(document, sort_keys=True).encode())
+    return json.dumps(document, sort_keys=True).encode()
+
+
+def _write(path: Path, encoded: bytes) -> None:
+    sealed = seal(_PURPOSE, encoded)
     if sealed is not None:
         replace_file(path, sealed)
 
@@ -89,15 +93,19 @@ def _open_lock(path: Path) -> BinaryIO:
 @contextlib.contextmanager
 def open_ledger(folder: Path, *, sandbox: bool = False) -> Iterator[Ledger]:
     """The ledger in ``folder`` (the sandbox's, ``sandbox``), held under its lock; written
-    back when the block ends without an exception. Raises ``OSError`` when the folder cannot
-    be written."""
+    back when the block ends without an exception and changed it (a quiet daemon opens it
+    twice a round and changes nothing). Raises ``OSError`` when the folder cannot be
+    written."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (SANDBOX_LEDGER_FILE if sandbox else LEDGER_FILE)
     with _open_lock(folder / LOCK_FILE) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             ledger = _read(path)
+            read = _encoded(ledger)
             yield ledger
-            _write(path, ledger)
+            changed = _encoded(ledger)
+            if changed != read:
+                _write(path, changed)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

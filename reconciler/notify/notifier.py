@@ -58,7 +58,6 @@ class Notifier:
         sandbox: bool,
         warn: Callable[[str], None],
         environ: Mapping[str, str],
-        retry_wait: float = DEFAULT_RETRY_WAIT,
     ) -> Notifier | None:
         """The notifier ``settings`` ask for, or None (``warn`` says why when one was asked
         for but cannot be made)."""
@@ -76,7 +75,7 @@ class Notifier:
         if problem is not None:
             warn(f"notify: {notify.url_variable} is no webhook URL ({problem}); nothing is sent")
             return None
-        return cls(notify, url, folder, sandbox=sandbox, warn=warn, retry_wait=retry_wait)
+        return cls(notify, url, folder, sandbox=sandbox, warn=warn)
 
     def jobs(
         self, statuses: Sequence[JobStatus], run: RunInfo, unread: Collection[Provider] = ()

@@ -4,7 +4,7 @@ A webhook that fails never fails what sent it (an apply, the daemon, ``status --
 failure is said through ``warn``, naming the webhook by its scheme and host only, since the
 URL's path (a Slack webhook's) or query is its credential. The URL is registered with
 ``redact`` when the sender is made, so no log or message shows it whole either. Tries: a
-refused connection, a timeout, a 429 or a 5xx is tried again, up to ``attempts`` in all, after
+refused connection, a timeout, a 429 or a 5xx is tried again, up to ``ATTEMPTS`` in all, after
 ``retry_wait`` seconds, doubled each time; another answer (a 4xx: the URL is wrong) is final.
 """
 
@@ -18,8 +18,8 @@ import httpx
 
 from reconciler.redact import register_secret
 
-DEFAULT_TIMEOUT = 5.0
-DEFAULT_ATTEMPTS = 3
+TIMEOUT = 5.0
+ATTEMPTS = 3
 DEFAULT_RETRY_WAIT = 1.0
 _CONTENT_TYPE = {"Content-Type": "application/json"}
 
@@ -54,24 +54,23 @@ class WebhookSender:
         url: str,
         *,
         warn: Callable[[str], None],
-        timeout: float = DEFAULT_TIMEOUT,
-        attempts: int = DEFAULT_ATTEMPTS,
         retry_wait: float = DEFAULT_RETRY_WAIT,
     ) -> None:
         register_secret(url)
         self._url = url
         self._warn = warn
-        self._attempts = max(1, attempts)
         self._retry_wait = retry_wait
         # No redirects: a webhook that answers 3xx is misconfigured, and following it would
-        # carry the body to a host nobody named.
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+        # carry the body to a host nobody named. Its own trust store (tens of ms), not
+        # providers.http's shared one (notify reaches no provider module, .importlinter):
+        # loaded once a process, since the daemon keeps its notifier while notify: stays.
+        self._client = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
 
     def send(self, body: bytes, what: str) -> bool:
         """Post ``body``; whether the webhook took it (2xx). ``what`` names it in warnings."""
         wait = self._retry_wait
         problem = ""
-        for attempt in range(1, self._attempts + 1):
+        for attempt in range(1, ATTEMPTS + 1):
             try:
                 response = self._client.post(self._url, content=body, headers=_CONTENT_TYPE)
             except httpx.HTTPError as error:
@@ -82,7 +81,7 @@ class WebhookSender:
                 problem = f"HTTP {response.status_code}"
                 if response.status_code != 429 and response.status_code < 500:
                     break
-            if attempt < self._attempts:
+            if attempt < ATTEMPTS:
                 time.sleep(wait)
                 wait *= 2
         self._warn(

@@ -107,7 +107,8 @@ def cache_context(settings: Settings, schema_file: Path) -> str:
     spec_inputs = [
         str(settings.root),
         hashlib.sha256(config).hexdigest(),
-        # Each provider's options, which its profile may fill a spec's fields from.
+        # Each provider's options, which its profile may fill a spec's fields from: not only
+        # reconciler.yaml's (hashed above), since sandbox_settings rescales them to its clock.
         {name: dataclasses.asdict(own.options) for name, own in settings.providers.items()},
     ]
     digest.update(json.dumps(spec_inputs, sort_keys=True).encode())

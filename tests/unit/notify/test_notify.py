@@ -92,6 +92,22 @@ def test_a_job_that_finishes_is_announced_once_in_json(
     assert len(receiver.requests) == 1
 
 
+def test_a_round_with_nothing_new_leaves_the_ledger_file_unwritten(
+    tmp_path: Path, receiver: CaptureServer
+) -> None:
+    # A quiet daemon opens the ledger twice a round (jobs, then apply): no sealed write each time.
+    sender = notifier(tmp_path, receiver.url)
+    sender.jobs([status(Health.PROGRESSING)], RUN)
+    ledger = tmp_path / "notify.json"
+    before = ledger.stat()
+
+    assert sender.jobs([status(Health.PROGRESSING)], RUN) == []
+    assert sender.apply([], RUN) is None
+
+    after = ledger.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
 def test_a_failed_job_is_announced_in_slack_format(tmp_path: Path, receiver: CaptureServer) -> None:
     sender = notifier(tmp_path, receiver.url, "slack")
     sender.jobs([status(Health.PENDING)], RUN)
