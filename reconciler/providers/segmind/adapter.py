@@ -32,7 +32,6 @@ client asks for; the ``x-amz-acl`` header it then sends is the one the URL was s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -53,6 +52,7 @@ from reconciler.providers.http import (
     ProviderHttp,
     RetryPolicy,
     make_client,
+    parse_timestamp,
     provider_api,
     read_json,
     read_write_answer,
@@ -339,17 +339,6 @@ def parse_job_list(response: httpx.Response) -> tuple[ObservedJob, ...]:
     return tuple(_observed(item, sequence=count - index) for index, item in enumerate(items))
 
 
-def _timestamp(value: Any) -> datetime | None:
-    """An ISO-8601 ``created_ts`` (``Z`` or an offset; naive read as UTC), else ``None``."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _marker_of(source: str | None, name: str | None) -> Marker | None:
     if not source or not name or not may_carry_marker(source):
         return None
@@ -377,7 +366,7 @@ def _observed(item: Any, *, sequence: int) -> ObservedJob:
         owner=owner,
         raw_status=status,
         health=segmind_health(status),
-        created_at=_timestamp(item.get("created_ts")),
+        created_at=parse_timestamp(item.get("created_ts")),
         sequence=sequence,
         access=("public" if public else "private") if isinstance(public, bool) else None,
         dataset_ref=source,
