@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 
 from reconciler.core.action import Action
 from reconciler.core.observed import ObservedJob, ObservedState, ProviderObservation
@@ -163,19 +164,13 @@ def assemble_plan(
     unmanaged = tuple(job for part in ordered for job in part.unmanaged)
     wanted = tuple(desired)
 
-    made: list[tuple[SnapshotPart, dict[Provider, SnapshotPart]]] = []
-
+    @cache  # once for both the snapshot and its items
     def parts_made() -> tuple[SnapshotPart, dict[Provider, SnapshotPart]]:
-        # Once for both the snapshot and its items.
-        if not made:
-            observed = {p.provider: p.snapshot_part(options.settle_window) for p in ordered}
-            made.append(
-                (
-                    desired_snapshot(wanted, options),
-                    {provider: part for provider, part in observed.items() if part is not None},
-                )
-            )
-        return made[0]
+        observed = {p.provider: p.snapshot_part(options.settle_window) for p in ordered}
+        return (
+            desired_snapshot(wanted, options),
+            {provider: part for provider, part in observed.items() if part is not None},
+        )
 
     return Plan(
         changes=changes,
