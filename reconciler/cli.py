@@ -394,6 +394,7 @@ class _PlanShown:
     plan: Plan
     root: Path
     show_unchanged: bool = False
+    json: str | None = None  # the plan's JSON, when made already (`plan --out`): not made twice
 
 
 @dataclass(frozen=True)
@@ -452,7 +453,7 @@ def _render(shown: _Shown, output: str) -> str:
                 show_unchanged=shown.show_unchanged,
             ),
             "markdown": lambda: plan_view.render_markdown(shown.plan, relative_to=shown.root),
-            "json": lambda: plan_to_json(shown.plan),
+            "json": lambda: plan_to_json(shown.plan) if shown.json is None else shown.json,
         }
     elif isinstance(shown, _ApplyShown):
         from reconciler.views import apply_report
@@ -544,12 +545,14 @@ def plan(
     with _run(choices) as run:
         reconciliation = run.plan()
     result = reconciliation.plan
+    saved = None
     if out_file is not None:
+        saved = plan_to_json(result)
         try:
-            Path(out_file).write_text(plan_to_json(result), encoding="utf-8")
+            Path(out_file).write_text(saved, encoding="utf-8")
         except OSError as error:
             _fail(f"{out_file}: cannot write the plan ({error.strerror}); choose another path")
-    _show(_PlanShown(result, run.settings.root, show_unchanged), choices.output)
+    _show(_PlanShown(result, run.settings.root, show_unchanged, saved), choices.output)
     # Only for people: markdown and json are documents (a pull request comment, a program's
     # input), which a path on the machine that made them would only spoil.
     if out_file is not None and choices.output == "text":

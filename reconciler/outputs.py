@@ -57,19 +57,20 @@ def read_outputs(
     """The outputs of every finished managed job whose provider reads them beyond its list
     (``known`` ones are not read again), at most ``parallelism`` reads at once."""
     known = known or {}
+    readers = {
+        provider: client
+        for provider, client in clients.items()
+        if PROFILES[provider].capabilities.reads_outputs and isinstance(client, OutputsReader)
+    }
     wanted: list[tuple[OutputsReader, ObservedJob]] = []
     outputs: dict[OutputsKey, JobOutputs] = {}
     for job in finished_jobs(plan):
         key = outputs_key(job)
-        client = clients.get(job.provider)
+        reader = readers.get(job.provider)
         if key in known:
             outputs[key] = known[key]
-        elif (
-            PROFILES[job.provider].capabilities.reads_outputs
-            and client is not None
-            and isinstance(client, OutputsReader)
-        ):
-            wanted.append((client, job))
+        elif reader is not None:
+            wanted.append((reader, job))
     if not wanted:
         return OutputsRead(outputs)
 

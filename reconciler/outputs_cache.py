@@ -20,17 +20,15 @@ from pathlib import Path
 from reconciler.core.diagnostics import InvalidInputError
 from reconciler.core.observed import JobOutputs
 from reconciler.core.plan import Plan
-from reconciler.core.spec import PROVIDERS, Provider
 from reconciler.datasets.stat_cache import read_sealed_json, seal, write_cache_file
 from reconciler.outputs import OutputsKey, OutputsRead, read_outputs
+from reconciler.planfile import outputs_from_dict, provider_from_json
 from reconciler.run import Run
 from reconciler.specs.cache import state_dir
 
 _PURPOSE = b"reconcile outputs of finished jobs, version 1"
 OUTPUTS_FILE = "outputs.json"
 SANDBOX_OUTPUTS_FILE = "outputs-sandbox.json"
-_FIELDS = ("model_id", "weights_url", "slug")
-_PROVIDER_NAMES: dict[str, Provider] = {provider: provider for provider in PROVIDERS}
 
 
 def outputs_file(run: Run) -> Path | None:
@@ -50,16 +48,14 @@ def recall_outputs(file: Path | None) -> dict[OutputsKey, JobOutputs]:
         return {}
     recalled: dict[OutputsKey, JobOutputs] = {}
     for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        provider = _PROVIDER_NAMES.get(str(entry.get("provider")))
-        remote_id = entry.get("remote_id")
-        values = {field: entry.get(field) for field in _FIELDS}
-        if provider is None or not isinstance(remote_id, str):
-            continue
-        if not all(value is None or isinstance(value, str) for value in values.values()):
-            continue
-        recalled[(provider, remote_id)] = JobOutputs(**values)
+        # The outputs' JSON form, read as a plan file's, under their job's provider and id.
+        try:
+            provider, remote_id = provider_from_json(entry["provider"]), entry["remote_id"]
+            found = outputs_from_dict(entry)
+        except (KeyError, TypeError, ValueError):
+            continue  # not an entry this reconcile wrote: those outputs are read again
+        if isinstance(remote_id, str) and found is not None:
+            recalled[(provider, remote_id)] = found
     return recalled
 
 

@@ -173,7 +173,7 @@ def _origin_from_dict(value: Any) -> PlanOrigin | None:
         **_present(
             data,
             hosts=lambda hosts: tuple(
-                (_provider(p), _str(h)) for p, h in sorted(_object(hosts).items())
+                (provider_from_json(p), _str(h)) for p, h in sorted(_object(hosts).items())
             ),
             paths=_strings,
         ),
@@ -185,7 +185,7 @@ def _snapshot_items_from_dict(value: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _pairs_from_list(value: Any) -> tuple[tuple[Provider, str], ...]:
-    return tuple((_provider(f["provider"]), _str(f["name"])) for f in _list(value))
+    return tuple((provider_from_json(f["provider"]), _str(f["name"])) for f in _list(value))
 
 
 def _incomplete_to_dict(incomplete: IncompleteProvider) -> dict[str, Any]:
@@ -245,7 +245,7 @@ def _incomplete_from_list(value: Any) -> tuple[IncompleteProvider, ...]:
     # ``refused`` and ``not_planned`` are absent from plans written before they existed.
     return tuple(
         IncompleteProvider(
-            _provider(i["provider"]),
+            provider_from_json(i["provider"]),
             _str(i["error"]),
             refused=_bool(i.get("refused", False)),
             not_planned=_strings(i.get("not_planned", [])),
@@ -311,7 +311,7 @@ def _opt_number(value: Any) -> float | None:
     return None if value is None else _number(value)
 
 
-def _provider(value: Any) -> Provider:
+def provider_from_json(value: Any) -> Provider:
     if value not in PROVIDERS:
         raise ValueError(f"unknown provider {value!r}")
     provider: Provider = value
@@ -460,7 +460,7 @@ def _spec_from_dict(value: Any) -> FineTuneSpec:
     source = _object(data["source"])
     return FineTuneSpec(
         name=_str(data["name"]),
-        provider=_provider(data["provider"]),
+        provider=provider_from_json(data["provider"]),
         base_model=_str(data["base_model"]),
         dataset=DatasetRef(DatasetKind(dataset["kind"]), _str(dataset["value"])),
         source=SourceLocation(
@@ -553,7 +553,9 @@ def observed_job_to_dict(job: ObservedJob) -> dict[str, Any]:
     }
 
 
-def _outputs_from_dict(value: Any) -> JobOutputs | None:
+def outputs_from_dict(value: Any) -> JobOutputs | None:
+    """A job's outputs from their JSON form (``JobOutputs.to_dict``), as a plan file and the
+    remembered outputs (``reconciler.outputs_cache``) hold them."""
     if value is None:
         return None
     data = _object(value)
@@ -563,7 +565,7 @@ def _outputs_from_dict(value: Any) -> JobOutputs | None:
 def _observed_job_from_dict(value: Any) -> ObservedJob:
     data = _object(value)
     return ObservedJob(
-        provider=_provider(data["provider"]),
+        provider=provider_from_json(data["provider"]),
         remote_id=_str(data["remote_id"]),
         name=_opt_str(data["name"]),
         raw_status=_str(data["raw_status"]),
@@ -588,7 +590,7 @@ def _observed_job_from_dict(value: Any) -> ObservedJob:
             wandb=_opt_mapping,
             parameters=_opt_mapping,
             error_message=_opt_str,
-            outputs=_outputs_from_dict,
+            outputs=outputs_from_dict,
         ),
     )
 
@@ -609,7 +611,7 @@ def remote_dataset_to_dict(dataset: RemoteDataset) -> dict[str, Any]:
 def _remote_dataset_from_dict(value: Any) -> RemoteDataset:
     data = _object(value)
     return RemoteDataset(
-        provider=_provider(data["provider"]),
+        provider=provider_from_json(data["provider"]),
         remote_id=_str(data["remote_id"]),
         name=_str(data["name"]),
         **_present(
@@ -669,7 +671,7 @@ def _change_from_dict(value: Any) -> Change:
     data = _object(value)
     return Change(
         action=Action(data["action"]),
-        provider=_provider(data["provider"]),
+        provider=provider_from_json(data["provider"]),
         name=_str(data["name"]),
         reason=_str(data["reason"]),
         **_present(

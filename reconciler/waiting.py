@@ -20,14 +20,14 @@ sandbox's clock instead of sleeping.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from reconciler.core.observed import Health, JobOutputs
 from reconciler.core.plan import IncompleteProvider
 from reconciler.outputs import OutputsKey
-from reconciler.outputs_cache import outputs_file, read_outputs_once, recall_outputs
+from reconciler.outputs_cache import read_outputs_once
 from reconciler.run import Run
 from reconciler.status import JobStatus, job_statuses
 
@@ -36,10 +36,12 @@ DEFAULT_WAIT_INTERVAL = 15.0
 
 @dataclass(frozen=True)
 class StatusReport:
-    """One round: every managed job's status, and what could not be read."""
+    """One round: every managed job's status, what could not be read, and every finished
+    job's outputs known after it (``known_outputs``: the next round's ``known``)."""
 
     statuses: list[JobStatus]
     unread: tuple[IncompleteProvider, ...]
+    known_outputs: Mapping[OutputsKey, JobOutputs] = field(repr=False)
 
     @property
     def failed(self) -> list[JobStatus]:
@@ -50,14 +52,14 @@ class StatusReport:
         return [s for s in self.statuses if s.health is not Health.HEALTHY]
 
 
-def read_status(run: Run, known: dict[OutputsKey, JobOutputs] | None = None) -> StatusReport:
+def read_status(run: Run, known: Mapping[OutputsKey, JobOutputs] | None = None) -> StatusReport:
     """One round of ``run``: plan, outputs, statuses. ``known``: outputs read before (None:
-    those this machine remembers), not read again; this round's are added, and remembered."""
+    those this machine remembers), not read again; this round's are remembered, and the
+    report carries them all."""
     plan = run.plan().plan
     read, everything = read_outputs_once(run, plan, known)
-    if known is not None:
-        known.update(everything)
-    return StatusReport(job_statuses(plan, read.outputs), (*plan.incomplete, *read.failures))
+    unread = (*plan.incomplete, *read.failures)
+    return StatusReport(job_statuses(plan, read.outputs), unread, everything)
 
 
 class WaitEnd(StrEnum):
@@ -85,10 +87,11 @@ def wait_for_jobs(
     """Rounds ``interval`` seconds apart until done, failed or ``timeout`` (None: no limit);
     ``on_round`` sees each round (progress lines, notifications)."""
     deadline = None if timeout is None else clock() + timeout
-    known = recall_outputs(outputs_file(run))
+    known: Mapping[OutputsKey, JobOutputs] | None = None  # the first round recalls them
     rounds = 0
     while True:
         report = read_status(run, known)
+        known = report.known_outputs
         rounds += 1
         if on_round is not None:
             on_round(report)

@@ -38,8 +38,7 @@ from reconciler.core.observed import ObservedState, RecentWrite, WriteState
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.plan import BlockKind, Plan, PlanOrigin, Reconciliation
 from reconciler.core.spec import DesiredJob, Provider
-from reconciler.diff import snapshot_of
-from reconciler.diff.snapshot import snapshot_items_of
+from reconciler.diff.snapshot import snapshot_digest, snapshot_items, snapshot_parts
 from reconciler.diff.staleness import items_moved, paths_moved, stale_message, target_moved
 from reconciler.progress import NO_PROGRESS, ApplyProgress
 from reconciler.providers.base import ProviderClient
@@ -195,15 +194,15 @@ def check_not_stale(
     """Raises ``StalePlanError`` unless the world is as it was when ``saved`` was made,
     saying what moved: the spec paths (``now``, what the apply runs for), each spec, dataset
     and remote job that changed, appeared or went."""
-    if snapshot_of(desired, observed, saved.options) == saved.snapshot:
+    # Every job is encoded once, whether the digest matches or the items then say what moved.
+    parts = snapshot_parts(desired, observed, saved.options)
+    if snapshot_digest(*parts) == saved.snapshot:
         return
     reasons = []
     if now is not None and (moved := paths_moved(saved.made_for, now)) is not None:
         reasons.append(moved)
     if saved.snapshot_items:
-        reasons.extend(
-            items_moved(saved.snapshot_items, snapshot_items_of(desired, observed, saved.options))
-        )
+        reasons.extend(items_moved(saved.snapshot_items, snapshot_items(*parts)))
     if not reasons:
         # An older plan file, without the items that say which: what might have moved.
         reasons.append(

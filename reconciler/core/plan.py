@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
 from reconciler.core.action import Action
 from reconciler.core.observed import Health, ObservedJob, ObservedState, RemoteDataset
@@ -244,12 +244,6 @@ class Lazy(Generic[T]):
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         self._attribute = f"_{name}_value"
-
-    @overload
-    def __get__(self, instance: None, owner: type[Any]) -> T: ...
-
-    @overload
-    def __get__(self, instance: object, owner: type[Any]) -> T: ...
 
     def __get__(self, instance: object | None, owner: type[Any]) -> T:
         if instance is None:

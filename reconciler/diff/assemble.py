@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 
 from reconciler.core.action import Action
 from reconciler.core.observed import ObservedJob, ObservedState, ProviderObservation
@@ -80,20 +81,13 @@ def plan_provider(
     """The share of ``provider`` (its specs ``desired``; ``observation`` None when it was
     not observed) in the plan."""
     decided = decide_provider(provider, desired, observation, options)
-    changes, unmanaged, not_planned = decided.changes, decided.unmanaged, decided.not_planned
-    incomplete = None
-    if observation is not None and observation.refused is not None:
-        incomplete = IncompleteProvider(provider, observation.refused, refused=True)
-    elif observation is None or not observation.complete:
-        error = (observation.error if observation else None) or "not observed"
-        incomplete = IncompleteProvider(provider, error, not_planned=tuple(sorted(not_planned)))
     # Sorted here, where the provider is the same for all: the plan's order is then the
     # providers' in turn, and a share is sorted while other providers are still listed.
     return ProviderPlan(
         provider=provider,
-        changes=tuple(sorted(changes, key=lambda c: c.sort_key)),
-        unmanaged=tuple(sorted(unmanaged, key=lambda j: (j.name or "", j.remote_id))),
-        incomplete=incomplete,
+        changes=tuple(sorted(decided.changes, key=lambda c: c.sort_key)),
+        unmanaged=tuple(sorted(decided.unmanaged, key=lambda j: (j.name or "", j.remote_id))),
+        incomplete=decided.incomplete,
         observation=observation,
         not_targeted=tuple(sorted(decided.not_targeted)),
     )
@@ -170,19 +164,13 @@ def assemble_plan(
     unmanaged = tuple(job for part in ordered for job in part.unmanaged)
     wanted = tuple(desired)
 
-    made: list[tuple[SnapshotPart, dict[Provider, SnapshotPart]]] = []
-
+    @cache  # once for both the snapshot and its items
     def parts_made() -> tuple[SnapshotPart, dict[Provider, SnapshotPart]]:
-        # Once for both the snapshot and its items.
-        if not made:
-            observed = {p.provider: p.snapshot_part(options.settle_window) for p in ordered}
-            made.append(
-                (
-                    desired_snapshot(wanted, options),
-                    {provider: part for provider, part in observed.items() if part is not None},
-                )
-            )
-        return made[0]
+        observed = {p.provider: p.snapshot_part(options.settle_window) for p in ordered}
+        return (
+            desired_snapshot(wanted, options),
+            {provider: part for provider, part in observed.items() if part is not None},
+        )
 
     return Plan(
         changes=changes,

@@ -40,7 +40,14 @@ from reconciler.core.observed import (
     RemoteDataset,
     WriteState,
 )
-from reconciler.core.plan import Blocker, BlockKind, Change, PlanOptions, Upload
+from reconciler.core.plan import (
+    Blocker,
+    BlockKind,
+    Change,
+    IncompleteProvider,
+    PlanOptions,
+    Upload,
+)
 from reconciler.core.spec import DatasetKind, DesiredJob, Provider
 from reconciler.diff.compare import compare_job
 from reconciler.diff.pair import Pairing, identify_jobs, pair
@@ -364,8 +371,9 @@ class ProviderDecisions:
     unmanaged: list[ObservedJob]
     not_targeted: set[str]
     """This repository's jobs a scoped plan leaves out (summarised in one line)."""
-    not_planned: list[str]
-    """Specs of a provider not fully read whose change cannot be decided."""
+    incomplete: IncompleteProvider | None
+    """Why the provider's observation is incomplete (it refuses the service, or was not fully
+    read: then with the specs whose change cannot be decided), or None."""
 
 
 def decide_provider(
@@ -377,10 +385,10 @@ def decide_provider(
     """Every decision of ``provider``'s share of a plan: the changes its pairings call for,
     its live jobs that are not this repository's to change (unmanaged), in a scoped plan
     (``PlanOptions.scoped``) the names of this repository's jobs it leaves out (specs not
-    targeted, and jobs no planned spec names: they may be a spec's left out), and the names
-    of its specs left unplanned. When ``observation`` is incomplete (or ``None``: not
-    observed), a spec's change is kept only if it is a noop, the rest of its specs are not
-    planned, and a delete is blocked."""
+    targeted, and jobs no planned spec names: they may be a spec's left out), and why its
+    observation is incomplete, if it is (with the names of its specs left unplanned). When
+    ``observation`` is incomplete (or ``None``: not observed), a spec's change is kept only if
+    it is a noop, the rest of its specs are not planned, and a delete is blocked."""
     owner = options.owner
     jobs = identify_jobs(observation, desired, owner) if observation else ()
     reusable = reusable_datasets(observation.datasets if observation else ())
@@ -412,17 +420,19 @@ def decide_provider(
                 unmanaged.append(job)
             else:
                 changes.append(delete)
-    not_planned: list[str] = []
+    incomplete = None
     if observation is not None and observation.refused is not None:
         changes = [_block_refused(change) for change in changes]
+        incomplete = IncompleteProvider(provider, observation.refused, refused=True)
     elif observation is None or not observation.complete:
         error = (observation.error if observation else None) or "not observed"
-        not_planned = [
+        not_planned = sorted(
             c.name for c in changes if c.desired is not None and c.action is not Action.NOOP
-        ]
+        )
         changes = [
             _block_incomplete(c, error)
             for c in changes
             if c.desired is None or c.action is Action.NOOP
         ]
-    return ProviderDecisions(changes, unmanaged, not_targeted, not_planned)
+        incomplete = IncompleteProvider(provider, error, not_planned=tuple(not_planned))
+    return ProviderDecisions(changes, unmanaged, not_targeted, incomplete)

@@ -104,19 +104,14 @@ def snapshot_of(
     keys; a job's and a dataset's are built straight from their fields rather than through
     ``observed_job_to_dict``: the same bytes at a fraction of the cost over thousands of
     jobs. Lines are sorted, so the order in which a provider lists things does not matter."""
-    return snapshot_digest(*_parts(desired, observed, options))
+    return snapshot_digest(*snapshot_parts(desired, observed, options))
 
 
-def snapshot_items_of(
-    desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions
-) -> tuple[tuple[str, str], ...]:
-    """The items ``snapshot_of`` covers, each with its short hash (``Plan.snapshot_items``)."""
-    return snapshot_items(*_parts(desired, observed, options))
-
-
-def _parts(
+def snapshot_parts(
     desired: Sequence[DesiredJob], observed: ObservedState, options: PlanOptions
 ) -> tuple[SnapshotPart, dict[Provider, SnapshotPart]]:
+    """The parts ``snapshot_of`` is made of, worked out once for both its digest
+    (``snapshot_digest``) and its items (``snapshot_items``)."""
     observations = {
         p: observation_snapshot(o, options.settle_window) for p, o in observed.providers.items()
     }

@@ -18,8 +18,18 @@ from reconciler.core.plan import PlanOrigin
 MAX_REASONS = 5
 
 
-def _hosts(origin: PlanOrigin) -> str:
-    return ", ".join(f"{provider} at {host}" for provider, host in origin.hosts) or "none"
+def target_phrase(origin: PlanOrigin, none: str = "none") -> str:
+    """What ``origin`` is for, as said here and by ``reconcile show``: ``the sandbox
+    (--sandbox)``, or its providers' hosts (``cohere at api.cohere.com, segmind at
+    api.segmind.com``; ``none`` when it names none)."""
+    if origin.sandbox:
+        return "the sandbox (--sandbox)"
+    return ", ".join(f"{provider} at {host}" for provider, host in origin.hosts) or none
+
+
+def paths_phrase(paths: Iterable[str]) -> str:
+    """The spec paths, space-separated, or ``(none)``."""
+    return " ".join(paths) or "(none)"
 
 
 def target_moved(saved: PlanOrigin | None, now: PlanOrigin) -> str | None:
@@ -28,10 +38,9 @@ def target_moved(saved: PlanOrigin | None, now: PlanOrigin) -> str | None:
     the same or was not recorded."""
     if saved is None:
         return None
-    if saved.sandbox and not now.sandbox:
-        return f"it was made for the sandbox (--sandbox), and is applied against {_hosts(now)}"
-    if now.sandbox and not saved.sandbox:
-        return f"it was made for {_hosts(saved)}, and is applied against the sandbox (--sandbox)"
+    if saved.sandbox != now.sandbox:
+        made, against = target_phrase(saved), target_phrase(now)
+        return f"it was made for {made}, and is applied against {against}"
     was, applied = dict(saved.hosts), dict(now.hosts)
     moved = [
         f"it was made for {provider} at {was[provider]}, and is applied against {provider} at"
@@ -48,8 +57,8 @@ def paths_moved(saved: PlanOrigin | None, now: PlanOrigin) -> str | None:
     if saved is None or sorted(saved.paths) == sorted(now.paths):
         return None
     return (
-        f"it was made for paths {' '.join(saved.paths) or '(none)'}, and is now run for"
-        f" {' '.join(now.paths) or '(none)'}"
+        f"it was made for paths {paths_phrase(saved.paths)}, and is now run for"
+        f" {paths_phrase(now.paths)}"
     )
 
 

@@ -33,6 +33,7 @@ from reconciler.core.plan import (
     Upload,
 )
 from reconciler.diff import guardrail_counts
+from reconciler.diff.staleness import paths_phrase, target_phrase
 from reconciler.sanitize import one_line
 from reconciler.views.markdown import code_cell, text_cell
 from reconciler.views.sizes import human_size
@@ -182,12 +183,8 @@ def origin_line(origin: PlanOrigin | None) -> str:
     """What a saved plan was made for, as ``reconcile show`` says it first."""
     if origin is None:
         return "Saved plan; what it was made for is not recorded (an older reconcile wrote it)"
-    target = (
-        "the sandbox (--sandbox)"
-        if origin.sandbox
-        else ", ".join(f"{provider} at {host}" for provider, host in origin.hosts) or "no provider"
-    )
-    return one_line(f"Saved plan made for {target}; paths: {' '.join(origin.paths) or '(none)'}")
+    target = target_phrase(origin, "no provider")
+    return one_line(f"Saved plan made for {target}; paths: {paths_phrase(origin.paths)}")
 
 
 def render_text(

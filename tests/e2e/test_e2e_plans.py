@@ -10,7 +10,11 @@ import os
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from reconcile_sandbox.testing import RunningSandbox
+from reconciler import planfile
+from reconciler.core.plan import Plan
 from tests.e2e.e2e_support import Cli, example_spec_names, live_jobs, methods
 from tests.support.repos import TEST_OWNER
 
@@ -31,6 +35,22 @@ def one_line_error(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
     return lines[0]
+
+
+def test_plan_out_with_json_output_makes_the_json_once(
+    reconcile: Cli, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+
+    def counted(plan: Plan) -> str:
+        made.append(to_json(plan))
+        return made[-1]
+
+    to_json = planfile.plan_to_json
+    monkeypatch.setattr(planfile, "plan_to_json", counted)
+    planned = reconcile("plan", "-o", "json", "--out", "plan.json")
+    assert planned.exit_code == 0, planned.output
+    assert made == [planned.stdout] and (repo / "plan.json").read_text() == planned.stdout
 
 
 # --- reconcile show --------------------------------------------------------------------------

@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from reconcile_sandbox.testing import RunningSandbox
+from reconciler import outputs_cache
 from reconciler.config import NotifySettings, load_settings, plan_options_for
+from reconciler.core.observed import JobOutputs
 from reconciler.notify import Notifier, RunInfo
+from reconciler.outputs import OutputsKey
 from reconciler.run import open_run
 from reconciler.waiting import StatusReport, WaitEnd, wait_for_jobs
 from tests.e2e.e2e_support import Cli, example_spec_names
@@ -62,3 +67,27 @@ def test_rounds_go_on_until_every_job_is_done_and_announce_each_once(
     assert {(e["event"], e["to"]) for e in events} == {("job.finished", "Healthy")}
     segmind = sum(1 for provider, _ in EXAMPLES if provider == "segmind")
     assert running.control.request_counts().get(DETAILS, 0) == segmind
+
+
+def test_a_wait_recalls_the_remembered_outputs_once_however_many_rounds(
+    reconcile: Cli, running: RunningSandbox, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert reconcile().exit_code == 0
+    running.control.set_speed(0)
+    recalls: list[Path | None] = []
+    recall = outputs_cache.recall_outputs
+
+    def counted(file: Path | None) -> dict[OutputsKey, JobOutputs]:
+        recalls.append(file)
+        return recall(file)
+
+    monkeypatch.setattr(outputs_cache, "recall_outputs", counted)
+
+    def pause(seconds: float) -> None:
+        running.control.advance_clock(seconds)
+
+    settings = load_settings(repo, environ=running.env())
+    with open_run([], settings=settings, options=plan_options_for, early=False) as run:
+        result = wait_for_jobs(run, timeout=None, interval=300.0, pause=pause)
+    assert result.end is WaitEnd.DONE and result.rounds > 2
+    assert len(recalls) == 1

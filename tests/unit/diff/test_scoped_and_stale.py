@@ -15,7 +15,7 @@ import pytest
 from reconciler.core.action import Action
 from reconciler.core.plan import PlanOrigin
 from reconciler.diff import plan
-from reconciler.diff.snapshot import snapshot_items_of
+from reconciler.diff.snapshot import snapshot_items, snapshot_parts
 from reconciler.diff.staleness import (
     MAX_REASONS,
     items_moved,
@@ -67,8 +67,8 @@ def test_a_left_out_spec_does_not_enter_the_snapshot() -> None:
 def moved_between(before: list[object], after: list[object]) -> list[str]:
     state_before, state_after = before
     desired_before, desired_after = after
-    saved = snapshot_items_of(desired_before, state_before, options())  # type: ignore[arg-type]
-    now = snapshot_items_of(desired_after, state_after, options())  # type: ignore[arg-type]
+    saved = snapshot_items(*snapshot_parts(desired_before, state_before, options()))  # type: ignore[arg-type]
+    now = snapshot_items(*snapshot_parts(desired_after, state_after, options()))  # type: ignore[arg-type]
     return items_moved(saved, now)
 
 
