@@ -55,6 +55,7 @@ from reconciler.providers.qubrid.paging import (
     MAX_PAGES,
     PAGE_LIMITS,
     JobPage,
+    data_list,
     ignored_offset_error,
     list_items,
     remote_id,
@@ -377,16 +378,8 @@ def _created_id(body: Any, what: str, job: str | None) -> str:
 
 def model_statuses(body: Any) -> dict[str, str]:
     """``GET /fine-tuning/models`` as job id (and model id) -> model status."""
-    if isinstance(body, list):
-        data: Any = body
-    else:
-        data = body.get("data") if isinstance(body, Mapping) else None
-    if not isinstance(data, list):
-        raise PermanentError(
-            "qubrid", "listing fine-tuned models: the answer is neither a list nor has a data list"
-        )
     statuses: dict[str, str] = {}
-    for model in data:
+    for model in data_list(body, "listing fine-tuned models"):
         if not isinstance(model, Mapping):
             continue
         status = text_or_none(model.get("status"))

@@ -61,6 +61,14 @@ def remote_id(value: Any) -> str | None:
     return None
 
 
+def data_list(body: Any, what: str) -> list[Any]:
+    """The entries of a Qubrid list answer: ``{"data": [...]}`` or a plain array."""
+    data = body.get("data") if isinstance(body, Mapping) else body
+    if not isinstance(data, list):
+        raise PermanentError("qubrid", f"{what}: the answer is neither a list nor has a data list")
+    return data
+
+
 def list_items(
     body: Any, what: str, id_fields: Sequence[str] = ("id",)
 ) -> tuple[list[Mapping[str, Any]], int | None]:
@@ -69,20 +77,11 @@ def list_items(
     ``{"data": [...], "total"?}`` or a plain array. Every entry must be an object with an
     ``id``; ``id_fields`` (the entry's id and the ids it refers to) are turned into text.
     """
-    if isinstance(body, list):
-        data: Any = body
-        total = None
-    elif isinstance(body, Mapping):
-        data = body.get("data")
-        raw_total = body.get("total")
-        usable = isinstance(raw_total, int) and not isinstance(raw_total, bool) and raw_total >= 0
-        total = raw_total if usable else None
-    else:
-        data, total = None, None
-    if not isinstance(data, list):
-        raise PermanentError("qubrid", f"{what}: the answer is neither a list nor has a data list")
+    raw_total = body.get("total") if isinstance(body, Mapping) else None
+    usable = isinstance(raw_total, int) and not isinstance(raw_total, bool) and raw_total >= 0
+    total = raw_total if usable else None
     items: list[Mapping[str, Any]] = []
-    for item in data:
+    for item in data_list(body, what):
         if not isinstance(item, Mapping) or remote_id(item.get("id")) is None:
             raise PermanentError("qubrid", f"{what}: an entry has no id")
         items.append(_ids_as_text(item, id_fields))
