@@ -14,9 +14,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import uvicorn
 
@@ -64,32 +63,18 @@ def exports(sandbox: Sandbox, root_url: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def serve_forever(
-    host: str,
-    port: int,
-    data_dir: Path,
-    speed: float,
-    keys: Mapping[str, str] | None = None,
-    variants: Mapping[str, str] | None = None,
-    latencies: Mapping[str, float] | None = None,
-) -> None:
-    """Serve the sandbox in the foreground until interrupted, printing what to export first.
-    ``variants``: readings of the open questions to start with (``variants.py``); raises
-    ``VariantError`` for one the sandbox does not know. ``latencies``: how long kinds that
-    settle take (``latencies.py``); raises ``LatencyError`` for one it does not know."""
-    sandbox = create_app(
-        SandboxConfig(
-            data_dir=data_dir,
-            speed=speed,
-            keys=dict(keys or {}),
-            variants=dict(variants or {}),
-            latencies=dict(latencies or {}),
-        )
-    )
+def serve_forever(config: SandboxConfig, host: str, port: int) -> None:
+    """Serve a sandbox of ``config`` in the foreground until interrupted, printing what to
+    export first. Raises ``VariantError`` or ``LatencyError`` for a variant or a latency in
+    ``config`` the sandbox does not know (``variants.py``, ``latencies.py``)."""
+    sandbox = create_app(config)
     sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     root_url = f"http://{_url_host(host)}:{bound_port}"
-    print(f"# reconcile sandbox: serving on {root_url} (state in {data_dir}, speed {speed}x)")
+    print(
+        f"# reconcile sandbox: serving on {root_url} (state in {config.data_dir},"
+        f" speed {config.speed}x)"
+    )
     print("# Point clients at it:")
     for variable, value in exports(sandbox, root_url):
         print(f"export {variable}={value}")

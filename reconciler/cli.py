@@ -1142,6 +1142,7 @@ def sandbox(
     """Serve the embedded Segmind/Qubrid/Cohere emulator until interrupted."""
     _require_sandbox("the sandbox command")
     # Imported here: an optional distribution, checked just above.
+    from reconcile_sandbox.app import SandboxConfig
     from reconcile_sandbox.latencies import LatencyError, split_latency
     from reconcile_sandbox.server import serve_forever
     from reconcile_sandbox.variants import VariantError, split_variant
@@ -1150,14 +1151,10 @@ def sandbox(
     try:
         chosen = dict(split_variant(text) for text in variants)
         settle = dict(split_latency(text) for text in latencies)
-        serve_forever(
-            host=host,
-            port=port,
-            data_dir=Path(data_dir),
-            speed=speed,
-            variants=chosen,
-            latencies=settle,
+        config = SandboxConfig(
+            data_dir=Path(data_dir), speed=speed, variants=chosen, latencies=settle
         )
+        serve_forever(config, host=host, port=port)
     except VariantError as error:
         _fail(f"--variant {error}")
     except LatencyError as error:
