@@ -37,6 +37,7 @@ SERVER_CODE = """
 import sys
 from pathlib import Path
 from reconcile_sandbox import server
+from reconcile_sandbox.app import SandboxConfig
 if sys.argv[2] == "plain":
     make_config = server._uvicorn_config
     def plain_config(sandbox):
@@ -44,7 +45,8 @@ if sys.argv[2] == "plain":
         config.http, config.loop = "h11", "asyncio"
         return config
     server._uvicorn_config = plain_config
-server.serve_forever(host="127.0.0.1", port=0, data_dir=Path(sys.argv[1]), speed=1.0)
+config = SandboxConfig(data_dir=Path(sys.argv[1]), speed=1.0)
+server.serve_forever(config, host="127.0.0.1", port=0)
 """
 
 
