@@ -73,9 +73,13 @@ class Ended:
 def wait_for(validator: ScriptedValidator, *dataset_ids: str) -> Ended:
     ended = Ended()
     assert isinstance(validator, DatasetValidator)
-    waits = ValidationWaits(ended.outcomes(), attempts=3, pause=lambda seconds: None)
+    # The pollers' pause comes before each tick: none ticks until every dataset waits, so each
+    # tick sees them all (the test counts the ticks).
+    all_waiting = threading.Event()
+    waits = ValidationWaits(ended.outcomes(), attempts=3, pause=lambda seconds: all_waiting.wait())
     for dataset_id in dataset_ids:
         waits.wait_for(validator, "cohere", Waiting(dataset_id, None, dataset_id))
+    all_waiting.set()
     while len(ended.events) < len(dataset_ids):
         assert ended.done.wait(timeout=30)
         ended.done.clear()
