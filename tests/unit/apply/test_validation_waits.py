@@ -76,7 +76,11 @@ def wait_for(validator: ScriptedValidator, *dataset_ids: str) -> Ended:
     # The pollers' pause comes before each tick: none ticks until every dataset waits, so each
     # tick sees them all (the test counts the ticks).
     all_waiting = threading.Event()
-    waits = ValidationWaits(ended.outcomes(), attempts=3, pause=lambda seconds: all_waiting.wait())
+
+    def pause(seconds: float) -> None:
+        all_waiting.wait()
+
+    waits = ValidationWaits(ended.outcomes(), attempts=3, pause=pause)
     for dataset_id in dataset_ids:
         waits.wait_for(validator, "cohere", Waiting(dataset_id, None, dataset_id))
     all_waiting.set()
